@@ -1,0 +1,54 @@
+// The operations every backend (CPU, CUDA) implements, and the per-image results they return.
+// A backend owns its copy of the network and runs whole batches; tests reach the single ops through cpu_ops.h
+// and the kernels' launchers.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "image.h"
+
+namespace cam {
+
+struct ClassMap {
+  int class_index = -1;
+  float probability = 0.0f;
+  std::vector<float> map;  // (input_h, input_w) in [0, 1]
+  Image overlay;           // at the original image size; empty unless asked
+};
+
+struct ImageResult {
+  std::vector<float> logits;         // (classes)
+  std::vector<float> probabilities;  // (classes), softmax of logits
+  std::vector<int> top;              // top-k class indices, most probable first
+  std::vector<ClassMap> maps;        // top-k classes first, then the requested classes not among them
+};
+
+struct BatchRequest {
+  std::vector<const Image*> images;  // any sizes; resized to the network input by the backend
+  int topk = 1;                      // maps for the k most probable classes
+  std::vector<int> classes;          // and maps for these classes, on every image
+  bool overlays = true;              // overlays at the original size
+  float image_weight = 0.5f;         // weight of the image in the overlay blend
+};
+
+// The raw forward for tests: input (N, H, W, 3) already normalised.
+struct ForwardResult {
+  int feature_h = 0, feature_w = 0;
+  std::vector<float> features;              // (N, h, w, C) last block output
+  std::vector<float> logits;                // (N, classes)
+  std::vector<std::vector<float>> stages;   // when asked: stem (after max-pool), then each stage's output, NHWC
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual void run(const BatchRequest& request, std::vector<ImageResult>& results) = 0;
+  virtual void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) = 0;
+};
+
+// The classes to map for one image: top-k first, then requested classes not already among them.
+std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested);
+
+}  // namespace cam

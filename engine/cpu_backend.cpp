@@ -1,0 +1,212 @@
+// CPU backend: oneDNN 2.x convolutions in NHWC fp32, primitives and reordered weights built once per (N, H, W),
+// activations in five buffers sized once per plan. Everything else comes from cpu_ops.
+#include "cpu_backend.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <dnnl.hpp>
+#include <unordered_map>
+
+#include "cpu_ops.h"
+
+namespace cam {
+
+using dnnl::memory;
+
+struct CpuBackend::Dnnl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+namespace {
+
+struct ConvStep {
+  dnnl::convolution_forward primitive;
+  memory weights;  // in the layout the primitive chose
+  memory bias;
+  memory::desc src, dst;
+  int out_h = 0, out_w = 0;
+};
+
+}  // namespace
+
+struct CpuBackend::Plan {
+  std::unordered_map<const ConvLayer*, ConvStep> steps;
+  std::vector<float> buffers[5];  // activation arena: five buffers of the largest activation
+};
+
+CpuBackend::CpuBackend(const ResNet& net, int threads, bool fuse_epilogue)
+    : net_(net), fuse_epilogue_(fuse_epilogue), dnnl_(new Dnnl) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+
+CpuBackend::~CpuBackend() = default;
+
+CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
+  auto key = std::make_tuple(n, h, w);
+  auto found = plans_.find(key);
+  if (found != plans_.end()) return *found->second;
+  auto plan = std::make_unique<Plan>();
+  size_t largest = 0;
+  auto add = [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu) {
+    ConvStep s;
+    s.out_h = c.out_size(ih);
+    s.out_w = c.out_size(iw);
+    s.src = memory::desc({n, c.in_channels, ih, iw}, memory::data_type::f32, memory::format_tag::nhwc);
+    s.dst = memory::desc({n, c.out_channels, s.out_h, s.out_w}, memory::data_type::f32, memory::format_tag::nhwc);
+    memory::desc any_weights({c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32,
+                             memory::format_tag::any);
+    memory::desc bias_md({c.out_channels}, memory::data_type::f32, memory::format_tag::a);
+    dnnl::primitive_attr attr;
+    if (fuse_epilogue_) {
+      dnnl::post_ops ops;
+      if (residual) ops.append_sum(1.0f);
+      if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    memory::dims stride{c.stride, c.stride}, pad{c.pad, c.pad};
+    auto desc = fuse_epilogue_
+                    ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                      dnnl::algorithm::convolution_direct, s.src, any_weights, bias_md,
+                                                      s.dst, stride, pad, pad)
+                    : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                      dnnl::algorithm::convolution_direct, s.src, any_weights, s.dst,
+                                                      stride, pad, pad);
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_->engine);
+    s.primitive = dnnl::convolution_forward(pd);
+    memory user_weights({{c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32,
+                         memory::format_tag::ohwi},
+                        dnnl_->engine, const_cast<float*>(c.weight.data()));
+    s.weights = memory(pd.weights_desc(), dnnl_->engine);
+    dnnl::reorder(user_weights, s.weights).execute(dnnl_->stream, user_weights, s.weights);
+    s.bias = memory(bias_md, dnnl_->engine, const_cast<float*>(c.shift.data()));
+    largest = std::max(largest, static_cast<size_t>(n) * s.out_h * s.out_w * c.out_channels);
+    plan->steps[&c] = s;
+    return std::make_pair(s.out_h, s.out_w);
+  };
+  auto size = add(net_.stem, h, w, false, true);
+  size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
+  for (const auto& stage : net_.stages)
+    for (const Block& b : stage) {
+      auto in = size;
+      size = add(b.conv1, size.first, size.second, false, true);
+      size = add(b.conv2, size.first, size.second, !b.conv3.out_channels, true);
+      if (b.conv3.out_channels) size = add(b.conv3, size.first, size.second, true, true);
+      if (b.has_downsample) add(b.downsample, in.first, in.second, false, false);
+    }
+  dnnl_->stream.wait();
+  for (auto& buffer : plan->buffers) buffer.resize(largest);
+  return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
+  Plan& plan = plan_for(n, h, w);
+  float* buf[5];
+  for (int i = 0; i < 5; ++i) buf[i] = plan.buffers[i].data();
+  float* scratch = buf[4];  // unfused path: raw conv output before bn_act
+  // Runs one conv from src into dst; with `residual`, dst already holds the shortcut and receives the sum.
+  auto conv = [&](const ConvLayer& c, const float* src, float* dst, bool residual, bool relu) {
+    const ConvStep& s = plan.steps.at(&c);
+    memory src_mem(s.src, dnnl_->engine, const_cast<float*>(src));
+    memory dst_mem(s.dst, dnnl_->engine, fuse_epilogue_ ? dst : scratch);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst_mem}};
+    if (fuse_epilogue_) args[DNNL_ARG_BIAS] = s.bias;
+    s.primitive.execute(dnnl_->stream, args);
+    dnnl_->stream.wait();
+    if (!fuse_epilogue_)
+      bn_act_cpu(scratch, nullptr, c.shift.data(), residual ? dst : nullptr, relu,
+                 static_cast<int64_t>(n) * s.out_h * s.out_w, c.out_channels, dst);
+    return std::make_pair(s.out_h, s.out_w);
+  };
+  out.stages.clear();
+  auto keep = [&](const float* x, std::pair<int, int> size, int channels) {
+    if (keep_stages) out.stages.emplace_back(x, x + static_cast<size_t>(n) * size.first * size.second * channels);
+  };
+
+  auto size = conv(net_.stem, input, buf[1], false, true);
+  max_pool_cpu(buf[1], n, size.first, size.second, net_.stem.out_channels, buf[0]);
+  size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
+  keep(buf[0], size, net_.stem.out_channels);
+  int x = 0, t1 = 1, t2 = 2, shortcut = 3;  // buffer roles
+  for (const auto& stage : net_.stages) {
+    for (const Block& b : stage) {
+      int out_index = x;
+      if (b.has_downsample) {
+        conv(b.downsample, buf[x], buf[shortcut], false, false);
+        out_index = shortcut;
+      }
+      conv(b.conv1, buf[x], buf[t1], false, true);
+      if (b.conv3.out_channels) {
+        conv(b.conv2, buf[t1], buf[t2], false, true);
+        size = conv(b.conv3, buf[t2], buf[out_index], true, true);
+      } else {
+        size = conv(b.conv2, buf[t1], buf[out_index], true, true);
+      }
+      if (out_index != x) std::swap(x, shortcut);
+    }
+    keep(buf[x], size, stage.back().last().out_channels);
+  }
+  const int c = net_.feature_channels, hw = size.first * size.second;
+  out.feature_h = size.first;
+  out.feature_w = size.second;
+  out.features.assign(buf[x], buf[x] + static_cast<size_t>(n) * hw * c);
+  std::vector<float> pooled(static_cast<size_t>(n) * c);
+  global_avg_pool_cpu(buf[x], n, hw, c, pooled.data());
+  out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
+  linear_cpu(pooled.data(), n, c, net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes, out.logits.data());
+}
+
+void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
+  const Preprocess& pre = net_.preprocess;
+  const int n = static_cast<int>(request.images.size()), h = pre.height, w = pre.width, classes = net_.num_classes;
+  const size_t input_pixels = static_cast<size_t>(h) * w;
+  std::vector<float> input(n * input_pixels * 3);
+  std::vector<uint8_t> resized(input_pixels * 3);
+  for (int i = 0; i < n; ++i) {
+    const Image& img = *request.images[i];
+    const uint8_t* pixels = img.rgb.data();
+    if (img.height != h || img.width != w) {
+      resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w);
+      pixels = resized.data();
+    }
+    normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr, &input[i * input_pixels * 3]);
+  }
+  ForwardResult fwd;
+  forward(input.data(), n, h, w, false, fwd);
+  const int fh = fwd.feature_h, fw = fwd.feature_w, c = net_.feature_channels;
+  std::vector<float> lowres(static_cast<size_t>(fh) * fw);
+  results.assign(n, ImageResult());
+  for (int i = 0; i < n; ++i) {
+    ImageResult& r = results[i];
+    r.logits.assign(fwd.logits.begin() + static_cast<size_t>(i) * classes, fwd.logits.begin() + static_cast<size_t>(i + 1) * classes);
+    r.probabilities.resize(classes);
+    softmax_cpu(r.logits.data(), 1, classes, r.probabilities.data());
+    r.top = topk_cpu(r.probabilities.data(), classes, request.topk);
+    for (int cls : classes_to_map(r.top, request.classes)) {
+      ClassMap m;
+      m.class_index = cls;
+      m.probability = r.probabilities[cls];
+      m.map.resize(input_pixels);
+      class_map_cpu(&fwd.features[static_cast<size_t>(i) * fh * fw * c], fh, fw, c, &net_.fc_weight[static_cast<size_t>(cls) * c],
+                    h, w, lowres.data(), m.map.data());
+      if (request.overlays) {
+        const Image& img = *request.images[i];
+        m.overlay.width = img.width;
+        m.overlay.height = img.height;
+        m.overlay.rgb.resize(img.rgb.size());
+        overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight, m.overlay.rgb.data());
+      }
+      r.maps.push_back(std::move(m));
+    }
+  }
+}
+
+std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested) {
+  std::vector<int> classes = top;
+  for (int c : requested)
+    if (std::find(classes.begin(), classes.end(), c) == classes.end()) classes.push_back(c);
+  return classes;
+}
+
+}  // namespace cam

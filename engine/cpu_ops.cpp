@@ -1,0 +1,157 @@
+// CPU ops over the shared element math. Loops are plain and parallel over the outermost independent axis.
+#include "cpu_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "../kernels/bn_act_math.h"
+#include "../kernels/cam_math.h"
+#include "../kernels/colormap_table.h"
+#include "../kernels/overlay_math.h"
+#include "../kernels/preprocess_math.h"
+
+namespace cam {
+
+void bn_act_cpu(const float* x, const float* scale, const float* shift, const float* residual, bool relu,
+                int64_t pixels, int channels, float* y) {
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < pixels; ++p) {
+    const int64_t row = p * channels;
+    for (int c = 0; c < channels; ++c)
+      y[row + c] = bn_act(x[row + c], scale ? scale[c] : 1.0f, shift[c], residual ? residual[row + c] : 0.0f, relu);
+  }
+}
+
+void max_pool_cpu(const float* x, int n, int h, int w, int c, float* y) {
+  const int oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < n; ++b)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        float* out = y + ((static_cast<int64_t>(b) * oh + oy) * ow + ox) * c;
+        for (int ch = 0; ch < c; ++ch) out[ch] = -std::numeric_limits<float>::infinity();
+        for (int ky = 2 * oy - 1; ky <= 2 * oy + 1; ++ky)
+          for (int kx = 2 * ox - 1; kx <= 2 * ox + 1; ++kx) {
+            if (ky < 0 || ky >= h || kx < 0 || kx >= w) continue;
+            const float* in = x + ((static_cast<int64_t>(b) * h + ky) * w + kx) * c;
+            for (int ch = 0; ch < c; ++ch) out[ch] = std::max(out[ch], in[ch]);
+          }
+      }
+}
+
+void global_avg_pool_cpu(const float* x, int n, int hw, int c, float* y) {
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < n; ++b) {
+    float* out = y + static_cast<int64_t>(b) * c;
+    std::fill(out, out + c, 0.0f);
+    for (int p = 0; p < hw; ++p) {
+      const float* in = x + (static_cast<int64_t>(b) * hw + p) * c;
+      for (int ch = 0; ch < c; ++ch) out[ch] += in[ch];
+    }
+    for (int ch = 0; ch < c; ++ch) out[ch] /= static_cast<float>(hw);
+  }
+}
+
+void linear_cpu(const float* x, int n, int in, const float* w, const float* b, int out, float* y) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int r = 0; r < n; ++r)
+    for (int o = 0; o < out; ++o) {
+      float acc = 0.0f;
+      for (int i = 0; i < in; ++i) acc += x[static_cast<int64_t>(r) * in + i] * w[static_cast<int64_t>(o) * in + i];
+      y[static_cast<int64_t>(r) * out + o] = acc + (b ? b[o] : 0.0f);
+    }
+}
+
+void softmax_cpu(const float* logits, int n, int classes, float* probs) {
+  for (int r = 0; r < n; ++r) {
+    const float* l = logits + static_cast<int64_t>(r) * classes;
+    float* p = probs + static_cast<int64_t>(r) * classes;
+    float mx = *std::max_element(l, l + classes);
+    float sum = 0.0f;
+    for (int k = 0; k < classes; ++k) sum += (p[k] = std::exp(l[k] - mx));
+    for (int k = 0; k < classes; ++k) p[k] /= sum;
+  }
+}
+
+std::vector<int> topk_cpu(const float* values, int count, int k) {
+  std::vector<int> order(count);
+  for (int i = 0; i < count; ++i) order[i] = i;
+  k = std::min(k, count);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int a, int b) { return values[a] > values[b] || (values[a] == values[b] && a < b); });
+  order.resize(k);
+  return order;
+}
+
+void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow) {
+  for (int y = 0; y < oh; ++y) {
+    LinearTap ty = linear_tap(y, ih, oh);
+    for (int x = 0; x < ow; ++x) out[static_cast<int64_t>(y) * ow + x] = bilinear_sample(in, iw, ty, linear_tap(x, iw, ow));
+  }
+}
+
+namespace {
+
+void minmax_normalize_map(float* m, int64_t count) {
+  float lo = *std::min_element(m, m + count), hi = *std::max_element(m, m + count);
+  for (int64_t i = 0; i < count; ++i) m[i] = minmax_normalize(m[i], lo, hi);
+}
+
+}  // namespace
+
+void class_map_cpu(const float* features, int h, int w, int c, const float* weights, int out_h, int out_w,
+                   float* lowres, float* out) {
+  for (int p = 0; p < h * w; ++p) {
+    float acc = 0.0f;
+    const float* a = features + static_cast<int64_t>(p) * c;
+    for (int k = 0; k < c; ++k) acc += weights[k] * a[k];
+    lowres[p] = relu(acc);
+  }
+  minmax_normalize_map(lowres, h * w);
+  resize_map_cpu(lowres, h, w, out, out_h, out_w);
+  minmax_normalize_map(out, static_cast<int64_t>(out_h) * out_w);
+}
+
+void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight, uint8_t* out) {
+  const int64_t pixels = static_cast<int64_t>(h) * w;
+  std::vector<float> mask(pixels), blended(pixels * 3);
+  resize_map_cpu(map, mh, mw, mask.data(), h, w);
+  for (int64_t p = 0; p < pixels; ++p) overlay_blend(mask[p], rgb + p * 3, kJetRgb, image_weight, &blended[p * 3]);
+  float mx = *std::max_element(blended.begin(), blended.end());
+  for (int64_t i = 0; i < pixels * 3; ++i) out[i] = overlay_quantize(blended[i], mx);
+}
+
+void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow) {
+  std::vector<uint8_t> rows(static_cast<size_t>(ih) * ow * 3);  // horizontal pass first, as PIL does
+  for (int x = 0; x < ow; ++x) {
+    ResizeWindow win = resize_window(x, iw, ow);
+    for (int y = 0; y < ih; ++y)
+      for (int c = 0; c < 3; ++c) {
+        float acc = 0.0f;
+        for (int k = 0; k < win.count; ++k) acc += resize_weight(win, k) * in[(static_cast<int64_t>(y) * iw + win.first + k) * 3 + c];
+        rows[(static_cast<int64_t>(y) * ow + x) * 3 + c] = round_to_u8(acc);
+      }
+  }
+  for (int y = 0; y < oh; ++y) {
+    ResizeWindow win = resize_window(y, ih, oh);
+    for (int x = 0; x < ow; ++x)
+      for (int c = 0; c < 3; ++c) {
+        float acc = 0.0f;
+        for (int k = 0; k < win.count; ++k) acc += resize_weight(win, k) * rows[(static_cast<int64_t>(win.first + k) * ow + x) * 3 + c];
+        out[(static_cast<int64_t>(y) * ow + x) * 3 + c] = round_to_u8(acc);
+      }
+  }
+}
+
+void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean, const float* stddev,
+                         bool bgr, float* out) {
+  const int64_t pixels = static_cast<int64_t>(h) * w;
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int c = 0; c < 3; ++c) {
+      int src = bgr ? 2 - c : c;
+      out[p * 3 + c] = normalize_pixel(rgb[p * 3 + src], scale, mean[c], stddev[c]);
+    }
+}
+
+}  // namespace cam

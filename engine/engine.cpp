@@ -1,0 +1,78 @@
+// Engine: loads the weights, picks the backend, validates per-call options.
+#include "engine.h"
+
+#include <cstdio>
+
+#include "cpu_backend.h"
+#include "error.h"
+#ifdef CAM_WITH_CUDA
+#include "cuda_backend.h"
+#endif
+
+namespace cam {
+namespace {
+
+std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o) {
+  if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
+    throw Error("unknown backend '" + o.backend + "' (expected auto, cpu or cuda)");
+  if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "fp16" && o.precision != "bf16")
+    throw Error("unknown precision '" + o.precision + "' (expected fp32, tf32, fp16 or bf16)");
+  if (o.backend != "cpu") {
+#ifdef CAM_WITH_CUDA
+    std::string why = cuda_unavailable_reason(o.device);
+    if (why.empty()) return make_cuda_backend(net, o.precision, o.device, o.verbose);
+#else
+    std::string why = "this build has no CUDA backend (configured with CAM_WITH_CUDA=OFF or no CUDA toolkit)";
+#endif
+    if (o.backend == "cuda") throw Error("CUDA backend requested but unavailable: " + why);
+    if (o.verbose) std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
+  }
+  if (o.precision != "fp32") throw Error("the CPU backend computes in fp32 only (asked for " + o.precision + ")");
+  return std::make_unique<CpuBackend>(net, o.threads);
+}
+
+}  // namespace
+
+Engine::Engine(const std::string& weights_path, const EngineOptions& options)
+    : net_(ResNet::load(weights_path)), backend_(make_backend(net_, options)) {}
+
+Engine::~Engine() = default;
+
+int Engine::class_index(const std::string& name_or_index) const {
+  for (int k = 0; k < net_.num_classes; ++k)
+    if (net_.labels[k] == name_or_index) return k;
+  if (!name_or_index.empty() && name_or_index.find_first_not_of("0123456789") == std::string::npos &&
+      name_or_index.size() < 9) {
+    int k = std::stoi(name_or_index);
+    if (k < net_.num_classes) return k;
+  }
+  throw Error("unknown class '" + name_or_index + "' (not a label of this model nor an index below " +
+              std::to_string(net_.num_classes) + ")");
+}
+
+std::vector<ImageResult> Engine::run(const std::vector<Image>& images, const MapOptions& options) {
+  std::vector<const Image*> pointers;
+  for (const Image& img : images) pointers.push_back(&img);
+  return run(pointers, options);
+}
+
+std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, const MapOptions& options) {
+  if (options.topk < 0 || options.topk > net_.num_classes)
+    throw Error("topk " + std::to_string(options.topk) + " out of range 0.." + std::to_string(net_.num_classes));
+  for (int c : options.classes)
+    if (c < 0 || c >= net_.num_classes) throw Error("class index " + std::to_string(c) + " out of range");
+  if (!(options.image_weight >= 0.0f && options.image_weight <= 1.0f))
+    throw Error("image weight must be within [0, 1]");
+  std::vector<ImageResult> results;
+  if (images.empty()) return results;
+  BatchRequest request;
+  request.images = images;
+  request.topk = options.topk;
+  request.classes = options.classes;
+  request.overlays = options.overlays;
+  request.image_weight = options.image_weight;
+  backend_->run(request, results);
+  return results;
+}
+
+}  // namespace cam

@@ -1,0 +1,54 @@
+// The public API: open a weights file, run batches of decoded images, get predictions and class activation maps.
+//
+//   cam::Engine engine("model.safetensors", {});          // backend "auto": CUDA when a device is there
+//   std::vector<cam::Image> images = {cam::read_image("apple.jpg")};
+//   auto results = engine.run(images, {});                  // top-1 map + overlay per image
+//   results[0].top[0], engine.label(results[0].top[0]), results[0].maps[0].map (input_h x input_w in [0, 1])
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "image.h"
+#include "resnet.h"
+
+namespace cam {
+
+struct EngineOptions {
+  std::string backend = "auto";    // auto | cpu | cuda
+  std::string precision = "fp32";  // fp32 (CPU and CUDA); tf32, fp16, bf16 (CUDA)
+  int threads = 0;                 // CPU threads; 0 = all cores
+  int device = 0;                  // CUDA device index
+  bool verbose = false;
+};
+
+struct MapOptions {
+  int topk = 1;                // maps for the k most probable classes
+  std::vector<int> classes;    // and for these class indices
+  bool overlays = true;        // overlay images at the original size
+  float image_weight = 0.5f;   // the image's weight in the overlay blend
+};
+
+class Engine {
+ public:
+  // Throws cam::Error for unreadable or invalid weights and impossible options.
+  Engine(const std::string& weights_path, const EngineOptions& options);
+  ~Engine();
+
+  const ResNet& model() const { return net_; }
+  const std::string& label(int class_index) const { return net_.labels.at(class_index); }
+  std::string backend_name() const { return backend_->name(); }
+  // Class index for a label or a decimal index; throws cam::Error when neither matches.
+  int class_index(const std::string& name_or_index) const;
+
+  std::vector<ImageResult> run(const std::vector<Image>& images, const MapOptions& options);
+  std::vector<ImageResult> run(const std::vector<const Image*>& images, const MapOptions& options);
+  Backend& backend() { return *backend_; }
+
+ private:
+  ResNet net_;
+  std::unique_ptr<Backend> backend_;
+};
+
+}  // namespace cam

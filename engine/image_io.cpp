@@ -1,0 +1,81 @@
+// stb-based image I/O. libstb-dev ships the implementations as a shared library, so no *_IMPLEMENTATION here.
+#include "image_io.h"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "cpu_ops.h"
+#include "error.h"
+
+namespace cam {
+
+Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+  if (size == 0) throw Error(name + ": empty file");
+  if (size > static_cast<size_t>(INT32_MAX)) throw Error(name + ": file larger than 2 GB");
+  int w = 0, h = 0, channels = 0;
+  if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &channels))
+    throw Error(name + ": not a decodable image (" + stbi_failure_reason() + ")");
+  if (w <= 0 || h <= 0) throw Error(name + ": image has zero size");
+  if (static_cast<int64_t>(w) * h > max_pixels)
+    throw Error(name + ": image is " + std::to_string(w) + "x" + std::to_string(h) + ", over the limit of " +
+                std::to_string(max_pixels) + " pixels");
+  uint8_t* pixels = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &channels, 3);
+  if (!pixels) throw Error(name + ": cannot decode image (" + stbi_failure_reason() + ")");
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.rgb.assign(pixels, pixels + static_cast<size_t>(w) * h * 3);
+  stbi_image_free(pixels);
+  return img;
+}
+
+Image read_image(const std::string& path, int64_t max_pixels) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(path + ": read error");
+  return decode_image(bytes.data(), bytes.size(), path, max_pixels);
+}
+
+void write_image(const std::string& path, const Image& image, int jpeg_quality) {
+  auto ends_with = [&](const char* suffix) {
+    size_t n = std::strlen(suffix);
+    if (path.size() < n) return false;
+    for (size_t i = 0; i < n; ++i)
+      if (std::tolower(static_cast<unsigned char>(path[path.size() - n + i])) != suffix[i]) return false;
+    return true;
+  };
+  bool png = ends_with(".png"), jpg = ends_with(".jpg") || ends_with(".jpeg");
+  if (!png && !jpg) throw Error(path + ": output must end in .png, .jpg or .jpeg");
+  std::string tmp = path + ".tmp" + std::to_string(getpid());
+  int ok = png ? stbi_write_png(tmp.c_str(), image.width, image.height, 3, image.rgb.data(), image.width * 3)
+               : stbi_write_jpg(tmp.c_str(), image.width, image.height, 3, image.rgb.data(), jpeg_quality);
+  if (!ok) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot write image (disk full or folder not writable?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot move into place (" + std::strerror(err) + ")");
+  }
+}
+
+Image resize_image(const Image& image, int width, int height) {
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.rgb.resize(static_cast<size_t>(width) * height * 3);
+  resize_image_cpu(image.rgb.data(), image.height, image.width, out.rgb.data(), height, width);
+  return out;
+}
+
+}  // namespace cam

@@ -1,0 +1,273 @@
+// Builds the ResNet description from torchvision/timm tensor names, checking every shape against the channels
+// that flow into it, and folds BN into the convolutions.
+#include "resnet.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "error.h"
+#include "safetensors.h"
+
+namespace cam {
+namespace {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+class Loader {
+ public:
+  explicit Loader(const SafeTensors& file) : file_(file) {
+    const auto& meta = file.metadata();
+    if (meta.count("bn_eps")) bn_eps_ = parse_number("bn_eps", meta.at("bn_eps"));
+    if (meta.count("stride_in_1x1")) {
+      const std::string& v = meta.at("stride_in_1x1");
+      if (v != "true" && v != "false") fail("metadata stride_in_1x1 must be \"true\" or \"false\", found \"" + v + "\"");
+      stride_in_1x1_ = v == "true";
+    }
+  }
+
+  ResNet build() {
+    ResNet net;
+    net.stem = conv("conv1", "bn1", 3, 7, 2);
+    int channels = net.stem.out_channels;
+    for (int s = 1; file_.has(layer(s, 0) + ".conv1.weight"); ++s) {
+      std::vector<Block> blocks;
+      for (int i = 0; file_.has(layer(s, i) + ".conv1.weight"); ++i) {
+        bool bottleneck = file_.has(layer(s, i) + ".conv3.weight");
+        if (s == 1 && i == 0) net.bottleneck = bottleneck;
+        if (bottleneck != net.bottleneck)
+          fail("tensor '" + layer(s, i) + ".conv3.weight': " + (bottleneck ? "unexpected" : "missing") +
+               " (blocks mix bottleneck and basic types)");
+        blocks.push_back(block(s, i, channels, i == 0 && s > 1 ? 2 : 1, net.bottleneck));
+        channels = blocks.back().last().out_channels;
+      }
+      net.stages.push_back(std::move(blocks));
+    }
+    if (net.stages.empty()) fail("missing tensor 'layer1.0.conv1.weight' (no residual stages found)");
+    net.feature_channels = channels;
+
+    const TensorView& fc = take("fc.weight");
+    expect_shape(fc, {-1, channels}, "columns must equal the last stage's channels");
+    net.num_classes = static_cast<int>(fc.shape[0]);
+    net.fc_weight = file_.to_float(fc);
+    net.fc_bias.assign(net.num_classes, 0.0f);
+    if (file_.has("fc.bias")) {
+      const TensorView& b = take("fc.bias");
+      expect_shape(b, {net.num_classes}, "one bias per class");
+      net.fc_bias = file_.to_float(b);
+    }
+    for (const auto& kv : file_.tensors()) {
+      const std::string& name = kv.first;
+      bool ignored = name.size() >= 19 && name.compare(name.size() - 19, 19, "num_batches_tracked") == 0;
+      if (!used_.count(name) && !ignored)
+        fail("unexpected tensor '" + name + "' (hint: only plain torchvision/timm ResNets are read; convert with tools/convert.py)");
+    }
+    read_metadata(net);
+    return net;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const { throw Error(file_.path() + ": " + what); }
+
+  double parse_number(const std::string& key, const std::string& v) const {
+    try {
+      size_t used = 0;
+      double d = std::stod(v, &used);
+      if (used == v.size() && std::isfinite(d) && d >= 0) return d;
+    } catch (const std::exception&) {
+    }
+    fail("metadata " + key + " must be a non-negative number, found \"" + v + "\"");
+  }
+
+  static std::string layer(int stage, int block) {
+    return "layer" + std::to_string(stage) + "." + std::to_string(block);
+  }
+
+  const TensorView& take(const std::string& name) {
+    used_.insert(name);
+    return file_.get(name);
+  }
+
+  // expected: -1 matches any size.
+  void expect_shape(const TensorView& t, const std::vector<int64_t>& expected, const std::string& why) const {
+    bool ok = t.shape.size() == expected.size();
+    for (size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] < 0 || expected[i] == t.shape[i];
+    if (!ok) {
+      std::vector<int64_t> shown = expected;
+      std::string s = "(";
+      for (size_t i = 0; i < shown.size(); ++i) s += (i ? ", " : "") + (shown[i] < 0 ? std::string("*") : std::to_string(shown[i]));
+      s += shown.size() == 1 ? ",)" : ")";
+      fail("tensor '" + t.name + "': shape " + shape_string(t.shape) + ", expected " + s + " (" + why + ")");
+    }
+  }
+
+  // Reads conv `name` (OIHW, optional bias) and BN `bn` (optional), folds them into OHWI weight + shift.
+  ConvLayer conv(const std::string& name, const std::string& bn, int in_channels, int kernel, int stride) {
+    const TensorView& w = take(name + ".weight");
+    expect_shape(w, {-1, in_channels, kernel, kernel},
+                 "input channels must match the previous layer, kernel " + std::to_string(kernel) + "x" + std::to_string(kernel));
+    ConvLayer c;
+    c.name = name;
+    c.in_channels = in_channels;
+    c.out_channels = static_cast<int>(w.shape[0]);
+    c.kernel = kernel;
+    c.stride = stride;
+    c.pad = kernel / 2;
+    const int cout = c.out_channels;
+    std::vector<float> oihw = file_.to_float(w);
+    std::vector<double> scale(cout, 1.0), shift(cout, 0.0);
+    if (file_.has(name + ".bias")) {
+      const TensorView& b = take(name + ".bias");
+      expect_shape(b, {cout}, "one bias per output channel");
+      std::vector<float> bias = file_.to_float(b);
+      for (int o = 0; o < cout; ++o) shift[o] = bias[o];
+    }
+    if (file_.has(bn + ".weight") || file_.has(bn + ".running_mean")) {
+      std::vector<float> p[4];
+      const char* parts[4] = {".weight", ".bias", ".running_mean", ".running_var"};
+      for (int i = 0; i < 4; ++i) {
+        const TensorView& t = take(bn + parts[i]);
+        expect_shape(t, {cout}, "one value per channel of " + name);
+        p[i] = file_.to_float(t);
+      }
+      for (int o = 0; o < cout; ++o) {
+        if (p[3][o] < 0) fail("tensor '" + bn + ".running_var': element " + std::to_string(o) + " is negative");
+        double s = p[0][o] / std::sqrt(static_cast<double>(p[3][o]) + bn_eps_);
+        shift[o] = (shift[o] - p[2][o]) * s + p[1][o];
+        scale[o] = s;
+      }
+    }
+    c.weight.resize(oihw.size());
+    c.shift.resize(cout);
+    for (int o = 0; o < cout; ++o) {
+      c.shift[o] = static_cast<float>(shift[o]);
+      for (int i = 0; i < in_channels; ++i)
+        for (int ky = 0; ky < kernel; ++ky)
+          for (int kx = 0; kx < kernel; ++kx)
+            c.weight[((static_cast<size_t>(o) * kernel + ky) * kernel + kx) * in_channels + i] =
+                static_cast<float>(oihw[((static_cast<size_t>(o) * in_channels + i) * kernel + ky) * kernel + kx] * scale[o]);
+    }
+    return c;
+  }
+
+  Block block(int s, int i, int in_channels, int stride, bool bottleneck) {
+    std::string p = layer(s, i);
+    Block b;
+    if (bottleneck) {
+      b.conv1 = conv(p + ".conv1", p + ".bn1", in_channels, 1, stride_in_1x1_ ? stride : 1);
+      b.conv2 = conv(p + ".conv2", p + ".bn2", b.conv1.out_channels, 3, stride_in_1x1_ ? 1 : stride);
+      b.conv3 = conv(p + ".conv3", p + ".bn3", b.conv2.out_channels, 1, 1);
+    } else {
+      b.conv1 = conv(p + ".conv1", p + ".bn1", in_channels, 3, stride);
+      b.conv2 = conv(p + ".conv2", p + ".bn2", b.conv1.out_channels, 3, 1);
+    }
+    int out = b.last().out_channels;
+    b.has_downsample = file_.has(p + ".downsample.0.weight");
+    if (!b.has_downsample && (stride != 1 || out != in_channels))
+      fail("missing tensor '" + p + ".downsample.0.weight' (the block changes shape: " + std::to_string(in_channels) +
+           " -> " + std::to_string(out) + " channels, stride " + std::to_string(stride) + ")");
+    if (b.has_downsample) {
+      b.downsample = conv(p + ".downsample.0", p + ".downsample.1", in_channels, 1, stride);
+      if (b.downsample.out_channels != out)
+        fail("tensor '" + p + ".downsample.0.weight': " + std::to_string(b.downsample.out_channels) +
+             " output channels, expected " + std::to_string(out) + " (the block's output)");
+    }
+    return b;
+  }
+
+  void read_metadata(ResNet& net) const {
+    const auto& meta = file_.metadata();
+    if (meta.count("source")) net.source = meta.at("source");
+    for (int k = 0; k < net.num_classes; ++k) net.labels.push_back("class_" + std::to_string(k));
+    if (meta.count("labels")) {
+      nlohmann::json labels = nlohmann::json::parse(meta.at("labels"), nullptr, false);
+      if (!labels.is_array()) fail("metadata labels is not a JSON array of strings");
+      if (static_cast<int>(labels.size()) != net.num_classes)
+        fail("metadata labels has " + std::to_string(labels.size()) + " entries, expected " +
+             std::to_string(net.num_classes) + " (rows of fc.weight)");
+      for (size_t k = 0; k < labels.size(); ++k) {
+        if (!labels[k].is_string()) fail("metadata labels entry " + std::to_string(k) + " is not a string");
+        net.labels[k] = labels[k].get<std::string>();
+      }
+    }
+    if (meta.count("preprocess")) net.preprocess = parse_preprocess(meta.at("preprocess"));
+  }
+
+  Preprocess parse_preprocess(const std::string& text) const {
+    Preprocess p;
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) fail("metadata preprocess is not a JSON object");
+    auto triple = [&](const char* key, std::array<float, 3>& out, bool positive) {
+      if (!j.contains(key)) return;
+      const nlohmann::json& v = j[key];
+      if (!v.is_array() || v.size() != 3) fail(std::string("metadata preprocess.") + key + " must be 3 numbers");
+      for (int c = 0; c < 3; ++c) {
+        if (!v[c].is_number() || (positive && v[c].get<double>() <= 0))
+          fail(std::string("metadata preprocess.") + key + " must be 3 " + (positive ? "positive " : "") + "numbers");
+        out[c] = v[c].get<float>();
+      }
+    };
+    triple("mean", p.mean, false);
+    triple("std", p.stddev, true);
+    if (j.contains("scale")) {
+      if (!j["scale"].is_number() || j["scale"].get<double>() <= 0) fail("metadata preprocess.scale must be a positive number");
+      p.scale = j["scale"].get<float>();
+    }
+    if (j.contains("input_size")) {
+      const nlohmann::json& v = j["input_size"];
+      if (!v.is_array() || v.size() != 2 || !v[0].is_number_unsigned() || !v[1].is_number_unsigned() ||
+          v[0].get<int>() < 8 || v[1].get<int>() < 8 || v[0].get<int>() > 4096 || v[1].get<int>() > 4096)
+        fail("metadata preprocess.input_size must be [height, width] with each in 8..4096");
+      p.height = v[0].get<int>();
+      p.width = v[1].get<int>();
+    }
+    if (j.contains("channel_order")) {
+      std::string order = j["channel_order"].is_string() ? j["channel_order"].get<std::string>() : "";
+      if (order != "RGB" && order != "BGR") fail("metadata preprocess.channel_order must be \"RGB\" or \"BGR\"");
+      p.bgr = order == "BGR";
+    }
+    return p;
+  }
+
+  const SafeTensors& file_;
+  std::set<std::string> used_;
+  double bn_eps_ = 1e-5;
+  bool stride_in_1x1_ = false;
+};
+
+}  // namespace
+
+ResNet ResNet::from(const SafeTensors& file) { return Loader(file).build(); }
+
+ResNet ResNet::load(const std::string& path) {
+  SafeTensors file(path);
+  return from(file);
+}
+
+int ResNet::depth() const {
+  int convs = 1;
+  for (const auto& stage : stages) convs += static_cast<int>(stage.size()) * (bottleneck ? 3 : 2);
+  return convs + 1;
+}
+
+int ResNet::feature_size(int size) const {
+  size = stem.out_size(size);
+  size = (size + 2 - 3) / 2 + 1;  // max-pool 3x3/2 pad 1
+  for (const auto& stage : stages)
+    for (const Block& b : stage) size = b.conv3.out_channels ? b.conv3.out_size(b.conv2.out_size(b.conv1.out_size(size)))
+                                                             : b.conv2.out_size(b.conv1.out_size(size));
+  return size;
+}
+
+std::string ResNet::describe() const {
+  std::string s = "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
+  for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());
+  return s + ", " + std::to_string(feature_channels) + " features, " + std::to_string(num_classes) + " classes, input " +
+         std::to_string(preprocess.height) + "x" + std::to_string(preprocess.width) + ")";
+}
+
+}  // namespace cam

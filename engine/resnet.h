@@ -1,0 +1,67 @@
+// The network description, derived from the tensors of a safetensors file alone: depth, block type, every
+// channel count and the class count come from the shapes. BN (and any conv bias) is folded at load into the conv
+// weights and one per-channel shift, computed in double and stored fp32.
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+namespace cam {
+
+class SafeTensors;
+
+// How an image becomes the network input: x = (pixel * scale - mean[c]) / std[c], channels in `bgr` order or RGB.
+struct Preprocess {
+  int height = 224;
+  int width = 224;
+  float scale = 1.0f / 255.0f;
+  std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
+  std::array<float, 3> stddev{0.229f, 0.224f, 0.225f};
+  bool bgr = false;
+};
+
+struct ConvLayer {
+  std::string name;  // torchvision name of the conv, e.g. "layer2.0.conv2"
+  int in_channels = 0;
+  int out_channels = 0;
+  int kernel = 1;
+  int stride = 1;
+  int pad = 0;
+  std::vector<float> weight;  // (Cout, K, K, Cin) OHWI, BN scale folded in
+  std::vector<float> shift;   // (Cout) BN shift with the conv bias folded in
+
+  int out_size(int in) const { return (in + 2 * pad - kernel) / stride + 1; }
+};
+
+// Bottleneck: conv1 1x1 -> conv2 3x3 -> conv3 1x1 (+ shortcut). Basic: conv1 3x3 -> conv2 3x3 (+ shortcut).
+struct Block {
+  ConvLayer conv1, conv2, conv3;  // conv3 empty (out_channels 0) in basic blocks
+  bool has_downsample = false;
+  ConvLayer downsample;  // 1x1 projection shortcut when the shape changes
+
+  const ConvLayer& last() const { return conv3.out_channels ? conv3 : conv2; }
+};
+
+struct ResNet {
+  ConvLayer stem;                       // 7x7/2 conv + BN (ReLU and 3x3/2 max-pool follow)
+  std::vector<std::vector<Block>> stages;  // layer1..layerN
+  bool bottleneck = true;
+  int feature_channels = 0;             // channels of the last block's output (2048 for ResNet-50)
+  int num_classes = 0;
+  std::vector<float> fc_weight;         // (classes, feature_channels)
+  std::vector<float> fc_bias;           // (classes)
+  std::vector<std::string> labels;      // (classes)
+  Preprocess preprocess;
+  std::string source;                   // free-text provenance from the metadata
+
+  // Reads and validates; throws cam::Error naming the file, the tensor and expected vs found.
+  static ResNet load(const std::string& path);
+  static ResNet from(const SafeTensors& file);
+
+  int depth() const;  // 18, 34, 50, ... (conv + fc layers)
+  std::string describe() const;
+  // Spatial size of the final feature map for an input of `size` pixels along one axis.
+  int feature_size(int size) const;
+};
+
+}  // namespace cam

@@ -1,0 +1,254 @@
+// safetensors reader: memory-maps the file and validates header, table and data layout before use.
+#include "safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "error.h"
+
+namespace cam {
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
+
+struct DTypeName {
+  const char* name;
+  DType dtype;
+  size_t size;
+};
+
+constexpr DTypeName kDTypes[] = {
+    {"BOOL", DType::kBool, 1}, {"U8", DType::kU8, 1},     {"I8", DType::kI8, 1},   {"F8_E5M2", DType::kF8E5M2, 1},
+    {"F8_E4M3", DType::kF8E4M3, 1}, {"I16", DType::kI16, 2}, {"U16", DType::kU16, 2}, {"F16", DType::kF16, 2},
+    {"BF16", DType::kBF16, 2}, {"I32", DType::kI32, 4},   {"U32", DType::kU32, 4}, {"F32", DType::kF32, 4},
+    {"F64", DType::kF64, 8},   {"I64", DType::kI64, 8},   {"U64", DType::kU64, 8},
+};
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+uint64_t read_u64_le(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+uint16_t read_u16_le(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+// nlohmann::json keeps the last of duplicate keys silently; this callback refuses them instead.
+nlohmann::json parse_header(const std::string& path, const char* begin, const char* end) {
+  std::set<std::string> top_level_keys;
+  auto refuse_duplicates = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !top_level_keys.insert(parsed.get<std::string>()).second)
+      fail(path, "duplicate tensor name '" + parsed.get<std::string>() + "' in the header");
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(begin, end, refuse_duplicates);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, std::string("malformed JSON header: ") + e.what() + " (hint: not a safetensors file, or truncated?)");
+  }
+}
+
+}  // namespace
+
+size_t dtype_size(DType t) {
+  for (const DTypeName& d : kDTypes)
+    if (d.dtype == t) return d.size;
+  return 0;
+}
+
+float half_to_float(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu;
+  uint32_t mantissa = h & 0x3ffu;
+  uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    bits = sign;
+  } else {  // subnormal half: renormalise
+    int e = -1;
+    do {
+      ++e;
+      mantissa <<= 1;
+    } while ((mantissa & 0x400u) == 0);
+    bits = sign | static_cast<uint32_t>(112 - e) << 23 | ((mantissa & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+float bfloat16_to_float(uint16_t b) {
+  uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+SafeTensors::SafeTensors(const std::string& path) : path_(path) {
+  int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail(path, std::string("cannot open weights file: ") + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    fail(path, "not a regular file");
+  }
+  map_size_ = static_cast<size_t>(st.st_size);
+  if (map_size_ < 8) {
+    close(fd);
+    fail(path, "file is " + std::to_string(map_size_) + " bytes, too short for the 8-byte header length (truncated?)");
+  }
+  map_ = mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map_ == MAP_FAILED) {
+    map_ = nullptr;
+    fail(path, std::string("cannot map file: ") + std::strerror(errno));
+  }
+  try {
+    parse(static_cast<const uint8_t*>(map_), map_size_);
+  } catch (...) {
+    munmap(map_, map_size_);
+    map_ = nullptr;
+    throw;
+  }
+}
+
+SafeTensors::~SafeTensors() {
+  if (map_) munmap(map_, map_size_);
+}
+
+void SafeTensors::parse(const uint8_t* bytes, size_t size) {
+  uint64_t header_len = read_u64_le(bytes);
+  if (header_len > kMaxHeaderBytes)
+    fail(path_, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit (not a safetensors file?)");
+  if (header_len + 8 > size)
+    fail(path_, "header length " + std::to_string(header_len) + " reaches beyond the end of the file (size " +
+                    std::to_string(size) + " bytes; truncated?)");
+  const char* header = reinterpret_cast<const char*>(bytes + 8);
+  if (header_len == 0 || header[0] != '{') fail(path_, "header does not start with '{' (not a safetensors file?)");
+  nlohmann::json table = parse_header(path_, header, header + header_len);
+  if (!table.is_object()) fail(path_, "header is not a JSON object");
+
+  const uint8_t* data = bytes + 8 + header_len;
+  uint64_t data_len = size - 8 - header_len;
+  for (auto it = table.begin(); it != table.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& entry = it.value();
+    if (name == "__metadata__") {
+      if (!entry.is_object()) fail(path_, "__metadata__ is not a JSON object");
+      for (auto m = entry.begin(); m != entry.end(); ++m) {
+        if (!m.value().is_string()) fail(path_, "__metadata__ value '" + m.key() + "' is not a string");
+        metadata_[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    std::string where = "tensor '" + name + "'";
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
+      fail(path_, where + ": entry needs dtype, shape and data_offsets");
+    if (!entry["dtype"].is_string()) fail(path_, where + ": dtype is not a string");
+    TensorView t;
+    t.name = name;
+    t.dtype_name = entry["dtype"].get<std::string>();
+    size_t elem = 0;
+    for (const DTypeName& d : kDTypes)
+      if (t.dtype_name == d.name) t.dtype = d.dtype, elem = d.size;
+    if (elem == 0) fail(path_, where + ": unknown dtype '" + t.dtype_name + "'");
+    const nlohmann::json& shape = entry["shape"];
+    if (!shape.is_array()) fail(path_, where + ": shape is not an array");
+    uint64_t numel = 1;
+    for (const nlohmann::json& d : shape) {
+      if (!d.is_number_unsigned()) fail(path_, where + ": shape has a non-integer or negative dimension");
+      uint64_t dim = d.get<uint64_t>();
+      if (dim != 0 && numel > UINT64_MAX / dim) fail(path_, where + ": shape overflows 64 bits");
+      numel *= dim;
+      t.shape.push_back(static_cast<int64_t>(dim));
+    }
+    const nlohmann::json& offsets = entry["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
+      fail(path_, where + ": data_offsets must be two non-negative integers");
+    uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    if (end < begin) fail(path_, where + ": data_offsets end " + std::to_string(end) + " < begin " + std::to_string(begin));
+    if (numel > UINT64_MAX / elem) fail(path_, where + ": byte size overflows 64 bits");
+    if (end - begin != numel * elem)
+      fail(path_, where + ": byte length " + std::to_string(end - begin) + " does not match shape " +
+                      shape_string(t.shape) + " x " + t.dtype_name + " = " + std::to_string(numel * elem) + " bytes");
+    if (end > data_len)
+      fail(path_, where + ": data_offsets end " + std::to_string(end) + " beyond the data section (" +
+                      std::to_string(data_len) + " bytes; truncated?)");
+    t.data = data + begin;
+    t.nbytes = end - begin;
+    tensors_.emplace(name, t);
+  }
+
+  std::vector<const TensorView*> by_offset;
+  for (const auto& kv : tensors_) by_offset.push_back(&kv.second);
+  std::sort(by_offset.begin(), by_offset.end(), [](const TensorView* a, const TensorView* b) {
+    return a->data != b->data ? a->data < b->data : a->nbytes < b->nbytes;
+  });
+  uint64_t expected = 0;
+  for (const TensorView* t : by_offset) {
+    uint64_t begin = static_cast<uint64_t>(t->data - data);
+    if (begin < expected)
+      fail(path_, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) +
+                      " overlaps the previous tensor (which ends at " + std::to_string(expected) + ")");
+    if (begin > expected)
+      fail(path_, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) + " leaves a gap after byte " +
+                      std::to_string(expected) + " (offsets must be contiguous)");
+    expected = begin + t->nbytes;
+  }
+  if (expected != data_len)
+    fail(path_, "data section is " + std::to_string(data_len) + " bytes but the tensors cover " +
+                    std::to_string(expected) + " (file padded or truncated)");
+}
+
+const TensorView& SafeTensors::get(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail(path_, "missing tensor '" + name + "'");
+  return it->second;
+}
+
+std::vector<float> SafeTensors::to_float(const TensorView& t) const {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const uint8_t* p = t.data + i * dtype_size(t.dtype);
+    if (t.dtype == DType::kF32) {
+      std::memcpy(&out[i], p, 4);
+    } else if (t.dtype == DType::kF16) {
+      out[i] = half_to_float(read_u16_le(p));
+    } else if (t.dtype == DType::kBF16) {
+      out[i] = bfloat16_to_float(read_u16_le(p));
+    } else {
+      fail(path_, "tensor '" + t.name + "': dtype " + t.dtype_name + " is not a weight type (expected F32, F16 or BF16)");
+    }
+    if (!std::isfinite(out[i]))
+      fail(path_, "tensor '" + t.name + "': element " + std::to_string(i) + " is " + (std::isnan(out[i]) ? "NaN" : "Inf") +
+                      " (expected finite weights)");
+  }
+  return out;
+}
+
+}  // namespace cam

@@ -1,0 +1,34 @@
+// End-to-end against PyTorch fixtures (tools/make_golden.py): a reduced-width ResNet-50 (mixed F16/BF16/F32
+// weights, 100x100 input: 4x4 maps through 13x13 and 7x7) and a ResNet-18 at 64x48 (basic blocks, non-square).
+#include <doctest/doctest.h>
+
+#include "cpu_backend.h"
+#include "golden_check.h"
+#include "resnet.h"
+#include "test_util.h"
+
+namespace {
+
+const char* kFixtures[] = {"golden_r50w16", "golden_r18w8"};
+
+}  // namespace
+
+TEST_CASE("CPU forward matches PyTorch: logits, top-5 and every stage, fused and unfused epilogues") {
+  for (const char* name : kFixtures) {
+    cam::ResNet net = cam::ResNet::load(camtest::data_path(std::string(name) + ".safetensors"));
+    for (bool fused : {true, false}) {
+      CAPTURE(name);
+      CAPTURE(fused);
+      cam::CpuBackend backend(net, 0, fused);
+      camtest::check_forward(backend, camtest::data_path(std::string(name) + "_expected.safetensors"), {});
+    }
+  }
+}
+
+TEST_CASE("CPU CAMs and overlay match pytorch-grad-cam") {
+  for (const char* name : kFixtures) {
+    CAPTURE(name);
+    camtest::check_engine(camtest::data_path(std::string(name) + ".safetensors"),
+                          camtest::data_path(std::string(name) + "_expected.safetensors"), "cpu", "fp32", {});
+  }
+}

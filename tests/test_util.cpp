@@ -1,0 +1,99 @@
+#include "test_util.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#include "safetensors.h"
+
+namespace camtest {
+
+std::string data_path(const std::string& name) { return std::string(CAM_TEST_DATA) + "/" + name; }
+
+std::string temp_dir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/cam_test_XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  return buf.data();
+}
+
+double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  if (got.size() != want.size()) return INFINITY;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    num += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+    den += static_cast<double>(want[i]) * want[i];
+  }
+  return std::sqrt(num / (den > 0 ? den : 1));
+}
+
+double max_abs_diff(const std::vector<float>& got, const std::vector<float>& want) {
+  if (got.size() != want.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < got.size(); ++i) m = std::fmax(m, std::fabs(static_cast<double>(got[i]) - want[i]));
+  return m;
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_raw_safetensors(const std::string& path, const std::string& header, const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> bytes(8);
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(n >> (8 * i));
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  bytes.insert(bytes.end(), data.begin(), data.end());
+  write_bytes(path, bytes);
+}
+
+std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+cam::Image random_image(int width, int height, std::mt19937& rng) {
+  cam::Image img;
+  img.width = width;
+  img.height = height;
+  img.rgb.resize(static_cast<size_t>(width) * height * 3);
+  std::uniform_int_distribution<int> d(0, 255);
+  for (auto& p : img.rgb) p = static_cast<uint8_t>(d(rng));
+  return img;
+}
+
+std::vector<cam::Image> fixture_images(const std::string& expected_path) {
+  cam::SafeTensors file(expected_path);
+  const cam::TensorView& t = file.get("images");
+  std::vector<cam::Image> images(t.shape[0]);
+  size_t each = static_cast<size_t>(t.shape[1] * t.shape[2] * 3);
+  for (size_t i = 0; i < images.size(); ++i) {
+    images[i].height = static_cast<int>(t.shape[1]);
+    images[i].width = static_cast<int>(t.shape[2]);
+    images[i].rgb.assign(t.data + i * each, t.data + (i + 1) * each);
+  }
+  return images;
+}
+
+int run_command(const std::string& command) {
+  int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace camtest

@@ -1,0 +1,32 @@
+// Helpers shared by the test suites: fixture paths, error measures, crafted files, temporary folders.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "image.h"
+
+namespace camtest {
+
+std::string data_path(const std::string& name);  // tests/data/<name>
+std::string temp_dir();                            // a fresh folder under the system temp dir
+
+double rel_l2(const std::vector<float>& got, const std::vector<float>& want);
+double max_abs_diff(const std::vector<float>& got, const std::vector<float>& want);
+
+// Writes a safetensors file from a header JSON text and raw data bytes, exactly as given (for crafted bad files).
+void write_raw_safetensors(const std::string& path, const std::string& header, const std::vector<uint8_t>& data);
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
+std::vector<uint8_t> read_bytes(const std::string& path);
+
+std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f);
+cam::Image random_image(int width, int height, std::mt19937& rng);
+
+// Fixture images stored as U8 (N, H, W, 3) in an expected-values file.
+std::vector<cam::Image> fixture_images(const std::string& expected_path);
+
+// Runs a shell command; returns its exit status.
+int run_command(const std::string& command);
+
+}  // namespace camtest
