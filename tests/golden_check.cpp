@@ -26,7 +26,7 @@ void check_forward(cam::Backend& backend, const std::string& expected_path, cons
   CHECK(err <= bounds.logits_rel_l2);
   const int classes = static_cast<int>(logits.size()) / n;
   for (int i = 0; i < n; ++i) {
-    int k = std::min(5, classes);
+    int k = std::min(bounds.identical_top, classes);
     CHECK(cam::topk_cpu(&out.logits[i * classes], classes, k) == cam::topk_cpu(&logits[i * classes], classes, k));
   }
   REQUIRE(out.stages.size() == 5);
@@ -82,6 +82,7 @@ void check_engine(const std::string& weights_path, const std::string& expected_p
       }
       std::printf("  overlay: max |diff| %d, %d of %zu values differ\n", max_diff, differing, ov.nbytes);
       CHECK(max_diff <= bounds.overlay_max_abs);
+      CHECK(differing <= bounds.overlay_differing_fraction * static_cast<double>(ov.nbytes));
     }
   }
   std::printf("%s [%s %s]: CAM max |diff| %.3g\n", expected_path.c_str(), engine.backend_name().c_str(),

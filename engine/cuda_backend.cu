@@ -1,0 +1,527 @@
+// CUDA backend: cuDNN convolutions (NHWC, algorithm chosen by measurement once per shape), the custom bn_act /
+// pool / softmax_topk / CAM / overlay kernels, the FC through cuBLAS in fp32. Memory: one weights arena, one
+// activation arena per plan (batch, H, W, maps), one conv workspace; the forward + head + CAM of a plan is captured
+// once as a CUDA Graph and replayed. Per batch only the packed uint8 images go up and results come down.
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include "bn_act.cuh"
+#include "cam.cuh"
+#include "cuda_backend.h"
+#include "cuda_checks.h"
+#include "error.h"
+#include "pool.cuh"
+#include "preprocess.cuh"
+#include "safetensors.h"
+#include "softmax_topk.cuh"
+
+namespace cam {
+namespace {
+
+constexpr int kStemChannels = 8;  // the stem's 3 input channels padded with zeros for tensor cores
+constexpr size_t kFindWorkspaceBytes = size_t(1) << 30;
+
+size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
+
+// A grow-only device or pinned host allocation; grows only between batches, never inside the forward.
+struct GrowBuffer {
+  bool pinned = false;
+  void* ptr = nullptr;
+  size_t bytes = 0;
+
+  void ensure(size_t need) {
+    if (need <= bytes) return;
+    release();
+    CUDA_CHECK(pinned ? cudaMallocHost(&ptr, need) : cudaMalloc(&ptr, need));
+    bytes = need;
+  }
+  void release() {
+    if (!ptr) return;
+    cudaError_t e = pinned ? cudaFreeHost(ptr) : cudaFree(ptr);
+    if (e != cudaSuccess) std::fprintf(stderr, "cam_engine: freeing a buffer failed: %s\n", cudaGetErrorString(e));
+    ptr = nullptr;
+    bytes = 0;
+  }
+  ~GrowBuffer() { release(); }
+  template <typename T>
+  T* at(size_t offset) const {
+    return reinterpret_cast<T*>(static_cast<char*>(ptr) + offset);
+  }
+};
+
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t filter = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  size_t workspace = 0;
+  int out_h = 0, out_w = 0;
+};
+
+struct DeviceConv {
+  void* weight = nullptr;  // (Cout, K, K, Cin') OHWI in the storage type
+  float* shift = nullptr;  // (Cout)
+  int in_channels = 0;     // Cin', padded for the stem
+};
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose, bool use_graphs);
+  ~CudaBackend() override;
+  std::string name() const override { return "cuda"; }
+  void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
+  void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
+
+ private:
+  struct Plan {
+    int n = 0, h = 0, w = 0, k = 0, r = 0, feature_h = 0, feature_w = 0;
+    std::unordered_map<const ConvLayer*, ConvPlan> convs;
+    GrowBuffer arena;
+    void* input = nullptr;        // (N, H, W, 8) storage
+    float* test_input = nullptr;  // (N, H, W, 3) fp32, for forward()
+    void* buffers[5] = {};        // activations (largest layer) in the storage type
+    void* features = nullptr;     // which buffer holds the last block's output
+    float* pooled = nullptr;      // (N, C)
+    float* logits = nullptr;      // (N, classes)
+    float* probs = nullptr;       // (N, classes)
+    int* topk = nullptr;          // (N, k)
+    int* requested = nullptr;     // (r)
+    float* maps = nullptr;        // (N, k + r, H, W)
+    cudaGraphExec_t graph = nullptr;
+  };
+  using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
+
+  Plan& plan_for(int n, int h, int w, int k, int r);
+  void plan_convs(Plan& p);
+  void encode(Plan& p, const StageHook& stage_hook);
+  void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual, bool relu);
+  void* alloc_planned(GrowBuffer& buffer, size_t bytes, const char* what, int n);
+  std::vector<float> download_floats(const void* data, size_t count);
+
+  const ResNet& net_;
+  Storage storage_ = Storage::kF32;
+  cudnnDataType_t data_type_ = CUDNN_DATA_FLOAT;
+  cudnnMathType_t math_ = CUDNN_FMA_MATH;
+  bool verbose_, use_graphs_;
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  GrowBuffer weights_arena_, workspace_, cublas_workspace_, upload_{true}, device_upload_, rows_, overlays_,
+      blend_max_, download_{true};
+  std::unordered_map<const ConvLayer*, DeviceConv> weights_;
+  float* fc_weight_ = nullptr;  // (classes, C) fp32
+  float* fc_bias_ = nullptr;    // (classes)
+  std::map<std::tuple<int, int, int, int, int, int, int>, std::pair<cudnnConvolutionFwdAlgo_t, size_t>> algo_cache_;
+  std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
+};
+
+void for_each_conv(const ResNet& net, const std::function<void(const ConvLayer&)>& f) {
+  f(net.stem);
+  for (const auto& stage : net.stages)
+    for (const Block& b : stage) {
+      f(b.conv1);
+      f(b.conv2);
+      if (b.conv3.out_channels) f(b.conv3);
+      if (b.has_downsample) f(b.downsample);
+    }
+}
+
+void convert_to_storage(const float* src, size_t count, Storage s, void* dst) {
+  for (size_t i = 0; i < count; ++i) {
+    if (s == Storage::kF32) static_cast<float*>(dst)[i] = src[i];
+    if (s == Storage::kF16) static_cast<__half*>(dst)[i] = __float2half_rn(src[i]);
+    if (s == Storage::kBF16) static_cast<__nv_bfloat16*>(dst)[i] = __float2bfloat16_rn(src[i]);
+  }
+}
+
+CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose, bool use_graphs)
+    : net_(net), verbose_(verbose), use_graphs_(use_graphs) {
+  if (precision == "tf32") math_ = CUDNN_TENSOR_OP_MATH;
+  if (precision == "fp16") storage_ = Storage::kF16, data_type_ = CUDNN_DATA_HALF, math_ = CUDNN_TENSOR_OP_MATH;
+  if (precision == "bf16") storage_ = Storage::kBF16, data_type_ = CUDNN_DATA_BFLOAT16, math_ = CUDNN_TENSOR_OP_MATH;
+  if (net.num_classes > 4096) throw Error("the CUDA backend supports up to 4096 classes (model has " + std::to_string(net.num_classes) + ")");
+  CUDA_CHECK(cudaSetDevice(device));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDNN_CHECK(cudnnCreate(&cudnn_));
+  CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+  CUBLAS_CHECK(cublasCreate(&cublas_));
+  CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH));
+  cublas_workspace_.ensure(size_t(4) << 20);  // set explicitly so graph capture never allocates
+  CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.ptr, cublas_workspace_.bytes));
+  upload_colormap();
+
+  // Weights arena: every conv's weights (stem padded to 8 input channels) and shift, then the FC in fp32.
+  size_t total = 0;
+  for_each_conv(net, [&](const ConvLayer& c) {
+    int cin = &c == &net.stem ? kStemChannels : c.in_channels;
+    total += align256(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin * storage_bytes(storage_));
+    total += align256(c.out_channels * sizeof(float));
+  });
+  total += align256(net.fc_weight.size() * sizeof(float)) + align256(net.fc_bias.size() * sizeof(float));
+  weights_arena_.ensure(total);
+  std::vector<char> host(total, 0);
+  size_t offset = 0;
+  for_each_conv(net, [&](const ConvLayer& c) {
+    DeviceConv d;
+    d.in_channels = &c == &net.stem ? kStemChannels : c.in_channels;
+    std::vector<float> padded(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * d.in_channels, 0.0f);
+    for (size_t tap = 0; tap < static_cast<size_t>(c.out_channels) * c.kernel * c.kernel; ++tap)
+      std::copy_n(&c.weight[tap * c.in_channels], c.in_channels, &padded[tap * d.in_channels]);
+    convert_to_storage(padded.data(), padded.size(), storage_, host.data() + offset);
+    d.weight = weights_arena_.at<void>(offset);
+    offset += align256(padded.size() * storage_bytes(storage_));
+    std::memcpy(host.data() + offset, c.shift.data(), c.shift.size() * sizeof(float));
+    d.shift = weights_arena_.at<float>(offset);
+    offset += align256(c.shift.size() * sizeof(float));
+    weights_[&c] = d;
+  });
+  std::memcpy(host.data() + offset, net.fc_weight.data(), net.fc_weight.size() * sizeof(float));
+  fc_weight_ = weights_arena_.at<float>(offset);
+  offset += align256(net.fc_weight.size() * sizeof(float));
+  std::memcpy(host.data() + offset, net.fc_bias.data(), net.fc_bias.size() * sizeof(float));
+  fc_bias_ = weights_arena_.at<float>(offset);
+  CUDA_CHECK(cudaMemcpy(weights_arena_.ptr, host.data(), total, cudaMemcpyHostToDevice));
+  if (verbose_) std::fprintf(stderr, "cam_engine: cuda %s, weights arena %.1f MB\n", precision.c_str(), total / 1e6);
+}
+
+CudaBackend::~CudaBackend() {
+  for (auto& kv : plans_) {
+    if (kv.second->graph) cudaGraphExecDestroy(kv.second->graph);
+    for (auto& c : kv.second->convs) {
+      cudnnDestroyTensorDescriptor(c.second.x);
+      cudnnDestroyTensorDescriptor(c.second.y);
+      cudnnDestroyFilterDescriptor(c.second.filter);
+      cudnnDestroyConvolutionDescriptor(c.second.conv);
+    }
+  }
+  if (cublas_) cublasDestroy(cublas_);
+  if (cudnn_) cudnnDestroy(cudnn_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void* CudaBackend::alloc_planned(GrowBuffer& buffer, size_t bytes, const char* what, int n) {
+  void* ptr = nullptr;
+  cudaError_t e = cudaMalloc(&ptr, bytes);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t free_bytes = 0, total_bytes = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    size_t fits = static_cast<size_t>(static_cast<double>(free_bytes) / (static_cast<double>(bytes) / n));
+    throw Error(std::string("out of GPU memory planning a batch of ") + std::to_string(n) + ": the " + what + " needs " +
+                std::to_string(bytes) + " bytes, " + std::to_string(free_bytes) + " are free; a batch of about " +
+                std::to_string(fits) + " would fit (--batch)");
+  }
+  CUDA_CHECK(e);
+  buffer.release();
+  buffer.ptr = ptr;
+  buffer.bytes = bytes;
+  return ptr;
+}
+
+CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
+  auto key = std::make_tuple(n, h, w, k, r);
+  auto found = plans_.find(key);
+  if (found != plans_.end()) return *found->second;
+  auto plan = std::make_unique<Plan>();
+  Plan& p = *plan;
+  p.n = n, p.h = h, p.w = w, p.k = k, p.r = r;
+  // Largest activation: walk the shapes once.
+  size_t largest = 0;
+  int fh = net_.stem.out_size(h), fw = net_.stem.out_size(w);
+  largest = std::max(largest, static_cast<size_t>(n) * fh * fw * net_.stem.out_channels);
+  fh = (fh - 1) / 2 + 1, fw = (fw - 1) / 2 + 1;
+  for (const auto& stage : net_.stages)
+    for (const Block& b : stage) {
+      for (const ConvLayer* c : {&b.conv1, &b.conv2, &b.conv3}) {
+        if (!c->out_channels) continue;
+        fh = c->out_size(fh), fw = c->out_size(fw);
+        largest = std::max(largest, static_cast<size_t>(n) * fh * fw * c->out_channels);
+      }
+    }
+  p.feature_h = fh, p.feature_w = fw;
+  const size_t act = align256(largest * storage_bytes(storage_)), pixels = static_cast<size_t>(n) * h * w;
+  const size_t classes = net_.num_classes, slots = k + r;
+  size_t sizes[] = {align256(pixels * kStemChannels * storage_bytes(storage_)), align256(pixels * 3 * sizeof(float)),
+                    5 * act, align256(n * static_cast<size_t>(net_.feature_channels) * sizeof(float)),
+                    2 * align256(n * classes * sizeof(float)), align256(n * std::max(k, 1) * sizeof(int)),
+                    align256(std::max(r, 1) * sizeof(int)), align256(pixels * std::max<size_t>(slots, 1) * sizeof(float))};
+  size_t total = 0;
+  for (size_t s : sizes) total += s;
+  alloc_planned(p.arena, total, "activation arena", n);
+  size_t offset = 0;
+  p.input = p.arena.at<void>(offset), offset += sizes[0];
+  p.test_input = p.arena.at<float>(offset), offset += sizes[1];
+  for (int i = 0; i < 5; ++i) p.buffers[i] = p.arena.at<void>(offset + i * act);
+  offset += sizes[2];
+  p.pooled = p.arena.at<float>(offset), offset += sizes[3];
+  p.logits = p.arena.at<float>(offset), p.probs = p.arena.at<float>(offset + sizes[4] / 2), offset += sizes[4];
+  p.topk = p.arena.at<int>(offset), offset += sizes[5];
+  p.requested = p.arena.at<int>(offset), offset += sizes[6];
+  p.maps = p.arena.at<float>(offset);
+  CUDA_CHECK(cudaMemset(p.arena.ptr, 0, total));
+  plan_convs(p);
+  if (verbose_)
+    std::fprintf(stderr, "cam_engine: plan batch %d %dx%d: activation arena %.1f MB, workspace %.1f MB\n", n, h, w,
+                 total / 1e6, workspace_.bytes / 1e6);
+  if (use_graphs_) {
+    cudaGraph_t graph;
+    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    encode(p, nullptr);
+    CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    CUDA_CHECK(cudaGraphInstantiate(&p.graph, graph, 0));
+    CUDA_CHECK(cudaGraphDestroy(graph));
+  }
+  return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+// Descriptors for every conv of the plan and the fastest deterministic algorithm per shape, measured with
+// cudnnFindConvolutionForwardAlgorithmEx on the plan's own buffers (cached across plans), then one workspace.
+void CudaBackend::plan_convs(Plan& p) {
+  size_t needed = workspace_.bytes;
+  bool found_workspace = false;
+  auto plan_one = [&](const ConvLayer& c, int ih, int iw) {
+    const DeviceConv& d = weights_.at(&c);
+    ConvPlan cp;
+    cp.out_h = c.out_size(ih), cp.out_w = c.out_size(iw);
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&cp.x));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&cp.y));
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&cp.filter));
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cp.conv));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.x, CUDNN_TENSOR_NHWC, data_type_, p.n, d.in_channels, ih, iw));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.y, CUDNN_TENSOR_NHWC, data_type_, p.n, c.out_channels, cp.out_h, cp.out_w));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(cp.filter, data_type_, CUDNN_TENSOR_NHWC, c.out_channels, d.in_channels, c.kernel, c.kernel));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cp.conv, c.pad, c.pad, c.stride, c.stride, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cp.conv, math_));
+    auto key = std::make_tuple(p.n, d.in_channels, ih, iw, c.out_channels, c.kernel, c.stride);
+    auto cached = algo_cache_.find(key);
+    if (cached == algo_cache_.end()) {
+      if (!found_workspace) workspace_.ensure(kFindWorkspaceBytes), found_workspace = true;
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int returned = 0;
+      CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn_, cp.x, p.buffers[0], cp.filter, d.weight, cp.conv, cp.y,
+                                                         p.buffers[1], CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
+                                                         workspace_.ptr, workspace_.bytes));
+      int pick = -1;
+      for (int i = 0; i < returned && pick < 0; ++i)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC) pick = i;
+      if (pick < 0) throw Error("cuDNN found no deterministic algorithm for " + c.name);
+      cached = algo_cache_.emplace(key, std::make_pair(perf[pick].algo, perf[pick].memory)).first;
+      if (verbose_) std::fprintf(stderr, "cam_engine: %s algo %d, %.3f ms, workspace %zu\n", c.name.c_str(), perf[pick].algo, perf[pick].time, perf[pick].memory);
+    }
+    cp.algo = cached->second.first;
+    cp.workspace = cached->second.second;
+    needed = std::max(needed, cp.workspace);
+    p.convs[&c] = cp;
+    return std::make_pair(cp.out_h, cp.out_w);
+  };
+  auto size = plan_one(net_.stem, p.h, p.w);
+  size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
+  for (const auto& stage : net_.stages)
+    for (const Block& b : stage) {
+      auto in = size;
+      size = plan_one(b.conv1, size.first, size.second);
+      size = plan_one(b.conv2, size.first, size.second);
+      if (b.conv3.out_channels) size = plan_one(b.conv3, size.first, size.second);
+      if (b.has_downsample) plan_one(b.downsample, in.first, in.second);
+    }
+  if (found_workspace || needed > workspace_.bytes) {
+    if (needed != workspace_.bytes) {
+      workspace_.release();
+      if (needed) alloc_planned(workspace_, needed, "convolution workspace", p.n);
+    }
+  }
+}
+
+// conv, then the fused epilogue in place on y (residual: the shortcut, which y may alias).
+void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual, bool relu) {
+  const ConvPlan& cp = p.convs.at(&layer);
+  const DeviceConv& d = weights_.at(&layer);
+  const float one = 1.0f, zero = 0.0f;
+  CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.algo, workspace_.ptr,
+                                      cp.workspace, &zero, cp.y, y));
+  launch_bn_act(storage_, y, nullptr, d.shift, residual, relu, static_cast<int64_t>(p.n) * cp.out_h * cp.out_w,
+                layer.out_channels, residual ? const_cast<void*>(residual) : y, stream_);
+}
+
+void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
+  void** buf = p.buffers;
+  const ConvPlan& stem = p.convs.at(&net_.stem);
+  conv(p, net_.stem, p.input, buf[1], nullptr, true);
+  int h = (stem.out_h - 1) / 2 + 1, w = (stem.out_w - 1) / 2 + 1;
+  launch_max_pool(storage_, buf[1], p.n, stem.out_h, stem.out_w, net_.stem.out_channels, buf[0], stream_);
+  if (stage_hook) stage_hook(buf[0], h, w, net_.stem.out_channels);
+  int x = 0, t1 = 1, t2 = 2, shortcut = 3, scratch = 4;
+  for (const auto& stage : net_.stages) {
+    for (const Block& b : stage) {
+      int out = x;
+      if (b.has_downsample) {
+        conv(p, b.downsample, buf[x], buf[shortcut], nullptr, false);
+        out = shortcut;
+      }
+      conv(p, b.conv1, buf[x], buf[t1], nullptr, true);
+      const ConvLayer& last = b.last();
+      if (b.conv3.out_channels) conv(p, b.conv2, buf[t1], buf[t2], nullptr, true);
+      conv(p, last, buf[b.conv3.out_channels ? t2 : t1], buf[scratch], buf[out], true);
+      h = p.convs.at(&last).out_h, w = p.convs.at(&last).out_w;
+      if (out != x) std::swap(x, shortcut);
+    }
+    if (stage_hook) stage_hook(buf[x], h, w, stage.back().last().out_channels);
+  }
+  p.features = buf[x];
+  const int c = net_.feature_channels, classes = net_.num_classes;
+  launch_global_avg_pool(storage_, buf[x], p.n, h * w, c, p.pooled, stream_);
+  const float one = 1.0f, zero = 0.0f;
+  CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, classes, p.n, c, &one, fc_weight_, c, p.pooled, c, &zero,
+                           p.logits, classes));
+  launch_softmax_topk(p.logits, fc_bias_, p.n, classes, p.k, p.probs, p.topk, stream_);
+  launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, p.topk, p.k, p.requested, p.r, p.h, p.w, p.maps, stream_);
+}
+
+std::vector<float> CudaBackend::download_floats(const void* data, size_t count) {
+  std::vector<uint8_t> raw(count * storage_bytes(storage_));
+  CUDA_CHECK(cudaMemcpyAsync(raw.data(), data, raw.size(), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::vector<float> out(count);
+  for (size_t i = 0; i < count; ++i) {
+    uint16_t half_bits;
+    if (storage_ == Storage::kF32) std::memcpy(&out[i], &raw[i * 4], 4);
+    if (storage_ != Storage::kF32) std::memcpy(&half_bits, &raw[i * 2], 2);
+    if (storage_ == Storage::kF16) out[i] = half_to_float(half_bits);
+    if (storage_ == Storage::kBF16) out[i] = bfloat16_to_float(half_bits);
+  }
+  return out;
+}
+
+void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
+  Plan& p = plan_for(n, h, w, 1, 0);
+  const size_t pixels = static_cast<size_t>(n) * h * w;
+  CUDA_CHECK(cudaMemcpyAsync(p.test_input, input, pixels * 3 * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  launch_pack_input(storage_, p.test_input, static_cast<int64_t>(pixels), kStemChannels, p.input, stream_);
+  out.stages.clear();
+  StageHook hook = [&](const void* data, int sh, int sw, int channels) {
+    out.stages.push_back(download_floats(data, static_cast<size_t>(n) * sh * sw * channels));
+  };
+  encode(p, keep_stages ? hook : nullptr);
+  out.feature_h = p.feature_h, out.feature_w = p.feature_w;
+  out.features = download_floats(p.features, static_cast<size_t>(n) * p.feature_h * p.feature_w * net_.feature_channels);
+  out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
+  CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), p.logits, out.logits.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
+  const int n = static_cast<int>(request.images.size()), h = net_.preprocess.height, w = net_.preprocess.width;
+  const int k = request.topk, r = static_cast<int>(request.classes.size()), slots = k + r, classes = net_.num_classes;
+  Plan& p = plan_for(n, h, w, k, r);
+
+  // Upload: packed images, then the two slot tables and the requested classes, in one copy.
+  std::vector<ImageSlot> image_slots(n);
+  std::vector<OverlaySlot> overlay_slots(n);
+  size_t image_bytes = 0, rows_bytes = 0;
+  int max_height = 0, max_pixels = 0;
+  for (int i = 0; i < n; ++i) {
+    const Image& img = *request.images[i];
+    image_slots[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(rows_bytes), img.width, img.height};
+    overlay_slots[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(image_bytes) * slots, img.width, img.height};
+    image_bytes += img.rgb.size();
+    rows_bytes += static_cast<size_t>(img.height) * w * 3;
+    max_height = std::max(max_height, img.height);
+    max_pixels = std::max(max_pixels, img.width * img.height);
+  }
+  const size_t slots_at = align256(image_bytes), overlay_at = slots_at + align256(n * sizeof(ImageSlot)),
+               requested_at = overlay_at + align256(n * sizeof(OverlaySlot)), upload_bytes = requested_at + r * sizeof(int);
+  upload_.ensure(upload_bytes);
+  device_upload_.ensure(upload_bytes);
+  for (int i = 0; i < n; ++i)
+    std::memcpy(upload_.at<uint8_t>(image_slots[i].offset), request.images[i]->rgb.data(), request.images[i]->rgb.size());
+  std::memcpy(upload_.at<void>(slots_at), image_slots.data(), n * sizeof(ImageSlot));
+  std::memcpy(upload_.at<void>(overlay_at), overlay_slots.data(), n * sizeof(OverlaySlot));
+  std::memcpy(upload_.at<void>(requested_at), request.classes.data(), r * sizeof(int));
+  CUDA_CHECK(cudaMemcpyAsync(device_upload_.ptr, upload_.ptr, upload_bytes, cudaMemcpyHostToDevice, stream_));
+  if (r) CUDA_CHECK(cudaMemcpyAsync(p.requested, device_upload_.at<int>(requested_at), r * sizeof(int), cudaMemcpyDeviceToDevice, stream_));
+  rows_.ensure(rows_bytes);
+  const Preprocess& pre = net_.preprocess;
+  Normalization norm{pre.scale, {pre.mean[0], pre.mean[1], pre.mean[2]}, {pre.stddev[0], pre.stddev[1], pre.stddev[2]}, pre.bgr};
+  launch_preprocess(storage_, device_upload_.at<uint8_t>(0), device_upload_.at<ImageSlot>(slots_at), n, max_height, h, w,
+                    kStemChannels, norm, rows_.at<uint8_t>(0), p.input, stream_);
+  if (p.graph) {
+    CUDA_CHECK(cudaGraphLaunch(p.graph, stream_));
+  } else {
+    encode(p, nullptr);
+  }
+  const size_t overlay_bytes = request.overlays ? image_bytes * slots : 0;
+  if (overlay_bytes) {
+    overlays_.ensure(overlay_bytes);
+    blend_max_.ensure(static_cast<size_t>(n) * slots * sizeof(float));
+    launch_overlay(p.maps, n, slots, h, w, device_upload_.at<uint8_t>(0), device_upload_.at<OverlaySlot>(overlay_at),
+                   max_pixels, request.image_weight, blend_max_.at<float>(0), overlays_.at<uint8_t>(0), stream_);
+  }
+
+  // Download everything in one pinned buffer.
+  const size_t logits_bytes = static_cast<size_t>(n) * classes * sizeof(float), topk_bytes = static_cast<size_t>(n) * k * sizeof(int),
+               map_bytes = static_cast<size_t>(n) * slots * h * w * sizeof(float);
+  const size_t probs_at = logits_bytes, topk_at = 2 * logits_bytes, maps_at = topk_at + topk_bytes, overlays_at = maps_at + map_bytes;
+  download_.ensure(overlays_at + overlay_bytes);
+  CUDA_CHECK(cudaMemcpyAsync(download_.ptr, p.logits, logits_bytes, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(probs_at), p.probs, logits_bytes, cudaMemcpyDeviceToHost, stream_));
+  if (topk_bytes) CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(topk_at), p.topk, topk_bytes, cudaMemcpyDeviceToHost, stream_));
+  if (map_bytes) CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(maps_at), p.maps, map_bytes, cudaMemcpyDeviceToHost, stream_));
+  if (overlay_bytes) CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(overlays_at), overlays_.ptr, overlay_bytes, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+
+  results.assign(n, ImageResult());
+  const size_t map_size = static_cast<size_t>(h) * w;
+  for (int i = 0; i < n; ++i) {
+    ImageResult& res = results[i];
+    const float* logits = download_.at<float>(0) + static_cast<size_t>(i) * classes;
+    const float* probs = download_.at<float>(probs_at) + static_cast<size_t>(i) * classes;
+    res.logits.assign(logits, logits + classes);
+    res.probabilities.assign(probs, probs + classes);
+    res.top.assign(download_.at<int>(topk_at) + static_cast<size_t>(i) * k, download_.at<int>(topk_at) + static_cast<size_t>(i + 1) * k);
+    const Image& img = *request.images[i];
+    for (int cls : classes_to_map(res.top, request.classes)) {
+      auto in_top = std::find(res.top.begin(), res.top.end(), cls);
+      int slot = in_top != res.top.end() ? static_cast<int>(in_top - res.top.begin())
+                                         : k + static_cast<int>(std::find(request.classes.begin(), request.classes.end(), cls) - request.classes.begin());
+      ClassMap m;
+      m.class_index = cls;
+      m.probability = probs[cls];
+      const float* map = download_.at<float>(maps_at) + (static_cast<size_t>(i) * slots + slot) * map_size;
+      m.map.assign(map, map + map_size);
+      if (overlay_bytes) {
+        m.overlay.width = img.width, m.overlay.height = img.height;
+        const uint8_t* ov = download_.at<uint8_t>(overlays_at) + overlay_slots[i].output_offset + static_cast<size_t>(slot) * img.rgb.size();
+        m.overlay.rgb.assign(ov, ov + img.rgb.size());
+      }
+      res.maps.push_back(std::move(m));
+    }
+  }
+}
+
+}  // namespace
+
+std::string cuda_unavailable_reason(int device) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+  }
+  if (count == 0) return "no CUDA device";
+  if (device < 0 || device >= count)
+    return "device index " + std::to_string(device) + " out of range (" + std::to_string(count) + " devices)";
+  return "";
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const std::string& precision, int device, bool verbose,
+                                           bool use_graphs) {
+  return std::make_unique<CudaBackend>(net, precision, device, verbose, use_graphs);
+}
+
+}  // namespace cam

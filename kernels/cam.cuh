@@ -1,0 +1,34 @@
+// Class activation maps and overlays on the device (math: cam_math.h, overlay_math.h, shared with the CPU).
+//
+// launch_cam: for image i and slot j (the first k slots are the image's top-k classes from `topk` (N, k), the next
+// r are the classes in `requested` (r)): m = ReLU(sum_c W[class, c] * A[p, c]) over the final features A (N, h*w, C)
+// in the storage type, min-max, bilinear upsample to (out_h, out_w), min-max again -> maps (N, k + r, out_h, out_w)
+// fp32. One block per (image, slot): the low-resolution map lives in shared memory only.
+//
+// launch_overlay: for every (image, slot) the map is resized to the image's original size, coloured with JET
+// (constant memory), blended with the image, divided by its maximum and truncated to uint8 RGB.
+#pragma once
+#include "common.cuh"
+
+namespace cam {
+
+void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels, const float* fc_weight,
+                const int* topk, int k, const int* requested, int r, int out_h, int out_w, float* maps,
+                cudaStream_t stream);
+
+struct OverlaySlot {
+  int64_t image_offset;   // the original RGB8 image in the packed input buffer
+  int64_t output_offset;  // its first overlay; slot j follows at + j * width * height * 3
+  int width;
+  int height;
+};
+
+// Copies the JET table into constant memory; once per device, before the first launch_overlay.
+void upload_colormap();
+
+// maps: (N, slots, map_h, map_w); slots_desc: device array of N; blend_max: scratch of N * slots floats.
+void launch_overlay(const float* maps, int n, int slots, int map_h, int map_w, const uint8_t* images,
+                    const OverlaySlot* slots_desc, int max_pixels, float image_weight, float* blend_max,
+                    uint8_t* overlays, cudaStream_t stream);
+
+}  // namespace cam

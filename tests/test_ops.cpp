@@ -1,0 +1,369 @@
+// Per-op tests of the CPU ops and the oneDNN forward against naive reference implementations written here in
+// plain loops (double accumulation), on random data and odd shapes (13x13, 7x7, 4x4 maps, stride-2 paths).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "colormap_table.h"
+#include "cpu_backend.h"
+#include "cpu_ops.h"
+#include "resnet.h"
+#include "test_util.h"
+
+namespace {
+
+std::mt19937 rng(1234);
+
+// ---- naive references
+
+std::vector<float> naive_conv(const std::vector<float>& x, int n, int h, int w, const cam::ConvLayer& c, int& oh, int& ow) {
+  oh = (h + 2 * c.pad - c.kernel) / c.stride + 1;
+  ow = (w + 2 * c.pad - c.kernel) / c.stride + 1;
+  std::vector<float> y(static_cast<size_t>(n) * oh * ow * c.out_channels);
+  for (int b = 0; b < n; ++b)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox)
+        for (int o = 0; o < c.out_channels; ++o) {
+          double acc = 0;
+          for (int ky = 0; ky < c.kernel; ++ky)
+            for (int kx = 0; kx < c.kernel; ++kx) {
+              int iy = oy * c.stride - c.pad + ky, ix = ox * c.stride - c.pad + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              for (int i = 0; i < c.in_channels; ++i)
+                acc += static_cast<double>(x[((static_cast<size_t>(b) * h + iy) * w + ix) * c.in_channels + i]) *
+                       c.weight[((static_cast<size_t>(o) * c.kernel + ky) * c.kernel + kx) * c.in_channels + i];
+            }
+          y[((static_cast<size_t>(b) * oh + oy) * ow + ox) * c.out_channels + o] = static_cast<float>(acc + c.shift[o]);
+        }
+  return y;
+}
+
+void naive_relu(std::vector<float>& v) {
+  for (float& x : v) x = std::max(x, 0.0f);
+}
+
+std::vector<float> naive_maxpool(const std::vector<float>& x, int n, int h, int w, int c, int& oh, int& ow) {
+  oh = (h + 2 - 3) / 2 + 1;
+  ow = (w + 2 - 3) / 2 + 1;
+  std::vector<float> y(static_cast<size_t>(n) * oh * ow * c, -INFINITY);
+  for (int b = 0; b < n; ++b)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox)
+        for (int ch = 0; ch < c; ++ch)
+          for (int dy = 0; dy < 3; ++dy)
+            for (int dx = 0; dx < 3; ++dx) {
+              int iy = oy * 2 - 1 + dy, ix = ox * 2 - 1 + dx;
+              if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+                float& out = y[((static_cast<size_t>(b) * oh + oy) * ow + ox) * c + ch];
+                out = std::max(out, x[((static_cast<size_t>(b) * h + iy) * w + ix) * c + ch]);
+              }
+            }
+  return y;
+}
+
+// Forward of a whole ResNet description from the naive ops; returns the final features.
+std::vector<float> naive_features(const cam::ResNet& net, std::vector<float> x, int n, int& h, int& w) {
+  int oh, ow;
+  x = naive_conv(x, n, h, w, net.stem, oh, ow);
+  naive_relu(x);
+  x = naive_maxpool(x, n, oh, ow, net.stem.out_channels, h, w);
+  for (const auto& stage : net.stages)
+    for (const cam::Block& b : stage) {
+      int sh, sw;
+      std::vector<float> shortcut = b.has_downsample ? naive_conv(x, n, h, w, b.downsample, sh, sw) : x;
+      std::vector<float> t = naive_conv(x, n, h, w, b.conv1, oh, ow);
+      naive_relu(t);
+      int th = oh, tw = ow;
+      t = naive_conv(t, n, th, tw, b.conv2, oh, ow);
+      if (b.conv3.out_channels) {
+        naive_relu(t);
+        th = oh, tw = ow;
+        t = naive_conv(t, n, th, tw, b.conv3, oh, ow);
+      }
+      for (size_t i = 0; i < t.size(); ++i) t[i] = std::max(0.0f, t[i] + shortcut[i]);
+      x = t;
+      h = oh, w = ow;
+    }
+  return x;
+}
+
+cam::ConvLayer random_conv(const std::string& name, int cin, int cout, int k, int stride) {
+  cam::ConvLayer c;
+  c.name = name;
+  c.in_channels = cin;
+  c.out_channels = cout;
+  c.kernel = k;
+  c.stride = stride;
+  c.pad = k / 2;
+  c.weight = camtest::random_floats(static_cast<size_t>(cout) * k * k * cin, rng, -1.0f, 1.0f);
+  float s = std::sqrt(2.0f / (k * k * cin)) * 1.7f;
+  for (float& v : c.weight) v *= s;
+  c.shift = camtest::random_floats(cout, rng, -0.2f, 0.2f);
+  return c;
+}
+
+cam::ResNet random_resnet(bool bottleneck, int width, int classes) {
+  cam::ResNet net;
+  net.bottleneck = bottleneck;
+  net.stem = random_conv("conv1", 3, width, 7, 2);
+  int ch = width;
+  for (int s = 0; s < 3; ++s) {
+    std::vector<cam::Block> blocks;
+    for (int i = 0; i < 2; ++i) {
+      int planes = width << s, out = bottleneck ? planes * 4 : planes, stride = (s > 0 && i == 0) ? 2 : 1;
+      cam::Block b;
+      if (bottleneck) {
+        b.conv1 = random_conv("c1", ch, planes, 1, 1);
+        b.conv2 = random_conv("c2", planes, planes, 3, stride);
+        b.conv3 = random_conv("c3", planes, out, 1, 1);
+      } else {
+        b.conv1 = random_conv("c1", ch, planes, 3, stride);
+        b.conv2 = random_conv("c2", planes, planes, 3, 1);
+      }
+      b.has_downsample = stride != 1 || ch != out;
+      if (b.has_downsample) b.downsample = random_conv("ds", ch, out, 1, stride);
+      blocks.push_back(b);
+      ch = out;
+    }
+    net.stages.push_back(blocks);
+  }
+  net.feature_channels = ch;
+  net.num_classes = classes;
+  net.fc_weight = camtest::random_floats(static_cast<size_t>(classes) * ch, rng);
+  net.fc_bias = camtest::random_floats(classes, rng);
+  return net;
+}
+
+double naive_src(int dst, int in, int out) {
+  double s = (dst + 0.5) * in / out - 0.5;
+  return s < 0 ? 0 : s;
+}
+
+std::vector<double> naive_bilinear(const std::vector<double>& m, int ih, int iw, int oh, int ow) {
+  std::vector<double> out(static_cast<size_t>(oh) * ow);
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x) {
+      double sy = naive_src(y, ih, oh), sx = naive_src(x, iw, ow);
+      int y0 = std::min(static_cast<int>(sy), ih - 1), x0 = std::min(static_cast<int>(sx), iw - 1);
+      int y1 = std::min(y0 + 1, ih - 1), x1 = std::min(x0 + 1, iw - 1);
+      double ly = sy - y0, lx = sx - x0;
+      out[static_cast<size_t>(y) * ow + x] = (1 - ly) * ((1 - lx) * m[y0 * iw + x0] + lx * m[y0 * iw + x1]) +
+                                             ly * ((1 - lx) * m[y1 * iw + x0] + lx * m[y1 * iw + x1]);
+    }
+  return out;
+}
+
+void naive_minmax(std::vector<double>& m) {
+  double lo = *std::min_element(m.begin(), m.end());
+  for (double& v : m) v -= lo;
+  double hi = *std::max_element(m.begin(), m.end());
+  for (double& v : m) v /= 1e-7 + hi;
+}
+
+}  // namespace
+
+TEST_CASE("oneDNN forward equals the naive forward on odd sizes, basic and bottleneck, fused and unfused") {
+  for (bool bottleneck : {false, true})
+    for (auto hw : {std::make_pair(27, 19), std::make_pair(49, 49), std::make_pair(40, 33)}) {
+      cam::ResNet net = random_resnet(bottleneck, 8, 7);
+      const int n = 2;
+      std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * 3, rng);
+      int h = hw.first, w = hw.second;
+      std::vector<float> want = naive_features(net, x, n, h, w);
+      for (bool fused : {true, false}) {
+        CAPTURE(bottleneck);
+        CAPTURE(hw.first);
+        CAPTURE(fused);
+        cam::CpuBackend backend(net, 0, fused);
+        cam::ForwardResult out;
+        backend.forward(x.data(), n, hw.first, hw.second, false, out);
+        CHECK(out.feature_h == h);
+        CHECK(out.feature_w == w);
+        CHECK(camtest::rel_l2(out.features, want) < 1e-5);
+        std::vector<float> pooled(n * net.feature_channels), logits(n * net.num_classes);
+        for (int b = 0; b < n; ++b)
+          for (int c = 0; c < net.feature_channels; ++c) {
+            double s = 0;
+            for (int p = 0; p < h * w; ++p) s += want[(static_cast<size_t>(b) * h * w + p) * net.feature_channels + c];
+            pooled[b * net.feature_channels + c] = static_cast<float>(s / (h * w));
+          }
+        for (int b = 0; b < n; ++b)
+          for (int k = 0; k < net.num_classes; ++k) {
+            double s = net.fc_bias[k];
+            for (int c = 0; c < net.feature_channels; ++c) s += static_cast<double>(pooled[b * net.feature_channels + c]) * net.fc_weight[k * net.feature_channels + c];
+            logits[b * net.num_classes + k] = static_cast<float>(s);
+          }
+        CHECK(camtest::rel_l2(out.logits, logits) < 1e-5);
+      }
+    }
+}
+
+TEST_CASE("bn_act: affine, residual and ReLU in every combination") {
+  const int pixels = 37, c = 13;
+  std::vector<float> x = camtest::random_floats(pixels * c, rng), r = camtest::random_floats(pixels * c, rng);
+  std::vector<float> scale = camtest::random_floats(c, rng, 0.5f, 2.0f), shift = camtest::random_floats(c, rng);
+  for (bool use_scale : {false, true})
+    for (bool use_residual : {false, true})
+      for (bool relu : {false, true}) {
+        std::vector<float> y(pixels * c);
+        cam::bn_act_cpu(x.data(), use_scale ? scale.data() : nullptr, shift.data(), use_residual ? r.data() : nullptr, relu, pixels, c, y.data());
+        for (int i = 0; i < pixels * c; ++i) {
+          double v = x[i] * (use_scale ? scale[i % c] : 1.0) + shift[i % c] + (use_residual ? r[i] : 0.0);
+          if (relu) v = std::max(v, 0.0);
+          CHECK(y[i] == doctest::Approx(v).epsilon(1e-6));
+        }
+      }
+}
+
+TEST_CASE("max pool 3x3/2 pad 1 on odd and tiny maps") {
+  for (auto hw : {std::make_pair(13, 13), std::make_pair(7, 4), std::make_pair(1, 1), std::make_pair(112, 111)}) {
+    const int n = 2, c = 5;
+    std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * c, rng);
+    int oh, ow;
+    std::vector<float> want = naive_maxpool(x, n, hw.first, hw.second, c, oh, ow);
+    std::vector<float> got(want.size());
+    cam::max_pool_cpu(x.data(), n, hw.first, hw.second, c, got.data());
+    CHECK(got == want);
+  }
+}
+
+TEST_CASE("global average pool, linear, softmax, top-k with ties") {
+  const int n = 3, hw = 16, c = 9, classes = 6;
+  std::vector<float> x = camtest::random_floats(n * hw * c, rng), pooled(n * c);
+  cam::global_avg_pool_cpu(x.data(), n, hw, c, pooled.data());
+  for (int b = 0; b < n; ++b)
+    for (int ch = 0; ch < c; ++ch) {
+      double s = 0;
+      for (int p = 0; p < hw; ++p) s += x[(b * hw + p) * c + ch];
+      CHECK(pooled[b * c + ch] == doctest::Approx(s / hw).epsilon(1e-6));
+    }
+  std::vector<float> w = camtest::random_floats(classes * c, rng), bias = camtest::random_floats(classes, rng), y(n * classes), p(n * classes);
+  cam::linear_cpu(pooled.data(), n, c, w.data(), bias.data(), classes, y.data());
+  cam::softmax_cpu(y.data(), n, classes, p.data());
+  for (int b = 0; b < n; ++b) {
+    double z = 0;
+    for (int k = 0; k < classes; ++k) {
+      double s = bias[k];
+      for (int ch = 0; ch < c; ++ch) s += static_cast<double>(pooled[b * c + ch]) * w[k * c + ch];
+      CHECK(y[b * classes + k] == doctest::Approx(s).epsilon(1e-5));
+      z += std::exp(s);
+    }
+    for (int k = 0; k < classes; ++k) CHECK(p[b * classes + k] == doctest::Approx(std::exp(y[b * classes + k]) / z).epsilon(1e-5));
+  }
+  std::vector<float> v = {0.1f, 0.5f, 0.2f, 0.5f, 0.9f};
+  CHECK(cam::topk_cpu(v.data(), 5, 3) == std::vector<int>{4, 1, 3});
+  CHECK(cam::topk_cpu(v.data(), 5, 9) == std::vector<int>{4, 1, 3, 2, 0});
+}
+
+TEST_CASE("class map: weighted sum, ReLU, min-max, bilinear upsample, min-max (odd sizes)") {
+  for (auto s : {std::make_tuple(4, 4, 100, 100), std::make_tuple(7, 7, 224, 224), std::make_tuple(13, 13, 64, 48),
+                 std::make_tuple(3, 2, 5, 7), std::make_tuple(4, 4, 2, 3)}) {
+    const int h = std::get<0>(s), w = std::get<1>(s), oh = std::get<2>(s), ow = std::get<3>(s), c = 33;
+    std::vector<float> a = camtest::random_floats(static_cast<size_t>(h) * w * c, rng, 0.0f, 1.0f);
+    std::vector<float> wt = camtest::random_floats(c, rng);
+    std::vector<float> lowres(h * w), got(static_cast<size_t>(oh) * ow);
+    cam::class_map_cpu(a.data(), h, w, c, wt.data(), oh, ow, lowres.data(), got.data());
+    std::vector<double> m(h * w);
+    for (int p = 0; p < h * w; ++p) {
+      double acc = 0;
+      for (int k = 0; k < c; ++k) acc += static_cast<double>(wt[k]) * a[p * c + k];
+      m[p] = std::max(acc, 0.0);
+    }
+    naive_minmax(m);
+    std::vector<double> up = naive_bilinear(m, h, w, oh, ow);
+    naive_minmax(up);
+    double worst = 0;
+    for (size_t i = 0; i < up.size(); ++i) worst = std::max(worst, std::fabs(up[i] - got[i]));
+    CAPTURE(h);
+    CAPTURE(oh);
+    CHECK(worst < 1e-5);
+    CHECK(*std::min_element(got.begin(), got.end()) == 0.0f);
+    CHECK(*std::max_element(got.begin(), got.end()) == doctest::Approx(1.0).epsilon(1e-6));
+  }
+  // a map that is all zero after ReLU stays zero
+  std::vector<float> a(16 * 3, 1.0f), wt = {-1.0f, -2.0f, -0.5f}, lowres(16), out(64);
+  cam::class_map_cpu(a.data(), 4, 4, 3, wt.data(), 8, 8, lowres.data(), out.data());
+  CHECK(*std::max_element(out.begin(), out.end()) == 0.0f);
+}
+
+TEST_CASE("overlay: JET + blend + normalise by max + truncate, map resized to the image") {
+  const int mh = 6, mw = 5, h = 11, w = 9;
+  std::vector<float> map = camtest::random_floats(mh * mw, rng, 0.0f, 1.0f);
+  cam::Image img = camtest::random_image(w, h, rng);
+  for (float weight : {0.5f, 0.3f}) {
+    std::vector<uint8_t> got(h * w * 3);
+    cam::overlay_cpu(map.data(), mh, mw, img.rgb.data(), h, w, weight, got.data());
+    std::vector<double> mm(map.begin(), map.end());
+    std::vector<double> mask = naive_bilinear(mm, mh, mw, h, w);
+    std::vector<double> blend(h * w * 3);
+    for (int p = 0; p < h * w; ++p)
+      for (int c = 0; c < 3; ++c) {
+        int idx = static_cast<int>(255 * mask[p]);
+        blend[p * 3 + c] = (1 - weight) * cam::kJetRgb[idx * 3 + c] / 255.0 + weight * img.rgb[p * 3 + c] / 255.0;
+      }
+    double mx = *std::max_element(blend.begin(), blend.end());
+    int worst = 0;
+    for (size_t i = 0; i < blend.size(); ++i) worst = std::max(worst, std::abs(static_cast<int>(255 * blend[i] / mx) - got[i]));
+    CHECK(worst <= 1);
+  }
+}
+
+TEST_CASE("JET table matches OpenCV's anchors") {
+  CHECK(cam::kJetRgb[0] == 0);
+  CHECK(cam::kJetRgb[2] == 128);                 // dark blue at 0
+  CHECK(cam::kJetRgb[255 * 3 + 0] == 128);       // dark red at 255
+  CHECK(cam::kJetRgb[255 * 3 + 2] == 0);
+  CHECK(cam::kJetRgb[128 * 3 + 1] == 255);       // green in the middle
+}
+
+TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge against a PIL-style reference") {
+  cam::Image img = camtest::random_image(37, 23, rng);
+  std::vector<uint8_t> same(img.rgb.size());
+  cam::resize_image_cpu(img.rgb.data(), 23, 37, same.data(), 23, 37);
+  CHECK(same == img.rgb);
+  for (auto size : {std::make_pair(10, 16), std::make_pair(50, 80), std::make_pair(23, 5)}) {
+    const int oh = size.first, ow = size.second;
+    std::vector<uint8_t> got(oh * ow * 3);
+    cam::resize_image_cpu(img.rgb.data(), 23, 37, got.data(), oh, ow);
+    // reference: separable triangle filter, support scaled when shrinking, horizontal first, uint8 rounding
+    auto pass = [](const std::vector<double>& in, int outer, int in_len, int out_len, bool horizontal) {
+      std::vector<double> out(static_cast<size_t>(outer) * out_len * 3);
+      double scale = static_cast<double>(in_len) / out_len, support = std::max(scale, 1.0);
+      for (int o = 0; o < outer; ++o)
+        for (int d = 0; d < out_len; ++d) {
+          double center = (d + 0.5) * scale, total = 0, acc[3] = {0, 0, 0};
+          for (int j = 0; j < in_len; ++j) {
+            double t = std::fabs((j + 0.5 - center) / support), wgt = t < 1 ? 1 - t : 0;
+            total += wgt;
+            for (int c = 0; c < 3; ++c) acc[c] += wgt * in[horizontal ? (o * in_len + j) * 3 + c : (j * outer + o) * 3 + c];
+          }
+          for (int c = 0; c < 3; ++c) {
+            double v = std::round(std::min(255.0, std::max(0.0, acc[c] / total)));
+            out[horizontal ? (o * out_len + d) * 3 + c : (d * outer + o) * 3 + c] = v;
+          }
+        }
+      return out;
+    };
+    std::vector<double> src(img.rgb.begin(), img.rgb.end());
+    std::vector<double> want = pass(pass(src, 23, 37, ow, true), ow, 23, oh, false);
+    int worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(static_cast<int>(want[i]) - got[i]));
+    CAPTURE(oh);
+    CAPTURE(ow);
+    CHECK(worst <= 1);
+  }
+}
+
+TEST_CASE("normalise: (v * scale - mean) / std, RGB and BGR order") {
+  cam::Image img = camtest::random_image(3, 2, rng);
+  float mean[3] = {0.485f, 0.456f, 0.406f}, stddev[3] = {0.229f, 0.224f, 0.225f};
+  std::vector<float> out(18);
+  cam::normalize_image_cpu(img.rgb.data(), 2, 3, 1.0f / 255, mean, stddev, false, out.data());
+  for (int i = 0; i < 18; ++i) CHECK(out[i] == doctest::Approx((img.rgb[i] / 255.0 - mean[i % 3]) / stddev[i % 3]).epsilon(1e-6));
+  float caffe_mean[3] = {103.939f, 116.779f, 123.68f}, ones[3] = {1, 1, 1};
+  cam::normalize_image_cpu(img.rgb.data(), 2, 3, 1.0f, caffe_mean, ones, true, out.data());
+  for (int p = 0; p < 6; ++p)
+    for (int c = 0; c < 3; ++c) CHECK(out[p * 3 + c] == doctest::Approx(img.rgb[p * 3 + 2 - c] - caffe_mean[c]).epsilon(1e-6));
+}
