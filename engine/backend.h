@@ -30,6 +30,7 @@ struct BatchRequest {
   std::vector<int> classes;          // and maps for these classes, on every image
   bool overlays = true;              // overlays at the original size
   float image_weight = 0.5f;         // weight of the image in the overlay blend
+  int colormap = 0;                  // index into kColormapNames (0 = jet)
 };
 
 // The raw forward for tests: input (N, H, W, 3) already normalised.

@@ -195,7 +195,8 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
         m.overlay.width = img.width;
         m.overlay.height = img.height;
         m.overlay.rgb.resize(img.rgb.size());
-        overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight, m.overlay.rgb.data());
+        overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight, request.colormap,
+                    m.overlay.rgb.data());
       }
       r.maps.push_back(std::move(m));
     }

@@ -113,11 +113,12 @@ void class_map_cpu(const float* features, int h, int w, int c, const float* weig
   minmax_normalize_map(out, static_cast<int64_t>(out_h) * out_w);
 }
 
-void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight, uint8_t* out) {
+void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight, int colormap,
+                 uint8_t* out) {
   const int64_t pixels = static_cast<int64_t>(h) * w;
   std::vector<float> mask(pixels), blended(pixels * 3);
   resize_map_cpu(map, mh, mw, mask.data(), h, w);
-  for (int64_t p = 0; p < pixels; ++p) overlay_blend(mask[p], rgb + p * 3, kJetRgb, image_weight, &blended[p * 3]);
+  for (int64_t p = 0; p < pixels; ++p) overlay_blend(mask[p], rgb + p * 3, kColormaps[colormap], image_weight, &blended[p * 3]);
   float mx = *std::max_element(blended.begin(), blended.end());
   for (int64_t i = 0; i < pixels * 3; ++i) out[i] = overlay_quantize(blended[i], mx);
 }

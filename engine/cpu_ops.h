@@ -34,8 +34,10 @@ void class_map_cpu(const float* features, int h, int w, int c, const float* weig
 // Bilinear resize of a float map (OpenCV INTER_LINEAR rule). in: (ih, iw) -> out: (oh, ow).
 void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow);
 
-// Overlay of a [0, 1] map (mh, mw) on an RGB8 image (h, w, 3), map resized to the image size; out: (h, w, 3).
-void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight, uint8_t* out);
+// Overlay of a [0, 1] map (mh, mw) on an RGB8 image (h, w, 3), map resized to the image size, coloured with table
+// `colormap` of colormap_table.h; out: (h, w, 3).
+void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight, int colormap,
+                 uint8_t* out);
 
 // Separable antialiased bilinear resize of an RGB8 image (preprocess_math.h). in: (ih, iw, 3) -> out: (oh, ow, 3).
 void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow);

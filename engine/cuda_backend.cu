@@ -153,7 +153,7 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
   CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH));
   cublas_workspace_.ensure(size_t(4) << 20);  // set explicitly so graph capture never allocates
   CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.ptr, cublas_workspace_.bytes));
-  upload_colormap();
+  upload_colormaps();
 
   // Weights arena: every conv's weights (stem padded to 8 input channels) and shift, then the FC in fp32.
   size_t total = 0;
@@ -460,7 +460,7 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
     overlays_.ensure(overlay_bytes);
     blend_max_.ensure(static_cast<size_t>(n) * slots * sizeof(float));
     launch_overlay(p.maps, n, slots, h, w, device_upload_.at<uint8_t>(0), device_upload_.at<OverlaySlot>(overlay_at),
-                   max_pixels, request.image_weight, blend_max_.at<float>(0), overlays_.at<uint8_t>(0), stream_);
+                   max_pixels, request.image_weight, request.colormap, blend_max_.at<float>(0), overlays_.at<uint8_t>(0), stream_);
   }
 
   // Download everything in one pinned buffer.

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "colormap_table.h"
 #include "cpu_backend.h"
 #include "error.h"
 #ifdef CAM_WITH_CUDA
@@ -32,6 +33,15 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
 }
 
 }  // namespace
+
+int colormap_index(const std::string& name) {
+  std::string known;
+  for (int i = 0; i < kColormapCount; ++i) {
+    if (name == kColormapNames[i]) return i;
+    known += (i ? ", " : "") + std::string(kColormapNames[i]);
+  }
+  throw Error("unknown colormap '" + name + "' (expected one of " + known + ")");
+}
 
 Engine::Engine(const std::string& weights_path, const EngineOptions& options)
     : net_(ResNet::load(weights_path)), backend_(make_backend(net_, options)) {}
@@ -63,6 +73,7 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
     if (c < 0 || c >= net_.num_classes) throw Error("class index " + std::to_string(c) + " out of range");
   if (!(options.image_weight >= 0.0f && options.image_weight <= 1.0f))
     throw Error("image weight must be within [0, 1]");
+  if (options.colormap < 0 || options.colormap >= kColormapCount) throw Error("colormap index out of range");
   std::vector<ImageResult> results;
   if (images.empty()) return results;
   BatchRequest request;
@@ -71,6 +82,7 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
   request.classes = options.classes;
   request.overlays = options.overlays;
   request.image_weight = options.image_weight;
+  request.colormap = options.colormap;
   backend_->run(request, results);
   return results;
 }

@@ -28,7 +28,11 @@ struct MapOptions {
   std::vector<int> classes;    // and for these class indices
   bool overlays = true;        // overlay images at the original size
   float image_weight = 0.5f;   // the image's weight in the overlay blend
+  int colormap = 0;            // colormap_index("jet")
 };
+
+// Index of a colormap name (jet, turbo, viridis, inferno, magma, plasma, hot, bone); throws cam::Error.
+int colormap_index(const std::string& name);
 
 class Engine {
  public:

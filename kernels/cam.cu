@@ -12,7 +12,7 @@ namespace cam {
 namespace {
 
 constexpr int kCamThreads = 256;
-__constant__ unsigned char c_jet[256 * 3];
+__constant__ unsigned char c_colormaps[kColormapCount][256 * 3];
 
 template <typename T>
 __global__ void cam_kernel(const T* features, int h, int w, int channels, const float* fc_weight, const int* topk,
@@ -54,13 +54,13 @@ __global__ void cam_kernel(const T* features, int h, int w, int channels, const 
 
 // Blend of one output pixel of slot `j` of image `s`: the map resized to the original size, then overlay_blend.
 __device__ void blend_at(const float* map, int map_h, int map_w, const uint8_t* images, const OverlaySlot& s, int p,
-                         float image_weight, float* rgb) {
+                         float image_weight, int colormap, float* rgb) {
   float mask = bilinear_sample(map, map_w, linear_tap(p / s.width, map_h, s.height), linear_tap(p % s.width, map_w, s.width));
-  overlay_blend(mask, images + s.image_offset + static_cast<int64_t>(p) * 3, c_jet, image_weight, rgb);
+  overlay_blend(mask, images + s.image_offset + static_cast<int64_t>(p) * 3, c_colormaps[colormap], image_weight, rgb);
 }
 
 __global__ void overlay_max_kernel(const float* maps, int slots, int map_h, int map_w, const uint8_t* images,
-                                   const OverlaySlot* desc, float image_weight, float* blend_max) {
+                                   const OverlaySlot* desc, float image_weight, int colormap, float* blend_max) {
   __shared__ float scratch[32];
   const int image = blockIdx.y / slots;
   const OverlaySlot s = desc[image];
@@ -68,7 +68,7 @@ __global__ void overlay_max_kernel(const float* maps, int slots, int map_h, int 
   float mx = 0.0f;
   for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < s.width * s.height; p += gridDim.x * blockDim.x) {
     float rgb[3];
-    blend_at(map, map_h, map_w, images, s, p, image_weight, rgb);
+    blend_at(map, map_h, map_w, images, s, p, image_weight, colormap, rgb);
     mx = fmaxf(mx, fmaxf(rgb[0], fmaxf(rgb[1], rgb[2])));
   }
   mx = block_reduce<Reduce::kMax>(mx, scratch);
@@ -76,7 +76,7 @@ __global__ void overlay_max_kernel(const float* maps, int slots, int map_h, int 
 }
 
 __global__ void overlay_write_kernel(const float* maps, int slots, int map_h, int map_w, const uint8_t* images,
-                                     const OverlaySlot* desc, float image_weight, const float* blend_max,
+                                     const OverlaySlot* desc, float image_weight, int colormap, const float* blend_max,
                                      uint8_t* overlays) {
   const int image = blockIdx.y / slots, slot = blockIdx.y % slots;
   const OverlaySlot s = desc[image];
@@ -85,7 +85,7 @@ __global__ void overlay_write_kernel(const float* maps, int slots, int map_h, in
   uint8_t* out = overlays + s.output_offset + static_cast<int64_t>(slot) * s.width * s.height * 3;
   for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < s.width * s.height; p += gridDim.x * blockDim.x) {
     float rgb[3];
-    blend_at(map, map_h, map_w, images, s, p, image_weight, rgb);
+    blend_at(map, map_h, map_w, images, s, p, image_weight, colormap, rgb);
     for (int c = 0; c < 3; ++c) out[static_cast<int64_t>(p) * 3 + c] = overlay_quantize(rgb[c], mx);
   }
 }
@@ -110,19 +110,19 @@ void launch_cam(Storage storage, const void* features, int n, int h, int w, int 
     launch_cam_typed<__nv_bfloat16>(features, n, h, w, channels, fc_weight, topk, k, requested, r, out_h, out_w, maps, stream);
 }
 
-void upload_colormap() { CUDA_CHECK(cudaMemcpyToSymbol(c_jet, kJetRgb, sizeof(kJetRgb))); }
+void upload_colormaps() { CUDA_CHECK(cudaMemcpyToSymbol(c_colormaps, kColormaps, sizeof(kColormaps))); }
 
 void launch_overlay(const float* maps, int n, int slots, int map_h, int map_w, const uint8_t* images,
-                    const OverlaySlot* slots_desc, int max_pixels, float image_weight, float* blend_max,
-                    uint8_t* overlays, cudaStream_t stream) {
+                    const OverlaySlot* slots_desc, int max_pixels, float image_weight, int colormap,
+                    float* blend_max, uint8_t* overlays, cudaStream_t stream) {
   if (n * slots == 0) return;
   const int threads = 256;
   dim3 grid(static_cast<unsigned>((max_pixels + threads * 4 - 1) / (threads * 4)), static_cast<unsigned>(n * slots));
   CUDA_CHECK(cudaMemsetAsync(blend_max, 0, sizeof(float) * n * slots, stream));
-  overlay_max_kernel<<<grid, threads, 0, stream>>>(maps, slots, map_h, map_w, images, slots_desc, image_weight, blend_max);
+  overlay_max_kernel<<<grid, threads, 0, stream>>>(maps, slots, map_h, map_w, images, slots_desc, image_weight, colormap, blend_max);
   CUDA_CHECK_LAUNCH();
   overlay_write_kernel<<<grid, threads, 0, stream>>>(maps, slots, map_h, map_w, images, slots_desc, image_weight,
-                                                     blend_max, overlays);
+                                                     colormap, blend_max, overlays);
   CUDA_CHECK_LAUNCH();
 }
 

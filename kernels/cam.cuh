@@ -23,12 +23,12 @@ struct OverlaySlot {
   int height;
 };
 
-// Copies the JET table into constant memory; once per device, before the first launch_overlay.
-void upload_colormap();
+// Copies the colormap tables into constant memory; once per device, before the first launch_overlay.
+void upload_colormaps();
 
 // maps: (N, slots, map_h, map_w); slots_desc: device array of N; blend_max: scratch of N * slots floats.
 void launch_overlay(const float* maps, int n, int slots, int map_h, int map_w, const uint8_t* images,
-                    const OverlaySlot* slots_desc, int max_pixels, float image_weight, float* blend_max,
-                    uint8_t* overlays, cudaStream_t stream);
+                    const OverlaySlot* slots_desc, int max_pixels, float image_weight, int colormap,
+                    float* blend_max, uint8_t* overlays, cudaStream_t stream);
 
 }  // namespace cam

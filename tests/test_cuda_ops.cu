@@ -202,7 +202,7 @@ TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd size
 
 TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
   if (no_gpu()) return;
-  cam::upload_colormap();
+  cam::upload_colormaps();
   const int mh = 100, mw = 100, slots = 2;
   std::vector<cam::Image> images = {camtest::random_image(100, 100, rng), camtest::random_image(37, 251, rng)};
   std::vector<float> maps = camtest::random_floats(images.size() * slots * mh * mw, rng, 0, 1);
@@ -218,14 +218,14 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
   dmaps.upload(maps.data());
   dimg.upload(packed.data());
   ddesc.upload(desc.data());
-  cam::launch_overlay(dmaps.as<float>(), 2, slots, mh, mw, dimg.as<uint8_t>(), ddesc.as<cam::OverlaySlot>(), 37 * 251, 0.5f,
+  cam::launch_overlay(dmaps.as<float>(), 2, slots, mh, mw, dimg.as<uint8_t>(), ddesc.as<cam::OverlaySlot>(), 37 * 251, 0.5f, 1,
                       dmax.as<float>(), dout.as<uint8_t>(), nullptr);
   std::vector<uint8_t> got = dout.download();
   for (size_t i = 0; i < images.size(); ++i)
     for (int j = 0; j < slots; ++j) {
       const cam::Image& im = images[i];
       std::vector<uint8_t> want(im.rgb.size());
-      cam::overlay_cpu(&maps[(i * slots + j) * mh * mw], mh, mw, im.rgb.data(), im.height, im.width, 0.5f, want.data());
+      cam::overlay_cpu(&maps[(i * slots + j) * mh * mw], mh, mw, im.rgb.data(), im.height, im.width, 0.5f, 1, want.data());
       int worst = 0;
       for (size_t b = 0; b < want.size(); ++b) worst = std::max(worst, std::abs(got[desc[i].output_offset + j * want.size() + b] - want[b]));
       CHECK(worst <= 3);

@@ -288,20 +288,22 @@ TEST_CASE("class map: weighted sum, ReLU, min-max, bilinear upsample, min-max (o
   CHECK(*std::max_element(out.begin(), out.end()) == 0.0f);
 }
 
-TEST_CASE("overlay: JET + blend + normalise by max + truncate, map resized to the image") {
+TEST_CASE("overlay: colormap + blend + normalise by max + truncate, map resized to the image") {
   const int mh = 6, mw = 5, h = 11, w = 9;
   std::vector<float> map = camtest::random_floats(mh * mw, rng, 0.0f, 1.0f);
   cam::Image img = camtest::random_image(w, h, rng);
-  for (float weight : {0.5f, 0.3f}) {
+  for (auto setting : {std::make_pair(0.5f, 0), std::make_pair(0.3f, 2)}) {
+    const float weight = setting.first;
+    const unsigned char* table = cam::kColormaps[setting.second];
     std::vector<uint8_t> got(h * w * 3);
-    cam::overlay_cpu(map.data(), mh, mw, img.rgb.data(), h, w, weight, got.data());
+    cam::overlay_cpu(map.data(), mh, mw, img.rgb.data(), h, w, weight, setting.second, got.data());
     std::vector<double> mm(map.begin(), map.end());
     std::vector<double> mask = naive_bilinear(mm, mh, mw, h, w);
     std::vector<double> blend(h * w * 3);
     for (int p = 0; p < h * w; ++p)
       for (int c = 0; c < 3; ++c) {
         int idx = static_cast<int>(255 * mask[p]);
-        blend[p * 3 + c] = (1 - weight) * cam::kJetRgb[idx * 3 + c] / 255.0 + weight * img.rgb[p * 3 + c] / 255.0;
+        blend[p * 3 + c] = (1 - weight) * table[idx * 3 + c] / 255.0 + weight * img.rgb[p * 3 + c] / 255.0;
       }
     double mx = *std::max_element(blend.begin(), blend.end());
     int worst = 0;

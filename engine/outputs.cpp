@@ -1,0 +1,129 @@
+#include "outputs.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "error.h"
+#include "image_io.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <stb_easy_font.h>
+#pragma GCC diagnostic pop
+
+namespace cam {
+namespace {
+
+// Writes bytes to a temporary file next to `path`, checking every step, then renames it into place.
+void write_atomically(const std::string& path, const std::string& head, const void* data, size_t size) {
+  std::string tmp = path + ".tmp" + std::to_string(getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw Error(path + ": cannot create (" + std::strerror(errno) + ")");
+  bool ok = std::fwrite(head.data(), 1, head.size(), f) == head.size() &&
+            (size == 0 || std::fwrite(data, 1, size, f) == size) && std::fflush(f) == 0;
+  int err = errno;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) err = errno;
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot write (" + std::strerror(err) + ")");
+  }
+}
+
+void fill_rect(Image& img, int x0, int y0, int x1, int y1, const unsigned char* rgb) {
+  for (int y = std::max(0, y0); y < std::min(img.height, y1); ++y)
+    for (int x = std::max(0, x0); x < std::min(img.width, x1); ++x)
+      std::memcpy(&img.rgb[(static_cast<size_t>(y) * img.width + x) * 3], rgb, 3);
+}
+
+// Draws text with stb_easy_font's quads, scaled by `scale`, at (x, y) top-left.
+void draw_text(Image& img, int x, int y, const std::string& text, int scale) {
+  std::vector<char> buffer(text.size() * 300 + 64);
+  std::vector<char> chars(text.begin(), text.end());
+  chars.push_back('\0');
+  unsigned char color[4] = {0, 0, 0, 255};
+  int quads = stb_easy_font_print(0, 0, chars.data(), color, buffer.data(), static_cast<int>(buffer.size()));
+  const unsigned char black[3] = {20, 20, 20};
+  for (int q = 0; q < quads; ++q) {
+    const float* v0 = reinterpret_cast<const float*>(&buffer[q * 64]);       // vertex 0 (x, y, z, rgba)
+    const float* v2 = reinterpret_cast<const float*>(&buffer[q * 64 + 32]);  // vertex 2, the opposite corner
+    fill_rect(img, x + static_cast<int>(v0[0] * scale), y + static_cast<int>(v0[1] * scale),
+              x + static_cast<int>(v2[0] * scale), y + static_cast<int>(v2[1] * scale), black);
+  }
+}
+
+}  // namespace
+
+Localization localize(const float* map, int h, int w, int orig_w, int orig_h, float threshold) {
+  const int pixels = h * w;
+  int peak = static_cast<int>(std::max_element(map, map + pixels) - map);
+  const float cut = threshold * map[peak];
+  int x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (int p = 0; p < pixels; ++p)
+    if (map[p] >= cut) {
+      int x = p % w, y = p / w;
+      x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+    }
+  const double sx = static_cast<double>(orig_w) / w, sy = static_cast<double>(orig_h) / h;
+  Localization loc;
+  loc.peak_x = std::min(orig_w - 1, static_cast<int>((peak % w + 0.5) * sx));
+  loc.peak_y = std::min(orig_h - 1, static_cast<int>((peak / w + 0.5) * sy));
+  loc.box_x0 = static_cast<int>(std::floor(x0 * sx));
+  loc.box_y0 = static_cast<int>(std::floor(y0 * sy));
+  loc.box_x1 = std::min(orig_w - 1, static_cast<int>(std::ceil((x1 + 1) * sx)) - 1);
+  loc.box_y1 = std::min(orig_h - 1, static_cast<int>(std::ceil((y1 + 1) * sy)) - 1);
+  return loc;
+}
+
+void write_npy(const std::string& path, const float* data, const std::vector<int>& shape) {
+  std::string dims;
+  size_t count = 1;
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]), count *= static_cast<size_t>(shape[i]);
+  if (shape.size() == 1) dims += ",";
+  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+  size_t total = 10 + dict.size() + 1;
+  dict += std::string((64 - total % 64) % 64, ' ') + "\n";
+  std::string head = "\x93NUMPY";
+  head += '\x01';
+  head += '\x00';
+  head += static_cast<char>(dict.size() & 0xff);
+  head += static_cast<char>(dict.size() >> 8);
+  write_atomically(path, head + dict, data, count * sizeof(float));
+}
+
+void write_text_file(const std::string& path, const std::string& content) {
+  write_atomically(path, content, nullptr, 0);
+}
+
+Image make_panel(const Image& original, const std::vector<const Image*>& overlays, const std::vector<std::string>& captions,
+                 int tile) {
+  const int scale = tile >= 200 ? 2 : 1, caption_h = 14 * scale + 8, gap = 4;
+  const int tile_w = std::max(1, static_cast<int>(std::lround(static_cast<double>(original.width) * tile / original.height)));
+  const int tiles = 1 + static_cast<int>(overlays.size());
+  Image panel;
+  panel.width = tiles * tile_w + (tiles - 1) * gap;
+  panel.height = tile + caption_h;
+  panel.rgb.assign(static_cast<size_t>(panel.width) * panel.height * 3, 255);
+  for (int t = 0; t < tiles; ++t) {
+    const Image& src = t == 0 ? original : *overlays[t - 1];
+    Image scaled = (src.width == tile_w && src.height == tile) ? src : resize_image(src, tile_w, tile);
+    const int x0 = t * (tile_w + gap);
+    for (int y = 0; y < tile; ++y)
+      std::memcpy(&panel.rgb[(static_cast<size_t>(y) * panel.width + x0) * 3], &scaled.rgb[static_cast<size_t>(y) * tile_w * 3],
+                  static_cast<size_t>(tile_w) * 3);
+    if (t < static_cast<int>(captions.size())) {
+      std::string text = captions[t];
+      const size_t fits = static_cast<size_t>(std::max(1, tile_w / (6 * scale)));
+      if (text.size() > fits) text = text.substr(0, fits > 2 ? fits - 2 : fits) + "..";
+      draw_text(panel, x0 + 2, tile + 4, text, scale);
+    }
+  }
+  return panel;
+}
+
+}  // namespace cam

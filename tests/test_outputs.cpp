@@ -1,0 +1,113 @@
+// The CLI's building blocks: list parsing, folder listing, output naming, localisation, .npy files, panels, reports.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "error.h"
+#include "image_io.h"
+#include "inputs.h"
+#include "outputs.h"
+#include "report.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+TEST_CASE("list files: comments, blank lines, tab-separated truth, paths relative to the list") {
+  std::istringstream in("# fruits\n\napple/1.jpg\tApple Red\r\n/abs/pear.png\n  \n../up/kiwi.jpg\tKiwi\n");
+  std::vector<cam::InputItem> items = cam::parse_list(in, "/data/lists", "l.txt");
+  REQUIRE(items.size() == 3);
+  CHECK(items[0].path == "/data/lists/apple/1.jpg");
+  CHECK(items[0].truth == "Apple Red");
+  CHECK(items[0].output == "apple/1.jpg");
+  CHECK(items[1].path == "/abs/pear.png");
+  CHECK(items[1].output == "pear.png");
+  CHECK(items[2].output == "kiwi.jpg");
+  std::istringstream bad("a.jpg\tx\ty\n");
+  CHECK_THROWS_WITH_AS(cam::parse_list(bad, "", "l.txt"), doctest::Contains("l.txt:1: more than two tab-separated fields"), cam::Error);
+}
+
+TEST_CASE("folders are listed recursively and sorted; labels from parent folders; names collision-free") {
+  std::string dir = camtest::temp_dir();
+  for (const char* f : {"Banana/b2.jpg", "Banana/b1.png", "Apple/a.jpg", "Apple/a.png", "Apple/notes.txt"}) {
+    fs::create_directories(fs::path(dir) / fs::path(f).parent_path());
+    std::ofstream(fs::path(dir) / f) << "x";
+  }
+  std::istringstream none;
+  std::vector<cam::InputItem> items = cam::collect_inputs({dir}, true, none);
+  REQUIRE(items.size() == 4);
+  CHECK(items[0].output == "Apple/a.jpg");  // a.jpg and a.png share a stem: names keep the extension
+  CHECK(items[1].output == "Apple/a.png");
+  CHECK(items[2].output == "Banana/b1");
+  CHECK(items[2].truth == "Banana");
+  // the same folder twice: identical relative names, resolved by mirroring the full path
+  items = cam::collect_inputs({dir + "/Banana", dir + "/Banana"}, false, none);
+  REQUIRE(items.size() == 4);
+  CHECK(items[0].output == fs::path(dir + "/Banana/b1.png").lexically_normal().string().substr(1));
+  CHECK_THROWS_WITH_AS(cam::collect_inputs({dir + "/missing"}, false, none), doctest::Contains("missing: no such file or folder"), cam::Error);
+  std::istringstream stdin_list(dir + "/Apple/a.jpg\tApple\n");
+  items = cam::collect_inputs({"-"}, false, stdin_list);
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].truth == "Apple");
+}
+
+TEST_CASE("localize: peak and the 20% box, mapped to original pixels") {
+  std::vector<float> map(10 * 10, 0.0f);
+  map[3 * 10 + 6] = 1.0f;   // peak at (x 6, y 3)
+  map[5 * 10 + 2] = 0.25f;  // above 20%
+  map[8 * 10 + 8] = 0.15f;  // below
+  cam::Localization loc = cam::localize(map.data(), 10, 10, 200, 100);
+  CHECK(loc.peak_x == 130);  // (6 + 0.5) * 20
+  CHECK(loc.peak_y == 35);
+  CHECK(loc.box_x0 == 40);
+  CHECK(loc.box_x1 == 139);
+  CHECK(loc.box_y0 == 30);
+  CHECK(loc.box_y1 == 59);
+}
+
+TEST_CASE(".npy files: header NumPy reads, data float32 little-endian") {
+  std::string dir = camtest::temp_dir();
+  std::vector<float> data = {0.0f, 0.5f, 1.0f, 0.25f, 0.75f, 1.5f};
+  cam::write_npy(dir + "/m.npy", data.data(), {1, 2, 3});
+  std::vector<uint8_t> bytes = camtest::read_bytes(dir + "/m.npy");
+  REQUIRE(bytes.size() == 128 + 24);
+  std::string header(bytes.begin() + 10, bytes.begin() + 128);
+  CHECK(std::string(bytes.begin() + 1, bytes.begin() + 6) == "NUMPY");
+  CHECK(header.find("'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }") != std::string::npos);
+  CHECK(header.back() == '\n');
+  float back[6];
+  std::memcpy(back, bytes.data() + 128, 24);
+  CHECK(std::vector<float>(back, back + 6) == data);
+  cam::write_npy(dir + "/v.npy", data.data(), {6});
+  std::vector<uint8_t> v = camtest::read_bytes(dir + "/v.npy");
+  CHECK(std::string(v.begin() + 10, v.begin() + 64).find("'shape': (6,)") != std::string::npos);
+}
+
+TEST_CASE("panel: tiles side by side with captions drawn below") {
+  cam::Image a;
+  a.width = 50, a.height = 40, a.rgb.assign(50 * 40 * 3, 200);
+  cam::Image b = a;
+  b.rgb.assign(b.rgb.size(), 10);
+  cam::Image panel = cam::make_panel(a, {&b}, {"input", "Banana 97.0%"}, 160);
+  CHECK(panel.height > 160);
+  CHECK(panel.width == 2 * 200 + 4);
+  CHECK(panel.rgb[(10 * panel.width + 300) * 3] == 10);  // inside the overlay tile
+  int dark = 0;                                          // text pixels in the caption strip under the overlay
+  for (int y = 160; y < panel.height; ++y)
+    for (int x = 204; x < panel.width; ++x) dark += panel.rgb[(static_cast<size_t>(y) * panel.width + x) * 3] < 100;
+  CHECK(dark > 50);
+}
+
+TEST_CASE("report and CSV: accuracy, misclassified first, errors counted") {
+  std::vector<nlohmann::json> records = {
+      nlohmann::json::parse(R"({"path":"a.jpg","truth":"Apple","top":[{"class":0,"label":"Apple","probability":0.9}],"maps":[{"file":"a.top1.png"}]})"),
+      nlohmann::json::parse(R"({"path":"b.jpg","truth":"Corn","top":[{"class":2,"label":"Onion White","probability":0.6}],"maps":[{"file":"b.top1.png"}]})"),
+      nlohmann::json::parse(R"({"path":"c.jpg","error":"c.jpg: empty file"})")};
+  std::string html = cam::render_report_html(records);
+  CHECK(html.find("3 images, 1 failed; top-1 accuracy 50.0% (1/2)") != std::string::npos);
+  CHECK(html.find("b.top1.png") < html.find("a.top1.png"));
+  std::string csv = cam::render_predictions_csv(records);
+  CHECK(csv.find("b.jpg,Corn,2,Onion White,0.600000,0,\n") != std::string::npos);
+  CHECK(csv.find("c.jpg,,,,,,c.jpg: empty file\n") != std::string::npos);
+}

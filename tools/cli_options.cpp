@@ -1,0 +1,129 @@
+#include "cli_options.h"
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+#include "error.h"
+
+namespace cam {
+namespace {
+
+long parse_int(const std::string& opt, const std::string& v, long lo, long hi) {
+  char* end = nullptr;
+  long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || x < lo || x > hi)
+    throw Error(opt + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + v + "'");
+  return x;
+}
+
+}  // namespace
+
+const char* cli_help() {
+  return R"(cam_engine: ResNet predictions and class activation maps for lists and folders of images.
+
+usage: cam_engine --weights MODEL.safetensors [options] INPUT...
+
+INPUT is an image, a folder (searched recursively for jpg/jpeg/png/bmp/tga/gif), a list file (*.txt, *.lst,
+*.list: one path per line, optional TAB + ground-truth label, '#' comments, paths relative to the list), or '-'
+to read such a list from stdin.
+
+options:
+  --weights FILE          model in safetensors (see weights/FORMAT.md; tools/convert.py makes one)
+  --out DIR               output folder (default cam_out); created if missing
+  --topk K                maps for the K most probable classes (default 1; 0 for none)
+  --class NAME|INDEX      also a map for this class on every image (repeatable)
+  --labels-from-folders   the parent folder's name is the ground truth (ImageFolder / Fruits-360 layout)
+  --batch N               images per batch (default 16)
+  --backend auto|cuda|cpu engine backend (default auto: CUDA when a device is there)
+  --precision P           fp32 | tf32 | fp16 | bf16 (reduced precisions on CUDA only; default fp32)
+  --device N              CUDA device index (default 0)
+  --threads N             CPU threads for the engine (default: all cores)
+  --io-threads N          threads decoding and encoding images (default min(4, cores))
+  --colormap NAME         jet (default), turbo, viridis, inferno, magma, plasma, hot, bone
+  --alpha A               weight of the image in the overlay, 0..1 (default 0.5)
+  --format png|jpg        overlay file format (default png)
+  --out-size S            overlay size: original (default), input (the network's), or WxH
+  --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K, H, W)
+  --panel                 also write NAME.panel.png: the image and each overlay, captioned
+  --report                write index.html: a gallery with misclassified first and accuracy
+  --csv                   write predictions.csv beside predictions.jsonl
+  --resume                skip images whose outputs already exist (after an interruption)
+  --max-pixels N          refuse images larger than N pixels (default 100000000)
+  --quiet                 no progress or summary;  --verbose: plans, memory and algorithms
+  --version, --help
+
+outputs (in --out): NAME.top1.png ... NAME.topK.png, NAME.class-LABEL.png, predictions.jsonl (one object per
+image: path, truth, top-k, per map its peak and the box above 20% of the max in original pixels, files).
+exit status: 0 all images done, 1 some images failed, 2 usage/weights/output errors, 130 interrupted.
+
+examples:
+  cam_engine --weights weights/demo_fruits.safetensors --out cams weights/demo_images
+  cam_engine --weights fruits360.safetensors --topk 3 --panel --report --labels-from-folders Test/ --out run1
+  find photos -name '*.jpg' | cam_engine --weights m.safetensors --class Banana --raw -
+)";
+}
+
+CliOptions parse_cli(int argc, char** argv) {
+  CliOptions o;
+  std::map<std::string, std::function<void(const std::string&)>> with_value = {
+      {"--weights", [&](const std::string& v) { o.weights = v; }},
+      {"--out", [&](const std::string& v) { o.out = v; }},
+      {"--topk", [&](const std::string& v) { o.topk = static_cast<int>(parse_int("--topk", v, 0, 100)); }},
+      {"--class", [&](const std::string& v) { o.classes.push_back(v); }},
+      {"--batch", [&](const std::string& v) { o.batch = static_cast<int>(parse_int("--batch", v, 1, 4096)); }},
+      {"--backend", [&](const std::string& v) { o.backend = v; }},
+      {"--precision", [&](const std::string& v) { o.precision = v; }},
+      {"--device", [&](const std::string& v) { o.device = static_cast<int>(parse_int("--device", v, 0, 64)); }},
+      {"--threads", [&](const std::string& v) { o.threads = static_cast<int>(parse_int("--threads", v, 0, 1024)); }},
+      {"--io-threads", [&](const std::string& v) { o.io_threads = static_cast<int>(parse_int("--io-threads", v, 0, 256)); }},
+      {"--colormap", [&](const std::string& v) { o.colormap = v; }},
+      {"--alpha", [&](const std::string& v) {
+         char* end = nullptr;
+         o.alpha = std::strtof(v.c_str(), &end);
+         if (v.empty() || *end || !(o.alpha >= 0.0f && o.alpha <= 1.0f)) throw Error("--alpha needs a number in 0..1, got '" + v + "'");
+       }},
+      {"--format", [&](const std::string& v) {
+         if (v != "png" && v != "jpg") throw Error("--format must be png or jpg, got '" + v + "'");
+         o.format = v;
+       }},
+      {"--out-size", [&](const std::string& v) { o.out_size = v; }},
+      {"--max-pixels", [&](const std::string& v) { o.max_pixels = parse_int("--max-pixels", v, 1, 4'000'000'000L); }},
+  };
+  std::map<std::string, bool*> flags = {
+      {"--labels-from-folders", &o.labels_from_folders}, {"--raw", &o.raw}, {"--panel", &o.panel},
+      {"--report", &o.report}, {"--csv", &o.csv}, {"--resume", &o.resume}, {"--quiet", &o.quiet},
+      {"--verbose", &o.verbose}, {"--help", &o.help}, {"-h", &o.help}, {"--version", &o.version}};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--" ) {
+      for (++i; i < argc; ++i) o.inputs.push_back(argv[i]);
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-' || arg == "-") {
+      o.inputs.push_back(arg);
+      continue;
+    }
+    std::string name = arg, value;
+    size_t eq = arg.find('=');
+    bool inline_value = eq != std::string::npos;
+    if (inline_value) name = arg.substr(0, eq), value = arg.substr(eq + 1);
+    if (flags.count(name) && !inline_value) {
+      *flags[name] = true;
+    } else if (with_value.count(name)) {
+      if (!inline_value) {
+        if (i + 1 >= argc) throw Error(name + " needs a value");
+        value = argv[++i];
+      }
+      with_value[name](value);
+    } else {
+      throw Error("unknown option '" + arg + "' (see --help)");
+    }
+  }
+  if (o.help || o.version) return o;
+  if (o.weights.empty()) throw Error("--weights is required (see --help)");
+  if (o.inputs.empty()) throw Error("no input images, folders or lists given (see --help)");
+  return o;
+}
+
+}  // namespace cam

@@ -1,0 +1,34 @@
+// Command-line options of cam_engine and their parsing (--opt value and --opt=value forms).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cam {
+
+struct CliOptions {
+  std::string weights;
+  std::string out = "cam_out";
+  std::vector<std::string> inputs;  // images, folders, list files, "-"
+  int topk = 1;
+  std::vector<std::string> classes;  // labels or indices
+  int batch = 16;
+  std::string backend = "auto";
+  std::string precision = "fp32";
+  int device = 0;
+  int threads = 0;     // engine CPU threads, 0 = all
+  int io_threads = 0;  // decode/encode threads, 0 = min(4, cores)
+  std::string colormap = "jet";
+  float alpha = 0.5f;  // image weight in the blend
+  std::string format = "png";
+  std::string out_size = "original";  // original | input | WxH
+  int64_t max_pixels = 100'000'000;
+  bool labels_from_folders = false, raw = false, panel = false, report = false, csv = false, resume = false;
+  bool quiet = false, verbose = false, help = false, version = false;
+};
+
+// Throws cam::Error with a one-line reason for unknown options and bad values.
+CliOptions parse_cli(int argc, char** argv);
+const char* cli_help();
+
+}  // namespace cam
