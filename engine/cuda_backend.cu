@@ -519,6 +519,22 @@ std::string cuda_unavailable_reason(int device) {
   return "";
 }
 
+std::string cuda_device_description(int device) {
+  cudaDeviceProp prop;
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  int driver = 0, runtime = 0, cublas = 0;
+  CUDA_CHECK(cudaDriverGetVersion(&driver));
+  CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+  CUBLAS_CHECK(cublasGetProperty(MAJOR_VERSION, &cublas));
+  int cublas_minor = 0;
+  CUBLAS_CHECK(cublasGetProperty(MINOR_VERSION, &cublas_minor));
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.0f GiB), driver %d.%d, CUDA runtime %d.%d, cuDNN %zu, cuBLAS %d.%d", prop.name,
+                prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0, driver / 1000, (driver % 1000) / 10,
+                runtime / 1000, (runtime % 1000) / 10, cudnnGetVersion(), cublas, cublas_minor);
+  return buf;
+}
+
 std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const std::string& precision, int device, bool verbose,
                                            bool use_graphs) {
   return std::make_unique<CudaBackend>(net, precision, device, verbose, use_graphs);

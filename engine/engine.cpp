@@ -43,8 +43,23 @@ int colormap_index(const std::string& name) {
   throw Error("unknown colormap '" + name + "' (expected one of " + known + ")");
 }
 
+namespace {
+
+ResNet load_for(const std::string& weights_path, const EngineOptions& options) {
+  ResNet net = ResNet::load(weights_path);
+  if (options.input_height || options.input_width) {
+    if (options.input_height < 8 || options.input_width < 8 || options.input_height > 4096 || options.input_width > 4096)
+      throw Error("input size must be within 8..4096 on each side");
+    net.preprocess.height = options.input_height;
+    net.preprocess.width = options.input_width;
+  }
+  return net;
+}
+
+}  // namespace
+
 Engine::Engine(const std::string& weights_path, const EngineOptions& options)
-    : net_(ResNet::load(weights_path)), backend_(make_backend(net_, options)) {}
+    : net_(load_for(weights_path, options)), backend_(make_backend(net_, options)) {}
 
 Engine::~Engine() = default;
 

@@ -21,6 +21,8 @@ struct EngineOptions {
   int threads = 0;                 // CPU threads; 0 = all cores
   int device = 0;                  // CUDA device index
   bool verbose = false;
+  int input_height = 0;            // network input size; 0 = the weights' preprocess metadata
+  int input_width = 0;
 };
 
 struct MapOptions {

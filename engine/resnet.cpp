@@ -263,6 +263,25 @@ int ResNet::feature_size(int size) const {
   return size;
 }
 
+double ResNet::macs(int h, int w) const {
+  double total = static_cast<double>(num_classes) * feature_channels;
+  auto conv = [&](const ConvLayer& c, int& ch, int& cw) {
+    ch = c.out_size(ch), cw = c.out_size(cw);
+    total += static_cast<double>(ch) * cw * c.out_channels * c.in_channels * c.kernel * c.kernel;
+  };
+  conv(stem, h, w);
+  h = (h - 1) / 2 + 1, w = (w - 1) / 2 + 1;
+  for (const auto& stage : stages)
+    for (const Block& b : stage) {
+      int dh = h, dw = w;
+      if (b.has_downsample) conv(b.downsample, dh, dw);
+      conv(b.conv1, h, w);
+      conv(b.conv2, h, w);
+      if (b.conv3.out_channels) conv(b.conv3, h, w);
+    }
+  return total;
+}
+
 std::string ResNet::describe() const {
   std::string s = "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
   for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());

@@ -62,6 +62,8 @@ struct ResNet {
   std::string describe() const;
   // Spatial size of the final feature map for an input of `size` pixels along one axis.
   int feature_size(int size) const;
+  // Multiply-accumulates of one image's forward (convolutions + FC) at input (h, w).
+  double macs(int h, int w) const;
 };
 
 }  // namespace cam

@@ -31,7 +31,7 @@ struct Result {
 
 Result cli(const std::string& args, const std::string& dir) {
   std::string err_file = dir + "/stderr.txt";
-  int status = camtest::run_command(std::string(CAM_ENGINE_BIN) + " " + args + " 2>" + err_file + " >/dev/null </dev/null");
+  int status = camtest::run_command(camtest::engine_bin() + " " + args + " 2>" + err_file + " >/dev/null </dev/null");
   std::ifstream in(err_file);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -168,9 +168,9 @@ TEST_CASE("interrupted run leaves only complete files; --resume finishes with th
 
   pid_t pid = fork();
   if (pid == 0) {
-    std::string out = dir + "/cut", lst = dir + "/list.txt";
+    std::string out = dir + "/cut", lst = dir + "/list.txt", bin = camtest::engine_bin();
     freopen("/dev/null", "w", stderr);
-    execl(CAM_ENGINE_BIN, CAM_ENGINE_BIN, "--weights", kWeights.c_str(), "--batch", "4", "--io-threads", "1", "--out", out.c_str(), lst.c_str(), nullptr);
+    execl(bin.c_str(), bin.c_str(), "--weights", kWeights.c_str(), "--batch", "4", "--io-threads", "1", "--out", out.c_str(), lst.c_str(), nullptr);
     _exit(127);
   }
   for (int waited = 0; waited < 30000 && cam::read_jsonl(dir + "/cut/predictions.jsonl").empty(); waited += 5) usleep(5000);

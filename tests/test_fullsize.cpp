@@ -16,7 +16,7 @@ TEST_CASE("full-size ResNet-50 against PyTorch") {
     return;
   }
   std::string dir = camtest::temp_dir();
-  REQUIRE(camtest::run_command(std::string(python) + " " + CAM_SOURCE_DIR + "/tools/make_golden.py --full " + dir) == 0);
+  REQUIRE(camtest::run_command(std::string(python) + " " + camtest::source_dir() + "/tools/make_golden.py --full " + dir) == 0);
   std::string weights = dir + "/full_r50.safetensors", expected = dir + "/full_r50_expected.safetensors";
   cam::ResNet net = cam::ResNet::load(weights);
   CHECK(net.depth() == 50);
@@ -25,5 +25,20 @@ TEST_CASE("full-size ResNet-50 against PyTorch") {
   cam::CpuBackend backend(net, 0);
   camtest::check_forward(backend, expected, {});
   camtest::check_engine(weights, expected, "cpu", "fp32", {});
+  camtest::run_command("rm -rf " + dir);
+}
+
+TEST_CASE("full-size ResNet-50 work: 4.09 GMAC at 224x224, 0.997 GMAC at 100x100 (shared/notes/performance.md)") {
+  const char* python = "/usr/bin/python3";
+  if (camtest::run_command(std::string(python) + " -c 'import torch' 2>/dev/null") != 0) {
+    MESSAGE("SKIPPED: " << python << " lacks torch");
+    return;
+  }
+  std::string dir = camtest::temp_dir();
+  REQUIRE(camtest::run_command(std::string(python) + " " + camtest::source_dir() + "/bench/make_bench_weights.py " + dir +
+                               "/r50.safetensors --classes 1000") == 0);
+  cam::ResNet net = cam::ResNet::load(dir + "/r50.safetensors");
+  CHECK(net.macs(224, 224) / 1e9 == doctest::Approx(4.09).epsilon(0.005));
+  CHECK(net.macs(100, 100) / 1e9 == doctest::Approx(0.997).epsilon(0.005));
   camtest::run_command("rm -rf " + dir);
 }

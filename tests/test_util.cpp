@@ -15,7 +15,16 @@
 
 namespace camtest {
 
-std::string data_path(const std::string& name) { return std::string(CAM_TEST_DATA) + "/" + name; }
+namespace {
+std::string from_env(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+}  // namespace
+
+std::string data_path(const std::string& name) { return from_env("CAM_TEST_DATA", CAM_TEST_DATA) + "/" + name; }
+std::string source_dir() { return from_env("CAM_SOURCE_DIR", CAM_SOURCE_DIR); }
+std::string engine_bin() { return from_env("CAM_ENGINE_BIN", CAM_ENGINE_BIN); }
 
 std::string temp_dir() {
   const char* base = std::getenv("TMPDIR");

@@ -9,7 +9,11 @@
 
 namespace camtest {
 
+// Paths default to this checkout's; the environment (CAM_TEST_DATA, CAM_SOURCE_DIR, CAM_ENGINE_BIN) overrides them
+// so a build can run from another folder (bench/gpu_suite.sh).
 std::string data_path(const std::string& name);  // tests/data/<name>
+std::string source_dir();
+std::string engine_bin();
 std::string temp_dir();                            // a fresh folder under the system temp dir
 
 double rel_l2(const std::vector<float>& got, const std::vector<float>& want);

@@ -87,6 +87,7 @@ TEST_CASE("architecture is read from the tensors") {
   CHECK(r50.labels[3] == "fruit_03");
   CHECK(r50.preprocess.height == 100);
   CHECK(r50.feature_size(100) == 4);
+  CHECK(r50.feature_size(224) == 7);
   CHECK(r50.stages[1][0].conv2.stride == 2);  // v1.5: stride in the 3x3
   CHECK(r50.stages[1][0].conv1.stride == 1);
   CHECK(r50.describe() == "ResNet-50 (bottleneck blocks 3,4,6,3, 512 features, 11 classes, input 100x100)");
