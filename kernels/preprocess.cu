@@ -42,8 +42,9 @@ __global__ void resize_columns_normalize_kernel(const uint8_t* rows, const Image
       for (int c = 0; c < 3; ++c) acc[c] += wk * src[c];
     }
     T* dst = out + i * channels;
+#pragma unroll
     for (int c = 0; c < 3; ++c) {
-      uint8_t v = round_to_u8(acc[norm.bgr ? 2 - c : c]);
+      uint8_t v = round_to_u8(norm.bgr ? acc[2 - c] : acc[c]);  // constant indices keep acc in registers
       dst[c] = store_as<T>(normalize_pixel(v, norm.scale, norm.mean[c], norm.stddev[c]));
     }
     for (int c = 3; c < channels; ++c) dst[c] = store_as<T>(0.0f);

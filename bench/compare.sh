@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One command for the side-by-side benchmark: the engine (cam_bench) and PyTorch (pytorch_cam.py) on the same
+# random full-size ResNet-50 weights, batches and sizes; prints a Markdown table with engine/PyTorch ratios.
+# Adds the CUDA rows by itself when a GPU is usable (cam_bench built with CUDA and torch.cuda available).
+#
+#   bench/compare.sh                        # CPU here: batches 1,16 at 224 and 100
+#   BUILD=build-gpu GPU_BATCHES=1,64,256 bench/compare.sh > table.md
+# Environment: BUILD (build folder), PYTHON, BATCHES, GPU_BATCHES, SIZES, REPS, THREADS, CLASSES, OUTDIR (keeps JSON).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build=${BUILD:-$root/build}
+batches=${BATCHES:-1,16}
+gpu_batches=${GPU_BATCHES:-1,64,256}
+sizes=${SIZES:-224,100}
+reps=${REPS:-10}
+threads=${THREADS:-$(nproc)}
+classes=${CLASSES:-131}
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=python3
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then PYTHON=/usr/bin/python3; fi
+fi
+out=${OUTDIR:-$(mktemp -d)}
+mkdir -p "$out"
+weights=$out/resnet50_random.safetensors
+[ -f "$weights" ] || "$PYTHON" "$here/make_bench_weights.py" "$weights" --classes "$classes"
+
+echo "== engine, CPU ($threads threads)" >&2
+"$build/cam_bench" --weights "$weights" --backend cpu --threads "$threads" --batch "$batches" --size "$sizes" \
+  --reps "$reps" --json "$out/engine_cpu.json" >&2
+echo "== PyTorch, CPU ($threads threads)" >&2
+"$PYTHON" "$here/pytorch_cam.py" --weights "$weights" --device cpu --threads "$threads" --batch "$batches" \
+  --size "$sizes" --reps "$reps" --modes eager,eager-cl --json "$out/torch_cpu.json" >&2
+
+if "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null &&
+   "$build/cam_bench" --weights "$weights" --backend cuda --batch 1 --size 100 --reps 1 --warmup 0 >/dev/null 2>&1; then
+  for precision in fp32 tf32 fp16 bf16; do
+    echo "== engine, CUDA $precision" >&2
+    "$build/cam_bench" --weights "$weights" --backend cuda --precision "$precision" --batch "$gpu_batches" \
+      --size "$sizes" --reps "$reps" --json "$out/engine_cuda_$precision.json" >&2
+  done
+  echo "== PyTorch, CUDA" >&2
+  "$PYTHON" "$here/pytorch_cam.py" --weights "$weights" --device cuda --batch "$gpu_batches" --size "$sizes" \
+    --reps "$reps" --modes eager,amp-cl,compile,gradcam --json "$out/torch_cuda.json" >&2
+else
+  echo "== no usable GPU: CPU rows only" >&2
+fi
+"$PYTHON" "$here/compare_table.py" "$out"/engine_*.json "$out"/torch_*.json
