@@ -153,8 +153,16 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   out.features.assign(buf[x], buf[x] + static_cast<size_t>(n) * hw * c);
   std::vector<float> pooled(static_cast<size_t>(n) * c);
   global_avg_pool_cpu(buf[x], n, hw, c, pooled.data());
+  out.hidden.clear();
+  const float* head_input = pooled.data();
+  for (const Dense& d : net_.hidden) {
+    out.hidden.emplace_back(static_cast<size_t>(n) * d.out);
+    linear_cpu(head_input, n, d.in, d.weight.data(), d.bias.data(), d.out, out.hidden.back().data());
+    for (float& v : out.hidden.back()) v = v > 0.0f ? v : 0.0f;
+    head_input = out.hidden.back().data();
+  }
   out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
-  linear_cpu(pooled.data(), n, c, net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes, out.logits.data());
+  linear_cpu(head_input, n, net_.head_dim(), net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes, out.logits.data());
 }
 
 void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
@@ -175,7 +183,10 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
   ForwardResult fwd;
   forward(input.data(), n, h, w, false, fwd);
   const int fh = fwd.feature_h, fw = fwd.feature_w, c = net_.feature_channels;
-  std::vector<float> lowres(static_cast<size_t>(fh) * fw);
+  std::vector<float> lowres(static_cast<size_t>(fh) * fw), channel_weights(c);
+  std::vector<const float*> head_weights, head_activations(net_.hidden.size());
+  std::vector<int> head_ins, head_outs;
+  for (const Dense& d : net_.hidden) head_weights.push_back(d.weight.data()), head_ins.push_back(d.in), head_outs.push_back(d.out);
   results.assign(n, ImageResult());
   for (int i = 0; i < n; ++i) {
     ImageResult& r = results[i];
@@ -183,13 +194,16 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
     r.probabilities.resize(classes);
     softmax_cpu(r.logits.data(), 1, classes, r.probabilities.data());
     r.top = topk_cpu(r.probabilities.data(), classes, request.topk);
+    for (size_t l = 0; l < net_.hidden.size(); ++l) head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
     for (int cls : classes_to_map(r.top, request.classes)) {
+      const float* fc_row = &net_.fc_weight[static_cast<size_t>(cls) * net_.head_dim()];
+      if (!net_.hidden.empty()) head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row, channel_weights.data());
       ClassMap m;
       m.class_index = cls;
       m.probability = r.probabilities[cls];
       m.map.resize(input_pixels);
-      class_map_cpu(&fwd.features[static_cast<size_t>(i) * fh * fw * c], fh, fw, c, &net_.fc_weight[static_cast<size_t>(cls) * c],
-                    h, w, lowres.data(), m.map.data());
+      class_map_cpu(&fwd.features[static_cast<size_t>(i) * fh * fw * c], fh, fw, c,
+                    net_.hidden.empty() ? fc_row : channel_weights.data(), h, w, lowres.data(), m.map.data());
       if (request.overlays) {
         const Image& img = *request.images[i];
         m.overlay.width = img.width;

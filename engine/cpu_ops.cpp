@@ -84,6 +84,21 @@ std::vector<int> topk_cpu(const float* values, int count, int k) {
   return order;
 }
 
+void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::vector<int>& ins, const std::vector<int>& outs,
+                          const std::vector<const float*>& activations, const float* fc_row, float* out) {
+  std::vector<float> g(fc_row, fc_row + outs.back()), next;
+  for (size_t l = weights.size(); l-- > 0;) {
+    next.assign(ins[l], 0.0f);
+    for (int o = 0; o < outs[l]; ++o) {
+      const float go = activations[l][o] > 0.0f ? g[o] : 0.0f;
+      if (go == 0.0f) continue;
+      for (int i = 0; i < ins[l]; ++i) next[i] += weights[l][static_cast<size_t>(o) * ins[l] + i] * go;
+    }
+    g.swap(next);
+  }
+  std::copy(g.begin(), g.end(), out);
+}
+
 void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow) {
   for (int y = 0; y < oh; ++y) {
     LinearTap ty = linear_tap(y, ih, oh);

@@ -26,6 +26,12 @@ void softmax_cpu(const float* logits, int n, int classes, float* probs);
 // Indices of the k largest values, largest first, ties by lower index.
 std::vector<int> topk_cpu(const float* values, int count, int k);
 
+// Grad-CAM channel weights of one image for class `cls` through an MLP head (up to the positive factor 1/(h*w) that
+// the normalisation removes): g = fc[cls]; for each hidden layer from the last, g = W^T (g * [activation > 0]).
+// weights: per layer (out, in); activations: per layer this image's (out); out: (in of the first layer).
+void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::vector<int>& ins, const std::vector<int>& outs,
+                          const std::vector<const float*>& activations, const float* fc_row, float* out);
+
 // CAM of one image for one class (conventions.md steps 1-5): features (h, w, C), weights (C) -> out (out_h, out_w)
 // in [0, 1]. lowres: scratch of h*w floats (the map at feature resolution after steps 1-3 on return).
 void class_map_cpu(const float* features, int h, int w, int c, const float* weights, int out_h, int out_w,

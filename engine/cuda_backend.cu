@@ -14,6 +14,7 @@
 #include "cuda_backend.h"
 #include "cuda_checks.h"
 #include "error.h"
+#include "head.cuh"
 #include "pool.cuh"
 #include "preprocess.cuh"
 #include "safetensors.h"
@@ -91,6 +92,9 @@ class CudaBackend : public Backend {
     int* topk = nullptr;          // (N, k)
     int* requested = nullptr;     // (r)
     float* maps = nullptr;        // (N, k + r, H, W)
+    std::vector<float*> hidden;   // MLP head activations, each (N, out)
+    float* slot_weights = nullptr;  // MLP heads: Grad-CAM channel weights (N, k + r, C)
+    HeadLayer* head_layers = nullptr;  // device copy of the head's layers for head_cam_weights
     cudaGraphExec_t graph = nullptr;
   };
   using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
@@ -113,7 +117,8 @@ class CudaBackend : public Backend {
   GrowBuffer weights_arena_, workspace_, cublas_workspace_, upload_{true}, device_upload_, rows_, overlays_,
       blend_max_, download_{true};
   std::unordered_map<const ConvLayer*, DeviceConv> weights_;
-  float* fc_weight_ = nullptr;  // (classes, C) fp32
+  std::vector<std::pair<float*, float*>> hidden_;  // MLP head layers: weight (out, in), bias (out), fp32
+  float* fc_weight_ = nullptr;  // (classes, head_dim) fp32
   float* fc_bias_ = nullptr;    // (classes)
   std::map<std::tuple<int, int, int, int, int, int, int>, std::pair<cudnnConvolutionFwdAlgo_t, size_t>> algo_cache_;
   std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
@@ -162,10 +167,17 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
     total += align256(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin * storage_bytes(storage_));
     total += align256(c.out_channels * sizeof(float));
   });
+  for (const Dense& d : net.hidden) total += align256(d.weight.size() * sizeof(float)) + align256(d.bias.size() * sizeof(float));
   total += align256(net.fc_weight.size() * sizeof(float)) + align256(net.fc_bias.size() * sizeof(float));
   weights_arena_.ensure(total);
   std::vector<char> host(total, 0);
   size_t offset = 0;
+  auto place_floats = [&](const std::vector<float>& v) {
+    std::memcpy(host.data() + offset, v.data(), v.size() * sizeof(float));
+    float* device = weights_arena_.at<float>(offset);
+    offset += align256(v.size() * sizeof(float));
+    return device;
+  };
   for_each_conv(net, [&](const ConvLayer& c) {
     DeviceConv d;
     d.in_channels = &c == &net.stem ? kStemChannels : c.in_channels;
@@ -175,16 +187,12 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
     convert_to_storage(padded.data(), padded.size(), storage_, host.data() + offset);
     d.weight = weights_arena_.at<void>(offset);
     offset += align256(padded.size() * storage_bytes(storage_));
-    std::memcpy(host.data() + offset, c.shift.data(), c.shift.size() * sizeof(float));
-    d.shift = weights_arena_.at<float>(offset);
-    offset += align256(c.shift.size() * sizeof(float));
+    d.shift = place_floats(c.shift);
     weights_[&c] = d;
   });
-  std::memcpy(host.data() + offset, net.fc_weight.data(), net.fc_weight.size() * sizeof(float));
-  fc_weight_ = weights_arena_.at<float>(offset);
-  offset += align256(net.fc_weight.size() * sizeof(float));
-  std::memcpy(host.data() + offset, net.fc_bias.data(), net.fc_bias.size() * sizeof(float));
-  fc_bias_ = weights_arena_.at<float>(offset);
+  for (const Dense& d : net.hidden) hidden_.push_back({place_floats(d.weight), place_floats(d.bias)});
+  fc_weight_ = place_floats(net.fc_weight);
+  fc_bias_ = place_floats(net.fc_bias);
   CUDA_CHECK(cudaMemcpy(weights_arena_.ptr, host.data(), total, cudaMemcpyHostToDevice));
   if (verbose_) std::fprintf(stderr, "cam_engine: cuda %s, weights arena %.1f MB\n", precision.c_str(), total / 1e6);
 }
@@ -250,8 +258,13 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
                     5 * act, align256(n * static_cast<size_t>(net_.feature_channels) * sizeof(float)),
                     2 * align256(n * classes * sizeof(float)), align256(n * std::max(k, 1) * sizeof(int)),
                     align256(std::max(r, 1) * sizeof(int)), align256(pixels * std::max<size_t>(slots, 1) * sizeof(float))};
-  size_t total = 0;
+  size_t total = 0, head_bytes = 0;
   for (size_t s : sizes) total += s;
+  for (const Dense& d : net_.hidden) head_bytes += align256(static_cast<size_t>(n) * d.out * sizeof(float));
+  if (!net_.hidden.empty())
+    head_bytes += align256(static_cast<size_t>(n) * std::max<size_t>(slots, 1) * net_.feature_channels * sizeof(float)) +
+                  align256(net_.hidden.size() * sizeof(HeadLayer));
+  total += head_bytes;
   alloc_planned(p.arena, total, "activation arena", n);
   size_t offset = 0;
   p.input = p.arena.at<void>(offset), offset += sizes[0];
@@ -263,7 +276,20 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
   p.topk = p.arena.at<int>(offset), offset += sizes[5];
   p.requested = p.arena.at<int>(offset), offset += sizes[6];
   p.maps = p.arena.at<float>(offset);
+  offset += sizes[7];
   CUDA_CHECK(cudaMemset(p.arena.ptr, 0, total));
+  if (!net_.hidden.empty()) {
+    std::vector<HeadLayer> layers;
+    for (size_t l = 0; l < net_.hidden.size(); ++l) {
+      p.hidden.push_back(p.arena.at<float>(offset));
+      offset += align256(static_cast<size_t>(n) * net_.hidden[l].out * sizeof(float));
+      layers.push_back({hidden_[l].first, p.hidden.back(), net_.hidden[l].in, net_.hidden[l].out});
+    }
+    p.slot_weights = p.arena.at<float>(offset);
+    offset += align256(static_cast<size_t>(n) * std::max<size_t>(slots, 1) * net_.feature_channels * sizeof(float));
+    p.head_layers = p.arena.at<HeadLayer>(offset);
+    CUDA_CHECK(cudaMemcpy(p.head_layers, layers.data(), layers.size() * sizeof(HeadLayer), cudaMemcpyHostToDevice));
+  }
   plan_convs(p);
   if (verbose_)
     std::fprintf(stderr, "cam_engine: plan batch %d %dx%d: activation arena %.1f MB, workspace %.1f MB\n", n, h, w,
@@ -376,11 +402,26 @@ void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
   p.features = buf[x];
   const int c = net_.feature_channels, classes = net_.num_classes;
   launch_global_avg_pool(storage_, buf[x], p.n, h * w, c, p.pooled, stream_);
+  // Head: y (N, out) = x (N, in) W^T, as column-major out x N = (in x out)^T (in x N); bias + ReLU by bn_act.
   const float one = 1.0f, zero = 0.0f;
-  CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, classes, p.n, c, &one, fc_weight_, c, p.pooled, c, &zero,
-                           p.logits, classes));
+  const float* head_input = p.pooled;
+  int max_dim = c;
+  for (size_t l = 0; l < net_.hidden.size(); ++l) {
+    const Dense& d = net_.hidden[l];
+    CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, d.out, p.n, d.in, &one, hidden_[l].first, d.in, head_input,
+                             d.in, &zero, p.hidden[l], d.out));
+    launch_bn_act(Storage::kF32, p.hidden[l], nullptr, hidden_[l].second, nullptr, true, p.n, d.out, p.hidden[l], stream_);
+    head_input = p.hidden[l];
+    max_dim = std::max(max_dim, d.out);
+  }
+  const int head_dim = net_.head_dim();
+  CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, classes, p.n, head_dim, &one, fc_weight_, head_dim, head_input,
+                           head_dim, &zero, p.logits, classes));
   launch_softmax_topk(p.logits, fc_bias_, p.n, classes, p.k, p.probs, p.topk, stream_);
-  launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, p.topk, p.k, p.requested, p.r, p.h, p.w, p.maps, stream_);
+  launch_head_cam_weights(p.head_layers, static_cast<int>(net_.hidden.size()), max_dim, fc_weight_, p.n, p.topk, p.k,
+                          p.requested, p.r, p.slot_weights, stream_);
+  launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, p.slot_weights, p.topk, p.k, p.requested, p.r, p.h, p.w,
+             p.maps, stream_);
 }
 
 std::vector<float> CudaBackend::download_floats(const void* data, size_t count) {
@@ -410,6 +451,11 @@ void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_sta
   encode(p, keep_stages ? hook : nullptr);
   out.feature_h = p.feature_h, out.feature_w = p.feature_w;
   out.features = download_floats(p.features, static_cast<size_t>(n) * p.feature_h * p.feature_w * net_.feature_channels);
+  out.hidden.clear();
+  for (size_t l = 0; l < net_.hidden.size(); ++l) {
+    out.hidden.emplace_back(static_cast<size_t>(n) * net_.hidden[l].out);
+    CUDA_CHECK(cudaMemcpyAsync(out.hidden.back().data(), p.hidden[l], out.hidden.back().size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  }
   out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
   CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), p.logits, out.logits.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));

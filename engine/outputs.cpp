@@ -61,18 +61,20 @@ void draw_text(Image& img, int x, int y, const std::string& text, int scale) {
 
 Localization localize(const float* map, int h, int w, int orig_w, int orig_h, float threshold) {
   const int pixels = h * w;
-  int peak = static_cast<int>(std::max_element(map, map + pixels) - map);
-  const float cut = threshold * map[peak];
-  int x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (int p = 0; p < pixels; ++p)
-    if (map[p] >= cut) {
-      int x = p % w, y = p / w;
-      x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
-    }
+  const float top = *std::max_element(map, map + pixels), cut = threshold * top;
+  // The peak is the centre of the maximum's plateau: an upsampled map is flat between the border and the first
+  // low-resolution sample, and the first pixel of that plateau would sit in a corner.
+  double sum_x = 0, sum_y = 0;
+  int at_top = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (int p = 0; p < pixels; ++p) {
+    const int x = p % w, y = p / w;
+    if (map[p] >= top - 1e-6f * top) sum_x += x, sum_y += y, ++at_top;
+    if (map[p] >= cut) x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+  }
   const double sx = static_cast<double>(orig_w) / w, sy = static_cast<double>(orig_h) / h;
   Localization loc;
-  loc.peak_x = std::min(orig_w - 1, static_cast<int>((peak % w + 0.5) * sx));
-  loc.peak_y = std::min(orig_h - 1, static_cast<int>((peak / w + 0.5) * sy));
+  loc.peak_x = std::min(orig_w - 1, static_cast<int>((sum_x / at_top + 0.5) * sx));
+  loc.peak_y = std::min(orig_h - 1, static_cast<int>((sum_y / at_top + 0.5) * sy));
   loc.box_x0 = static_cast<int>(std::floor(x0 * sx));
   loc.box_y0 = static_cast<int>(std::floor(y0 * sy));
   loc.box_x1 = std::min(orig_w - 1, static_cast<int>(std::ceil((x1 + 1) * sx)) - 1);

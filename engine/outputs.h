@@ -9,7 +9,7 @@
 namespace cam {
 
 struct Localization {
-  int peak_x = 0, peak_y = 0;                // the map's maximum, in original-image pixels
+  int peak_x = 0, peak_y = 0;                // centre of the map's maximum, in original-image pixels
   int box_x0 = 0, box_y0 = 0, box_x1 = 0, box_y1 = 0;  // inclusive box of map >= threshold * max (CAM paper: 20%)
 };
 

@@ -50,8 +50,26 @@ class Loader {
     if (net.stages.empty()) fail("missing tensor 'layer1.0.conv1.weight' (no residual stages found)");
     net.feature_channels = channels;
 
+    for (int i = 0; file_.has("head." + std::to_string(i) + ".weight"); ++i) {
+      Dense d;
+      d.name = "head." + std::to_string(i);
+      const TensorView& w = take(d.name + ".weight");
+      expect_shape(w, {-1, channels}, i ? "columns must equal the previous head layer's outputs" : "columns must equal the last stage's channels");
+      d.in = channels;
+      d.out = static_cast<int>(w.shape[0]);
+      d.weight = file_.to_float(w);
+      d.bias.assign(d.out, 0.0f);
+      if (file_.has(d.name + ".bias")) {
+        const TensorView& b = take(d.name + ".bias");
+        expect_shape(b, {d.out}, "one bias per output");
+        d.bias = file_.to_float(b);
+      }
+      channels = d.out;
+      net.hidden.push_back(std::move(d));
+    }
     const TensorView& fc = take("fc.weight");
-    expect_shape(fc, {-1, channels}, "columns must equal the last stage's channels");
+    expect_shape(fc, {-1, channels}, net.hidden.empty() ? "columns must equal the last stage's channels"
+                                                        : "columns must equal the last head layer's outputs");
     net.num_classes = static_cast<int>(fc.shape[0]);
     net.fc_weight = file_.to_float(fc);
     net.fc_bias.assign(net.num_classes, 0.0f);
@@ -251,7 +269,7 @@ ResNet ResNet::load(const std::string& path) {
 int ResNet::depth() const {
   int convs = 1;
   for (const auto& stage : stages) convs += static_cast<int>(stage.size()) * (bottleneck ? 3 : 2);
-  return convs + 1;
+  return convs + 1 + static_cast<int>(hidden.size());
 }
 
 int ResNet::feature_size(int size) const {
@@ -264,7 +282,8 @@ int ResNet::feature_size(int size) const {
 }
 
 double ResNet::macs(int h, int w) const {
-  double total = static_cast<double>(num_classes) * feature_channels;
+  double total = static_cast<double>(num_classes) * head_dim();
+  for (const Dense& d : hidden) total += static_cast<double>(d.in) * d.out;
   auto conv = [&](const ConvLayer& c, int& ch, int& cw) {
     ch = c.out_size(ch), cw = c.out_size(cw);
     total += static_cast<double>(ch) * cw * c.out_channels * c.in_channels * c.kernel * c.kernel;
@@ -285,6 +304,7 @@ double ResNet::macs(int h, int w) const {
 std::string ResNet::describe() const {
   std::string s = "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
   for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());
+  for (const Dense& d : hidden) s += ", hidden " + std::to_string(d.out);
   return s + ", " + std::to_string(feature_channels) + " features, " + std::to_string(num_classes) + " classes, input " +
          std::to_string(preprocess.height) + "x" + std::to_string(preprocess.width) + ")";
 }

@@ -42,13 +42,22 @@ struct Block {
   const ConvLayer& last() const { return conv3.out_channels ? conv3 : conv2; }
 };
 
+// A hidden layer of an MLP head: y = ReLU(W x + b) (dropout is the identity at inference).
+struct Dense {
+  std::string name;  // "head.0"
+  int in = 0, out = 0;
+  std::vector<float> weight;  // (out, in)
+  std::vector<float> bias;    // (out)
+};
+
 struct ResNet {
   ConvLayer stem;                       // 7x7/2 conv + BN (ReLU and 3x3/2 max-pool follow)
   std::vector<std::vector<Block>> stages;  // layer1..layerN
   bool bottleneck = true;
   int feature_channels = 0;             // channels of the last block's output (2048 for ResNet-50)
   int num_classes = 0;
-  std::vector<float> fc_weight;         // (classes, feature_channels)
+  std::vector<Dense> hidden;            // MLP head between the pooling and fc; empty for the classic CAM head
+  std::vector<float> fc_weight;         // (classes, head_dim())
   std::vector<float> fc_bias;           // (classes)
   std::vector<std::string> labels;      // (classes)
   Preprocess preprocess;
@@ -59,6 +68,7 @@ struct ResNet {
   static ResNet from(const SafeTensors& file);
 
   int depth() const;  // 18, 34, 50, ... (conv + fc layers)
+  int head_dim() const { return hidden.empty() ? feature_channels : hidden.back().out; }
   std::string describe() const;
   // Spatial size of the final feature map for an input of `size` pixels along one axis.
   int feature_size(int size) const;

@@ -15,13 +15,15 @@ constexpr int kCamThreads = 256;
 __constant__ unsigned char c_colormaps[kColormapCount][256 * 3];
 
 template <typename T>
-__global__ void cam_kernel(const T* features, int h, int w, int channels, const float* fc_weight, const int* topk,
-                           int k, const int* requested, int r, int out_h, int out_w, float* maps) {
+__global__ void cam_kernel(const T* features, int h, int w, int channels, const float* fc_weight,
+                           const float* slot_weights, const int* topk, int k, const int* requested, int r, int out_h,
+                           int out_w, float* maps) {
   extern __shared__ float lowres[];  // (h * w)
   __shared__ float scratch[32];
   const int slots = k + r, image = blockIdx.x / slots, slot = blockIdx.x % slots;
   const int cls = slot < k ? topk[image * k + slot] : requested[slot - k];
-  const float* weight = fc_weight + static_cast<int64_t>(cls) * channels;
+  const float* weight = slot_weights ? slot_weights + static_cast<int64_t>(blockIdx.x) * channels
+                                    : fc_weight + static_cast<int64_t>(cls) * channels;
   const T* a = features + static_cast<int64_t>(image) * h * w * channels;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   for (int p = warp; p < h * w; p += warps) {
@@ -91,23 +93,27 @@ __global__ void overlay_write_kernel(const float* maps, int slots, int map_h, in
 }
 
 template <typename T>
-void launch_cam_typed(const void* features, int n, int h, int w, int channels, const float* fc_weight, const int* topk,
-                      int k, const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream) {
+void launch_cam_typed(const void* features, int n, int h, int w, int channels, const float* fc_weight,
+                      const float* slot_weights, const int* topk, int k, const int* requested, int r, int out_h, int out_w,
+                      float* maps, cudaStream_t stream) {
   cam_kernel<T><<<n * (k + r), kCamThreads, h * w * sizeof(float), stream>>>(
-      static_cast<const T*>(features), h, w, channels, fc_weight, topk, k, requested, r, out_h, out_w, maps);
+      static_cast<const T*>(features), h, w, channels, fc_weight, slot_weights, topk, k, requested, r, out_h, out_w, maps);
   CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels, const float* fc_weight,
-                const int* topk, int k, const int* requested, int r, int out_h, int out_w, float* maps,
-                cudaStream_t stream) {
+                const float* slot_weights, const int* topk, int k, const int* requested, int r, int out_h, int out_w,
+                float* maps, cudaStream_t stream) {
   if (n * (k + r) == 0) return;
-  if (storage == Storage::kF32) launch_cam_typed<float>(features, n, h, w, channels, fc_weight, topk, k, requested, r, out_h, out_w, maps, stream);
-  if (storage == Storage::kF16) launch_cam_typed<__half>(features, n, h, w, channels, fc_weight, topk, k, requested, r, out_h, out_w, maps, stream);
+  if (storage == Storage::kF32)
+    launch_cam_typed<float>(features, n, h, w, channels, fc_weight, slot_weights, topk, k, requested, r, out_h, out_w, maps, stream);
+  if (storage == Storage::kF16)
+    launch_cam_typed<__half>(features, n, h, w, channels, fc_weight, slot_weights, topk, k, requested, r, out_h, out_w, maps, stream);
   if (storage == Storage::kBF16)
-    launch_cam_typed<__nv_bfloat16>(features, n, h, w, channels, fc_weight, topk, k, requested, r, out_h, out_w, maps, stream);
+    launch_cam_typed<__nv_bfloat16>(features, n, h, w, channels, fc_weight, slot_weights, topk, k, requested, r, out_h, out_w,
+                                    maps, stream);
 }
 
 void upload_colormaps() { CUDA_CHECK(cudaMemcpyToSymbol(c_colormaps, kColormaps, sizeof(kColormaps))); }

@@ -12,9 +12,10 @@
 
 namespace cam {
 
+// slot_weights (N, k + r, C), when not null, replaces the fc rows (MLP heads: kernels/head.cuh).
 void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels, const float* fc_weight,
-                const int* topk, int k, const int* requested, int r, int out_h, int out_w, float* maps,
-                cudaStream_t stream);
+                const float* slot_weights, const int* topk, int k, const int* requested, int r, int out_h, int out_w,
+                float* maps, cudaStream_t stream);
 
 struct OverlaySlot {
   int64_t image_offset;   // the original RGB8 image in the packed input buffer

@@ -186,7 +186,7 @@ TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd size
       dfc.upload(fc.data());
       dt.upload(topk.data());
       dr.upload(requested.data());
-      cam::launch_cam(s, da.ptr, n, h, w, c, dfc.as<float>(), dt.as<int>(), k, dr.as<int>(), r, oh, ow, dm.as<float>(), nullptr);
+      cam::launch_cam(s, da.ptr, n, h, w, c, dfc.as<float>(), nullptr, dt.as<int>(), k, dr.as<int>(), r, oh, ow, dm.as<float>(), nullptr);
       std::vector<float> got = dm.floats(), lowres(h * w), want(static_cast<size_t>(oh) * ow);
       double worst = 0;
       for (int i = 0; i < n; ++i)
@@ -269,7 +269,7 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
 
 TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32/fp16/bf16 at reduced ones") {
   if (no_gpu()) return;
-  for (const char* name : {"golden_r50w16", "golden_r18w8"}) {
+  for (const char* name : {"golden_r50w16", "golden_r18w8", "golden_r18w8_mlp"}) {
     std::string weights = camtest::data_path(std::string(name) + ".safetensors"), expected = camtest::data_path(std::string(name) + "_expected.safetensors");
     cam::ResNet net = cam::ResNet::load(weights);
     for (const char* precision : {"fp32", "tf32", "fp16", "bf16"}) {

@@ -64,6 +64,13 @@ TEST_CASE("localize: peak and the 20% box, mapped to original pixels") {
   CHECK(loc.box_x1 == 139);
   CHECK(loc.box_y0 == 30);
   CHECK(loc.box_y1 == 59);
+  // a plateau at the border (as bilinear upsampling makes): its centre, not its first pixel
+  std::vector<float> flat(10 * 10, 0.1f);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 3; ++x) flat[y * 10 + x] = 0.9f;
+  loc = cam::localize(flat.data(), 10, 10, 10, 10);
+  CHECK(loc.peak_x == 1);
+  CHECK(loc.peak_y == 2);
 }
 
 TEST_CASE(".npy files: header NumPy reads, data float32 little-endian") {

@@ -110,9 +110,10 @@ def weights_dict(model, f16=(), bf16=()):
     return tensors, bf16_names
 
 
-def make_fixture(out_dir, name, depth, width, classes, h, w, n, seed, f16=(), bf16=()):
+def make_fixture(out_dir, name, depth, width, classes, h, w, n, seed, f16=(), bf16=(), hidden=()):
     torch.manual_seed(seed)
-    model = torch_resnet.randomize(torch_resnet.resnet(depth, width, classes), seed)
+    net = torch_resnet.ResNet(depth, width, classes, hidden) if hidden else torch_resnet.resnet(depth, width, classes)
+    model = torch_resnet.randomize(net, seed)
     tensors, bf16_names = weights_dict(model, f16, bf16)
     labels = ["fruit_%02d" % i for i in range(classes)]
     meta = {
@@ -163,6 +164,7 @@ def main():
     os.makedirs(data, exist_ok=True)
     make_fixture(data, "golden_r50w16", 50, 16, 11, 100, 100, 3, 1, f16=("layer1", "layer2"), bf16=("layer3", "layer4"))
     make_fixture(data, "golden_r18w8", 18, 8, 5, 64, 48, 2, 2)
+    make_fixture(data, "golden_r18w8_mlp", 18, 8, 6, 64, 64, 3, 3, hidden=(48, 24))
 
 
 if __name__ == "__main__":

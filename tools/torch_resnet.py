@@ -50,7 +50,9 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth=50, width=64, num_classes=1000):
+    """hidden: widths of an MLP head (Linear + ReLU each, named head.0, head.1, ...) between pooling and fc."""
+
+    def __init__(self, depth=50, width=64, num_classes=1000, hidden=()):
         super().__init__()
         layers, bottleneck = DEPTHS[depth]
         block = Bottleneck if bottleneck else BasicBlock
@@ -64,7 +66,9 @@ class ResNet(nn.Module):
         self.layer3 = self._stage(block, width * 4, layers[2], 2)
         self.layer4 = self._stage(block, width * 8, layers[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
+        dims = [width * 8 * block.expansion] + list(hidden)
+        self.head = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.fc = nn.Linear(dims[-1], num_classes)
 
     def _stage(self, block, planes, blocks, stride):
         downsample = None
@@ -79,7 +83,10 @@ class ResNet(nn.Module):
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        x = torch.flatten(self.avgpool(x), 1)
+        for layer in self.head:
+            x = torch.relu(layer(x))
+        return self.fc(x)
 
 
 def resnet(depth=50, width=64, num_classes=1000):
