@@ -29,10 +29,7 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 def load_model(path):
     tensors, _ = safetensors_io.load(path)
-    blocks = tuple(len({k.split(".")[1] for k in tensors if k.startswith("layer%d." % s)}) for s in range(1, 5))
-    bottleneck = any(k.endswith("conv3.weight") for k in tensors)
-    depth = next(d for d, (layers, b) in torch_resnet.DEPTHS.items() if tuple(layers) == blocks and b == bottleneck)
-    model = torch_resnet.resnet(depth, tensors["conv1.weight"].shape[0], tensors["fc.weight"].shape[0])
+    model = torch_resnet.resnet(torch_resnet.infer_depth(tensors), tensors["conv1.weight"].shape[0], tensors["fc.weight"].shape[0])
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
     return model.eval()
 

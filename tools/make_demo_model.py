@@ -3,8 +3,8 @@
 
 Twelve fruit-like classes, 100x100 on a white background like Fruits 360, each drawn from its shape, colour,
 texture, highlight and stem, with random pose (rotation), scale, position and colour jitter; the fruit's box is
-recorded. The network has the torchvision ResNet-50 topology (3, 4, 6, 3 bottleneck blocks) at 1/4 width, trained
-from scratch on this CPU with Debian's python3-torch (/usr/bin/python3). It is a synthetic demo, not a Fruits 360
+recorded. The network has the torchvision ResNet-50 topology (3, 4, 6, 3 bottleneck blocks) at 1/4 width, fed the images stretched to
+224x224 as Fruits-360 fine-tunes are (7x7 maps), trained from scratch on this CPU with Debian's python3-torch (/usr/bin/python3). It is a synthetic demo, not a Fruits 360
 model. Writes:
   weights/demo_fruits.safetensors   fp16 weights, labels and preprocessing in the metadata
   weights/demo_images/*.jpg         20 sample images for the README's quick start
@@ -134,8 +134,12 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-def to_input(images):
-    return (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - MEAN) / STD
+def to_input(images, size):
+    """Stretches 100x100 to the network input as Fruits-360 fine-tunes do (the engine resizes the same way)."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    if size != SIZE:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).round().clamp(0, 255)
+    return (x / 255 - MEAN) / STD
 
 
 def main():
@@ -144,6 +148,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--minutes", type=float, default=40, help="stop training after this long")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--input-size", type=int, default=224, help="network input (maps of 7x7 at 224)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -161,7 +166,7 @@ def main():
         order = rng.permutation(args.train)
         for i in range(0, args.train - 31, 32):
             idx = order[i : i + 32]
-            x = to_input(train_x[idx])
+            x = to_input(train_x[idx], args.input_size)
             if rng.random() < 0.5:
                 x = x.flip(3)
             loss = F.cross_entropy(model(x), torch.from_numpy(train_y[idx]).long(), label_smoothing=0.05)
@@ -172,7 +177,7 @@ def main():
             step += 1
         model.eval()
         with torch.no_grad():
-            acc = (model(to_input(val_x)).argmax(1).numpy() == val_y).mean()
+            acc = (model(to_input(val_x, args.input_size)).argmax(1).numpy() == val_y).mean()
         print("epoch %d loss %.3f val acc %.3f (%.0f s)" % (epoch, loss.item(), acc, time.time() - t0), flush=True)
         if time.time() - t0 > args.minutes * 60:
             break
@@ -184,7 +189,7 @@ def main():
         a = v.numpy()
         tensors[k] = a.astype(np.float16) if a.ndim == 4 or k == "fc.weight" else a.astype(np.float32)
     meta = {"labels": json.dumps(LABELS),
-            "preprocess": json.dumps({"input_size": [SIZE, SIZE], "mean": MEAN.view(-1).tolist(), "std": STD.view(-1).tolist(),
+            "preprocess": json.dumps({"input_size": [args.input_size, args.input_size], "mean": MEAN.view(-1).tolist(), "std": STD.view(-1).tolist(),
                                       "scale": 1 / 255, "channel_order": "RGB"}),
             "source": "tools/make_demo_model.py: synthetic Fruits-360-like demo, ResNet-50 topology at width 16, "
                       "val acc %.3f, %.0f s of training on CPU" % (acc, time.time() - t0)}

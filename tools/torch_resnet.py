@@ -2,6 +2,7 @@
 random weights with random BN running statistics. Used by make_golden.py, the full-size test and the benchmarks,
 so that no pretrained weights are needed. With torchvision installed, resnet50() is torchvision's own model.
 """
+import numpy as np
 import torch
 from torch import nn
 
@@ -10,17 +11,19 @@ DEPTHS = {18: ([2, 2, 2, 2], False), 34: ([3, 4, 6, 3], False), 50: ([3, 4, 6, 3
 
 
 class Bottleneck(nn.Module):
+    """v1.5 (stride in the 3x3) by default; v1 (Keras) with stride_in_1x1."""
+
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride, downsample):
+    def __init__(self, inplanes, planes, stride, downsample, opt):
         super().__init__()
-        width = planes
-        self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
+        width, bias, eps = planes, opt["conv_bias"], opt["eps"]
+        self.conv1 = nn.Conv2d(inplanes, width, 1, stride if opt["stride_in_1x1"] else 1, bias=bias)
+        self.bn1 = nn.BatchNorm2d(width, eps=eps)
+        self.conv2 = nn.Conv2d(width, width, 3, 1 if opt["stride_in_1x1"] else stride, 1, bias=bias)
+        self.bn2 = nn.BatchNorm2d(width, eps=eps)
+        self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=bias)
+        self.bn3 = nn.BatchNorm2d(planes * 4, eps=eps)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -34,12 +37,13 @@ class Bottleneck(nn.Module):
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride, downsample):
+    def __init__(self, inplanes, planes, stride, downsample, opt):
         super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        bias, eps = opt["conv_bias"], opt["eps"]
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=bias)
+        self.bn1 = nn.BatchNorm2d(planes, eps=eps)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=bias)
+        self.bn2 = nn.BatchNorm2d(planes, eps=eps)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -50,15 +54,17 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """hidden: widths of an MLP head (Linear + ReLU each, named head.0, head.1, ...) between pooling and fc."""
+    """hidden: widths of an MLP head (Linear + ReLU each, named head.0, head.1, ...) between pooling and fc.
+    Keras applications.ResNet50 semantics: stride_in_1x1=True, conv_bias=True, eps=1.001e-5."""
 
-    def __init__(self, depth=50, width=64, num_classes=1000, hidden=()):
+    def __init__(self, depth=50, width=64, num_classes=1000, hidden=(), stride_in_1x1=False, conv_bias=False, eps=1e-5):
         super().__init__()
         layers, bottleneck = DEPTHS[depth]
         block = Bottleneck if bottleneck else BasicBlock
+        self.opt = {"stride_in_1x1": stride_in_1x1, "conv_bias": conv_bias, "eps": eps}
         self.inplanes = width
-        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=conv_bias)
+        self.bn1 = nn.BatchNorm2d(width, eps=eps)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.layer1 = self._stage(block, width, layers[0], 1)
@@ -73,11 +79,11 @@ class ResNet(nn.Module):
     def _stage(self, block, planes, blocks, stride):
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-                                       nn.BatchNorm2d(planes * block.expansion))
-        mods = [block(self.inplanes, planes, stride, downsample)]
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=self.opt["conv_bias"]),
+                                       nn.BatchNorm2d(planes * block.expansion, eps=self.opt["eps"]))
+        mods = [block(self.inplanes, planes, stride, downsample, self.opt)]
         self.inplanes = planes * block.expansion
-        mods += [block(self.inplanes, planes, 1, None) for _ in range(1, blocks)]
+        mods += [block(self.inplanes, planes, 1, None, self.opt) for _ in range(1, blocks)]
         return nn.Sequential(*mods)
 
     def forward(self, x):
@@ -101,6 +107,36 @@ def resnet(depth=50, width=64, num_classes=1000):
     return ResNet(depth, width, num_classes)
 
 
+def infer_depth(tensors):
+    """Depth of a torchvision-named ResNet from its tensor names."""
+    blocks = tuple(len({k.split(".")[1] for k in tensors if k.startswith("layer%d." % s)}) for s in range(1, 5))
+    bottleneck = any(k.endswith("conv3.weight") for k in tensors)
+    for depth, (layers, b) in DEPTHS.items():
+        if tuple(layers) == blocks and b == bottleneck:
+            return depth
+    raise ValueError("blocks per stage %s match no ResNet depth" % (blocks,))
+
+
+def from_tensors(tensors, meta=None):
+    """A model with exactly the given torchvision-named tensors (as written by tools/convert.py): convs without BN
+    get identity BN, absent biases zeros."""
+    meta = meta or {}
+    hidden = [tensors["head.%d.weight" % i].shape[0] for i in range(len([k for k in tensors if k.startswith("head.") and k.endswith(".weight")]))]
+    model = ResNet(infer_depth(tensors), tensors["conv1.weight"].shape[0], tensors["fc.weight"].shape[0], hidden,
+                   stride_in_1x1=meta.get("stride_in_1x1") == "true", conv_bias=True, eps=float(meta.get("bn_eps", 1e-5)))
+    state = model.state_dict()
+    for k, v in state.items():
+        if k in tensors:
+            v.copy_(torch.from_numpy(np.asarray(tensors[k], dtype=np.float32)).reshape(v.shape))
+        elif k.endswith("bias") or k.endswith("running_mean"):
+            v.zero_()
+        elif k.endswith("running_var"):
+            v.fill_(1.0 - model.opt["eps"])
+        elif k.endswith("weight"):
+            v.fill_(1.0)
+    return model.eval()
+
+
 @torch.no_grad()
 def randomize(model, seed):
     """Kaiming-like conv weights and random BN affine + running statistics, scaled so activations stay O(1)."""
@@ -109,6 +145,8 @@ def randomize(model, seed):
         if isinstance(m, nn.Conv2d):
             fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
             m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+            if m.bias is not None:
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
         elif isinstance(m, nn.BatchNorm2d):
             c = m.num_features
             last_in_block = name.endswith("bn3") or name.endswith("bn2") and "layer" in name and not hasattr(model.layer1[0], "bn3")

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Converter round trips, driven by ctest: for each source format a small model is built here, written in that
+format, converted by tools/convert.py, run through cam_engine and compared with the source model's own outputs
+(probabilities and Grad-CAM by autograd). Exits 77 (ctest: skipped) when /usr/bin/python3 lacks a package.
+
+Keras files are written with h5py in the layouts Keras itself writes (Keras 2 model.save: model_weights/<layer>
+with layer_names and weight_names attributes; Keras 3 .weights.h5: layers/<layer>/vars/<i>), from a PyTorch model
+with Keras v1 semantics (conv biases, stride in the first 1x1, BN eps 1.001e-5). ONNX files come from
+torch.onnx.export, which folds BN into the convolutions.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import h5py
+    import numpy as np
+    import onnx  # noqa: F401
+    import torch
+    from PIL import Image  # noqa: F401
+except ImportError as e:
+    print("SKIPPED: %s (apt-get install python3-torch python3-h5py python3-onnx python3-pil)" % e)
+    sys.exit(77)
+
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
+sys.path.insert(0, TOOLS)
+import convert_check  # noqa: E402
+import torch_resnet  # noqa: E402
+
+results = []
+
+
+def convert(source, out, *extra):
+    r = subprocess.run([sys.executable, os.path.join(TOOLS, "convert.py"), source, "-o", out] + list(extra),
+                       capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def round_trip(name, model, source, out, engine, *extra):
+    code, text = convert(source, out, *extra)
+    if code != 0:
+        results.append((name, False, "convert failed: " + text.strip()))
+        return
+    p, c = convert_check.compare(out, model.eval(), engine)
+    ok = p <= 1e-5 and c <= 1e-4
+    results.append((name, ok, "probabilities max |diff| %.3g, CAM max |diff| %.3g" % (p, c)))
+
+
+def refused(name, source, out, expected):
+    code, text = convert(source, out)
+    results.append((name, code == 2 and expected in text, text.strip().splitlines()[-1] if text.strip() else "no output"))
+
+
+def keras_name(torch_name):
+    """torchvision name of a conv/bn -> Keras applications.ResNet50 layer name."""
+    if torch_name in ("conv1", "bn1"):
+        return "conv1_conv" if torch_name == "conv1" else "conv1_bn"
+    stage, block, *rest = torch_name.replace("layer", "").split(".")
+    part = ".".join(rest)
+    index, kind = {"conv1": (1, "conv"), "conv2": (2, "conv"), "conv3": (3, "conv"), "bn1": (1, "bn"), "bn2": (2, "bn"),
+                   "bn3": (3, "bn"), "downsample.0": (0, "conv"), "downsample.1": (0, "bn")}[part]
+    return "conv%d_block%d_%d_%s" % (int(stage) + 1, int(block) + 1, index, kind)
+
+
+def keras_layers(model):
+    """[(keras layer name, [(var name, array)])] in Keras's order, from a PyTorch model with Keras semantics."""
+    sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    layers = []
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d):
+            layers.append((keras_name(name), [("kernel", sd[name + ".weight"].transpose(2, 3, 1, 0)), ("bias", sd[name + ".bias"])]))
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            layers.append((keras_name(name if not name.endswith("downsample.1") else name), [
+                ("gamma", sd[name + ".weight"]), ("beta", sd[name + ".bias"]), ("moving_mean", sd[name + ".running_mean"]),
+                ("moving_variance", sd[name + ".running_var"])]))
+    dense = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    for i, name in enumerate(dense):
+        lname = "predictions" if name == "fc" else "dense_%d" % i
+        layers.append((lname, [("kernel", sd[name + ".weight"].T), ("bias", sd[name + ".bias"])]))
+    return layers
+
+
+def write_keras2(path, layers):
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = b"2.15.0"
+        root = f.create_group("model_weights")
+        names = ["input_1", "conv1_pad"] + [n for n, _ in layers] + ["avg_pool"]
+        root.attrs["layer_names"] = np.array([n.encode() for n in names])
+        have = dict(layers)
+        for n in names:
+            g = root.create_group(n)
+            wn = ["%s/%s:0" % (n, v) for v, _ in have.get(n, [])]
+            g.attrs["weight_names"] = np.array([w.encode() for w in wn])
+            for w, (_, a) in zip(wn, have.get(n, [])):
+                g.create_dataset(w, data=a)
+
+
+def write_keras3(path, layers):
+    with h5py.File(path, "w") as f:
+        for n, vars_ in layers:
+            parent = "layers/resnet50/layers/" + n if not (n == "predictions" or n.startswith("dense")) else "layers/" + n
+            g = f.create_group(parent + "/vars")
+            for i, (_, a) in enumerate(vars_):
+                g.create_dataset(str(i), data=a)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", required=True)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp()
+    torch.manual_seed(0)
+
+    # PyTorch: state_dict with DataParallel prefixes and a user-style Sequential MLP head; a whole pickled model.
+    m = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 6), 1)
+    m.fc = torch.nn.Sequential(torch.nn.Linear(256, 40), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(40, 6))
+    torch.save({"state_dict": {"module." + k: v for k, v in m.state_dict().items()}}, os.path.join(tmp, "sd.pth"))
+    round_trip("pytorch state_dict, MLP head", m, os.path.join(tmp, "sd.pth"), os.path.join(tmp, "sd.safetensors"), args.engine,
+               "--input-size", "96")
+    m2 = torch_resnet.randomize(torch_resnet.ResNet(18, 8, 5), 2)
+    torch.save(m2, os.path.join(tmp, "whole.pt"))
+    round_trip("pytorch whole model", m2, os.path.join(tmp, "whole.pt"), os.path.join(tmp, "whole.safetensors"), args.engine,
+               "--input-size", "64,80")
+
+    # Keras v1 semantics, both file layouts, with a Dense hidden layer.
+    k = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 4, hidden=(24,), stride_in_1x1=True, conv_bias=True, eps=1.001e-5), 3)
+    with torch.no_grad():
+        k.conv1.weight /= 60.0  # caffe inputs span about +-128: keep activations (and probabilities) in a useful range
+    layers = keras_layers(k)
+    write_keras2(os.path.join(tmp, "model.h5"), layers)
+    write_keras3(os.path.join(tmp, "model.weights.h5"), layers)
+    for name in ("model.h5", "model.weights.h5"):
+        round_trip("keras " + name, k, os.path.join(tmp, name), os.path.join(tmp, name + ".safetensors"), args.engine, "--input-size", "96")
+
+    # ONNX export (BN folded into conv biases), bottleneck blocks with downsample branches.
+    o = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 7), 4).eval()
+    torch.onnx.export(o, torch.zeros(1, 3, 64, 64), os.path.join(tmp, "model.onnx"), opset_version=13, do_constant_folding=True)
+    round_trip("onnx export", o, os.path.join(tmp, "model.onnx"), os.path.join(tmp, "onnx.safetensors"), args.engine, "--input-size", "64")
+
+    # Refusals with a reason.
+    deep = {"conv1.0.weight": torch.zeros(32, 3, 3, 3), "fc.weight": torch.zeros(2, 8)}
+    torch.save(deep, os.path.join(tmp, "deep.pth"))
+    refused("refuses a deep stem", os.path.join(tmp, "deep.pth"), os.path.join(tmp, "x.safetensors"), "deep stem")
+    s = torch.nn.Sequential(o, torch.nn.Sigmoid())
+    torch.onnx.export(s, torch.zeros(1, 3, 64, 64), os.path.join(tmp, "sig.onnx"), opset_version=13)
+    refused("refuses an ONNX graph that is not a plain ResNet", os.path.join(tmp, "sig.onnx"), os.path.join(tmp, "y.safetensors"),
+            "does not fit a plain ResNet")
+
+    failed = 0
+    for name, ok, detail in results:
+        print("%-52s %s  %s" % (name, "ok  " if ok else "FAIL", detail))
+        failed += not ok
+    print("%d passed, %d failed" % (len(results) - failed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

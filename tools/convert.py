@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""Converts a ResNet from PyTorch, Keras or ONNX into an engine-ready safetensors file (torchvision names).
+
+  convert.py model.pth -o model.safetensors --labels-from-folder Fruits360/Training
+  convert.py resnet50_fruits.h5 -o model.safetensors --labels labels.txt          (Keras 2 .h5 / Keras 3 .weights.h5)
+  convert.py model.onnx -o model.safetensors --labels labels.txt --input-size 100
+
+Sources: a PyTorch state_dict or pickled model (torchvision or timm names, DataParallel's "module." stripped), a
+Keras applications.ResNet50 backbone with a GAP head (v1: conv biases, stride in the first 1x1, BN eps 1.001e-5,
+HWIO kernels), or an ONNX export of a plain ResNet (BN possibly folded into conv biases). Heads: one Linear (classic
+CAM) or an MLP GAP -> (Linear -> ReLU [-> Dropout])* -> Linear, written as head.0, head.1, ... and fc.
+Metadata: labels, preprocess (torchvision | keras-caffe | JSON), source, stride_in_1x1, bn_eps.
+--check runs the source (PyTorch here; Keras/ONNX sources are re-run through PyTorch from the converted tensors
+with their own semantics) and the engine's cam_engine on the same random images, and fails above the bounds.
+Runs with Debian's /usr/bin/python3 (python3-torch, python3-h5py, python3-onnx, python3-numpy).
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+
+PREPROCESS = {
+    "torchvision": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255, "channel_order": "RGB"},
+    "keras-caffe": {"mean": [103.939, 116.779, 123.68], "std": [1.0, 1.0, 1.0], "scale": 1.0, "channel_order": "BGR"},
+}
+
+
+class ConversionError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- heads shared by every source
+
+def write_head(out, linears, where):
+    """linears: [(weight (out, in), bias)] in order; the last is the classifier."""
+    if not linears:
+        raise ConversionError("%s: no classifier (Linear/Dense) layer found after the pooling" % where)
+    for i, (w, b) in enumerate(linears[:-1]):
+        out["head.%d.weight" % i], out["head.%d.bias" % i] = w, b
+    out["fc.weight"], out["fc.bias"] = linears[-1]
+    for (w, _), (w2, _) in zip(linears, linears[1:]):
+        if w2.shape[1] != w.shape[0]:
+            raise ConversionError("%s: head layers do not chain (%s then %s)" % (where, w.shape, w2.shape))
+
+
+# ---------------------------------------------------------------- PyTorch
+
+def from_pytorch(path):
+    import torch
+
+    obj = torch.load(path, map_location="cpu")
+    labels = None
+    module = obj if isinstance(obj, torch.nn.Module) else None
+    if isinstance(obj, dict):
+        for key in ("labels", "classes", "class_names"):
+            if isinstance(obj.get(key), (list, tuple)):
+                labels = [str(x) for x in obj[key]]
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in obj:
+                obj = obj[key]
+                break
+        if isinstance(obj, torch.nn.Module):
+            module = obj
+    if module is not None:
+        for attr in ("labels", "classes", "class_names"):
+            if labels is None and isinstance(getattr(module, attr, None), (list, tuple)):
+                labels = [str(x) for x in getattr(module, attr)]
+        check_module_head(module)
+        obj = module.state_dict()
+    if not isinstance(obj, dict):
+        raise ConversionError("%s: neither a state_dict nor a torch.nn.Module" % path)
+    sd = {k: v for k, v in obj.items() if hasattr(v, "numpy")}
+    for prefix in ("module.", "model."):
+        if sd and all(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    if any(k.startswith("conv1.0.") for k in sd):
+        raise ConversionError("%s: deep stem (conv1.0, conv1.1, ... as in resnet50d) is not supported; plain "
+                              "ResNet stems only" % path)
+    out, linears = {}, {}
+    for k, v in sd.items():
+        a = v.detach().float().numpy() if v.is_floating_point() else None
+        if k.endswith("num_batches_tracked") or a is None:
+            continue
+        m = re.match(r"(fc|head|classifier)\.(?:(\d+)\.)?(weight|bias)$", k)
+        if m:
+            index = int(m.group(2)) if m.group(2) is not None else 0
+            linears.setdefault((m.group(1), index), {})[m.group(3)] = a
+        elif re.match(r"(fc|head|classifier)\.", k):
+            raise ConversionError("%s: head tensor '%s' is not part of Linear -> ReLU [-> Dropout] layers" % (path, k))
+        else:
+            out[k] = a
+    ordered = []
+    for key in sorted(linears, key=lambda t: ({"head": 0, "fc": 1, "classifier": 1}[t[0]], t[1])):
+        p = linears[key]
+        if p.get("weight") is None or p["weight"].ndim != 2:
+            raise ConversionError("%s: head layer %s.%d is not a Linear layer (weight %s)" % (path, key[0], key[1],
+                                  None if p.get("weight") is None else p["weight"].shape))
+        ordered.append((p["weight"], p.get("bias", np.zeros(p["weight"].shape[0], np.float32))))
+    write_head(out, ordered, path)
+    return out, {}, labels
+
+
+def check_module_head(module):
+    """With a whole model the head's modules can be checked: Linear, ReLU, Dropout, Flatten/Identity only."""
+    import torch.nn as nn
+
+    head = getattr(module, "fc", None)
+    if isinstance(head, nn.Sequential):
+        for m in head:
+            if not isinstance(m, (nn.Linear, nn.ReLU, nn.Dropout, nn.Identity, nn.Flatten)):
+                raise ConversionError("head module %s is not Linear/ReLU/Dropout: only GAP -> (Linear -> ReLU "
+                                      "[-> Dropout])* -> Linear heads have a closed-form Grad-CAM" % type(m).__name__)
+
+
+# ---------------------------------------------------------------- Keras
+
+KERAS_VARS = {"conv": ["kernel", "bias"], "bn": ["gamma", "beta", "moving_mean", "moving_variance"], "dense": ["kernel", "bias"]}
+
+
+def keras_layers(path):
+    """Ordered [(layer name, {var: array})] from a Keras 2 .h5 (model.save / save_weights) or Keras 3 .weights.h5."""
+    import h5py
+
+    layers = []
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        if "layer_names" in root.attrs:  # Keras 2
+            for lname in [n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]]:
+                g = root[lname]
+                wnames = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("weight_names", [])]
+                per_layer = {}
+                for wn in wnames:
+                    parts = wn.split("/")
+                    owner, var = parts[-2], parts[-1].split(":")[0]
+                    per_layer.setdefault(owner, {})[var] = np.asarray(g[wn], dtype=np.float32)
+                layers += list(per_layer.items())
+        else:  # Keras 3: <...>/<layer name>/vars/<index>
+            found = []
+
+            def visit(name, obj):
+                if isinstance(obj, h5py.Group) and name.endswith("/vars") and len(obj):
+                    found.append((name.split("/")[-2], [np.asarray(obj[str(i)], dtype=np.float32) for i in range(len(obj))]))
+            f.visititems(visit)
+            for lname, arrays in found:
+                kind = "bn" if lname.endswith("_bn") else ("conv" if lname.endswith("_conv") else "dense")
+                layers.append((lname, dict(zip(KERAS_VARS[kind], arrays))))
+    if not layers:
+        raise ConversionError("%s: no Keras layer weights found (not a Keras .h5 / .weights.h5?)" % path)
+    return layers
+
+
+def from_keras(path):
+    out, dense = {}, []
+    for lname, v in keras_layers(path):
+        if lname == "conv1_conv":
+            conv, bn = "conv1", None
+        elif lname == "conv1_bn":
+            conv, bn = None, "bn1"
+        else:
+            m = re.match(r"conv(\d)_block(\d+)_(\d)_(conv|bn)$", lname)
+            if m:
+                stage, block, index, kind = int(m.group(1)) - 1, int(m.group(2)) - 1, int(m.group(3)), m.group(4)
+                base = "layer%d.%d." % (stage, block)
+                name = base + ("downsample.0" if index == 0 else "conv%d" % index) if kind == "conv" else \
+                    base + ("downsample.1" if index == 0 else "bn%d" % index)
+                conv, bn = (name, None) if kind == "conv" else (None, name)
+            elif "kernel" in v and v["kernel"].ndim == 2:
+                dense.append((lname, v))
+                continue
+            else:
+                raise ConversionError("%s: layer '%s' does not fit Keras applications.ResNet50 (expected conv1_*, "
+                                      "convS_blockB_I_{conv,bn} or Dense layers)" % (path, lname))
+        if conv:
+            out[conv + ".weight"] = np.ascontiguousarray(v["kernel"].transpose(3, 2, 0, 1))  # HWIO -> OIHW
+            if "bias" in v:
+                out[conv + ".bias"] = v["bias"]
+        else:
+            out[bn + ".weight"], out[bn + ".bias"] = v["gamma"], v["beta"]
+            out[bn + ".running_mean"], out[bn + ".running_var"] = v["moving_mean"], v["moving_variance"]
+    # Dense layers in chain order: the first takes the pooled features, each next takes the previous outputs.
+    chain, dim = [], out["layer4.0.conv3.weight"].shape[0] if "layer4.0.conv3.weight" in out else None
+    remaining = list(dense)
+    while remaining:
+        nxt = next((d for d in remaining if dim is None or d[1]["kernel"].shape[0] == dim), None)
+        if nxt is None:
+            raise ConversionError("%s: Dense layers %s do not chain from %s features" % (path, [d[0] for d in remaining], dim))
+        remaining.remove(nxt)
+        chain.append((np.ascontiguousarray(nxt[1]["kernel"].T), nxt[1].get("bias", np.zeros(nxt[1]["kernel"].shape[1], np.float32))))
+        dim = nxt[1]["kernel"].shape[1]
+    write_head(out, chain, path)
+    return out, {"stride_in_1x1": "true", "bn_eps": "1.001e-05"}, None
+
+
+# ---------------------------------------------------------------- ONNX
+
+def from_onnx(path):
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    g = model.graph
+    init = {t.name: numpy_helper.to_array(t).astype(np.float32) for t in g.initializer}
+    consumers = {}
+    for node in g.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
+    attrs = lambda n: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}  # noqa: E731
+    out, meta = {}, {}
+
+    def fail(node, expected):
+        raise ConversionError("%s: node '%s' (%s) does not fit a plain ResNet: expected %s" % (path, node.name, node.op_type, expected))
+
+    def only(tensor, expected):
+        users = consumers.get(tensor, [])
+        if len(users) != 1:
+            raise ConversionError("%s: tensor '%s' feeds %d nodes where %s was expected" % (path, tensor, len(users), expected))
+        return users[0]
+
+    def conv(node, name, kernel, stride=None):
+        """Conv [-> BatchNormalization]; returns (output tensor, stride)."""
+        if node.op_type != "Conv":
+            fail(node, "Conv")
+        a = attrs(node)
+        w = init.get(node.input[1])
+        if w is None or w.shape[2] != kernel or a.get("group", 1) != 1 or a.get("dilations", [1, 1]) != [1, 1]:
+            fail(node, "a %dx%d Conv with constant weights" % (kernel, kernel))
+        s = a.get("strides", [1, 1])[0]
+        pads = a.get("pads", [0, 0, 0, 0])
+        if pads != [kernel // 2] * 4 or (stride is not None and s != stride):
+            fail(node, "%dx%d Conv, padding %d%s" % (kernel, kernel, kernel // 2, "" if stride is None else ", stride %d" % stride))
+        out[name + ".weight"] = w
+        if len(node.input) > 2:
+            out[name + ".bias"] = init[node.input[2]]
+        y = node.output[0]
+        users = consumers.get(y, [])
+        if len(users) == 1 and users[0].op_type == "BatchNormalization":
+            bn = users[0]
+            bname = name.replace("conv", "bn") if "downsample" not in name else name[:-1] + "1"
+            bname = "bn1" if name == "conv1" else bname
+            for suffix, i in (("weight", 1), ("bias", 2), ("running_mean", 3), ("running_var", 4)):
+                out["%s.%s" % (bname, suffix)] = init[bn.input[i]]
+            meta["bn_eps"] = repr(attrs(bn).get("epsilon", 1e-5))
+            y = bn.output[0]
+        return y, s
+
+    def relu_after(tensor, expected):
+        node = only(tensor, expected)
+        if node.op_type != "Relu":
+            fail(node, "Relu")
+        return node.output[0]
+
+    stem = only(g.input[0].name, "the stem Conv")
+    x, _ = conv(stem, "conv1", 7, 2)
+    x = relu_after(x, "Relu after the stem")
+    pool = only(x, "MaxPool")
+    if pool.op_type != "MaxPool" or attrs(pool).get("kernel_shape") != [3, 3] or attrs(pool).get("strides") != [2, 2]:
+        fail(pool, "MaxPool 3x3 stride 2")
+    x = pool.output[0]
+    stage, block, channels = 0, 0, None
+    while True:
+        users = consumers.get(x, [])
+        if len(users) == 1 and users[0].op_type in ("GlobalAveragePool", "ReduceMean"):
+            break
+        convs = [u for u in users if u.op_type == "Conv"]
+        adds = [u for u in users if u.op_type == "Add"]
+        # main path conv1: the Conv whose output goes to Relu
+        main = [c for c in convs if consumers.get(c.output[0], [None])[0] is not None and
+                any(n.op_type in ("Relu", "BatchNormalization") for n in consumers[c.output[0]])]
+        down = None
+        if len(convs) == 2:
+            # the downsample conv's result (after an optional BN) goes straight into the Add
+            def to_add(c):
+                nxt = consumers[c.output[0]][0]
+                if nxt.op_type == "BatchNormalization":
+                    nxt = consumers[nxt.output[0]][0]
+                return nxt.op_type == "Add"
+            down = next((c for c in convs if to_add(c)), None)
+            main = [c for c in convs if c is not down]
+        if len(main) != 1 or (down is None and len(adds) != 1):
+            fail(users[0], "a residual block (Conv path + identity or downsample Conv into an Add)")
+        if down is not None:
+            stage, block = stage + 1, 0
+        elif stage == 0:
+            stage, block = 1, 0
+        prefix = "layer%d.%d." % (stage, block)
+        strides = []
+        y, s = conv(main[0], prefix + "conv1", int(init[main[0].input[1]].shape[2]))
+        strides.append(s)
+        index = 1
+        while True:
+            nxt = only(y, "Relu or Add")
+            if nxt.op_type == "Add":
+                add = nxt
+                break
+            y = relu_after(y, "Relu") if nxt.op_type == "Relu" else fail(nxt, "Relu or Add")
+            index += 1
+            c = only(y, "Conv")
+            y, s = conv(c, prefix + "conv%d" % index, int(init[c.input[1]].shape[2]))
+            strides.append(s)
+        if down is not None:
+            dy, ds = conv(down, prefix + "downsample.0", 1)
+            if dy not in add.input:
+                fail(add, "Add of the main path and the downsample branch")
+        elif x not in add.input:
+            fail(add, "Add of the main path and the block input")
+        if index == 3 and max(strides) == 2:
+            meta["stride_in_1x1"] = "true" if strides[0] == 2 else "false"
+        x = relu_after(add.output[0], "Relu after the residual Add")
+        block += 1
+    node = only(x, "pooling")
+    x = node.output[0]
+    node = only(x, "Flatten")
+    if node.op_type in ("Flatten", "Reshape"):
+        x = node.output[0]
+        node = only(x, "Gemm")
+    linears = []
+    while True:
+        if node.op_type != "Gemm":
+            fail(node, "Gemm (Linear)")
+        a = attrs(node)
+        w = init[node.input[1]]
+        w = w if a.get("transB", 0) else w.T
+        linears.append((np.ascontiguousarray(w * a.get("alpha", 1.0)), init[node.input[2]] * a.get("beta", 1.0)))
+        users = consumers.get(node.output[0], [])
+        if not users:
+            break
+        if len(users) != 1 or users[0].op_type != "Relu":
+            fail(users[0], "Relu between head layers (or the graph's output)")
+        node = only(users[0].output[0], "Gemm")
+        if node.op_type == "Dropout":
+            node = only(node.output[0], "Gemm")
+    write_head(out, linears, path)
+    return out, meta, None
+
+
+# ---------------------------------------------------------------- main
+
+def read_labels(args, tensors, embedded):
+    if args.labels:
+        with open(args.labels) as f:
+            labels = [line.rstrip("\n") for line in f if line.strip()]
+    elif args.labels_from_folder:
+        labels = sorted(d for d in os.listdir(args.labels_from_folder) if os.path.isdir(os.path.join(args.labels_from_folder, d)))
+    else:
+        labels = embedded
+    classes = tensors["fc.weight"].shape[0]
+    if labels is not None and len(labels) != classes:
+        raise ConversionError("%d labels for %d classes (rows of the classifier)" % (len(labels), classes))
+    return labels
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source")
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--format", choices=["auto", "pytorch", "keras", "onnx"], default="auto")
+    ap.add_argument("--labels", help="text file, one label per line, in class-index order")
+    ap.add_argument("--labels-from-folder", help="sorted subfolder names (ImageFolder / flow_from_directory order)")
+    ap.add_argument("--preprocess", help="torchvision | keras-caffe | a JSON object (default: by source)")
+    ap.add_argument("--input-size", help="H or H,W (default 224)")
+    ap.add_argument("--check", action="store_true", help="compare the source and the engine on random images")
+    ap.add_argument("--engine", help="cam_engine binary for --check (default: build/cam_engine, then PATH)")
+    args = ap.parse_args()
+    fmt = args.format
+    if fmt == "auto":
+        low = args.source.lower()
+        fmt = "keras" if low.endswith((".h5", ".hdf5")) else "onnx" if low.endswith(".onnx") else "pytorch"
+    try:
+        tensors, meta, embedded = {"pytorch": from_pytorch, "keras": from_keras, "onnx": from_onnx}[fmt](args.source)
+        labels = read_labels(args, tensors, embedded)
+        pre = dict(PREPROCESS["keras-caffe" if fmt == "keras" else "torchvision"])
+        if args.preprocess:
+            pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else json.loads(args.preprocess)
+        size = [int(s) for s in (args.input_size or "224").split(",")]
+        pre["input_size"] = size * 2 if len(size) == 1 else size
+        meta.update({"preprocess": json.dumps(pre), "source": "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt)})
+        if labels is not None:
+            meta["labels"] = json.dumps(labels)
+        safetensors_io.save(args.output, tensors, meta)
+    except (ConversionError, KeyError, OSError, ValueError) as e:
+        print("convert.py: %s" % e, file=sys.stderr)
+        return 2
+    print("wrote %s: %d tensors, %d classes%s" % (args.output, len(tensors), tensors["fc.weight"].shape[0],
+                                                 ", %d hidden head layers" % sum(k.startswith("head.") and k.endswith(".weight") for k in tensors)))
+    if args.check:
+        import convert_check
+
+        return convert_check.run(args.output, fmt, args.source, args.engine)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
