@@ -1,7 +1,8 @@
-// cam_bench: throughput and latency of the engine (preprocess + forward + top-k + CAM + upsample, and with the
-// overlay), per (batch, input size), on the CPU or CUDA backend. Inputs are uint8 images already decoded at the
-// input size, so decode/encode are excluded (the CLI's summary reports those). Timing: warm-up runs, then
-// repetitions timed with a steady clock around Engine::run, which returns only when results are on the host.
+// cam_bench: throughput and latency of the engine (preprocess + forward + top-k + CAM + upsample, and with
+// the overlay), per (batch, input size), on the CPU or CUDA backend. Inputs are uint8 images already decoded
+// at the input size, so decode/encode are excluded (the CLI's summary reports those). Timing: warm-up runs,
+// then repetitions timed with a steady clock around Engine::run, which returns only when results are on the
+// host.
 //
 //   cam_bench --weights r50.safetensors --backend cpu --batch 1,16 --size 224,100 [--json out.json]
 #include <omp.h>
@@ -55,19 +56,30 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--weights") weights = value();
-    else if (a == "--backend") backend = value();
-    else if (a == "--precision") precision = value();
-    else if (a == "--batch") batches = int_list(value());
-    else if (a == "--size") sizes = int_list(value());
-    else if (a == "--reps") reps = std::stoi(value());
-    else if (a == "--warmup") warmup = std::stoi(value());
-    else if (a == "--threads") threads = std::stoi(value());
-    else if (a == "--topk") topk = std::stoi(value());
-    else if (a == "--json") json_path = value();
+    if (a == "--weights")
+      weights = value();
+    else if (a == "--backend")
+      backend = value();
+    else if (a == "--precision")
+      precision = value();
+    else if (a == "--batch")
+      batches = int_list(value());
+    else if (a == "--size")
+      sizes = int_list(value());
+    else if (a == "--reps")
+      reps = std::stoi(value());
+    else if (a == "--warmup")
+      warmup = std::stoi(value());
+    else if (a == "--threads")
+      threads = std::stoi(value());
+    else if (a == "--topk")
+      topk = std::stoi(value());
+    else if (a == "--json")
+      json_path = value();
     else {
-      std::fprintf(stderr, "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] "
-                           "[--size 224,100] [--reps N] [--warmup N] [--threads N] [--topk K] [--json FILE]\n");
+      std::fprintf(stderr,
+                   "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] "
+                   "[--size 224,100] [--reps N] [--warmup N] [--threads N] [--topk K] [--json FILE]\n");
       return 2;
     }
   }
@@ -77,21 +89,26 @@ int main(int argc, char** argv) {
   }
   if (threads > 0) omp_set_num_threads(threads);
   const dnnl_version_t* dv = dnnl_version();
-  nlohmann::json header = {{"cpu", cpu_model()}, {"threads", omp_get_max_threads()},
-                           {"onednn", std::to_string(dv->major) + "." + std::to_string(dv->minor) + "." + std::to_string(dv->patch)},
-                           {"backend", backend}, {"precision", precision}, {"weights", weights}};
+  nlohmann::json header = {{"cpu", cpu_model()},
+                           {"threads", omp_get_max_threads()},
+                           {"onednn", std::to_string(dv->major) + "." + std::to_string(dv->minor) + "." +
+                                          std::to_string(dv->patch)},
+                           {"backend", backend},
+                           {"precision", precision},
+                           {"weights", weights}};
 #ifdef CAM_WITH_CUDA
   if (backend == "cuda") header["gpu"] = cam::cuda_device_description(0);
 #endif
   std::printf("# %s\n", header.dump().c_str());
-  std::printf("%-5s %-5s %5s %5s %-8s %10s %10s %10s %9s\n", "back", "prec", "batch", "size", "what", "median_ms", "p90_ms",
-              "img/s", "GFLOP/s");
+  std::printf("%-5s %-5s %5s %5s %-8s %10s %10s %10s %9s\n", "back", "prec", "batch", "size", "what",
+              "median_ms", "p90_ms", "img/s", "GFLOP/s");
   nlohmann::json rows = nlohmann::json::array();
   std::mt19937 rng(1);
   try {
     for (int size : sizes) {
       cam::EngineOptions eo;
-      eo.backend = backend, eo.precision = precision, eo.threads = threads, eo.input_height = size, eo.input_width = size;
+      eo.backend = backend, eo.precision = precision, eo.threads = threads, eo.input_height = size,
+      eo.input_width = size;
       cam::Engine engine(weights, eo);
       const double flops_per_image = 2.0 * engine.model().macs(size, size);
       for (int batch : batches) {
@@ -111,16 +128,25 @@ int main(int argc, char** argv) {
           for (int r = 0; r < reps; ++r) {
             auto t = std::chrono::steady_clock::now();
             engine.run(images, mo);
-            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+            ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
           }
           const double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9);
           const double ips = batch / (median / 1e3), gflops = flops_per_image * ips / 1e9;
           const char* what = overlay ? "+overlay" : "cam";
-          std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f\n", backend.c_str(), precision.c_str(), batch, size,
-                      what, median, p90, ips, gflops);
+          std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f\n", backend.c_str(),
+                      precision.c_str(), batch, size, what, median, p90, ips, gflops);
           std::fflush(stdout);
-          rows.push_back({{"backend", backend}, {"precision", precision}, {"batch", batch}, {"size", size}, {"what", what},
-                          {"median_ms", median}, {"p90_ms", p90}, {"images_per_s", ips}, {"gflops", gflops}, {"reps", reps}});
+          rows.push_back({{"backend", backend},
+                          {"precision", precision},
+                          {"batch", batch},
+                          {"size", size},
+                          {"what", what},
+                          {"median_ms", median},
+                          {"p90_ms", p90},
+                          {"images_per_s", ips},
+                          {"gflops", gflops},
+                          {"reps", reps}});
         }
       }
     }
@@ -128,6 +154,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cam_bench: %s\n", e.what());
     return 2;
   }
-  if (!json_path.empty()) std::ofstream(json_path) << nlohmann::json({{"header", header}, {"rows", rows}}).dump(1) << "\n";
+  if (!json_path.empty())
+    std::ofstream(json_path) << nlohmann::json({{"header", header}, {"rows", rows}}).dump(1) << "\n";
   return 0;
 }

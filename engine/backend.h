@@ -36,10 +36,11 @@ struct BatchRequest {
 // The raw forward for tests: input (N, H, W, 3) already normalised.
 struct ForwardResult {
   int feature_h = 0, feature_w = 0;
-  std::vector<float> features;              // (N, h, w, C) last block output
-  std::vector<float> logits;                // (N, classes)
-  std::vector<std::vector<float>> hidden;   // MLP head activations after ReLU, each (N, out)
-  std::vector<std::vector<float>> stages;   // when asked: stem (after max-pool), then each stage's output, NHWC
+  std::vector<float> features;             // (N, h, w, C) last block output
+  std::vector<float> logits;               // (N, classes)
+  std::vector<std::vector<float>> hidden;  // MLP head activations after ReLU, each (N, out)
+  std::vector<std::vector<float>>
+      stages;  // when asked: stem (after max-pool), then each stage's output, NHWC
 };
 
 class Backend {

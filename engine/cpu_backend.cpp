@@ -1,5 +1,5 @@
-// CPU backend: oneDNN 2.x convolutions in NHWC fp32, primitives and reordered weights built once per (N, H, W),
-// activations in five buffers sized once per plan. Everything else comes from cpu_ops.
+// CPU backend: oneDNN 2.x convolutions in NHWC fp32, primitives and reordered weights built once per (N, H,
+// W), activations in five buffers sized once per plan. Everything else comes from cpu_ops.
 #include "cpu_backend.h"
 
 #include <omp.h>
@@ -54,7 +54,8 @@ CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
     s.out_h = c.out_size(ih);
     s.out_w = c.out_size(iw);
     s.src = memory::desc({n, c.in_channels, ih, iw}, memory::data_type::f32, memory::format_tag::nhwc);
-    s.dst = memory::desc({n, c.out_channels, s.out_h, s.out_w}, memory::data_type::f32, memory::format_tag::nhwc);
+    s.dst =
+        memory::desc({n, c.out_channels, s.out_h, s.out_w}, memory::data_type::f32, memory::format_tag::nhwc);
     memory::desc any_weights({c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32,
                              memory::format_tag::any);
     memory::desc bias_md({c.out_channels}, memory::data_type::f32, memory::format_tag::a);
@@ -66,16 +67,16 @@ CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
       attr.set_post_ops(ops);
     }
     memory::dims stride{c.stride, c.stride}, pad{c.pad, c.pad};
-    auto desc = fuse_epilogue_
-                    ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                      dnnl::algorithm::convolution_direct, s.src, any_weights, bias_md,
-                                                      s.dst, stride, pad, pad)
-                    : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                      dnnl::algorithm::convolution_direct, s.src, any_weights, s.dst,
-                                                      stride, pad, pad);
+    auto desc = fuse_epilogue_ ? dnnl::convolution_forward::desc(
+                                     dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                     s.src, any_weights, bias_md, s.dst, stride, pad, pad)
+                               : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                                 dnnl::algorithm::convolution_direct, s.src,
+                                                                 any_weights, s.dst, stride, pad, pad);
     dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_->engine);
     s.primitive = dnnl::convolution_forward(pd);
-    memory user_weights({{c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32,
+    memory user_weights({{c.out_channels, c.in_channels, c.kernel, c.kernel},
+                         memory::data_type::f32,
                          memory::format_tag::ohwi},
                         dnnl_->engine, const_cast<float*>(c.weight.data()));
     s.weights = memory(pd.weights_desc(), dnnl_->engine);
@@ -110,7 +111,8 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
     const ConvStep& s = plan.steps.at(&c);
     memory src_mem(s.src, dnnl_->engine, const_cast<float*>(src));
     memory dst_mem(s.dst, dnnl_->engine, fuse_epilogue_ ? dst : scratch);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst_mem}};
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst_mem}};
     if (fuse_epilogue_) args[DNNL_ARG_BIAS] = s.bias;
     s.primitive.execute(dnnl_->stream, args);
     dnnl_->stream.wait();
@@ -121,7 +123,8 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   };
   out.stages.clear();
   auto keep = [&](const float* x, std::pair<int, int> size, int channels) {
-    if (keep_stages) out.stages.emplace_back(x, x + static_cast<size_t>(n) * size.first * size.second * channels);
+    if (keep_stages)
+      out.stages.emplace_back(x, x + static_cast<size_t>(n) * size.first * size.second * channels);
   };
 
   auto size = conv(net_.stem, input, buf[1], false, true);
@@ -162,12 +165,14 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
     head_input = out.hidden.back().data();
   }
   out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
-  linear_cpu(head_input, n, net_.head_dim(), net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes, out.logits.data());
+  linear_cpu(head_input, n, net_.head_dim(), net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes,
+             out.logits.data());
 }
 
 void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
   const Preprocess& pre = net_.preprocess;
-  const int n = static_cast<int>(request.images.size()), h = pre.height, w = pre.width, classes = net_.num_classes;
+  const int n = static_cast<int>(request.images.size()), h = pre.height, w = pre.width,
+            classes = net_.num_classes;
   const size_t input_pixels = static_cast<size_t>(h) * w;
   std::vector<float> input(n * input_pixels * 3);
   std::vector<uint8_t> resized(input_pixels * 3);
@@ -178,7 +183,8 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
       resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w);
       pixels = resized.data();
     }
-    normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr, &input[i * input_pixels * 3]);
+    normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr,
+                        &input[i * input_pixels * 3]);
   }
   ForwardResult fwd;
   forward(input.data(), n, h, w, false, fwd);
@@ -186,18 +192,23 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
   std::vector<float> lowres(static_cast<size_t>(fh) * fw), channel_weights(c);
   std::vector<const float*> head_weights, head_activations(net_.hidden.size());
   std::vector<int> head_ins, head_outs;
-  for (const Dense& d : net_.hidden) head_weights.push_back(d.weight.data()), head_ins.push_back(d.in), head_outs.push_back(d.out);
+  for (const Dense& d : net_.hidden)
+    head_weights.push_back(d.weight.data()), head_ins.push_back(d.in), head_outs.push_back(d.out);
   results.assign(n, ImageResult());
   for (int i = 0; i < n; ++i) {
     ImageResult& r = results[i];
-    r.logits.assign(fwd.logits.begin() + static_cast<size_t>(i) * classes, fwd.logits.begin() + static_cast<size_t>(i + 1) * classes);
+    r.logits.assign(fwd.logits.begin() + static_cast<size_t>(i) * classes,
+                    fwd.logits.begin() + static_cast<size_t>(i + 1) * classes);
     r.probabilities.resize(classes);
     softmax_cpu(r.logits.data(), 1, classes, r.probabilities.data());
     r.top = topk_cpu(r.probabilities.data(), classes, request.topk);
-    for (size_t l = 0; l < net_.hidden.size(); ++l) head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
+    for (size_t l = 0; l < net_.hidden.size(); ++l)
+      head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
     for (int cls : classes_to_map(r.top, request.classes)) {
       const float* fc_row = &net_.fc_weight[static_cast<size_t>(cls) * net_.head_dim()];
-      if (!net_.hidden.empty()) head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row, channel_weights.data());
+      if (!net_.hidden.empty())
+        head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
+                             channel_weights.data());
       ClassMap m;
       m.class_index = cls;
       m.probability = r.probabilities[cls];
@@ -209,8 +220,8 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
         m.overlay.width = img.width;
         m.overlay.height = img.height;
         m.overlay.rgb.resize(img.rgb.size());
-        overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight, request.colormap,
-                    m.overlay.rgb.data());
+        overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight,
+                    request.colormap, m.overlay.rgb.data());
       }
       r.maps.push_back(std::move(m));
     }

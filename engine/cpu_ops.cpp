@@ -19,7 +19,8 @@ void bn_act_cpu(const float* x, const float* scale, const float* shift, const fl
   for (int64_t p = 0; p < pixels; ++p) {
     const int64_t row = p * channels;
     for (int c = 0; c < channels; ++c)
-      y[row + c] = bn_act(x[row + c], scale ? scale[c] : 1.0f, shift[c], residual ? residual[row + c] : 0.0f, relu);
+      y[row + c] =
+          bn_act(x[row + c], scale ? scale[c] : 1.0f, shift[c], residual ? residual[row + c] : 0.0f, relu);
   }
 }
 
@@ -58,7 +59,8 @@ void linear_cpu(const float* x, int n, int in, const float* w, const float* b, i
   for (int r = 0; r < n; ++r)
     for (int o = 0; o < out; ++o) {
       float acc = 0.0f;
-      for (int i = 0; i < in; ++i) acc += x[static_cast<int64_t>(r) * in + i] * w[static_cast<int64_t>(o) * in + i];
+      for (int i = 0; i < in; ++i)
+        acc += x[static_cast<int64_t>(r) * in + i] * w[static_cast<int64_t>(o) * in + i];
       y[static_cast<int64_t>(r) * out + o] = acc + (b ? b[o] : 0.0f);
     }
 }
@@ -84,8 +86,9 @@ std::vector<int> topk_cpu(const float* values, int count, int k) {
   return order;
 }
 
-void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::vector<int>& ins, const std::vector<int>& outs,
-                          const std::vector<const float*>& activations, const float* fc_row, float* out) {
+void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::vector<int>& ins,
+                          const std::vector<int>& outs, const std::vector<const float*>& activations,
+                          const float* fc_row, float* out) {
   std::vector<float> g(fc_row, fc_row + outs.back()), next;
   for (size_t l = weights.size(); l-- > 0;) {
     next.assign(ins[l], 0.0f);
@@ -102,7 +105,8 @@ void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::v
 void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow) {
   for (int y = 0; y < oh; ++y) {
     LinearTap ty = linear_tap(y, ih, oh);
-    for (int x = 0; x < ow; ++x) out[static_cast<int64_t>(y) * ow + x] = bilinear_sample(in, iw, ty, linear_tap(x, iw, ow));
+    for (int x = 0; x < ow; ++x)
+      out[static_cast<int64_t>(y) * ow + x] = bilinear_sample(in, iw, ty, linear_tap(x, iw, ow));
   }
 }
 
@@ -128,12 +132,13 @@ void class_map_cpu(const float* features, int h, int w, int c, const float* weig
   minmax_normalize_map(out, static_cast<int64_t>(out_h) * out_w);
 }
 
-void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight, int colormap,
-                 uint8_t* out) {
+void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight,
+                 int colormap, uint8_t* out) {
   const int64_t pixels = static_cast<int64_t>(h) * w;
   std::vector<float> mask(pixels), blended(pixels * 3);
   resize_map_cpu(map, mh, mw, mask.data(), h, w);
-  for (int64_t p = 0; p < pixels; ++p) overlay_blend(mask[p], rgb + p * 3, kColormaps[colormap], image_weight, &blended[p * 3]);
+  for (int64_t p = 0; p < pixels; ++p)
+    overlay_blend(mask[p], rgb + p * 3, kColormaps[colormap], image_weight, &blended[p * 3]);
   float mx = *std::max_element(blended.begin(), blended.end());
   for (int64_t i = 0; i < pixels * 3; ++i) out[i] = overlay_quantize(blended[i], mx);
 }
@@ -145,7 +150,8 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
     for (int y = 0; y < ih; ++y)
       for (int c = 0; c < 3; ++c) {
         float acc = 0.0f;
-        for (int k = 0; k < win.count; ++k) acc += resize_weight(win, k) * in[(static_cast<int64_t>(y) * iw + win.first + k) * 3 + c];
+        for (int k = 0; k < win.count; ++k)
+          acc += resize_weight(win, k) * in[(static_cast<int64_t>(y) * iw + win.first + k) * 3 + c];
         rows[(static_cast<int64_t>(y) * ow + x) * 3 + c] = round_to_u8(acc);
       }
   }
@@ -154,14 +160,15 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
     for (int x = 0; x < ow; ++x)
       for (int c = 0; c < 3; ++c) {
         float acc = 0.0f;
-        for (int k = 0; k < win.count; ++k) acc += resize_weight(win, k) * rows[(static_cast<int64_t>(win.first + k) * ow + x) * 3 + c];
+        for (int k = 0; k < win.count; ++k)
+          acc += resize_weight(win, k) * rows[(static_cast<int64_t>(win.first + k) * ow + x) * 3 + c];
         out[(static_cast<int64_t>(y) * ow + x) * 3 + c] = round_to_u8(acc);
       }
   }
 }
 
-void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean, const float* stddev,
-                         bool bgr, float* out) {
+void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean,
+                         const float* stddev, bool bgr, float* out) {
   const int64_t pixels = static_cast<int64_t>(h) * w;
   for (int64_t p = 0; p < pixels; ++p)
     for (int c = 0; c < 3; ++c) {

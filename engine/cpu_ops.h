@@ -1,13 +1,14 @@
 // The element-wise and small ops of the network and of the CAM on the CPU, NHWC fp32. Each loops over the
-// shared *_math.h functions that the CUDA kernels use, so these are both the CPU backend's ops and the oracle the
-// GPU kernels are tested against. Convolutions are in cpu_backend (oneDNN).
+// shared *_math.h functions that the CUDA kernels use, so these are both the CPU backend's ops and the oracle
+// the GPU kernels are tested against. Convolutions are in cpu_backend (oneDNN).
 #pragma once
 #include <cstdint>
 #include <vector>
 
 namespace cam {
 
-// y = x * scale[c] + shift[c] (+ residual) (ReLU); scale and residual may be null. x, y, residual: (pixels, C).
+// y = x * scale[c] + shift[c] (+ residual) (ReLU); scale and residual may be null. x, y, residual: (pixels,
+// C).
 void bn_act_cpu(const float* x, const float* scale, const float* shift, const float* residual, bool relu,
                 int64_t pixels, int channels, float* y);
 
@@ -26,30 +27,33 @@ void softmax_cpu(const float* logits, int n, int classes, float* probs);
 // Indices of the k largest values, largest first, ties by lower index.
 std::vector<int> topk_cpu(const float* values, int count, int k);
 
-// Grad-CAM channel weights of one image for class `cls` through an MLP head (up to the positive factor 1/(h*w) that
-// the normalisation removes): g = fc[cls]; for each hidden layer from the last, g = W^T (g * [activation > 0]).
-// weights: per layer (out, in); activations: per layer this image's (out); out: (in of the first layer).
-void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::vector<int>& ins, const std::vector<int>& outs,
-                          const std::vector<const float*>& activations, const float* fc_row, float* out);
+// Grad-CAM channel weights of one image for class `cls` through an MLP head (up to the positive factor
+// 1/(h*w) that the normalisation removes): g = fc[cls]; for each hidden layer from the last, g = W^T (g *
+// [activation > 0]). weights: per layer (out, in); activations: per layer this image's (out); out: (in of the
+// first layer).
+void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::vector<int>& ins,
+                          const std::vector<int>& outs, const std::vector<const float*>& activations,
+                          const float* fc_row, float* out);
 
-// CAM of one image for one class (conventions.md steps 1-5): features (h, w, C), weights (C) -> out (out_h, out_w)
-// in [0, 1]. lowres: scratch of h*w floats (the map at feature resolution after steps 1-3 on return).
+// CAM of one image for one class (conventions.md steps 1-5): features (h, w, C), weights (C) -> out (out_h,
+// out_w) in [0, 1]. lowres: scratch of h*w floats (the map at feature resolution after steps 1-3 on return).
 void class_map_cpu(const float* features, int h, int w, int c, const float* weights, int out_h, int out_w,
                    float* lowres, float* out);
 
 // Bilinear resize of a float map (OpenCV INTER_LINEAR rule). in: (ih, iw) -> out: (oh, ow).
 void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow);
 
-// Overlay of a [0, 1] map (mh, mw) on an RGB8 image (h, w, 3), map resized to the image size, coloured with table
-// `colormap` of colormap_table.h; out: (h, w, 3).
-void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight, int colormap,
-                 uint8_t* out);
+// Overlay of a [0, 1] map (mh, mw) on an RGB8 image (h, w, 3), map resized to the image size, coloured with
+// table `colormap` of colormap_table.h; out: (h, w, 3).
+void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight,
+                 int colormap, uint8_t* out);
 
-// Separable antialiased bilinear resize of an RGB8 image (preprocess_math.h). in: (ih, iw, 3) -> out: (oh, ow, 3).
+// Separable antialiased bilinear resize of an RGB8 image (preprocess_math.h). in: (ih, iw, 3) -> out: (oh,
+// ow, 3).
 void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow);
 
 // Normalises an RGB8 image (h, w, 3) into the network input (h, w, 3) fp32, in RGB or BGR channel order.
-void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean, const float* stddev,
-                         bool bgr, float* out);
+void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean,
+                         const float* stddev, bool bgr, float* out);
 
 }  // namespace cam

@@ -1,7 +1,7 @@
-// CUDA backend: cuDNN convolutions (NHWC, algorithm chosen by measurement once per shape), the custom bn_act /
-// pool / softmax_topk / CAM / overlay kernels, the FC through cuBLAS in fp32. Memory: one weights arena, one
-// activation arena per plan (batch, H, W, maps), one conv workspace; the forward + head + CAM of a plan is captured
-// once as a CUDA Graph and replayed. Per batch only the packed uint8 images go up and results come down.
+// CUDA backend: cuDNN convolutions (NHWC, algorithm chosen by measurement once per shape), the custom bn_act
+// / pool / softmax_topk / CAM / overlay kernels, the FC through cuBLAS in fp32. Memory: one weights arena,
+// one activation arena per plan (batch, H, W, maps), one conv workspace; the forward + head + CAM of a plan
+// is captured once as a CUDA Graph and replayed. One batch through it: cuda_run.cu.
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -12,7 +12,7 @@
 #include "bn_act.cuh"
 #include "cam.cuh"
 #include "cuda_backend.h"
-#include "cuda_checks.h"
+#include "cuda_backend_impl.cuh"
 #include "error.h"
 #include "head.cuh"
 #include "pool.cuh"
@@ -21,108 +21,7 @@
 #include "softmax_topk.cuh"
 
 namespace cam {
-namespace {
-
-constexpr int kStemChannels = 8;  // the stem's 3 input channels padded with zeros for tensor cores
-constexpr size_t kFindWorkspaceBytes = size_t(1) << 30;
-
-size_t align256(size_t x) { return (x + 255) & ~size_t(255); }
-
-// A grow-only device or pinned host allocation; grows only between batches, never inside the forward.
-struct GrowBuffer {
-  bool pinned = false;
-  void* ptr = nullptr;
-  size_t bytes = 0;
-
-  void ensure(size_t need) {
-    if (need <= bytes) return;
-    release();
-    CUDA_CHECK(pinned ? cudaMallocHost(&ptr, need) : cudaMalloc(&ptr, need));
-    bytes = need;
-  }
-  void release() {
-    if (!ptr) return;
-    cudaError_t e = pinned ? cudaFreeHost(ptr) : cudaFree(ptr);
-    if (e != cudaSuccess) std::fprintf(stderr, "cam_engine: freeing a buffer failed: %s\n", cudaGetErrorString(e));
-    ptr = nullptr;
-    bytes = 0;
-  }
-  ~GrowBuffer() { release(); }
-  template <typename T>
-  T* at(size_t offset) const {
-    return reinterpret_cast<T*>(static_cast<char*>(ptr) + offset);
-  }
-};
-
-struct ConvPlan {
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
-  cudnnFilterDescriptor_t filter = nullptr;
-  cudnnConvolutionDescriptor_t conv = nullptr;
-  cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-  size_t workspace = 0;
-  int out_h = 0, out_w = 0;
-};
-
-struct DeviceConv {
-  void* weight = nullptr;  // (Cout, K, K, Cin') OHWI in the storage type
-  float* shift = nullptr;  // (Cout)
-  int in_channels = 0;     // Cin', padded for the stem
-};
-
-class CudaBackend : public Backend {
- public:
-  CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose, bool use_graphs);
-  ~CudaBackend() override;
-  std::string name() const override { return "cuda"; }
-  void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
-  void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
-
- private:
-  struct Plan {
-    int n = 0, h = 0, w = 0, k = 0, r = 0, feature_h = 0, feature_w = 0;
-    std::unordered_map<const ConvLayer*, ConvPlan> convs;
-    GrowBuffer arena;
-    void* input = nullptr;        // (N, H, W, 8) storage
-    float* test_input = nullptr;  // (N, H, W, 3) fp32, for forward()
-    void* buffers[5] = {};        // activations (largest layer) in the storage type
-    void* features = nullptr;     // which buffer holds the last block's output
-    float* pooled = nullptr;      // (N, C)
-    float* logits = nullptr;      // (N, classes)
-    float* probs = nullptr;       // (N, classes)
-    int* topk = nullptr;          // (N, k)
-    int* requested = nullptr;     // (r)
-    float* maps = nullptr;        // (N, k + r, H, W)
-    std::vector<float*> hidden;   // MLP head activations, each (N, out)
-    float* slot_weights = nullptr;  // MLP heads: Grad-CAM channel weights (N, k + r, C)
-    HeadLayer* head_layers = nullptr;  // device copy of the head's layers for head_cam_weights
-    cudaGraphExec_t graph = nullptr;
-  };
-  using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
-
-  Plan& plan_for(int n, int h, int w, int k, int r);
-  void plan_convs(Plan& p);
-  void encode(Plan& p, const StageHook& stage_hook);
-  void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual, bool relu);
-  void* alloc_planned(GrowBuffer& buffer, size_t bytes, const char* what, int n);
-  std::vector<float> download_floats(const void* data, size_t count);
-
-  const ResNet& net_;
-  Storage storage_ = Storage::kF32;
-  cudnnDataType_t data_type_ = CUDNN_DATA_FLOAT;
-  cudnnMathType_t math_ = CUDNN_FMA_MATH;
-  bool verbose_, use_graphs_;
-  cudaStream_t stream_ = nullptr;
-  cudnnHandle_t cudnn_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
-  GrowBuffer weights_arena_, workspace_, cublas_workspace_, upload_{true}, device_upload_, rows_, overlays_,
-      blend_max_, download_{true};
-  std::unordered_map<const ConvLayer*, DeviceConv> weights_;
-  std::vector<std::pair<float*, float*>> hidden_;  // MLP head layers: weight (out, in), bias (out), fp32
-  float* fc_weight_ = nullptr;  // (classes, head_dim) fp32
-  float* fc_bias_ = nullptr;    // (classes)
-  std::map<std::tuple<int, int, int, int, int, int, int>, std::pair<cudnnConvolutionFwdAlgo_t, size_t>> algo_cache_;
-  std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
-};
+namespace cuda_detail {
 
 void for_each_conv(const ResNet& net, const std::function<void(const ConvLayer&)>& f) {
   f(net.stem);
@@ -143,12 +42,17 @@ void convert_to_storage(const float* src, size_t count, Storage s, void* dst) {
   }
 }
 
-CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose, bool use_graphs)
+CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose,
+                         bool use_graphs)
     : net_(net), verbose_(verbose), use_graphs_(use_graphs) {
   if (precision == "tf32") math_ = CUDNN_TENSOR_OP_MATH;
-  if (precision == "fp16") storage_ = Storage::kF16, data_type_ = CUDNN_DATA_HALF, math_ = CUDNN_TENSOR_OP_MATH;
-  if (precision == "bf16") storage_ = Storage::kBF16, data_type_ = CUDNN_DATA_BFLOAT16, math_ = CUDNN_TENSOR_OP_MATH;
-  if (net.num_classes > 4096) throw Error("the CUDA backend supports up to 4096 classes (model has " + std::to_string(net.num_classes) + ")");
+  if (precision == "fp16")
+    storage_ = Storage::kF16, data_type_ = CUDNN_DATA_HALF, math_ = CUDNN_TENSOR_OP_MATH;
+  if (precision == "bf16")
+    storage_ = Storage::kBF16, data_type_ = CUDNN_DATA_BFLOAT16, math_ = CUDNN_TENSOR_OP_MATH;
+  if (net.num_classes > 4096)
+    throw Error("the CUDA backend supports up to 4096 classes (model has " + std::to_string(net.num_classes) +
+                ")");
   CUDA_CHECK(cudaSetDevice(device));
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDNN_CHECK(cudnnCreate(&cudnn_));
@@ -164,10 +68,12 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
   size_t total = 0;
   for_each_conv(net, [&](const ConvLayer& c) {
     int cin = &c == &net.stem ? kStemChannels : c.in_channels;
-    total += align256(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin * storage_bytes(storage_));
+    total +=
+        align256(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin * storage_bytes(storage_));
     total += align256(c.out_channels * sizeof(float));
   });
-  for (const Dense& d : net.hidden) total += align256(d.weight.size() * sizeof(float)) + align256(d.bias.size() * sizeof(float));
+  for (const Dense& d : net.hidden)
+    total += align256(d.weight.size() * sizeof(float)) + align256(d.bias.size() * sizeof(float));
   total += align256(net.fc_weight.size() * sizeof(float)) + align256(net.fc_bias.size() * sizeof(float));
   weights_arena_.ensure(total);
   std::vector<char> host(total, 0);
@@ -181,7 +87,8 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
   for_each_conv(net, [&](const ConvLayer& c) {
     DeviceConv d;
     d.in_channels = &c == &net.stem ? kStemChannels : c.in_channels;
-    std::vector<float> padded(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * d.in_channels, 0.0f);
+    std::vector<float> padded(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * d.in_channels,
+                              0.0f);
     for (size_t tap = 0; tap < static_cast<size_t>(c.out_channels) * c.kernel * c.kernel; ++tap)
       std::copy_n(&c.weight[tap * c.in_channels], c.in_channels, &padded[tap * d.in_channels]);
     convert_to_storage(padded.data(), padded.size(), storage_, host.data() + offset);
@@ -194,7 +101,8 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
   fc_weight_ = place_floats(net.fc_weight);
   fc_bias_ = place_floats(net.fc_bias);
   CUDA_CHECK(cudaMemcpy(weights_arena_.ptr, host.data(), total, cudaMemcpyHostToDevice));
-  if (verbose_) std::fprintf(stderr, "cam_engine: cuda %s, weights arena %.1f MB\n", precision.c_str(), total / 1e6);
+  if (verbose_)
+    std::fprintf(stderr, "cam_engine: cuda %s, weights arena %.1f MB\n", precision.c_str(), total / 1e6);
 }
 
 CudaBackend::~CudaBackend() {
@@ -220,9 +128,9 @@ void* CudaBackend::alloc_planned(GrowBuffer& buffer, size_t bytes, const char* w
     size_t free_bytes = 0, total_bytes = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     size_t fits = static_cast<size_t>(static_cast<double>(free_bytes) / (static_cast<double>(bytes) / n));
-    throw Error(std::string("out of GPU memory planning a batch of ") + std::to_string(n) + ": the " + what + " needs " +
-                std::to_string(bytes) + " bytes, " + std::to_string(free_bytes) + " are free; a batch of about " +
-                std::to_string(fits) + " would fit (--batch)");
+    throw Error(std::string("out of GPU memory planning a batch of ") + std::to_string(n) + ": the " + what +
+                " needs " + std::to_string(bytes) + " bytes, " + std::to_string(free_bytes) +
+                " are free; a batch of about " + std::to_string(fits) + " would fit (--batch)");
   }
   CUDA_CHECK(e);
   buffer.release();
@@ -254,15 +162,20 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
   p.feature_h = fh, p.feature_w = fw;
   const size_t act = align256(largest * storage_bytes(storage_)), pixels = static_cast<size_t>(n) * h * w;
   const size_t classes = net_.num_classes, slots = k + r;
-  size_t sizes[] = {align256(pixels * kStemChannels * storage_bytes(storage_)), align256(pixels * 3 * sizeof(float)),
-                    5 * act, align256(n * static_cast<size_t>(net_.feature_channels) * sizeof(float)),
-                    2 * align256(n * classes * sizeof(float)), align256(n * std::max(k, 1) * sizeof(int)),
-                    align256(std::max(r, 1) * sizeof(int)), align256(pixels * std::max<size_t>(slots, 1) * sizeof(float))};
+  size_t sizes[] = {align256(pixels * kStemChannels * storage_bytes(storage_)),
+                    align256(pixels * 3 * sizeof(float)),
+                    5 * act,
+                    align256(n * static_cast<size_t>(net_.feature_channels) * sizeof(float)),
+                    2 * align256(n * classes * sizeof(float)),
+                    align256(n * std::max(k, 1) * sizeof(int)),
+                    align256(std::max(r, 1) * sizeof(int)),
+                    align256(pixels * std::max<size_t>(slots, 1) * sizeof(float))};
   size_t total = 0, head_bytes = 0;
   for (size_t s : sizes) total += s;
   for (const Dense& d : net_.hidden) head_bytes += align256(static_cast<size_t>(n) * d.out * sizeof(float));
   if (!net_.hidden.empty())
-    head_bytes += align256(static_cast<size_t>(n) * std::max<size_t>(slots, 1) * net_.feature_channels * sizeof(float)) +
+    head_bytes += align256(static_cast<size_t>(n) * std::max<size_t>(slots, 1) * net_.feature_channels *
+                           sizeof(float)) +
                   align256(net_.hidden.size() * sizeof(HeadLayer));
   total += head_bytes;
   alloc_planned(p.arena, total, "activation arena", n);
@@ -272,7 +185,8 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
   for (int i = 0; i < 5; ++i) p.buffers[i] = p.arena.at<void>(offset + i * act);
   offset += sizes[2];
   p.pooled = p.arena.at<float>(offset), offset += sizes[3];
-  p.logits = p.arena.at<float>(offset), p.probs = p.arena.at<float>(offset + sizes[4] / 2), offset += sizes[4];
+  p.logits = p.arena.at<float>(offset), p.probs = p.arena.at<float>(offset + sizes[4] / 2),
+  offset += sizes[4];
   p.topk = p.arena.at<int>(offset), offset += sizes[5];
   p.requested = p.arena.at<int>(offset), offset += sizes[6];
   p.maps = p.arena.at<float>(offset);
@@ -286,14 +200,16 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
       layers.push_back({hidden_[l].first, p.hidden.back(), net_.hidden[l].in, net_.hidden[l].out});
     }
     p.slot_weights = p.arena.at<float>(offset);
-    offset += align256(static_cast<size_t>(n) * std::max<size_t>(slots, 1) * net_.feature_channels * sizeof(float));
+    offset +=
+        align256(static_cast<size_t>(n) * std::max<size_t>(slots, 1) * net_.feature_channels * sizeof(float));
     p.head_layers = p.arena.at<HeadLayer>(offset);
-    CUDA_CHECK(cudaMemcpy(p.head_layers, layers.data(), layers.size() * sizeof(HeadLayer), cudaMemcpyHostToDevice));
+    CUDA_CHECK(
+        cudaMemcpy(p.head_layers, layers.data(), layers.size() * sizeof(HeadLayer), cudaMemcpyHostToDevice));
   }
   plan_convs(p);
   if (verbose_)
-    std::fprintf(stderr, "cam_engine: plan batch %d %dx%d: activation arena %.1f MB, workspace %.1f MB\n", n, h, w,
-                 total / 1e6, workspace_.bytes / 1e6);
+    std::fprintf(stderr, "cam_engine: plan batch %d %dx%d: activation arena %.1f MB, workspace %.1f MB\n", n,
+                 h, w, total / 1e6, workspace_.bytes / 1e6);
   if (use_graphs_) {
     cudaGraph_t graph;
     CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
@@ -319,10 +235,12 @@ void CudaBackend::plan_convs(Plan& p) {
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&cp.filter));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cp.conv));
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.x, CUDNN_TENSOR_NHWC, data_type_, p.n, d.in_channels, ih, iw));
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.y, CUDNN_TENSOR_NHWC, data_type_, p.n, c.out_channels, cp.out_h, cp.out_w));
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(cp.filter, data_type_, CUDNN_TENSOR_NHWC, c.out_channels, d.in_channels, c.kernel, c.kernel));
-    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cp.conv, c.pad, c.pad, c.stride, c.stride, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.y, CUDNN_TENSOR_NHWC, data_type_, p.n, c.out_channels, cp.out_h,
+                                           cp.out_w));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(cp.filter, data_type_, CUDNN_TENSOR_NHWC, c.out_channels,
+                                           d.in_channels, c.kernel, c.kernel));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cp.conv, c.pad, c.pad, c.stride, c.stride, 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_CHECK(cudnnSetConvolutionMathType(cp.conv, math_));
     auto key = std::make_tuple(p.n, d.in_channels, ih, iw, c.out_channels, c.kernel, c.stride);
     auto cached = algo_cache_.find(key);
@@ -330,15 +248,17 @@ void CudaBackend::plan_convs(Plan& p) {
       if (!found_workspace) workspace_.ensure(kFindWorkspaceBytes), found_workspace = true;
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       int returned = 0;
-      CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn_, cp.x, p.buffers[0], cp.filter, d.weight, cp.conv, cp.y,
-                                                         p.buffers[1], CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
-                                                         workspace_.ptr, workspace_.bytes));
+      CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+          cudnn_, cp.x, p.buffers[0], cp.filter, d.weight, cp.conv, cp.y, p.buffers[1],
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, workspace_.ptr, workspace_.bytes));
       int pick = -1;
       for (int i = 0; i < returned && pick < 0; ++i)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC) pick = i;
       if (pick < 0) throw Error("cuDNN found no deterministic algorithm for " + c.name);
       cached = algo_cache_.emplace(key, std::make_pair(perf[pick].algo, perf[pick].memory)).first;
-      if (verbose_) std::fprintf(stderr, "cam_engine: %s algo %d, %.3f ms, workspace %zu\n", c.name.c_str(), perf[pick].algo, perf[pick].time, perf[pick].memory);
+      if (verbose_)
+        std::fprintf(stderr, "cam_engine: %s algo %d, %.3f ms, workspace %zu\n", c.name.c_str(),
+                     perf[pick].algo, perf[pick].time, perf[pick].memory);
     }
     cp.algo = cached->second.first;
     cp.workspace = cached->second.second;
@@ -365,14 +285,16 @@ void CudaBackend::plan_convs(Plan& p) {
 }
 
 // conv, then the fused epilogue in place on y (residual: the shortcut, which y may alias).
-void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual, bool relu) {
+void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual,
+                       bool relu) {
   const ConvPlan& cp = p.convs.at(&layer);
   const DeviceConv& d = weights_.at(&layer);
   const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.algo, workspace_.ptr,
-                                      cp.workspace, &zero, cp.y, y));
-  launch_bn_act(storage_, y, nullptr, d.shift, residual, relu, static_cast<int64_t>(p.n) * cp.out_h * cp.out_w,
-                layer.out_channels, residual ? const_cast<void*>(residual) : y, stream_);
+  CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.algo,
+                                      workspace_.ptr, cp.workspace, &zero, cp.y, y));
+  launch_bn_act(storage_, y, nullptr, d.shift, residual, relu,
+                static_cast<int64_t>(p.n) * cp.out_h * cp.out_w, layer.out_channels,
+                residual ? const_cast<void*>(residual) : y, stream_);
 }
 
 void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
@@ -408,20 +330,21 @@ void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
   int max_dim = c;
   for (size_t l = 0; l < net_.hidden.size(); ++l) {
     const Dense& d = net_.hidden[l];
-    CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, d.out, p.n, d.in, &one, hidden_[l].first, d.in, head_input,
-                             d.in, &zero, p.hidden[l], d.out));
-    launch_bn_act(Storage::kF32, p.hidden[l], nullptr, hidden_[l].second, nullptr, true, p.n, d.out, p.hidden[l], stream_);
+    CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, d.out, p.n, d.in, &one, hidden_[l].first,
+                             d.in, head_input, d.in, &zero, p.hidden[l], d.out));
+    launch_bn_act(Storage::kF32, p.hidden[l], nullptr, hidden_[l].second, nullptr, true, p.n, d.out,
+                  p.hidden[l], stream_);
     head_input = p.hidden[l];
     max_dim = std::max(max_dim, d.out);
   }
   const int head_dim = net_.head_dim();
-  CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, classes, p.n, head_dim, &one, fc_weight_, head_dim, head_input,
-                           head_dim, &zero, p.logits, classes));
+  CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, classes, p.n, head_dim, &one, fc_weight_,
+                           head_dim, head_input, head_dim, &zero, p.logits, classes));
   launch_softmax_topk(p.logits, fc_bias_, p.n, classes, p.k, p.probs, p.topk, stream_);
-  launch_head_cam_weights(p.head_layers, static_cast<int>(net_.hidden.size()), max_dim, fc_weight_, p.n, p.topk, p.k,
-                          p.requested, p.r, p.slot_weights, stream_);
-  launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, p.slot_weights, p.topk, p.k, p.requested, p.r, p.h, p.w,
-             p.maps, stream_);
+  launch_head_cam_weights(p.head_layers, static_cast<int>(net_.hidden.size()), max_dim, fc_weight_, p.n,
+                          p.topk, p.k, p.requested, p.r, p.slot_weights, stream_);
+  launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, p.slot_weights, p.topk, p.k, p.requested, p.r,
+             p.h, p.w, p.maps, stream_);
 }
 
 std::vector<float> CudaBackend::download_floats(const void* data, size_t count) {
@@ -442,7 +365,8 @@ std::vector<float> CudaBackend::download_floats(const void* data, size_t count) 
 void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
   Plan& p = plan_for(n, h, w, 1, 0);
   const size_t pixels = static_cast<size_t>(n) * h * w;
-  CUDA_CHECK(cudaMemcpyAsync(p.test_input, input, pixels * 3 * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(
+      cudaMemcpyAsync(p.test_input, input, pixels * 3 * sizeof(float), cudaMemcpyHostToDevice, stream_));
   launch_pack_input(storage_, p.test_input, static_cast<int64_t>(pixels), kStemChannels, p.input, stream_);
   out.stages.clear();
   StageHook hook = [&](const void* data, int sh, int sw, int channels) {
@@ -450,107 +374,23 @@ void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_sta
   };
   encode(p, keep_stages ? hook : nullptr);
   out.feature_h = p.feature_h, out.feature_w = p.feature_w;
-  out.features = download_floats(p.features, static_cast<size_t>(n) * p.feature_h * p.feature_w * net_.feature_channels);
+  out.features =
+      download_floats(p.features, static_cast<size_t>(n) * p.feature_h * p.feature_w * net_.feature_channels);
   out.hidden.clear();
   for (size_t l = 0; l < net_.hidden.size(); ++l) {
     out.hidden.emplace_back(static_cast<size_t>(n) * net_.hidden[l].out);
-    CUDA_CHECK(cudaMemcpyAsync(out.hidden.back().data(), p.hidden[l], out.hidden.back().size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(out.hidden.back().data(), p.hidden[l],
+                               out.hidden.back().size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   }
   out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
-  CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), p.logits, out.logits.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), p.logits, out.logits.size() * sizeof(float),
+                             cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
-  const int n = static_cast<int>(request.images.size()), h = net_.preprocess.height, w = net_.preprocess.width;
-  const int k = request.topk, r = static_cast<int>(request.classes.size()), slots = k + r, classes = net_.num_classes;
-  Plan& p = plan_for(n, h, w, k, r);
+}  // namespace cuda_detail
 
-  // Upload: packed images, then the two slot tables and the requested classes, in one copy.
-  std::vector<ImageSlot> image_slots(n);
-  std::vector<OverlaySlot> overlay_slots(n);
-  size_t image_bytes = 0, rows_bytes = 0;
-  int max_height = 0, max_pixels = 0;
-  for (int i = 0; i < n; ++i) {
-    const Image& img = *request.images[i];
-    image_slots[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(rows_bytes), img.width, img.height};
-    overlay_slots[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(image_bytes) * slots, img.width, img.height};
-    image_bytes += img.rgb.size();
-    rows_bytes += static_cast<size_t>(img.height) * w * 3;
-    max_height = std::max(max_height, img.height);
-    max_pixels = std::max(max_pixels, img.width * img.height);
-  }
-  const size_t slots_at = align256(image_bytes), overlay_at = slots_at + align256(n * sizeof(ImageSlot)),
-               requested_at = overlay_at + align256(n * sizeof(OverlaySlot)), upload_bytes = requested_at + r * sizeof(int);
-  upload_.ensure(upload_bytes);
-  device_upload_.ensure(upload_bytes);
-  for (int i = 0; i < n; ++i)
-    std::memcpy(upload_.at<uint8_t>(image_slots[i].offset), request.images[i]->rgb.data(), request.images[i]->rgb.size());
-  std::memcpy(upload_.at<void>(slots_at), image_slots.data(), n * sizeof(ImageSlot));
-  std::memcpy(upload_.at<void>(overlay_at), overlay_slots.data(), n * sizeof(OverlaySlot));
-  std::memcpy(upload_.at<void>(requested_at), request.classes.data(), r * sizeof(int));
-  CUDA_CHECK(cudaMemcpyAsync(device_upload_.ptr, upload_.ptr, upload_bytes, cudaMemcpyHostToDevice, stream_));
-  if (r) CUDA_CHECK(cudaMemcpyAsync(p.requested, device_upload_.at<int>(requested_at), r * sizeof(int), cudaMemcpyDeviceToDevice, stream_));
-  rows_.ensure(rows_bytes);
-  const Preprocess& pre = net_.preprocess;
-  Normalization norm{pre.scale, {pre.mean[0], pre.mean[1], pre.mean[2]}, {pre.stddev[0], pre.stddev[1], pre.stddev[2]}, pre.bgr};
-  launch_preprocess(storage_, device_upload_.at<uint8_t>(0), device_upload_.at<ImageSlot>(slots_at), n, max_height, h, w,
-                    kStemChannels, norm, rows_.at<uint8_t>(0), p.input, stream_);
-  if (p.graph) {
-    CUDA_CHECK(cudaGraphLaunch(p.graph, stream_));
-  } else {
-    encode(p, nullptr);
-  }
-  const size_t overlay_bytes = request.overlays ? image_bytes * slots : 0;
-  if (overlay_bytes) {
-    overlays_.ensure(overlay_bytes);
-    blend_max_.ensure(static_cast<size_t>(n) * slots * sizeof(float));
-    launch_overlay(p.maps, n, slots, h, w, device_upload_.at<uint8_t>(0), device_upload_.at<OverlaySlot>(overlay_at),
-                   max_pixels, request.image_weight, request.colormap, blend_max_.at<float>(0), overlays_.at<uint8_t>(0), stream_);
-  }
-
-  // Download everything in one pinned buffer.
-  const size_t logits_bytes = static_cast<size_t>(n) * classes * sizeof(float), topk_bytes = static_cast<size_t>(n) * k * sizeof(int),
-               map_bytes = static_cast<size_t>(n) * slots * h * w * sizeof(float);
-  const size_t probs_at = logits_bytes, topk_at = 2 * logits_bytes, maps_at = topk_at + topk_bytes, overlays_at = maps_at + map_bytes;
-  download_.ensure(overlays_at + overlay_bytes);
-  CUDA_CHECK(cudaMemcpyAsync(download_.ptr, p.logits, logits_bytes, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(probs_at), p.probs, logits_bytes, cudaMemcpyDeviceToHost, stream_));
-  if (topk_bytes) CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(topk_at), p.topk, topk_bytes, cudaMemcpyDeviceToHost, stream_));
-  if (map_bytes) CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(maps_at), p.maps, map_bytes, cudaMemcpyDeviceToHost, stream_));
-  if (overlay_bytes) CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(overlays_at), overlays_.ptr, overlay_bytes, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
-
-  results.assign(n, ImageResult());
-  const size_t map_size = static_cast<size_t>(h) * w;
-  for (int i = 0; i < n; ++i) {
-    ImageResult& res = results[i];
-    const float* logits = download_.at<float>(0) + static_cast<size_t>(i) * classes;
-    const float* probs = download_.at<float>(probs_at) + static_cast<size_t>(i) * classes;
-    res.logits.assign(logits, logits + classes);
-    res.probabilities.assign(probs, probs + classes);
-    res.top.assign(download_.at<int>(topk_at) + static_cast<size_t>(i) * k, download_.at<int>(topk_at) + static_cast<size_t>(i + 1) * k);
-    const Image& img = *request.images[i];
-    for (int cls : classes_to_map(res.top, request.classes)) {
-      auto in_top = std::find(res.top.begin(), res.top.end(), cls);
-      int slot = in_top != res.top.end() ? static_cast<int>(in_top - res.top.begin())
-                                         : k + static_cast<int>(std::find(request.classes.begin(), request.classes.end(), cls) - request.classes.begin());
-      ClassMap m;
-      m.class_index = cls;
-      m.probability = probs[cls];
-      const float* map = download_.at<float>(maps_at) + (static_cast<size_t>(i) * slots + slot) * map_size;
-      m.map.assign(map, map + map_size);
-      if (overlay_bytes) {
-        m.overlay.width = img.width, m.overlay.height = img.height;
-        const uint8_t* ov = download_.at<uint8_t>(overlays_at) + overlay_slots[i].output_offset + static_cast<size_t>(slot) * img.rgb.size();
-        m.overlay.rgb.assign(ov, ov + img.rgb.size());
-      }
-      res.maps.push_back(std::move(m));
-    }
-  }
-}
-
-}  // namespace
+using cuda_detail::CudaBackend;
 
 std::string cuda_unavailable_reason(int device) {
   int count = 0;
@@ -575,14 +415,15 @@ std::string cuda_device_description(int device) {
   int cublas_minor = 0;
   CUBLAS_CHECK(cublasGetProperty(MINOR_VERSION, &cublas_minor));
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.0f GiB), driver %d.%d, CUDA runtime %d.%d, cuDNN %zu, cuBLAS %d.%d", prop.name,
-                prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0, driver / 1000, (driver % 1000) / 10,
-                runtime / 1000, (runtime % 1000) / 10, cudnnGetVersion(), cublas, cublas_minor);
+  std::snprintf(
+      buf, sizeof buf, "%s (sm_%d%d, %.0f GiB), driver %d.%d, CUDA runtime %d.%d, cuDNN %zu, cuBLAS %d.%d",
+      prop.name, prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0, driver / 1000,
+      (driver % 1000) / 10, runtime / 1000, (runtime % 1000) / 10, cudnnGetVersion(), cublas, cublas_minor);
   return buf;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const std::string& precision, int device, bool verbose,
-                                           bool use_graphs) {
+std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const std::string& precision, int device,
+                                           bool verbose, bool use_graphs) {
   return std::make_unique<CudaBackend>(net, precision, device, verbose, use_graphs);
 }
 

@@ -28,7 +28,8 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
     if (o.backend == "cuda") throw Error("CUDA backend requested but unavailable: " + why);
     if (o.verbose) std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
   }
-  if (o.precision != "fp32") throw Error("the CPU backend computes in fp32 only (asked for " + o.precision + ")");
+  if (o.precision != "fp32")
+    throw Error("the CPU backend computes in fp32 only (asked for " + o.precision + ")");
   return std::make_unique<CpuBackend>(net, o.threads);
 }
 
@@ -48,7 +49,8 @@ namespace {
 ResNet load_for(const std::string& weights_path, const EngineOptions& options) {
   ResNet net = ResNet::load(weights_path);
   if (options.input_height || options.input_width) {
-    if (options.input_height < 8 || options.input_width < 8 || options.input_height > 4096 || options.input_width > 4096)
+    if (options.input_height < 8 || options.input_width < 8 || options.input_height > 4096 ||
+        options.input_width > 4096)
       throw Error("input size must be within 8..4096 on each side");
     net.preprocess.height = options.input_height;
     net.preprocess.width = options.input_width;
@@ -83,7 +85,8 @@ std::vector<ImageResult> Engine::run(const std::vector<Image>& images, const Map
 
 std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, const MapOptions& options) {
   if (options.topk < 0 || options.topk > net_.num_classes)
-    throw Error("topk " + std::to_string(options.topk) + " out of range 0.." + std::to_string(net_.num_classes));
+    throw Error("topk " + std::to_string(options.topk) + " out of range 0.." +
+                std::to_string(net_.num_classes));
   for (int c : options.classes)
     if (c < 0 || c >= net_.num_classes) throw Error("class index " + std::to_string(c) + " out of range");
   if (!(options.image_weight >= 0.0f && options.image_weight <= 1.0f))

@@ -1,4 +1,5 @@
-// The public API: open a weights file, run batches of decoded images, get predictions and class activation maps.
+// The public API: open a weights file, run batches of decoded images, get predictions and class activation
+// maps.
 //
 //   cam::Engine engine("model.safetensors", {});          // backend "auto": CUDA when a device is there
 //   std::vector<cam::Image> images = {cam::read_image("apple.jpg")};
@@ -21,16 +22,16 @@ struct EngineOptions {
   int threads = 0;                 // CPU threads; 0 = all cores
   int device = 0;                  // CUDA device index
   bool verbose = false;
-  int input_height = 0;            // network input size; 0 = the weights' preprocess metadata
+  int input_height = 0;  // network input size; 0 = the weights' preprocess metadata
   int input_width = 0;
 };
 
 struct MapOptions {
-  int topk = 1;                // maps for the k most probable classes
-  std::vector<int> classes;    // and for these class indices
-  bool overlays = true;        // overlay images at the original size
-  float image_weight = 0.5f;   // the image's weight in the overlay blend
-  int colormap = 0;            // colormap_index("jet")
+  int topk = 1;               // maps for the k most probable classes
+  std::vector<int> classes;   // and for these class indices
+  bool overlays = true;       // overlay images at the original size
+  float image_weight = 0.5f;  // the image's weight in the overlay blend
+  int colormap = 0;           // colormap_index("jet")
 };
 
 // Index of a colormap name (jet, turbo, viridis, inferno, magma, plasma, hot, bone); throws cam::Error.

@@ -37,7 +37,8 @@ bool is_image_path(const std::string& path) {
   return std::find(std::begin(kExtensions), std::end(kExtensions), ext) != std::end(kExtensions);
 }
 
-std::vector<InputItem> parse_list(std::istream& in, const std::string& base_dir, const std::string& list_name) {
+std::vector<InputItem> parse_list(std::istream& in, const std::string& base_dir,
+                                  const std::string& list_name) {
   std::vector<InputItem> items;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
@@ -66,8 +67,8 @@ std::vector<InputItem> parse_list(std::istream& in, const std::string& base_dir,
 std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_folders) {
   std::vector<InputItem> items;
   std::error_code ec;
-  for (fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec), end; it != end;
-       it.increment(ec)) {
+  for (fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec), end;
+       it != end; it.increment(ec)) {
     if (ec) throw Error(folder + ": cannot list folder (" + ec.message() + ")");
     if (!it->is_regular_file(ec) || !is_image_path(it->path().string())) continue;
     InputItem item;
@@ -77,7 +78,8 @@ std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_f
     items.push_back(item);
   }
   if (ec) throw Error(folder + ": cannot list folder (" + ec.message() + ")");
-  std::sort(items.begin(), items.end(), [](const InputItem& a, const InputItem& b) { return a.path < b.path; });
+  std::sort(items.begin(), items.end(),
+            [](const InputItem& a, const InputItem& b) { return a.path < b.path; });
   return items;
 }
 
@@ -111,7 +113,9 @@ std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool
 }
 
 void assign_output_names(std::vector<InputItem>& items) {
-  auto stem_of = [](const std::string& name) { return (fs::path(name).parent_path() / fs::path(name).stem()).string(); };
+  auto stem_of = [](const std::string& name) {
+    return (fs::path(name).parent_path() / fs::path(name).stem()).string();
+  };
   std::map<std::string, int> stems, names;
   for (const InputItem& item : items) ++stems[stem_of(item.output)], ++names[item.output];
   for (InputItem& item : items) {

@@ -62,8 +62,8 @@ void draw_text(Image& img, int x, int y, const std::string& text, int scale) {
 Localization localize(const float* map, int h, int w, int orig_w, int orig_h, float threshold) {
   const int pixels = h * w;
   const float top = *std::max_element(map, map + pixels), cut = threshold * top;
-  // The peak is the centre of the maximum's plateau: an upsampled map is flat between the border and the first
-  // low-resolution sample, and the first pixel of that plateau would sit in a corner.
+  // The peak is the centre of the maximum's plateau: an upsampled map is flat between the border and the
+  // first low-resolution sample, and the first pixel of that plateau would sit in a corner.
   double sum_x = 0, sum_y = 0;
   int at_top = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
   for (int p = 0; p < pixels; ++p) {
@@ -85,7 +85,8 @@ Localization localize(const float* map, int h, int w, int orig_w, int orig_h, fl
 void write_npy(const std::string& path, const float* data, const std::vector<int>& shape) {
   std::string dims;
   size_t count = 1;
-  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]), count *= static_cast<size_t>(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i)
+    dims += (i ? ", " : "") + std::to_string(shape[i]), count *= static_cast<size_t>(shape[i]);
   if (shape.size() == 1) dims += ",";
   std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
   size_t total = 10 + dict.size() + 1;
@@ -102,10 +103,11 @@ void write_text_file(const std::string& path, const std::string& content) {
   write_atomically(path, content, nullptr, 0);
 }
 
-Image make_panel(const Image& original, const std::vector<const Image*>& overlays, const std::vector<std::string>& captions,
-                 int tile) {
+Image make_panel(const Image& original, const std::vector<const Image*>& overlays,
+                 const std::vector<std::string>& captions, int tile) {
   const int scale = tile >= 200 ? 2 : 1, caption_h = 14 * scale + 8, gap = 4;
-  const int tile_w = std::max(1, static_cast<int>(std::lround(static_cast<double>(original.width) * tile / original.height)));
+  const int tile_w = std::max(
+      1, static_cast<int>(std::lround(static_cast<double>(original.width) * tile / original.height)));
   const int tiles = 1 + static_cast<int>(overlays.size());
   Image panel;
   panel.width = tiles * tile_w + (tiles - 1) * gap;
@@ -116,8 +118,8 @@ Image make_panel(const Image& original, const std::vector<const Image*>& overlay
     Image scaled = (src.width == tile_w && src.height == tile) ? src : resize_image(src, tile_w, tile);
     const int x0 = t * (tile_w + gap);
     for (int y = 0; y < tile; ++y)
-      std::memcpy(&panel.rgb[(static_cast<size_t>(y) * panel.width + x0) * 3], &scaled.rgb[static_cast<size_t>(y) * tile_w * 3],
-                  static_cast<size_t>(tile_w) * 3);
+      std::memcpy(&panel.rgb[(static_cast<size_t>(y) * panel.width + x0) * 3],
+                  &scaled.rgb[static_cast<size_t>(y) * tile_w * 3], static_cast<size_t>(tile_w) * 3);
     if (t < static_cast<int>(captions.size())) {
       std::string text = captions[t];
       const size_t fits = static_cast<size_t>(std::max(1, tile_w / (6 * scale)));

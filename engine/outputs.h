@@ -9,8 +9,9 @@
 namespace cam {
 
 struct Localization {
-  int peak_x = 0, peak_y = 0;                // centre of the map's maximum, in original-image pixels
-  int box_x0 = 0, box_y0 = 0, box_x1 = 0, box_y1 = 0;  // inclusive box of map >= threshold * max (CAM paper: 20%)
+  int peak_x = 0, peak_y = 0;  // centre of the map's maximum, in original-image pixels
+  int box_x0 = 0, box_y0 = 0, box_x1 = 0,
+      box_y1 = 0;  // inclusive box of map >= threshold * max (CAM paper: 20%)
 };
 
 // map: (h, w) at the network input size, stretched over an original image of (orig_w, orig_h).
@@ -22,8 +23,9 @@ void write_npy(const std::string& path, const float* data, const std::vector<int
 // Writes `content` to `path` via a temporary file and rename. Throws cam::Error.
 void write_text_file(const std::string& path, const std::string& content);
 
-// One image: the original, then each overlay, all scaled to `tile` pixels high, each with its caption drawn below.
-Image make_panel(const Image& original, const std::vector<const Image*>& overlays, const std::vector<std::string>& captions,
-                 int tile);
+// One image: the original, then each overlay, all scaled to `tile` pixels high, each with its caption drawn
+// below.
+Image make_panel(const Image& original, const std::vector<const Image*>& overlays,
+                 const std::vector<std::string>& captions, int tile);
 
 }  // namespace cam

@@ -11,11 +11,16 @@ namespace {
 std::string escape_html(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -33,9 +38,15 @@ std::string percent(double v) {
   return buf;
 }
 
-std::string predicted(const nlohmann::json& r) { return r["top"].empty() ? "" : r["top"][0]["label"].get<std::string>(); }
-bool has_truth(const nlohmann::json& r) { return r.contains("truth") && !r["truth"].get<std::string>().empty(); }
-bool correct(const nlohmann::json& r) { return has_truth(r) && r["truth"].get<std::string>() == predicted(r); }
+std::string predicted(const nlohmann::json& r) {
+  return r["top"].empty() ? "" : r["top"][0]["label"].get<std::string>();
+}
+bool has_truth(const nlohmann::json& r) {
+  return r.contains("truth") && !r["truth"].get<std::string>().empty();
+}
+bool correct(const nlohmann::json& r) {
+  return has_truth(r) && r["truth"].get<std::string>() == predicted(r);
+}
 
 }  // namespace
 
@@ -53,7 +64,8 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
 std::string render_predictions_csv(const std::vector<nlohmann::json>& records) {
   std::string out = "path,truth,class,label,probability,correct,error\n";
   for (const nlohmann::json& r : records) {
-    out += csv_field(r["path"].get<std::string>()) + "," + csv_field(has_truth(r) ? r["truth"].get<std::string>() : "") + ",";
+    out += csv_field(r["path"].get<std::string>()) + "," +
+           csv_field(has_truth(r) ? r["truth"].get<std::string>() : "") + ",";
     if (r.contains("error")) {
       out += ",,,," + csv_field(r["error"].get<std::string>()) + "\n";
       continue;
@@ -61,8 +73,8 @@ std::string render_predictions_csv(const std::vector<nlohmann::json>& records) {
     const nlohmann::json& top = r["top"][0];
     char prob[32];
     std::snprintf(prob, sizeof prob, "%.6f", top["probability"].get<double>());
-    out += std::to_string(top["class"].get<int>()) + "," + csv_field(top["label"].get<std::string>()) + "," + prob + "," +
-           (has_truth(r) ? (correct(r) ? "1" : "0") : "") + ",\n";
+    out += std::to_string(top["class"].get<int>()) + "," + csv_field(top["label"].get<std::string>()) + "," +
+           prob + "," + (has_truth(r) ? (correct(r) ? "1" : "0") : "") + ",\n";
   }
   return out;
 }
@@ -89,17 +101,24 @@ std::string render_report_html(const std::vector<nlohmann::json>& records) {
   });
   std::string h =
       "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>cam_engine report</title><style>"
-      "body{font-family:sans-serif;margin:1em}.card{display:inline-block;vertical-align:top;width:180px;margin:4px;"
-      "padding:4px;border:1px solid #ccc;font-size:12px}.card img{width:100%}.wrong{border-color:#d00;background:#fee}"
+      "body{font-family:sans-serif;margin:1em}.card{display:inline-block;vertical-align:top;width:180px;"
+      "margin:4px;"
+      "padding:4px;border:1px solid #ccc;font-size:12px}.card "
+      "img{width:100%}.wrong{border-color:#d00;background:#fee}"
       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>\n"
-      "<h1>cam_engine report</h1>\n<p>" + std::to_string(records.size()) + " images, " + std::to_string(failed) + " failed";
-  if (judged) h += "; top-1 accuracy " + percent(static_cast<double>(right) / judged) + " (" + std::to_string(right) + "/" + std::to_string(judged) + ")";
+      "<h1>cam_engine report</h1>\n<p>" +
+      std::to_string(records.size()) + " images, " + std::to_string(failed) + " failed";
+  if (judged)
+    h += "; top-1 accuracy " + percent(static_cast<double>(right) / judged) + " (" + std::to_string(right) +
+         "/" + std::to_string(judged) + ")";
   h += "</p>\n";
   if (!per_class.empty()) {
-    h += "<details><summary>Per-class accuracy</summary><table><tr><th>class</th><th>accuracy</th><th>images</th></tr>\n";
+    h += "<details><summary>Per-class "
+         "accuracy</summary><table><tr><th>class</th><th>accuracy</th><th>images</th></tr>\n";
     for (const auto& kv : per_class)
-      h += "<tr><td>" + escape_html(kv.first) + "</td><td>" + percent(static_cast<double>(kv.second.first) / kv.second.second) +
-           "</td><td>" + std::to_string(kv.second.second) + "</td></tr>\n";
+      h += "<tr><td>" + escape_html(kv.first) + "</td><td>" +
+           percent(static_cast<double>(kv.second.first) / kv.second.second) + "</td><td>" +
+           std::to_string(kv.second.second) + "</td></tr>\n";
     h += "</table></details>\n";
   }
   for (const nlohmann::json* r : ok) {
@@ -110,7 +129,8 @@ std::string render_report_html(const std::vector<nlohmann::json>& records) {
     h += "<div>" + escape_html((*r)["path"].get<std::string>()) + "</div>";
     if (has_truth(*r)) h += "<div>truth: " + escape_html((*r)["truth"].get<std::string>()) + "</div>";
     for (const nlohmann::json& t : (*r)["top"])
-      h += "<div>" + escape_html(t["label"].get<std::string>()) + " " + percent(t["probability"].get<double>()) + "</div>";
+      h += "<div>" + escape_html(t["label"].get<std::string>()) + " " +
+           percent(t["probability"].get<double>()) + "</div>";
     h += "</div>\n";
   }
   return h + "</body></html>\n";

@@ -25,7 +25,8 @@ class Loader {
     if (meta.count("bn_eps")) bn_eps_ = parse_number("bn_eps", meta.at("bn_eps"));
     if (meta.count("stride_in_1x1")) {
       const std::string& v = meta.at("stride_in_1x1");
-      if (v != "true" && v != "false") fail("metadata stride_in_1x1 must be \"true\" or \"false\", found \"" + v + "\"");
+      if (v != "true" && v != "false")
+        fail("metadata stride_in_1x1 must be \"true\" or \"false\", found \"" + v + "\"");
       stride_in_1x1_ = v == "true";
     }
   }
@@ -54,7 +55,9 @@ class Loader {
       Dense d;
       d.name = "head." + std::to_string(i);
       const TensorView& w = take(d.name + ".weight");
-      expect_shape(w, {-1, channels}, i ? "columns must equal the previous head layer's outputs" : "columns must equal the last stage's channels");
+      expect_shape(w, {-1, channels},
+                   i ? "columns must equal the previous head layer's outputs"
+                     : "columns must equal the last stage's channels");
       d.in = channels;
       d.out = static_cast<int>(w.shape[0]);
       d.weight = file_.to_float(w);
@@ -68,8 +71,9 @@ class Loader {
       net.hidden.push_back(std::move(d));
     }
     const TensorView& fc = take("fc.weight");
-    expect_shape(fc, {-1, channels}, net.hidden.empty() ? "columns must equal the last stage's channels"
-                                                        : "columns must equal the last head layer's outputs");
+    expect_shape(fc, {-1, channels},
+                 net.hidden.empty() ? "columns must equal the last stage's channels"
+                                    : "columns must equal the last head layer's outputs");
     net.num_classes = static_cast<int>(fc.shape[0]);
     net.fc_weight = file_.to_float(fc);
     net.fc_bias.assign(net.num_classes, 0.0f);
@@ -82,7 +86,8 @@ class Loader {
       const std::string& name = kv.first;
       bool ignored = name.size() >= 19 && name.compare(name.size() - 19, 19, "num_batches_tracked") == 0;
       if (!used_.count(name) && !ignored)
-        fail("unexpected tensor '" + name + "' (hint: only plain torchvision/timm ResNets are read; convert with tools/convert.py)");
+        fail("unexpected tensor '" + name +
+             "' (hint: only plain torchvision/timm ResNets are read; convert with tools/convert.py)");
     }
     read_metadata(net);
     return net;
@@ -117,7 +122,8 @@ class Loader {
     if (!ok) {
       std::vector<int64_t> shown = expected;
       std::string s = "(";
-      for (size_t i = 0; i < shown.size(); ++i) s += (i ? ", " : "") + (shown[i] < 0 ? std::string("*") : std::to_string(shown[i]));
+      for (size_t i = 0; i < shown.size(); ++i)
+        s += (i ? ", " : "") + (shown[i] < 0 ? std::string("*") : std::to_string(shown[i]));
       s += shown.size() == 1 ? ",)" : ")";
       fail("tensor '" + t.name + "': shape " + shape_string(t.shape) + ", expected " + s + " (" + why + ")");
     }
@@ -127,7 +133,8 @@ class Loader {
   ConvLayer conv(const std::string& name, const std::string& bn, int in_channels, int kernel, int stride) {
     const TensorView& w = take(name + ".weight");
     expect_shape(w, {-1, in_channels, kernel, kernel},
-                 "input channels must match the previous layer, kernel " + std::to_string(kernel) + "x" + std::to_string(kernel));
+                 "input channels must match the previous layer, kernel " + std::to_string(kernel) + "x" +
+                     std::to_string(kernel));
     ConvLayer c;
     c.name = name;
     c.in_channels = in_channels;
@@ -153,7 +160,8 @@ class Loader {
         p[i] = file_.to_float(t);
       }
       for (int o = 0; o < cout; ++o) {
-        if (p[3][o] < 0) fail("tensor '" + bn + ".running_var': element " + std::to_string(o) + " is negative");
+        if (p[3][o] < 0)
+          fail("tensor '" + bn + ".running_var': element " + std::to_string(o) + " is negative");
         double s = p[0][o] / std::sqrt(static_cast<double>(p[3][o]) + bn_eps_);
         shift[o] = (shift[o] - p[2][o]) * s + p[1][o];
         scale[o] = s;
@@ -167,7 +175,9 @@ class Loader {
         for (int ky = 0; ky < kernel; ++ky)
           for (int kx = 0; kx < kernel; ++kx)
             c.weight[((static_cast<size_t>(o) * kernel + ky) * kernel + kx) * in_channels + i] =
-                static_cast<float>(oihw[((static_cast<size_t>(o) * in_channels + i) * kernel + ky) * kernel + kx] * scale[o]);
+                static_cast<float>(
+                    oihw[((static_cast<size_t>(o) * in_channels + i) * kernel + ky) * kernel + kx] *
+                    scale[o]);
     }
     return c;
   }
@@ -186,8 +196,9 @@ class Loader {
     int out = b.last().out_channels;
     b.has_downsample = file_.has(p + ".downsample.0.weight");
     if (!b.has_downsample && (stride != 1 || out != in_channels))
-      fail("missing tensor '" + p + ".downsample.0.weight' (the block changes shape: " + std::to_string(in_channels) +
-           " -> " + std::to_string(out) + " channels, stride " + std::to_string(stride) + ")");
+      fail("missing tensor '" + p +
+           ".downsample.0.weight' (the block changes shape: " + std::to_string(in_channels) + " -> " +
+           std::to_string(out) + " channels, stride " + std::to_string(stride) + ")");
     if (b.has_downsample) {
       b.downsample = conv(p + ".downsample.0", p + ".downsample.1", in_channels, 1, stride);
       if (b.downsample.out_channels != out)
@@ -222,17 +233,20 @@ class Loader {
     auto triple = [&](const char* key, std::array<float, 3>& out, bool positive) {
       if (!j.contains(key)) return;
       const nlohmann::json& v = j[key];
-      if (!v.is_array() || v.size() != 3) fail(std::string("metadata preprocess.") + key + " must be 3 numbers");
+      if (!v.is_array() || v.size() != 3)
+        fail(std::string("metadata preprocess.") + key + " must be 3 numbers");
       for (int c = 0; c < 3; ++c) {
         if (!v[c].is_number() || (positive && v[c].get<double>() <= 0))
-          fail(std::string("metadata preprocess.") + key + " must be 3 " + (positive ? "positive " : "") + "numbers");
+          fail(std::string("metadata preprocess.") + key + " must be 3 " + (positive ? "positive " : "") +
+               "numbers");
         out[c] = v[c].get<float>();
       }
     };
     triple("mean", p.mean, false);
     triple("std", p.stddev, true);
     if (j.contains("scale")) {
-      if (!j["scale"].is_number() || j["scale"].get<double>() <= 0) fail("metadata preprocess.scale must be a positive number");
+      if (!j["scale"].is_number() || j["scale"].get<double>() <= 0)
+        fail("metadata preprocess.scale must be a positive number");
       p.scale = j["scale"].get<float>();
     }
     if (j.contains("input_size")) {
@@ -245,7 +259,8 @@ class Loader {
     }
     if (j.contains("channel_order")) {
       std::string order = j["channel_order"].is_string() ? j["channel_order"].get<std::string>() : "";
-      if (order != "RGB" && order != "BGR") fail("metadata preprocess.channel_order must be \"RGB\" or \"BGR\"");
+      if (order != "RGB" && order != "BGR")
+        fail("metadata preprocess.channel_order must be \"RGB\" or \"BGR\"");
       p.bgr = order == "BGR";
     }
     return p;
@@ -259,7 +274,9 @@ class Loader {
 
 }  // namespace
 
-ResNet ResNet::from(const SafeTensors& file) { return Loader(file).build(); }
+ResNet ResNet::from(const SafeTensors& file) {
+  return Loader(file).build();
+}
 
 ResNet ResNet::load(const std::string& path) {
   SafeTensors file(path);
@@ -276,8 +293,9 @@ int ResNet::feature_size(int size) const {
   size = stem.out_size(size);
   size = (size + 2 - 3) / 2 + 1;  // max-pool 3x3/2 pad 1
   for (const auto& stage : stages)
-    for (const Block& b : stage) size = b.conv3.out_channels ? b.conv3.out_size(b.conv2.out_size(b.conv1.out_size(size)))
-                                                             : b.conv2.out_size(b.conv1.out_size(size));
+    for (const Block& b : stage)
+      size = b.conv3.out_channels ? b.conv3.out_size(b.conv2.out_size(b.conv1.out_size(size)))
+                                  : b.conv2.out_size(b.conv1.out_size(size));
   return size;
 }
 
@@ -302,11 +320,13 @@ double ResNet::macs(int h, int w) const {
 }
 
 std::string ResNet::describe() const {
-  std::string s = "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
+  std::string s =
+      "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
   for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());
   for (const Dense& d : hidden) s += ", hidden " + std::to_string(d.out);
-  return s + ", " + std::to_string(feature_channels) + " features, " + std::to_string(num_classes) + " classes, input " +
-         std::to_string(preprocess.height) + "x" + std::to_string(preprocess.width) + ")";
+  return s + ", " + std::to_string(feature_channels) + " features, " + std::to_string(num_classes) +
+         " classes, input " + std::to_string(preprocess.height) + "x" + std::to_string(preprocess.width) +
+         ")";
 }
 
 }  // namespace cam

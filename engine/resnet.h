@@ -1,6 +1,6 @@
 // The network description, derived from the tensors of a safetensors file alone: depth, block type, every
-// channel count and the class count come from the shapes. BN (and any conv bias) is folded at load into the conv
-// weights and one per-channel shift, computed in double and stored fp32.
+// channel count and the class count come from the shapes. BN (and any conv bias) is folded at load into the
+// conv weights and one per-channel shift, computed in double and stored fp32.
 #pragma once
 #include <array>
 #include <string>
@@ -10,7 +10,8 @@ namespace cam {
 
 class SafeTensors;
 
-// How an image becomes the network input: x = (pixel * scale - mean[c]) / std[c], channels in `bgr` order or RGB.
+// How an image becomes the network input: x = (pixel * scale - mean[c]) / std[c], channels in `bgr` order or
+// RGB.
 struct Preprocess {
   int height = 224;
   int width = 224;
@@ -51,17 +52,17 @@ struct Dense {
 };
 
 struct ResNet {
-  ConvLayer stem;                       // 7x7/2 conv + BN (ReLU and 3x3/2 max-pool follow)
+  ConvLayer stem;                          // 7x7/2 conv + BN (ReLU and 3x3/2 max-pool follow)
   std::vector<std::vector<Block>> stages;  // layer1..layerN
   bool bottleneck = true;
-  int feature_channels = 0;             // channels of the last block's output (2048 for ResNet-50)
+  int feature_channels = 0;  // channels of the last block's output (2048 for ResNet-50)
   int num_classes = 0;
-  std::vector<Dense> hidden;            // MLP head between the pooling and fc; empty for the classic CAM head
-  std::vector<float> fc_weight;         // (classes, head_dim())
-  std::vector<float> fc_bias;           // (classes)
-  std::vector<std::string> labels;      // (classes)
+  std::vector<Dense> hidden;        // MLP head between the pooling and fc; empty for the classic CAM head
+  std::vector<float> fc_weight;     // (classes, head_dim())
+  std::vector<float> fc_bias;       // (classes)
+  std::vector<std::string> labels;  // (classes)
   Preprocess preprocess;
-  std::string source;                   // free-text provenance from the metadata
+  std::string source;  // free-text provenance from the metadata
 
   // Reads and validates; throws cam::Error naming the file, the tensor and expected vs found.
   static ResNet load(const std::string& path);

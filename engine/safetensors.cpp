@@ -26,13 +26,16 @@ struct DTypeName {
 };
 
 constexpr DTypeName kDTypes[] = {
-    {"BOOL", DType::kBool, 1}, {"U8", DType::kU8, 1},     {"I8", DType::kI8, 1},   {"F8_E5M2", DType::kF8E5M2, 1},
-    {"F8_E4M3", DType::kF8E4M3, 1}, {"I16", DType::kI16, 2}, {"U16", DType::kU16, 2}, {"F16", DType::kF16, 2},
-    {"BF16", DType::kBF16, 2}, {"I32", DType::kI32, 4},   {"U32", DType::kU32, 4}, {"F32", DType::kF32, 4},
-    {"F64", DType::kF64, 8},   {"I64", DType::kI64, 8},   {"U64", DType::kU64, 8},
+    {"BOOL", DType::kBool, 1},      {"U8", DType::kU8, 1},          {"I8", DType::kI8, 1},
+    {"F8_E5M2", DType::kF8E5M2, 1}, {"F8_E4M3", DType::kF8E4M3, 1}, {"I16", DType::kI16, 2},
+    {"U16", DType::kU16, 2},        {"F16", DType::kF16, 2},        {"BF16", DType::kBF16, 2},
+    {"I32", DType::kI32, 4},        {"U32", DType::kU32, 4},        {"F32", DType::kF32, 4},
+    {"F64", DType::kF64, 8},        {"I64", DType::kI64, 8},        {"U64", DType::kU64, 8},
 };
 
-[[noreturn]] void fail(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw Error(path + ": " + what);
+}
 
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -46,20 +49,24 @@ uint64_t read_u64_le(const uint8_t* p) {
   return v;
 }
 
-uint16_t read_u16_le(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint16_t read_u16_le(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
 
 // nlohmann::json keeps the last of duplicate keys silently; this callback refuses them instead.
 nlohmann::json parse_header(const std::string& path, const char* begin, const char* end) {
   std::set<std::string> top_level_keys;
   auto refuse_duplicates = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !top_level_keys.insert(parsed.get<std::string>()).second)
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 &&
+        !top_level_keys.insert(parsed.get<std::string>()).second)
       fail(path, "duplicate tensor name '" + parsed.get<std::string>() + "' in the header");
     return true;
   };
   try {
     return nlohmann::json::parse(begin, end, refuse_duplicates);
   } catch (const nlohmann::json::exception& e) {
-    fail(path, std::string("malformed JSON header: ") + e.what() + " (hint: not a safetensors file, or truncated?)");
+    fail(path, std::string("malformed JSON header: ") + e.what() +
+                   " (hint: not a safetensors file, or truncated?)");
   }
 }
 
@@ -119,7 +126,8 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
   map_size_ = static_cast<size_t>(st.st_size);
   if (map_size_ < 8) {
     close(fd);
-    fail(path, "file is " + std::to_string(map_size_) + " bytes, too short for the 8-byte header length (truncated?)");
+    fail(path, "file is " + std::to_string(map_size_) +
+                   " bytes, too short for the 8-byte header length (truncated?)");
   }
   map_ = mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
@@ -143,12 +151,14 @@ SafeTensors::~SafeTensors() {
 void SafeTensors::parse(const uint8_t* bytes, size_t size) {
   uint64_t header_len = read_u64_le(bytes);
   if (header_len > kMaxHeaderBytes)
-    fail(path_, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit (not a safetensors file?)");
+    fail(path_, "header length " + std::to_string(header_len) +
+                    " exceeds the 100 MB limit (not a safetensors file?)");
   if (header_len + 8 > size)
     fail(path_, "header length " + std::to_string(header_len) + " reaches beyond the end of the file (size " +
                     std::to_string(size) + " bytes; truncated?)");
   const char* header = reinterpret_cast<const char*>(bytes + 8);
-  if (header_len == 0 || header[0] != '{') fail(path_, "header does not start with '{' (not a safetensors file?)");
+  if (header_len == 0 || header[0] != '{')
+    fail(path_, "header does not start with '{' (not a safetensors file?)");
   nlohmann::json table = parse_header(path_, header, header + header_len);
   if (!table.is_object()) fail(path_, "header is not a JSON object");
 
@@ -166,7 +176,8 @@ void SafeTensors::parse(const uint8_t* bytes, size_t size) {
       continue;
     }
     std::string where = "tensor '" + name + "'";
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+        !entry.contains("data_offsets"))
       fail(path_, where + ": entry needs dtype, shape and data_offsets");
     if (!entry["dtype"].is_string()) fail(path_, where + ": dtype is not a string");
     TensorView t;
@@ -191,11 +202,13 @@ void SafeTensors::parse(const uint8_t* bytes, size_t size) {
         !offsets[1].is_number_unsigned())
       fail(path_, where + ": data_offsets must be two non-negative integers");
     uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
-    if (end < begin) fail(path_, where + ": data_offsets end " + std::to_string(end) + " < begin " + std::to_string(begin));
+    if (end < begin)
+      fail(path_, where + ": data_offsets end " + std::to_string(end) + " < begin " + std::to_string(begin));
     if (numel > UINT64_MAX / elem) fail(path_, where + ": byte size overflows 64 bits");
     if (end - begin != numel * elem)
       fail(path_, where + ": byte length " + std::to_string(end - begin) + " does not match shape " +
-                      shape_string(t.shape) + " x " + t.dtype_name + " = " + std::to_string(numel * elem) + " bytes");
+                      shape_string(t.shape) + " x " + t.dtype_name + " = " + std::to_string(numel * elem) +
+                      " bytes");
     if (end > data_len)
       fail(path_, where + ": data_offsets end " + std::to_string(end) + " beyond the data section (" +
                       std::to_string(data_len) + " bytes; truncated?)");
@@ -216,8 +229,9 @@ void SafeTensors::parse(const uint8_t* bytes, size_t size) {
       fail(path_, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) +
                       " overlaps the previous tensor (which ends at " + std::to_string(expected) + ")");
     if (begin > expected)
-      fail(path_, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) + " leaves a gap after byte " +
-                      std::to_string(expected) + " (offsets must be contiguous)");
+      fail(path_, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) +
+                      " leaves a gap after byte " + std::to_string(expected) +
+                      " (offsets must be contiguous)");
     expected = begin + t->nbytes;
   }
   if (expected != data_len)
@@ -242,11 +256,12 @@ std::vector<float> SafeTensors::to_float(const TensorView& t) const {
     } else if (t.dtype == DType::kBF16) {
       out[i] = bfloat16_to_float(read_u16_le(p));
     } else {
-      fail(path_, "tensor '" + t.name + "': dtype " + t.dtype_name + " is not a weight type (expected F32, F16 or BF16)");
+      fail(path_, "tensor '" + t.name + "': dtype " + t.dtype_name +
+                      " is not a weight type (expected F32, F16 or BF16)");
     }
     if (!std::isfinite(out[i]))
-      fail(path_, "tensor '" + t.name + "': element " + std::to_string(i) + " is " + (std::isnan(out[i]) ? "NaN" : "Inf") +
-                      " (expected finite weights)");
+      fail(path_, "tensor '" + t.name + "': element " + std::to_string(i) + " is " +
+                      (std::isnan(out[i]) ? "NaN" : "Inf") + " (expected finite weights)");
   }
   return out;
 }

@@ -1,6 +1,6 @@
-// Reader of the safetensors format (huggingface spec): an 8-byte little-endian header length N, N bytes of JSON
-// (tensor table + optional "__metadata__" string map), then the raw little-endian tensor data.
-// The file is memory-mapped; every spec rule is checked before any tensor is handed out (see conventions.md).
+// Reader of the safetensors format (huggingface spec): an 8-byte little-endian header length N, N bytes of
+// JSON (tensor table + optional "__metadata__" string map), then the raw little-endian tensor data. The file
+// is memory-mapped; every spec rule is checked before any tensor is handed out (see conventions.md).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +10,23 @@
 
 namespace cam {
 
-enum class DType { kBool, kU8, kI8, kF8E5M2, kF8E4M3, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kF64, kI64, kU64 };
+enum class DType {
+  kBool,
+  kU8,
+  kI8,
+  kF8E5M2,
+  kF8E4M3,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kF64,
+  kI64,
+  kU64
+};
 
 struct TensorView {
   std::string name;

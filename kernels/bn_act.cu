@@ -14,8 +14,9 @@ struct alignas(16) Vec {
 };
 
 template <typename T>
-__global__ void bn_act_vector_kernel(const Vec<T>* x, const float* scale, const float* shift, const Vec<T>* residual,
-                                     bool relu, int64_t vectors, int channels, Vec<T>* y) {
+__global__ void bn_act_vector_kernel(const Vec<T>* x, const float* scale, const float* shift,
+                                     const Vec<T>* residual, bool relu, int64_t vectors, int channels,
+                                     Vec<T>* y) {
   constexpr int kCount = Vec<T>::kCount;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < vectors;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -32,12 +33,13 @@ __global__ void bn_act_vector_kernel(const Vec<T>* x, const float* scale, const 
 }
 
 template <typename T>
-__global__ void bn_act_scalar_kernel(const T* x, const float* scale, const float* shift, const T* residual, bool relu,
-                                     int64_t count, int channels, T* y) {
+__global__ void bn_act_scalar_kernel(const T* x, const float* scale, const float* shift, const T* residual,
+                                     bool relu, int64_t count, int channels, T* y) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int c = static_cast<int>(i % channels);
-    y[i] = store_as<T>(bn_act(load_f32(x[i]), scale ? scale[c] : 1.0f, shift[c], residual ? load_f32(residual[i]) : 0.0f, relu));
+    y[i] = store_as<T>(bn_act(load_f32(x[i]), scale ? scale[c] : 1.0f, shift[c],
+                              residual ? load_f32(residual[i]) : 0.0f, relu));
   }
 }
 
@@ -47,25 +49,33 @@ void launch_typed(const void* x, const float* scale, const float* shift, const v
   const int threads = 256;
   const int64_t count = pixels * channels;
   constexpr int kCount = Vec<T>::kCount;
-  bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) | reinterpret_cast<uintptr_t>(residual)) % 16 == 0;
+  bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) |
+                  reinterpret_cast<uintptr_t>(residual)) %
+                     16 ==
+                 0;
   if (channels % kCount == 0 && aligned) {
     bn_act_vector_kernel<T><<<blocks_for(count / kCount, threads), threads, 0, stream>>>(
-        static_cast<const Vec<T>*>(x), scale, shift, static_cast<const Vec<T>*>(residual), relu, count / kCount, channels,
-        static_cast<Vec<T>*>(y));
+        static_cast<const Vec<T>*>(x), scale, shift, static_cast<const Vec<T>*>(residual), relu,
+        count / kCount, channels, static_cast<Vec<T>*>(y));
   } else {
     bn_act_scalar_kernel<T><<<blocks_for(count, threads), threads, 0, stream>>>(
-        static_cast<const T*>(x), scale, shift, static_cast<const T*>(residual), relu, count, channels, static_cast<T*>(y));
+        static_cast<const T*>(x), scale, shift, static_cast<const T*>(residual), relu, count, channels,
+        static_cast<T*>(y));
   }
   CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void launch_bn_act(Storage storage, const void* x, const float* scale, const float* shift, const void* residual,
-                   bool relu, int64_t pixels, int channels, void* y, cudaStream_t stream) {
-  if (storage == Storage::kF32) launch_typed<float>(x, scale, shift, residual, relu, pixels, channels, y, stream);
-  if (storage == Storage::kF16) launch_typed<__half>(x, scale, shift, residual, relu, pixels, channels, y, stream);
-  if (storage == Storage::kBF16) launch_typed<__nv_bfloat16>(x, scale, shift, residual, relu, pixels, channels, y, stream);
+void launch_bn_act(Storage storage, const void* x, const float* scale, const float* shift,
+                   const void* residual, bool relu, int64_t pixels, int channels, void* y,
+                   cudaStream_t stream) {
+  if (storage == Storage::kF32)
+    launch_typed<float>(x, scale, shift, residual, relu, pixels, channels, y, stream);
+  if (storage == Storage::kF16)
+    launch_typed<__half>(x, scale, shift, residual, relu, pixels, channels, y, stream);
+  if (storage == Storage::kBF16)
+    launch_typed<__nv_bfloat16>(x, scale, shift, residual, relu, pixels, channels, y, stream);
 }
 
 }  // namespace cam

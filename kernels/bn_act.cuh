@@ -5,7 +5,8 @@
 
 namespace cam {
 
-void launch_bn_act(Storage storage, const void* x, const float* scale, const float* shift, const void* residual,
-                   bool relu, int64_t pixels, int channels, void* y, cudaStream_t stream);
+void launch_bn_act(Storage storage, const void* x, const float* scale, const float* shift,
+                   const void* residual, bool relu, int64_t pixels, int channels, void* y,
+                   cudaStream_t stream);
 
 }  // namespace cam

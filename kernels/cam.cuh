@@ -1,9 +1,9 @@
 // Class activation maps and overlays on the device (math: cam_math.h, overlay_math.h, shared with the CPU).
 //
-// launch_cam: for image i and slot j (the first k slots are the image's top-k classes from `topk` (N, k), the next
-// r are the classes in `requested` (r)): m = ReLU(sum_c W[class, c] * A[p, c]) over the final features A (N, h*w, C)
-// in the storage type, min-max, bilinear upsample to (out_h, out_w), min-max again -> maps (N, k + r, out_h, out_w)
-// fp32. One block per (image, slot): the low-resolution map lives in shared memory only.
+// launch_cam: for image i and slot j (the first k slots are the image's top-k classes from `topk` (N, k), the
+// next r are the classes in `requested` (r)): m = ReLU(sum_c W[class, c] * A[p, c]) over the final features A
+// (N, h*w, C) in the storage type, min-max, bilinear upsample to (out_h, out_w), min-max again -> maps (N, k
+// + r, out_h, out_w) fp32. One block per (image, slot): the low-resolution map lives in shared memory only.
 //
 // launch_overlay: for every (image, slot) the map is resized to the image's original size, coloured with JET
 // (constant memory), blended with the image, divided by its maximum and truncated to uint8 RGB.
@@ -13,9 +13,9 @@
 namespace cam {
 
 // slot_weights (N, k + r, C), when not null, replaces the fc rows (MLP heads: kernels/head.cuh).
-void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels, const float* fc_weight,
-                const float* slot_weights, const int* topk, int k, const int* requested, int r, int out_h, int out_w,
-                float* maps, cudaStream_t stream);
+void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels,
+                const float* fc_weight, const float* slot_weights, const int* topk, int k,
+                const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream);
 
 struct OverlaySlot {
   int64_t image_offset;   // the original RGB8 image in the packed input buffer

@@ -1,7 +1,9 @@
-// Element math of the class activation map, as pytorch-grad-cam computes it (see shared notes/conventions.md):
-//   m = ReLU(sum_k W[c,k] * A[i,j,k]);  m = (m - min) / (max - min + 1e-7);  bilinear upsample;  min-max again.
-// The bilinear rule is OpenCV INTER_LINEAR = PyTorch interpolate(bilinear, align_corners=False, no antialias):
-// source coordinate (dst + 0.5) * src/dst - 0.5, clamped at the borders, two taps per axis.
+// Element math of the class activation map, as pytorch-grad-cam computes it (see shared
+// notes/conventions.md):
+//   m = ReLU(sum_k W[c,k] * A[i,j,k]);  m = (m - min) / (max - min + 1e-7);  bilinear upsample;  min-max
+//   again.
+// The bilinear rule is OpenCV INTER_LINEAR = PyTorch interpolate(bilinear, align_corners=False, no
+// antialias): source coordinate (dst + 0.5) * src/dst - 0.5, clamped at the borders, two taps per axis.
 #pragma once
 #include "hd.h"
 
@@ -17,7 +19,8 @@ struct LinearTap {
 };
 
 CAM_HD LinearTap linear_tap(int dst, int src_size, int dst_size) {
-  float src = (static_cast<float>(dst) + 0.5f) * (static_cast<float>(src_size) / static_cast<float>(dst_size)) - 0.5f;
+  float src =
+      (static_cast<float>(dst) + 0.5f) * (static_cast<float>(src_size) / static_cast<float>(dst_size)) - 0.5f;
   if (src < 0.0f) src = 0.0f;
   int i0 = static_cast<int>(src);
   if (i0 > src_size - 1) i0 = src_size - 1;
@@ -36,9 +39,13 @@ CAM_HD float bilinear_sample(const float* map, int w, LinearTap ty, LinearTap tx
   return top * (1.0f - ty.w1) + bottom * ty.w1;
 }
 
-CAM_HD float relu(float v) { return v > 0.0f ? v : 0.0f; }
+CAM_HD float relu(float v) {
+  return v > 0.0f ? v : 0.0f;
+}
 
 // pytorch-grad-cam's scale_cam_image: subtract the min, divide by (1e-7 + max of the result).
-CAM_HD float minmax_normalize(float v, float lo, float hi) { return (v - lo) / (kCamEps + (hi - lo)); }
+CAM_HD float minmax_normalize(float v, float lo, float hi) {
+  return (v - lo) / (kCamEps + (hi - lo));
+}
 
 }  // namespace cam

@@ -9,14 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define CUDA_CHECK(call)                                                                              \
-  do {                                                                                                \
-    cudaError_t cam_err_ = (call);                                                                    \
-    if (cam_err_ != cudaSuccess) {                                                                    \
+#define CUDA_CHECK(call)                                                                            \
+  do {                                                                                              \
+    cudaError_t cam_err_ = (call);                                                                  \
+    if (cam_err_ != cudaSuccess) {                                                                  \
       std::fprintf(stderr, "CUDA error '%s' in %s at %s:%d\n", cudaGetErrorString(cam_err_), #call, \
-                   __FILE__, __LINE__);                                                               \
-      std::abort();                                                                                   \
-    }                                                                                                 \
+                   __FILE__, __LINE__);                                                             \
+      std::abort();                                                                                 \
+    }                                                                                               \
   } while (0)
 
 // After every launch: catches bad configurations at once (asynchronous faults surface at the next sync).
@@ -27,11 +27,19 @@ namespace cam {
 // Storage precision of activations and conv weights; math is always fp32.
 enum class Storage { kF32, kF16, kBF16 };
 
-inline size_t storage_bytes(Storage s) { return s == Storage::kF32 ? 4 : 2; }
+inline size_t storage_bytes(Storage s) {
+  return s == Storage::kF32 ? 4 : 2;
+}
 
-__device__ __forceinline__ float load_f32(float v) { return v; }
-__device__ __forceinline__ float load_f32(__half v) { return __half2float(v); }
-__device__ __forceinline__ float load_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float load_f32(float v) {
+  return v;
+}
+__device__ __forceinline__ float load_f32(__half v) {
+  return __half2float(v);
+}
+__device__ __forceinline__ float load_f32(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
 
 template <typename T>
 __device__ __forceinline__ T store_as(float v);
@@ -57,8 +65,8 @@ inline unsigned blocks_for(int64_t work, int threads) {
 
 namespace cam {
 
-// Block-wide reductions for blocks of up to 1024 threads (multiples of 32). `scratch`: 32 floats of shared memory.
-// Every thread gets the result.
+// Block-wide reductions for blocks of up to 1024 threads (multiples of 32). `scratch`: 32 floats of shared
+// memory. Every thread gets the result.
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -86,7 +94,8 @@ __device__ float block_reduce(float v, float* scratch) {
   __syncthreads();  // scratch may still be read by a previous reduction
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  const float identity = op == Reduce::kSum ? 0.0f : (op == Reduce::kMax ? -3.402823466e38f : 3.402823466e38f);
+  const float identity =
+      op == Reduce::kSum ? 0.0f : (op == Reduce::kMax ? -3.402823466e38f : 3.402823466e38f);
   v = lane < warps ? scratch[lane] : identity;
   return warp_reduce<op>(v);
 }

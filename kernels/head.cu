@@ -1,19 +1,22 @@
 // head_cam_weights kernel: each step is a transposed matrix-vector product; threads own input indices, so the
-// reads of a weight row W[o, :] are coalesced. The ReLU gate (activation > 0) is applied to g before each step.
+// reads of a weight row W[o, :] are coalesced. The ReLU gate (activation > 0) is applied to g before each
+// step.
 #include "head.cuh"
 
 namespace cam {
 namespace {
 
-__global__ void head_cam_weights_kernel(const HeadLayer* layers, int count, int max_dim, const float* fc_weight,
-                                        const int* topk, int k, const int* requested, int r, float* out) {
+__global__ void head_cam_weights_kernel(const HeadLayer* layers, int count, int max_dim,
+                                        const float* fc_weight, const int* topk, int k, const int* requested,
+                                        int r, float* out) {
   extern __shared__ float buffers[];  // g and next, max_dim each
   float* g = buffers;
   float* next = buffers + max_dim;
   const int slots = k + r, image = blockIdx.x / slots, slot = blockIdx.x % slots;
   const int cls = slot < k ? topk[image * k + slot] : requested[slot - k];
   const HeadLayer last = layers[count - 1];
-  for (int o = threadIdx.x; o < last.out; o += blockDim.x) g[o] = fc_weight[static_cast<int64_t>(cls) * last.out + o];
+  for (int o = threadIdx.x; o < last.out; o += blockDim.x)
+    g[o] = fc_weight[static_cast<int64_t>(cls) * last.out + o];
   __syncthreads();
   for (int l = count - 1; l >= 0; --l) {
     const HeadLayer layer = layers[l];
@@ -37,10 +40,11 @@ __global__ void head_cam_weights_kernel(const HeadLayer* layers, int count, int 
 }  // namespace
 
 void launch_head_cam_weights(const HeadLayer* layers, int count, int max_dim, const float* fc_weight, int n,
-                             const int* topk, int k, const int* requested, int r, float* out, cudaStream_t stream) {
+                             const int* topk, int k, const int* requested, int r, float* out,
+                             cudaStream_t stream) {
   if (n * (k + r) == 0 || count == 0) return;
-  head_cam_weights_kernel<<<n * (k + r), 256, 2 * max_dim * sizeof(float), stream>>>(layers, count, max_dim, fc_weight,
-                                                                                     topk, k, requested, r, out);
+  head_cam_weights_kernel<<<n*(k + r), 256, 2 * max_dim * sizeof(float), stream>>>(
+      layers, count, max_dim, fc_weight, topk, k, requested, r, out);
   CUDA_CHECK_LAUNCH();
 }
 

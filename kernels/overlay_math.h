@@ -1,12 +1,14 @@
 // Element math of the overlay, as pytorch-grad-cam's show_cam_on_image(img, mask, use_rgb=True, JET, w):
-//   heat = JET[uint8(255 * mask)] / 255;  out = (1 - w) * heat + w * img / 255;  out /= max(out);  uint8(255 * out).
+//   heat = JET[uint8(255 * mask)] / 255;  out = (1 - w) * heat + w * img / 255;  out /= max(out);  uint8(255
+//   * out).
 // The division by the image-wide max needs a reduction between the two steps, so the math is two functions.
 #pragma once
 #include "hd.h"
 
 namespace cam {
 
-// Blends one pixel: mask in [0, 1], rgb the image pixel, jet a 256x3 RGB table; writes three floats in [0, 1].
+// Blends one pixel: mask in [0, 1], rgb the image pixel, jet a 256x3 RGB table; writes three floats in [0,
+// 1].
 CAM_HD void overlay_blend(float mask, const unsigned char* rgb, const unsigned char* jet, float image_weight,
                           float* out) {
   int index = static_cast<int>(255.0f * mask);

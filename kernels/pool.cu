@@ -1,6 +1,6 @@
 // Pooling kernels. Max-pool: one thread per output element, channel fastest so warps read contiguous memory.
-// Global average pool: one thread per (image, channel) summing the HW pixels in order (coalesced across channels),
-// which for ResNet's small final maps (4x4..7x7) is as fast as a tree and deterministic.
+// Global average pool: one thread per (image, channel) summing the HW pixels in order (coalesced across
+// channels), which for ResNet's small final maps (4x4..7x7) is as fast as a tree and deterministic.
 #include <cfloat>
 
 #include "pool.cuh"
@@ -15,7 +15,8 @@ __global__ void max_pool_kernel(const T* x, int n, int h, int w, int c, int oh, 
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int ch = static_cast<int>(i % c);
     int64_t p = i / c;
-    int ox = static_cast<int>(p % ow), oy = static_cast<int>((p / ow) % oh), b = static_cast<int>(p / (static_cast<int64_t>(ow) * oh));
+    int ox = static_cast<int>(p % ow), oy = static_cast<int>((p / ow) % oh),
+        b = static_cast<int>(p / (static_cast<int64_t>(ow) * oh));
     float best = -FLT_MAX;
     for (int ky = 2 * oy - 1; ky <= 2 * oy + 1; ++ky)
       for (int kx = 2 * ox - 1; kx <= 2 * ox + 1; ++kx)
@@ -40,24 +41,30 @@ __global__ void global_avg_pool_kernel(const T* x, int n, int hw, int c, float* 
 
 }  // namespace
 
-void launch_max_pool(Storage storage, const void* x, int n, int h, int w, int c, void* y, cudaStream_t stream) {
+void launch_max_pool(Storage storage, const void* x, int n, int h, int w, int c, void* y,
+                     cudaStream_t stream) {
   const int oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1, threads = 256;
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * oh * ow * c, threads);
   if (storage == Storage::kF32)
-    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const float*>(x), n, h, w, c, oh, ow, static_cast<float*>(y));
+    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const float*>(x), n, h, w, c, oh, ow,
+                                                    static_cast<float*>(y));
   if (storage == Storage::kF16)
-    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __half*>(x), n, h, w, c, oh, ow, static_cast<__half*>(y));
+    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __half*>(x), n, h, w, c, oh, ow,
+                                                    static_cast<__half*>(y));
   if (storage == Storage::kBF16)
     max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(x), n, h, w, c, oh, ow,
                                                     static_cast<__nv_bfloat16*>(y));
   CUDA_CHECK_LAUNCH();
 }
 
-void launch_global_avg_pool(Storage storage, const void* x, int n, int hw, int c, float* y, cudaStream_t stream) {
+void launch_global_avg_pool(Storage storage, const void* x, int n, int hw, int c, float* y,
+                            cudaStream_t stream) {
   const int threads = 256;
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * c, threads);
-  if (storage == Storage::kF32) global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const float*>(x), n, hw, c, y);
-  if (storage == Storage::kF16) global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __half*>(x), n, hw, c, y);
+  if (storage == Storage::kF32)
+    global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const float*>(x), n, hw, c, y);
+  if (storage == Storage::kF16)
+    global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __half*>(x), n, hw, c, y);
   if (storage == Storage::kBF16)
     global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(x), n, hw, c, y);
   CUDA_CHECK_LAUNCH();

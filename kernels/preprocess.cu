@@ -1,17 +1,18 @@
-// Preprocess kernels: one thread per output sample of each pass; the filter window is recomputed per thread from
-// preprocess_math.h (a few FLOPs) instead of being stored, so any scale factor works without tables.
+// Preprocess kernels: one thread per output sample of each pass; the filter window is recomputed per thread
+// from preprocess_math.h (a few FLOPs) instead of being stored, so any scale factor works without tables.
 #include "preprocess.cuh"
 #include "preprocess_math.h"
 
 namespace cam {
 namespace {
 
-__global__ void resize_rows_kernel(const uint8_t* images, const ImageSlot* slots, int n, int max_height, int out_w,
-                                   uint8_t* rows) {
+__global__ void resize_rows_kernel(const uint8_t* images, const ImageSlot* slots, int n, int max_height,
+                                   int out_w, uint8_t* rows) {
   const int64_t total = static_cast<int64_t>(n) * max_height * out_w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % max_height), b = static_cast<int>(i / (static_cast<int64_t>(out_w) * max_height));
+    int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % max_height),
+        b = static_cast<int>(i / (static_cast<int64_t>(out_w) * max_height));
     ImageSlot s = slots[b];
     if (y >= s.height) continue;
     ResizeWindow win = resize_window(x, s.width, out_w);
@@ -27,12 +28,13 @@ __global__ void resize_rows_kernel(const uint8_t* images, const ImageSlot* slots
 }
 
 template <typename T>
-__global__ void resize_columns_normalize_kernel(const uint8_t* rows, const ImageSlot* slots, int n, int out_h, int out_w,
-                                                int channels, Normalization norm, T* out) {
+__global__ void resize_columns_normalize_kernel(const uint8_t* rows, const ImageSlot* slots, int n, int out_h,
+                                                int out_w, int channels, Normalization norm, T* out) {
   const int64_t total = static_cast<int64_t>(n) * out_h * out_w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h), b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
+    int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
+        b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
     ImageSlot s = slots[b];
     ResizeWindow win = resize_window(y, s.height, out_h);
     float acc[3] = {0.0f, 0.0f, 0.0f};
@@ -60,28 +62,34 @@ __global__ void pack_input_kernel(const float* x, int64_t pixels, int channels, 
 
 }  // namespace
 
-void launch_preprocess(Storage storage, const uint8_t* images, const ImageSlot* slots, int n, int max_height, int out_h,
-                       int out_w, int channels, Normalization norm, uint8_t* rows, void* out, cudaStream_t stream) {
+void launch_preprocess(Storage storage, const uint8_t* images, const ImageSlot* slots, int n, int max_height,
+                       int out_h, int out_w, int channels, Normalization norm, uint8_t* rows, void* out,
+                       cudaStream_t stream) {
   const int threads = 256;
-  resize_rows_kernel<<<blocks_for(static_cast<int64_t>(n) * max_height * out_w, threads), threads, 0, stream>>>(
-      images, slots, n, max_height, out_w, rows);
+  resize_rows_kernel<<<blocks_for(static_cast<int64_t>(n) * max_height * out_w, threads), threads, 0,
+                       stream>>>(images, slots, n, max_height, out_w, rows);
   CUDA_CHECK_LAUNCH();
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads);
   if (storage == Storage::kF32)
-    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels, norm, static_cast<float*>(out));
+    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels,
+                                                                    norm, static_cast<float*>(out));
   if (storage == Storage::kF16)
-    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels, norm, static_cast<__half*>(out));
+    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels,
+                                                                    norm, static_cast<__half*>(out));
   if (storage == Storage::kBF16)
-    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels, norm,
-                                                                    static_cast<__nv_bfloat16*>(out));
+    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels,
+                                                                    norm, static_cast<__nv_bfloat16*>(out));
   CUDA_CHECK_LAUNCH();
 }
 
-void launch_pack_input(Storage storage, const float* x, int64_t pixels, int channels, void* out, cudaStream_t stream) {
+void launch_pack_input(Storage storage, const float* x, int64_t pixels, int channels, void* out,
+                       cudaStream_t stream) {
   const int threads = 256;
   const unsigned blocks = blocks_for(pixels, threads);
-  if (storage == Storage::kF32) pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<float*>(out));
-  if (storage == Storage::kF16) pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<__half*>(out));
+  if (storage == Storage::kF32)
+    pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<float*>(out));
+  if (storage == Storage::kF16)
+    pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<__half*>(out));
   if (storage == Storage::kBF16)
     pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<__nv_bfloat16*>(out));
   CUDA_CHECK_LAUNCH();

@@ -1,7 +1,8 @@
 // Element math of preprocessing: image resize and per-channel normalisation.
-// Resize is separable, bilinear (triangle) filter with half-pixel centres; when shrinking the filter is widened
-// by the scale factor (antialias), as PIL and torchvision's antialiased resize do. Each pass rounds to uint8,
-// like PIL's 8-bit path that torchvision's ToTensor pipelines use. Normalisation: x = (v * scale - mean) / std.
+// Resize is separable, bilinear (triangle) filter with half-pixel centres; when shrinking the filter is
+// widened by the scale factor (antialias), as PIL and torchvision's antialiased resize do. Each pass rounds
+// to uint8, like PIL's 8-bit path that torchvision's ToTensor pipelines use. Normalisation: x = (v * scale -
+// mean) / std.
 #pragma once
 #include "hd.h"
 
@@ -44,7 +45,9 @@ CAM_HD ResizeWindow resize_window(int dst, int src_size, int dst_size) {
   return win;
 }
 
-CAM_HD float resize_weight(const ResizeWindow& win, int k) { return resize_raw_weight(win, k) * win.inv_norm; }
+CAM_HD float resize_weight(const ResizeWindow& win, int k) {
+  return resize_raw_weight(win, k) * win.inv_norm;
+}
 
 CAM_HD unsigned char round_to_u8(float v) {
   v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);

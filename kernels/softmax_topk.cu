@@ -1,5 +1,6 @@
-// One block per image. Softmax with two block reductions (max, sum of exp). Top-k by k rounds of block arg-max
-// over the classes not yet taken: k is small (the maps a user asks for), classes at most a few thousand.
+// One block per image. Softmax with two block reductions (max, sum of exp). Top-k by k rounds of block
+// arg-max over the classes not yet taken: k is small (the maps a user asks for), classes at most a few
+// thousand.
 #include "softmax_topk.cuh"
 
 namespace cam {
@@ -7,7 +8,8 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void softmax_topk_kernel(float* logits, const float* bias, int classes, int k, float* probs, int* topk) {
+__global__ void softmax_topk_kernel(float* logits, const float* bias, int classes, int k, float* probs,
+                                    int* topk) {
   __shared__ float scratch[32];
   __shared__ float best_value[32];
   __shared__ int best_index[32];
@@ -42,7 +44,8 @@ __global__ void softmax_topk_kernel(float* logits, const float* bias, int classe
     __syncthreads();
     if (threadIdx.x == 0) {
       for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w)
-        if (best_value[w] > v || (best_value[w] == v && best_index[w] < idx)) v = best_value[w], idx = best_index[w];
+        if (best_value[w] > v || (best_value[w] == v && best_index[w] < idx))
+          v = best_value[w], idx = best_index[w];
       topk[static_cast<int64_t>(blockIdx.x) * k + j] = idx;
       taken_mask_words[idx / 32] |= 1 << (idx % 32);
     }

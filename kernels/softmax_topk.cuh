@@ -1,6 +1,6 @@
-// Per-image head of the network on the device: logits += bias (the FC GEMM writes W x only), softmax into probs,
-// and the indices of the k most probable classes (ties: lower index first), all without a host round trip so the
-// CAM kernel can read its classes directly. logits, probs: (N, classes) fp32; topk: (N, k) int.
+// Per-image head of the network on the device: logits += bias (the FC GEMM writes W x only), softmax into
+// probs, and the indices of the k most probable classes (ties: lower index first), all without a host round
+// trip so the CAM kernel can read its classes directly. logits, probs: (N, classes) fp32; topk: (N, k) int.
 #pragma once
 #include "common.cuh"
 

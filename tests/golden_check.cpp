@@ -15,7 +15,8 @@ namespace camtest {
 void check_forward(cam::Backend& backend, const std::string& expected_path, const GoldenBounds& bounds) {
   cam::SafeTensors expected(expected_path);
   const cam::TensorView& in = expected.get("input");
-  const int n = static_cast<int>(in.shape[0]), h = static_cast<int>(in.shape[1]), w = static_cast<int>(in.shape[2]);
+  const int n = static_cast<int>(in.shape[0]), h = static_cast<int>(in.shape[1]),
+            w = static_cast<int>(in.shape[2]);
   std::vector<float> input = expected.to_float(in);
   cam::ForwardResult out;
   backend.forward(input.data(), n, h, w, true, out);
@@ -27,7 +28,8 @@ void check_forward(cam::Backend& backend, const std::string& expected_path, cons
   const int classes = static_cast<int>(logits.size()) / n;
   for (int i = 0; i < n; ++i) {
     int k = std::min(bounds.identical_top, classes);
-    CHECK(cam::topk_cpu(&out.logits[i * classes], classes, k) == cam::topk_cpu(&logits[i * classes], classes, k));
+    CHECK(cam::topk_cpu(&out.logits[i * classes], classes, k) ==
+          cam::topk_cpu(&logits[i * classes], classes, k));
   }
   REQUIRE(out.stages.size() == 5);
   for (int s = 0; s < 5; ++s) {
@@ -38,8 +40,8 @@ void check_forward(cam::Backend& backend, const std::string& expected_path, cons
   }
 }
 
-void check_engine(const std::string& weights_path, const std::string& expected_path, const std::string& backend,
-                  const std::string& precision, const GoldenBounds& bounds) {
+void check_engine(const std::string& weights_path, const std::string& expected_path,
+                  const std::string& backend, const std::string& precision, const GoldenBounds& bounds) {
   cam::EngineOptions options;
   options.backend = backend;
   options.precision = precision;
@@ -63,9 +65,11 @@ void check_engine(const std::string& weights_path, const std::string& expected_p
     int m = 0;
     for (int j = 0; j < k; ++j) {
       int cls = mo.classes[j];
-      auto it = std::find_if(r.maps.begin(), r.maps.end(), [&](const cam::ClassMap& cm) { return cm.class_index == cls; });
+      auto it = std::find_if(r.maps.begin(), r.maps.end(),
+                             [&](const cam::ClassMap& cm) { return cm.class_index == cls; });
       REQUIRE(it != r.maps.end());
-      std::vector<float> want(cams.begin() + (i * k + j) * map_size, cams.begin() + (i * k + j + 1) * map_size);
+      std::vector<float> want(cams.begin() + (i * k + j) * map_size,
+                              cams.begin() + (i * k + j + 1) * map_size);
       worst = std::max(worst, max_abs_diff(it->map, want));
       ++m;
     }

@@ -1,5 +1,6 @@
-// The cam_engine command line, run as a user would: outputs that decode, JSONL equal to the engine API, --raw maps
-// equal to the golden CAMs, bad files reported and skipped, exit codes, --resume, interruption, determinism.
+// The cam_engine command line, run as a user would: outputs that decode, JSONL equal to the engine API, --raw
+// maps equal to the golden CAMs, bad files reported and skipped, exit codes, --resume, interruption,
+// determinism.
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -31,7 +32,8 @@ struct Result {
 
 Result cli(const std::string& args, const std::string& dir) {
   std::string err_file = dir + "/stderr.txt";
-  int status = camtest::run_command(camtest::engine_bin() + " " + args + " 2>" + err_file + " >/dev/null </dev/null");
+  int status =
+      camtest::run_command(camtest::engine_bin() + " " + args + " 2>" + err_file + " >/dev/null </dev/null");
   std::ifstream in(err_file);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -59,8 +61,12 @@ TEST_CASE("outputs decode; JSONL equals the engine API; --raw equals the golden 
   std::string dir = camtest::temp_dir();
   make_in_folder(dir);
   std::vector<cam::Image> images = camtest::fixture_images(kExpected);
-  for (size_t i = 0; i < images.size(); ++i) cam::write_image(dir + "/in/fruit" + std::to_string(i) + ".png", images[i]);
-  Result r = cli("--weights " + kWeights + " --out " + dir + "/out --topk 2 --class fruit_10 --raw --panel --csv --report --backend cpu " + dir + "/in", dir);
+  for (size_t i = 0; i < images.size(); ++i)
+    cam::write_image(dir + "/in/fruit" + std::to_string(i) + ".png", images[i]);
+  Result r =
+      cli("--weights " + kWeights + " --out " + dir +
+              "/out --topk 2 --class fruit_10 --raw --panel --csv --report --backend cpu " + dir + "/in",
+          dir);
   CHECK(r.status == 0);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
   REQUIRE(records.size() == images.size());
@@ -68,13 +74,15 @@ TEST_CASE("outputs decode; JSONL equals the engine API; --raw equals the golden 
   eo.backend = "cpu";
   cam::Engine engine(kWeights, eo);
   cam::SafeTensors expected(kExpected);
-  std::vector<float> cams = expected.to_float(expected.get("cams")), cam_classes = expected.to_float(expected.get("cam_classes"));
+  std::vector<float> cams = expected.to_float(expected.get("cams")),
+                     cam_classes = expected.to_float(expected.get("cam_classes"));
   for (size_t i = 0; i < images.size(); ++i) {
     const nlohmann::json& rec = records[i];
     CHECK(rec["path"] == dir + "/in/fruit" + std::to_string(i) + ".png");
     cam::ImageResult want = engine.run({&images[i]}, cam::MapOptions())[0];
     CHECK(rec["top"][0]["class"] == want.top[0]);
-    CHECK(rec["top"][0]["probability"].get<double>() == doctest::Approx(want.probabilities[want.top[0]]).epsilon(1e-6));
+    CHECK(rec["top"][0]["probability"].get<double>() ==
+          doctest::Approx(want.probabilities[want.top[0]]).epsilon(1e-6));
     REQUIRE(rec["maps"].size() == 3);
     for (const nlohmann::json& m : rec["maps"]) {
       cam::Image overlay = cam::read_image(dir + "/out/" + m["file"].get<std::string>());
@@ -85,7 +93,8 @@ TEST_CASE("outputs decode; JSONL equals the engine API; --raw equals the golden 
     REQUIRE(raw.size() == 3 * 100 * 100);
     for (int j = 0; j < 3; ++j) {
       CHECK(rec["maps"][j]["class"].get<int>() == static_cast<int>(cam_classes[i * 3 + j]));
-      std::vector<float> got(raw.begin() + j * 10000, raw.begin() + (j + 1) * 10000), gold(cams.begin() + (i * 3 + j) * 10000, cams.begin() + (i * 3 + j + 1) * 10000);
+      std::vector<float> got(raw.begin() + j * 10000, raw.begin() + (j + 1) * 10000),
+          gold(cams.begin() + (i * 3 + j) * 10000, cams.begin() + (i * 3 + j + 1) * 10000);
       CHECK(camtest::max_abs_diff(got, gold) <= 1e-4);
     }
   }
@@ -101,13 +110,18 @@ TEST_CASE("bad files: one stderr line each, an error record, the run goes on, ex
   camtest::write_bytes(dir + "/in/empty.jpg", {});
   camtest::write_bytes(dir + "/in/text.png", {'n', 'o', 'p', 'e'});
   std::vector<uint8_t> png = camtest::read_bytes(dir + "/in/good.png");
-  camtest::write_bytes(dir + "/in/trunc.png", std::vector<uint8_t>(png.begin(), png.begin() + png.size() / 3));
+  camtest::write_bytes(dir + "/in/trunc.png",
+                       std::vector<uint8_t>(png.begin(), png.begin() + png.size() / 3));
   cam::write_image(dir + "/in/huge.png", camtest::random_image(200, 200, rng));
-  std::ofstream(dir + "/list.txt") << "in/good.png\nin/missing.jpg\nin/empty.jpg\nin/text.png\nin/trunc.png\nin/huge.png\n";
-  Result r = cli("--weights " + kWeights + " --out " + dir + "/out --max-pixels 10000 --quiet " + dir + "/list.txt", dir);
+  std::ofstream(dir + "/list.txt")
+      << "in/good.png\nin/missing.jpg\nin/empty.jpg\nin/text.png\nin/trunc.png\nin/huge.png\n";
+  Result r =
+      cli("--weights " + kWeights + " --out " + dir + "/out --max-pixels 10000 --quiet " + dir + "/list.txt",
+          dir);
   CHECK(r.status == 1);
-  for (const char* reason : {"missing.jpg: cannot open", "empty.jpg: empty file", "text.png: not a decodable image",
-                             "trunc.png: cannot decode image", "huge.png: image is 200x200, over the limit of 10000 pixels"})
+  for (const char* reason :
+       {"missing.jpg: cannot open", "empty.jpg: empty file", "text.png: not a decodable image",
+        "trunc.png: cannot decode image", "huge.png: image is 200x200, over the limit of 10000 pixels"})
     CHECK(r.err.find(reason) != std::string::npos);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 5);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
@@ -138,16 +152,24 @@ TEST_CASE("byte-identical outputs across runs and batch sizes; --out-size and --
   std::string dir = camtest::temp_dir();
   make_in_folder(dir);
   std::mt19937 rng(5);
-  for (int i = 0; i < 7; ++i) cam::write_image(dir + "/in/img" + std::to_string(i) + ".png", camtest::random_image(60 + 13 * i, 90 - 5 * i, rng));
+  for (int i = 0; i < 7; ++i)
+    cam::write_image(dir + "/in/img" + std::to_string(i) + ".png",
+                     camtest::random_image(60 + 13 * i, 90 - 5 * i, rng));
   for (const char* batch : {"1", "3", "16"})
-    REQUIRE(cli(std::string("--weights ") + kWeights + " --topk 2 --raw --quiet --batch " + batch + " --out " + dir + "/b" + batch + " " + dir + "/in", dir).status == 0);
+    REQUIRE(cli(std::string("--weights ") + kWeights + " --topk 2 --raw --quiet --batch " + batch +
+                    " --out " + dir + "/b" + batch + " " + dir + "/in",
+                dir)
+                .status == 0);
   for (const auto& entry : fs::directory_iterator(dir + "/b1")) {
     std::string name = entry.path().filename().string();
     CAPTURE(name);
     CHECK(camtest::read_bytes(entry.path().string()) == camtest::read_bytes(dir + "/b3/" + name));
     CHECK(camtest::read_bytes(entry.path().string()) == camtest::read_bytes(dir + "/b16/" + name));
   }
-  REQUIRE(cli("--weights " + kWeights + " --quiet --out-size 40x30 --format jpg --out " + dir + "/s " + dir + "/in", dir).status == 0);
+  REQUIRE(cli("--weights " + kWeights + " --quiet --out-size 40x30 --format jpg --out " + dir + "/s " + dir +
+                  "/in",
+              dir)
+              .status == 0);
   cam::Image small = cam::read_image(dir + "/s/img3.top1.jpg");
   CHECK(small.width == 40);
   CHECK(small.height == 30);
@@ -164,16 +186,19 @@ TEST_CASE("interrupted run leaves only complete files; --resume finishes with th
     list << name << "\n";
   }
   list.close();
-  REQUIRE(cli("--weights " + kWeights + " --quiet --batch 8 --out " + dir + "/full " + dir + "/list.txt", dir).status == 0);
+  REQUIRE(cli("--weights " + kWeights + " --quiet --batch 8 --out " + dir + "/full " + dir + "/list.txt", dir)
+              .status == 0);
 
   pid_t pid = fork();
   if (pid == 0) {
     std::string out = dir + "/cut", lst = dir + "/list.txt", bin = camtest::engine_bin();
     freopen("/dev/null", "w", stderr);
-    execl(bin.c_str(), bin.c_str(), "--weights", kWeights.c_str(), "--batch", "4", "--io-threads", "1", "--out", out.c_str(), lst.c_str(), nullptr);
+    execl(bin.c_str(), bin.c_str(), "--weights", kWeights.c_str(), "--batch", "4", "--io-threads", "1",
+          "--out", out.c_str(), lst.c_str(), nullptr);
     _exit(127);
   }
-  for (int waited = 0; waited < 30000 && cam::read_jsonl(dir + "/cut/predictions.jsonl").empty(); waited += 5) usleep(5000);
+  for (int waited = 0; waited < 30000 && cam::read_jsonl(dir + "/cut/predictions.jsonl").empty(); waited += 5)
+    usleep(5000);
   kill(pid, SIGINT);  // as soon as the first batch is written
   int status = 0;
   waitpid(pid, &status, 0);
@@ -184,12 +209,15 @@ TEST_CASE("interrupted run leaves only complete files; --resume finishes with th
   MESSAGE("interrupted with exit " << code << " after " << partial.size() << " of 300 images");
   for (const auto& entry : fs::recursive_directory_iterator(dir + "/cut"))
     CHECK(entry.path().string().find(".tmp") == std::string::npos);
-  for (const nlohmann::json& r : partial) CHECK(cam::read_image(dir + "/cut/" + r["maps"][0]["file"].get<std::string>()).width == 100);
+  for (const nlohmann::json& r : partial)
+    CHECK(cam::read_image(dir + "/cut/" + r["maps"][0]["file"].get<std::string>()).width == 100);
 
-  Result r = cli("--weights " + kWeights + " --batch 8 --resume --out " + dir + "/cut " + dir + "/list.txt", dir);
+  Result r =
+      cli("--weights " + kWeights + " --batch 8 --resume --out " + dir + "/cut " + dir + "/list.txt", dir);
   CHECK(r.status == 0);
   CHECK(r.err.find(std::to_string(partial.size()) + " skipped as done") != std::string::npos);
-  std::vector<nlohmann::json> full = cam::read_jsonl(dir + "/full/predictions.jsonl"), resumed = cam::read_jsonl(dir + "/cut/predictions.jsonl");
+  std::vector<nlohmann::json> full = cam::read_jsonl(dir + "/full/predictions.jsonl"),
+                              resumed = cam::read_jsonl(dir + "/cut/predictions.jsonl");
   REQUIRE(resumed.size() == full.size());
   std::map<std::string, std::string> a, b;
   for (const nlohmann::json& x : full) a[x["path"]] = x.dump();

@@ -1,6 +1,7 @@
-// GPU tests (ggml test-backend-ops style): every kernel against the CPU op on random inputs and odd shapes, with a
-// guard region after each output checked untouched; the golden end-to-end tests on the GPU in every precision;
-// CUDA Graph replay equal to eager launches bit for bit. Each case prints why it skips when there is no device.
+// GPU tests (ggml test-backend-ops style): every kernel against the CPU op on random inputs and odd shapes,
+// with a guard region after each output checked untouched; the golden end-to-end tests on the GPU in every
+// precision; CUDA Graph replay equal to eager launches bit for bit. Each case prints why it skips when there
+// is no device.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -99,9 +100,13 @@ std::vector<float> decode(const std::vector<uint8_t>& raw, cam::Storage s) {
   return out;
 }
 
-std::vector<float> rounded(const std::vector<float>& v, cam::Storage s) { return decode(encode(v, s), s); }
+std::vector<float> rounded(const std::vector<float>& v, cam::Storage s) {
+  return decode(encode(v, s), s);
+}
 
-double tolerance(cam::Storage s) { return s == cam::Storage::kF32 ? 1e-6 : (s == cam::Storage::kF16 ? 1e-3 : 8e-3); }
+double tolerance(cam::Storage s) {
+  return s == cam::Storage::kF32 ? 1e-6 : (s == cam::Storage::kF16 ? 1e-3 : 8e-3);
+}
 
 const cam::Storage kStorages[] = {cam::Storage::kF32, cam::Storage::kF16, cam::Storage::kBF16};
 
@@ -115,17 +120,20 @@ TEST_CASE("GPU bn_act equals the CPU op (vector and scalar paths, every storage)
         const int pixels = 333;
         std::vector<float> x = rounded(camtest::random_floats(pixels * channels, rng), s);
         std::vector<float> res = rounded(camtest::random_floats(pixels * channels, rng), s);
-        std::vector<float> scale = camtest::random_floats(channels, rng, 0.5f, 2.0f), shift = camtest::random_floats(channels, rng);
-        Guarded dx(x.size() * cam::storage_bytes(s)), dr(x.size() * cam::storage_bytes(s)), dy(x.size() * cam::storage_bytes(s));
+        std::vector<float> scale = camtest::random_floats(channels, rng, 0.5f, 2.0f),
+                           shift = camtest::random_floats(channels, rng);
+        Guarded dx(x.size() * cam::storage_bytes(s)), dr(x.size() * cam::storage_bytes(s)),
+            dy(x.size() * cam::storage_bytes(s));
         Guarded dscale(channels * 4), dshift(channels * 4);
         dx.upload(encode(x, s).data());
         dr.upload(encode(res, s).data());
         dscale.upload(scale.data());
         dshift.upload(shift.data());
-        cam::launch_bn_act(s, dx.ptr, dscale.as<float>(), dshift.as<float>(), residual ? dr.ptr : nullptr, true, pixels,
-                           channels, dy.ptr, nullptr);
+        cam::launch_bn_act(s, dx.ptr, dscale.as<float>(), dshift.as<float>(), residual ? dr.ptr : nullptr,
+                           true, pixels, channels, dy.ptr, nullptr);
         std::vector<float> want(x.size());
-        cam::bn_act_cpu(x.data(), scale.data(), shift.data(), residual ? res.data() : nullptr, true, pixels, channels, want.data());
+        cam::bn_act_cpu(x.data(), scale.data(), shift.data(), residual ? res.data() : nullptr, true, pixels,
+                        channels, want.data());
         CHECK(camtest::rel_l2(decode(dy.download(), s), want) <= tolerance(s));
       }
 }
@@ -136,7 +144,8 @@ TEST_CASE("GPU max pool and global average pool equal the CPU ops") {
     for (auto hw : {std::make_pair(13, 13), std::make_pair(7, 4), std::make_pair(112, 111)}) {
       const int n = 2, c = 24, h = hw.first, w = hw.second, oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
       std::vector<float> x = rounded(camtest::random_floats(static_cast<size_t>(n) * h * w * c, rng), s);
-      Guarded dx(x.size() * cam::storage_bytes(s)), dy(static_cast<size_t>(n) * oh * ow * c * cam::storage_bytes(s)), dg(n * c * 4);
+      Guarded dx(x.size() * cam::storage_bytes(s)),
+          dy(static_cast<size_t>(n) * oh * ow * c * cam::storage_bytes(s)), dg(n * c * 4);
       dx.upload(encode(x, s).data());
       cam::launch_max_pool(s, dx.ptr, n, h, w, c, dy.ptr, nullptr);
       cam::launch_global_avg_pool(s, dx.ptr, n, h * w, c, dg.as<float>(), nullptr);
@@ -152,12 +161,14 @@ TEST_CASE("GPU softmax + top-k equal the CPU ops, bias added in place") {
   if (no_gpu()) return;
   for (int classes : {5, 131, 1000}) {
     const int n = 3, k = std::min(5, classes);
-    std::vector<float> logits = camtest::random_floats(n * classes, rng, -4, 4), bias = camtest::random_floats(classes, rng);
+    std::vector<float> logits = camtest::random_floats(n * classes, rng, -4, 4),
+                       bias = camtest::random_floats(classes, rng);
     logits[7] = logits[3];  // a tie
     Guarded dl(logits.size() * 4), db(classes * 4), dp(logits.size() * 4), dt(n * k * 4);
     dl.upload(logits.data());
     db.upload(bias.data());
-    cam::launch_softmax_topk(dl.as<float>(), db.as<float>(), n, classes, k, dp.as<float>(), dt.as<int>(), nullptr);
+    cam::launch_softmax_topk(dl.as<float>(), db.as<float>(), n, classes, k, dp.as<float>(), dt.as<int>(),
+                             nullptr);
     for (int i = 0; i < n * classes; ++i) logits[i] += bias[i % classes];
     std::vector<float> probs(logits.size());
     cam::softmax_cpu(logits.data(), n, classes, probs.data());
@@ -168,16 +179,20 @@ TEST_CASE("GPU softmax + top-k equal the CPU ops, bias added in place") {
     std::memcpy(top.data(), raw.data(), raw.size());
     std::vector<float> got_probs = dp.floats();
     for (int i = 0; i < n; ++i)
-      CHECK(std::vector<int>(top.begin() + i * k, top.begin() + (i + 1) * k) == cam::topk_cpu(&got_probs[i * classes], classes, k));
+      CHECK(std::vector<int>(top.begin() + i * k, top.begin() + (i + 1) * k) ==
+            cam::topk_cpu(&got_probs[i * classes], classes, k));
   }
 }
 
 TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd sizes") {
   if (no_gpu()) return;
   for (cam::Storage s : kStorages)
-    for (auto sz : {std::make_tuple(4, 4, 100, 100), std::make_tuple(7, 7, 224, 224), std::make_tuple(13, 11, 64, 48)}) {
-      const int n = 2, h = std::get<0>(sz), w = std::get<1>(sz), oh = std::get<2>(sz), ow = std::get<3>(sz), c = 96, classes = 7, k = 2, r = 1;
-      std::vector<float> a = rounded(camtest::random_floats(static_cast<size_t>(n) * h * w * c, rng, 0, 1), s);
+    for (auto sz : {std::make_tuple(4, 4, 100, 100), std::make_tuple(7, 7, 224, 224),
+                    std::make_tuple(13, 11, 64, 48)}) {
+      const int n = 2, h = std::get<0>(sz), w = std::get<1>(sz), oh = std::get<2>(sz), ow = std::get<3>(sz),
+                c = 96, classes = 7, k = 2, r = 1;
+      std::vector<float> a =
+          rounded(camtest::random_floats(static_cast<size_t>(n) * h * w * c, rng, 0, 1), s);
       std::vector<float> fc = camtest::random_floats(classes * c, rng);
       std::vector<int> topk = {3, 1, 0, 6}, requested = {5};
       Guarded da(a.size() * cam::storage_bytes(s)), dfc(fc.size() * 4), dt(topk.size() * 4), dr(4),
@@ -186,14 +201,17 @@ TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd size
       dfc.upload(fc.data());
       dt.upload(topk.data());
       dr.upload(requested.data());
-      cam::launch_cam(s, da.ptr, n, h, w, c, dfc.as<float>(), nullptr, dt.as<int>(), k, dr.as<int>(), r, oh, ow, dm.as<float>(), nullptr);
+      cam::launch_cam(s, da.ptr, n, h, w, c, dfc.as<float>(), nullptr, dt.as<int>(), k, dr.as<int>(), r, oh,
+                      ow, dm.as<float>(), nullptr);
       std::vector<float> got = dm.floats(), lowres(h * w), want(static_cast<size_t>(oh) * ow);
       double worst = 0;
       for (int i = 0; i < n; ++i)
         for (int j = 0; j < k + r; ++j) {
           int cls = j < k ? topk[i * k + j] : requested[j - k];
-          cam::class_map_cpu(&a[static_cast<size_t>(i) * h * w * c], h, w, c, &fc[cls * c], oh, ow, lowres.data(), want.data());
-          std::vector<float> slot(got.begin() + (i * (k + r) + j) * oh * ow, got.begin() + (i * (k + r) + j + 1) * oh * ow);
+          cam::class_map_cpu(&a[static_cast<size_t>(i) * h * w * c], h, w, c, &fc[cls * c], oh, ow,
+                             lowres.data(), want.data());
+          std::vector<float> slot(got.begin() + (i * (k + r) + j) * oh * ow,
+                                  got.begin() + (i * (k + r) + j + 1) * oh * ow);
           worst = std::max(worst, camtest::max_abs_diff(slot, want));
         }
       CHECK(worst <= 1e-5);
@@ -204,37 +222,43 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
   if (no_gpu()) return;
   cam::upload_colormaps();
   const int mh = 100, mw = 100, slots = 2;
-  std::vector<cam::Image> images = {camtest::random_image(100, 100, rng), camtest::random_image(37, 251, rng)};
+  std::vector<cam::Image> images = {camtest::random_image(100, 100, rng),
+                                    camtest::random_image(37, 251, rng)};
   std::vector<float> maps = camtest::random_floats(images.size() * slots * mh * mw, rng, 0, 1);
   std::vector<uint8_t> packed;
   std::vector<cam::OverlaySlot> desc;
   size_t out_bytes = 0;
   for (const cam::Image& im : images) {
-    desc.push_back({static_cast<int64_t>(packed.size()), static_cast<int64_t>(out_bytes), im.width, im.height});
+    desc.push_back(
+        {static_cast<int64_t>(packed.size()), static_cast<int64_t>(out_bytes), im.width, im.height});
     packed.insert(packed.end(), im.rgb.begin(), im.rgb.end());
     out_bytes += im.rgb.size() * slots;
   }
-  Guarded dmaps(maps.size() * 4), dimg(packed.size()), ddesc(desc.size() * sizeof(cam::OverlaySlot)), dmax(images.size() * slots * 4), dout(out_bytes);
+  Guarded dmaps(maps.size() * 4), dimg(packed.size()), ddesc(desc.size() * sizeof(cam::OverlaySlot)),
+      dmax(images.size() * slots * 4), dout(out_bytes);
   dmaps.upload(maps.data());
   dimg.upload(packed.data());
   ddesc.upload(desc.data());
-  cam::launch_overlay(dmaps.as<float>(), 2, slots, mh, mw, dimg.as<uint8_t>(), ddesc.as<cam::OverlaySlot>(), 37 * 251, 0.5f, 1,
-                      dmax.as<float>(), dout.as<uint8_t>(), nullptr);
+  cam::launch_overlay(dmaps.as<float>(), 2, slots, mh, mw, dimg.as<uint8_t>(), ddesc.as<cam::OverlaySlot>(),
+                      37 * 251, 0.5f, 1, dmax.as<float>(), dout.as<uint8_t>(), nullptr);
   std::vector<uint8_t> got = dout.download();
   for (size_t i = 0; i < images.size(); ++i)
     for (int j = 0; j < slots; ++j) {
       const cam::Image& im = images[i];
       std::vector<uint8_t> want(im.rgb.size());
-      cam::overlay_cpu(&maps[(i * slots + j) * mh * mw], mh, mw, im.rgb.data(), im.height, im.width, 0.5f, 1, want.data());
+      cam::overlay_cpu(&maps[(i * slots + j) * mh * mw], mh, mw, im.rgb.data(), im.height, im.width, 0.5f, 1,
+                       want.data());
       int worst = 0;
-      for (size_t b = 0; b < want.size(); ++b) worst = std::max(worst, std::abs(got[desc[i].output_offset + j * want.size() + b] - want[b]));
+      for (size_t b = 0; b < want.size(); ++b)
+        worst = std::max(worst, std::abs(got[desc[i].output_offset + j * want.size() + b] - want[b]));
       CHECK(worst <= 3);
     }
 }
 
 TEST_CASE("GPU preprocess equals CPU resize + normalise") {
   if (no_gpu()) return;
-  std::vector<cam::Image> images = {camtest::random_image(100, 100, rng), camtest::random_image(640, 480, rng), camtest::random_image(31, 17, rng)};
+  std::vector<cam::Image> images = {camtest::random_image(100, 100, rng),
+                                    camtest::random_image(640, 480, rng), camtest::random_image(31, 17, rng)};
   const int oh = 100, ow = 100, channels = 8;
   std::vector<uint8_t> packed;
   std::vector<cam::ImageSlot> slots;
@@ -247,11 +271,12 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
     max_h = std::max(max_h, im.height);
   }
   cam::Normalization norm{1.0f / 255, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 0};
-  Guarded dimg(packed.size()), dslots(slots.size() * sizeof(cam::ImageSlot)), drows(rows), dout(images.size() * oh * ow * channels * 4);
+  Guarded dimg(packed.size()), dslots(slots.size() * sizeof(cam::ImageSlot)), drows(rows),
+      dout(images.size() * oh * ow * channels * 4);
   dimg.upload(packed.data());
   dslots.upload(slots.data());
-  cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::ImageSlot>(), 3, max_h, oh, ow, channels,
-                         norm, drows.as<uint8_t>(), dout.ptr, nullptr);
+  cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::ImageSlot>(), 3, max_h, oh,
+                         ow, channels, norm, drows.as<uint8_t>(), dout.ptr, nullptr);
   std::vector<float> got = dout.floats();
   for (size_t i = 0; i < images.size(); ++i) {
     std::vector<uint8_t> resized(oh * ow * 3);
@@ -260,17 +285,21 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
     cam::normalize_image_cpu(resized.data(), oh, ow, norm.scale, norm.mean, norm.stddev, false, want.data());
     double worst = 0;
     for (int p = 0; p < oh * ow; ++p) {
-      for (int c = 0; c < 3; ++c) worst = std::max(worst, std::fabs(static_cast<double>(got[(i * oh * ow + p) * channels + c]) - want[p * 3 + c]));
+      for (int c = 0; c < 3; ++c)
+        worst = std::max(
+            worst, std::fabs(static_cast<double>(got[(i * oh * ow + p) * channels + c]) - want[p * 3 + c]));
       for (int c = 3; c < channels; ++c) CHECK(got[(i * oh * ow + p) * channels + c] == 0.0f);
     }
-    CHECK(worst <= 1.0 / 255 / 0.224 + 1e-6);  // at most one uint8 level from FMA contraction at a rounding edge
+    CHECK(worst <=
+          1.0 / 255 / 0.224 + 1e-6);  // at most one uint8 level from FMA contraction at a rounding edge
   }
 }
 
 TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32/fp16/bf16 at reduced ones") {
   if (no_gpu()) return;
   for (const char* name : {"golden_r50w16", "golden_r18w8", "golden_r18w8_mlp"}) {
-    std::string weights = camtest::data_path(std::string(name) + ".safetensors"), expected = camtest::data_path(std::string(name) + "_expected.safetensors");
+    std::string weights = camtest::data_path(std::string(name) + ".safetensors"),
+                expected = camtest::data_path(std::string(name) + "_expected.safetensors");
     cam::ResNet net = cam::ResNet::load(weights);
     for (const char* precision : {"fp32", "tf32", "fp16", "bf16"}) {
       CAPTURE(name);
@@ -297,7 +326,8 @@ TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32
 TEST_CASE("CUDA Graph replay equals eager launches bit for bit") {
   if (no_gpu()) return;
   cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
-  std::vector<cam::Image> images = camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
+  std::vector<cam::Image> images =
+      camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
   images.push_back(camtest::random_image(333, 250, rng));
   cam::BatchRequest req;
   for (const cam::Image& im : images) req.images.push_back(&im);

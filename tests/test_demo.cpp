@@ -1,5 +1,5 @@
-// The demo model (tools/make_demo_model.py) on its held-out synthetic images: accuracy >= 95%, and the CAM peak
-// inside the fruit's recorded box for >= 90% of them (the pointing game), on the CPU backend.
+// The demo model (tools/make_demo_model.py) on its held-out synthetic images: accuracy >= 95%, and the CAM
+// peak inside the fruit's recorded box for >= 90% of them (the pointing game), on the CPU backend.
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -25,13 +25,15 @@ TEST_CASE("demo model: held-out accuracy and pointing game") {
     cam::ImageResult res = engine.run(std::vector<cam::Image>{img}, mo)[0];
     correct += engine.label(res.top[0]) == r["label"].get<std::string>();
     const cam::Preprocess& pre = engine.model().preprocess;
-    cam::Localization loc = cam::localize(res.maps[0].map.data(), pre.height, pre.width, img.width, img.height);
+    cam::Localization loc =
+        cam::localize(res.maps[0].map.data(), pre.height, pre.width, img.width, img.height);
     const auto& box = r["box"];
-    hits += loc.peak_x >= box[0].get<int>() && loc.peak_x <= box[2].get<int>() && loc.peak_y >= box[1].get<int>() &&
-            loc.peak_y <= box[3].get<int>();
+    hits += loc.peak_x >= box[0].get<int>() && loc.peak_x <= box[2].get<int>() &&
+            loc.peak_y >= box[1].get<int>() && loc.peak_y <= box[3].get<int>();
   }
   const double n = static_cast<double>(records.size()), accuracy = correct / n, pointing = hits / n;
-  MESSAGE("demo model on " << records.size() << " held-out images: accuracy " << accuracy << ", pointing game " << pointing);
+  MESSAGE("demo model on " << records.size() << " held-out images: accuracy " << accuracy
+                           << ", pointing game " << pointing);
   CHECK(records.size() >= 100);
   CHECK(accuracy >= 0.95);
   CHECK(pointing >= 0.90);

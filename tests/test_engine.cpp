@@ -26,11 +26,12 @@ TEST_CASE("option errors are clear") {
   CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("unknown backend 'tpu'"), cam::Error);
   o = cpu();
   o.precision = "fp16";
-  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("the CPU backend computes in fp32 only"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("the CPU backend computes in fp32 only"),
+                       cam::Error);
   o.precision = "int4";
   CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("unknown precision 'int4'"), cam::Error);
-  CHECK_THROWS_WITH_AS(cam::Engine("/nonexistent/w.safetensors", cpu()), doctest::Contains("/nonexistent/w.safetensors: cannot open"),
-                       cam::Error);
+  CHECK_THROWS_WITH_AS(cam::Engine("/nonexistent/w.safetensors", cpu()),
+                       doctest::Contains("/nonexistent/w.safetensors: cannot open"), cam::Error);
   cam::Engine engine(kWeights, cpu());
   std::vector<cam::Image> none;
   cam::MapOptions mo;
@@ -47,7 +48,8 @@ TEST_CASE("CUDA requested where there is none: a clear error; auto falls back to
   cam::Engine automatic(kWeights, o);
   if (automatic.backend_name() == "cpu") {
     o.backend = "cuda";
-    CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("CUDA backend requested but unavailable"), cam::Error);
+    CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o),
+                         doctest::Contains("CUDA backend requested but unavailable"), cam::Error);
   } else {
     MESSAGE("a CUDA device is present: auto picked " << automatic.backend_name());
   }
@@ -65,7 +67,8 @@ TEST_CASE("class lookup by label or index") {
 TEST_CASE("results do not depend on the batch: one at a time equals all together, bit for bit") {
   cam::Engine engine(kWeights, cpu());
   std::mt19937 rng(9);
-  std::vector<cam::Image> images = camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
+  std::vector<cam::Image> images =
+      camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
   images.push_back(camtest::random_image(100, 100, rng));
   cam::MapOptions mo;
   mo.topk = 2;

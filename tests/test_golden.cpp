@@ -1,6 +1,7 @@
 // End-to-end against PyTorch fixtures (tools/make_golden.py): a reduced-width ResNet-50 (mixed F16/BF16/F32
-// weights, 100x100 input: 4x4 maps through 13x13 and 7x7), a ResNet-18 at 64x48 (basic blocks, non-square), and a
-// ResNet-18 with an MLP head (GAP -> 48 -> 24 -> fc), whose CAM weights come from the closed-form Grad-CAM.
+// weights, 100x100 input: 4x4 maps through 13x13 and 7x7), a ResNet-18 at 64x48 (basic blocks, non-square),
+// and a ResNet-18 with an MLP head (GAP -> 48 -> 24 -> fc), whose CAM weights come from the closed-form
+// Grad-CAM.
 #include <doctest/doctest.h>
 
 #include "cpu_backend.h"

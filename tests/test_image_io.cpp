@@ -1,5 +1,6 @@
-// Image decode/encode: every supported format against the raw pixels it was made from (tools/make_test_images.py),
-// gray/alpha/16-bit handling, the pixel limit checked before allocation, and clear errors for bad files.
+// Image decode/encode: every supported format against the raw pixels it was made from
+// (tools/make_test_images.py), gray/alpha/16-bit handling, the pixel limit checked before allocation, and
+// clear errors for bad files.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -10,7 +11,9 @@
 
 namespace {
 
-std::string img(const std::string& name) { return camtest::data_path("images/" + name); }
+std::string img(const std::string& name) {
+  return camtest::data_path("images/" + name);
+}
 const std::vector<uint8_t> kRgb = camtest::read_bytes(img("rgb.raw"));  // (4, 5, 3)
 
 }  // namespace
@@ -52,30 +55,38 @@ TEST_CASE("PNG round trip is exact, JPEG close; writes are atomic") {
   int worst = 0;
   for (size_t i = 0; i < back.rgb.size(); ++i) worst = std::max(worst, std::abs(back.rgb[i] - flat.rgb[i]));
   CHECK(worst <= 4);
-  CHECK_THROWS_WITH_AS(cam::write_image(dir + "/out.webp", im), doctest::Contains("must end in .png, .jpg or .jpeg"), cam::Error);
-  CHECK_THROWS_WITH_AS(cam::write_image(dir + "/no/such/dir/x.png", im), doctest::Contains("x.png: cannot write image"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::write_image(dir + "/out.webp", im),
+                       doctest::Contains("must end in .png, .jpg or .jpeg"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::write_image(dir + "/no/such/dir/x.png", im),
+                       doctest::Contains("x.png: cannot write image"), cam::Error);
   struct stat st;
   CHECK(stat((dir + "/no/such/dir/x.png").c_str(), &st) != 0);
 }
 
 TEST_CASE("bad files: missing, empty, truncated, not an image") {
   std::string dir = camtest::temp_dir();
-  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/missing.jpg"), doctest::Contains("missing.jpg: cannot open"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/missing.jpg"), doctest::Contains("missing.jpg: cannot open"),
+                       cam::Error);
   camtest::write_bytes(dir + "/empty.jpg", {});
-  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/empty.jpg"), doctest::Contains("empty.jpg: empty file"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/empty.jpg"), doctest::Contains("empty.jpg: empty file"),
+                       cam::Error);
   std::vector<uint8_t> png = camtest::read_bytes(img("rgb.png"));
   camtest::write_bytes(dir + "/trunc.png", std::vector<uint8_t>(png.begin(), png.begin() + 40));
-  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/trunc.png"), doctest::Contains("trunc.png: cannot decode image"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/trunc.png"),
+                       doctest::Contains("trunc.png: cannot decode image"), cam::Error);
   camtest::write_bytes(dir + "/text.jpg", {'h', 'e', 'l', 'l', 'o', '\n'});
-  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/text.jpg"), doctest::Contains("text.jpg: not a decodable image"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::read_image(dir + "/text.jpg"),
+                       doctest::Contains("text.jpg: not a decodable image"), cam::Error);
 }
 
 TEST_CASE("pixel limit is enforced from the header, before decoding") {
   // A PNG whose IHDR claims 12000 x 10000 pixels, with no image data at all.
-  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                              0, 0, 0x2e, 0xe0, 0, 0, 0x27, 0x10, 8, 2, 0, 0, 0, 0, 0, 0, 0};
-  CHECK_THROWS_WITH_AS(cam::decode_image(png.data(), png.size(), "huge.png"),
-                       doctest::Contains("huge.png: image is 12000x10000, over the limit of 100000000 pixels"), cam::Error);
+  std::vector<uint8_t> png = {0x89, 'P',  'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0, 0,
+                              13,   'I',  'H', 'D', 'R',  0,    0,    0x2e, 0xe0, 0, 0,
+                              0x27, 0x10, 8,   2,   0,    0,    0,    0,    0,    0, 0};
+  CHECK_THROWS_WITH_AS(
+      cam::decode_image(png.data(), png.size(), "huge.png"),
+      doctest::Contains("huge.png: image is 12000x10000, over the limit of 100000000 pixels"), cam::Error);
   std::vector<uint8_t> small = camtest::read_bytes(img("rgb.png"));
   CHECK_THROWS_WITH_AS(cam::decode_image(small.data(), small.size(), "small.png", 19),
                        doctest::Contains("image is 5x4, over the limit of 19 pixels"), cam::Error);
@@ -87,13 +98,15 @@ TEST_CASE("resize_image keeps a flat colour flat at any ratio") {
   flat.width = 31;
   flat.height = 17;
   flat.rgb.assign(31 * 17 * 3, 0);
-  for (size_t i = 0; i < flat.rgb.size(); i += 3) flat.rgb[i] = 200, flat.rgb[i + 1] = 10, flat.rgb[i + 2] = 99;
+  for (size_t i = 0; i < flat.rgb.size(); i += 3)
+    flat.rgb[i] = 200, flat.rgb[i + 1] = 10, flat.rgb[i + 2] = 99;
   for (auto s : {std::make_pair(224, 224), std::make_pair(3, 2), std::make_pair(100, 7)}) {
     cam::Image r = cam::resize_image(flat, s.first, s.second);
     CHECK(r.width == s.first);
     CHECK(r.height == s.second);
     bool same = true;
-    for (size_t i = 0; i < r.rgb.size(); i += 3) same = same && r.rgb[i] == 200 && r.rgb[i + 1] == 10 && r.rgb[i + 2] == 99;
+    for (size_t i = 0; i < r.rgb.size(); i += 3)
+      same = same && r.rgb[i] == 200 && r.rgb[i + 1] == 10 && r.rgb[i + 2] == 99;
     CHECK(same);
   }
 }

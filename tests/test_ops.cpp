@@ -18,7 +18,8 @@ std::mt19937 rng(1234);
 
 // ---- naive references
 
-std::vector<float> naive_conv(const std::vector<float>& x, int n, int h, int w, const cam::ConvLayer& c, int& oh, int& ow) {
+std::vector<float> naive_conv(const std::vector<float>& x, int n, int h, int w, const cam::ConvLayer& c,
+                              int& oh, int& ow) {
   oh = (h + 2 * c.pad - c.kernel) / c.stride + 1;
   ow = (w + 2 * c.pad - c.kernel) / c.stride + 1;
   std::vector<float> y(static_cast<size_t>(n) * oh * ow * c.out_channels);
@@ -32,10 +33,12 @@ std::vector<float> naive_conv(const std::vector<float>& x, int n, int h, int w, 
               int iy = oy * c.stride - c.pad + ky, ix = ox * c.stride - c.pad + kx;
               if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
               for (int i = 0; i < c.in_channels; ++i)
-                acc += static_cast<double>(x[((static_cast<size_t>(b) * h + iy) * w + ix) * c.in_channels + i]) *
-                       c.weight[((static_cast<size_t>(o) * c.kernel + ky) * c.kernel + kx) * c.in_channels + i];
+                acc +=
+                    static_cast<double>(x[((static_cast<size_t>(b) * h + iy) * w + ix) * c.in_channels + i]) *
+                    c.weight[((static_cast<size_t>(o) * c.kernel + ky) * c.kernel + kx) * c.in_channels + i];
             }
-          y[((static_cast<size_t>(b) * oh + oy) * ow + ox) * c.out_channels + o] = static_cast<float>(acc + c.shift[o]);
+          y[((static_cast<size_t>(b) * oh + oy) * ow + ox) * c.out_channels + o] =
+              static_cast<float>(acc + c.shift[o]);
         }
   return y;
 }
@@ -186,13 +189,16 @@ TEST_CASE("oneDNN forward equals the naive forward on odd sizes, basic and bottl
         for (int b = 0; b < n; ++b)
           for (int c = 0; c < net.feature_channels; ++c) {
             double s = 0;
-            for (int p = 0; p < h * w; ++p) s += want[(static_cast<size_t>(b) * h * w + p) * net.feature_channels + c];
+            for (int p = 0; p < h * w; ++p)
+              s += want[(static_cast<size_t>(b) * h * w + p) * net.feature_channels + c];
             pooled[b * net.feature_channels + c] = static_cast<float>(s / (h * w));
           }
         for (int b = 0; b < n; ++b)
           for (int k = 0; k < net.num_classes; ++k) {
             double s = net.fc_bias[k];
-            for (int c = 0; c < net.feature_channels; ++c) s += static_cast<double>(pooled[b * net.feature_channels + c]) * net.fc_weight[k * net.feature_channels + c];
+            for (int c = 0; c < net.feature_channels; ++c)
+              s += static_cast<double>(pooled[b * net.feature_channels + c]) *
+                   net.fc_weight[k * net.feature_channels + c];
             logits[b * net.num_classes + k] = static_cast<float>(s);
           }
         CHECK(camtest::rel_l2(out.logits, logits) < 1e-5);
@@ -203,12 +209,14 @@ TEST_CASE("oneDNN forward equals the naive forward on odd sizes, basic and bottl
 TEST_CASE("bn_act: affine, residual and ReLU in every combination") {
   const int pixels = 37, c = 13;
   std::vector<float> x = camtest::random_floats(pixels * c, rng), r = camtest::random_floats(pixels * c, rng);
-  std::vector<float> scale = camtest::random_floats(c, rng, 0.5f, 2.0f), shift = camtest::random_floats(c, rng);
+  std::vector<float> scale = camtest::random_floats(c, rng, 0.5f, 2.0f),
+                     shift = camtest::random_floats(c, rng);
   for (bool use_scale : {false, true})
     for (bool use_residual : {false, true})
       for (bool relu : {false, true}) {
         std::vector<float> y(pixels * c);
-        cam::bn_act_cpu(x.data(), use_scale ? scale.data() : nullptr, shift.data(), use_residual ? r.data() : nullptr, relu, pixels, c, y.data());
+        cam::bn_act_cpu(x.data(), use_scale ? scale.data() : nullptr, shift.data(),
+                        use_residual ? r.data() : nullptr, relu, pixels, c, y.data());
         for (int i = 0; i < pixels * c; ++i) {
           double v = x[i] * (use_scale ? scale[i % c] : 1.0) + shift[i % c] + (use_residual ? r[i] : 0.0);
           if (relu) v = std::max(v, 0.0);
@@ -218,7 +226,8 @@ TEST_CASE("bn_act: affine, residual and ReLU in every combination") {
 }
 
 TEST_CASE("max pool 3x3/2 pad 1 on odd and tiny maps") {
-  for (auto hw : {std::make_pair(13, 13), std::make_pair(7, 4), std::make_pair(1, 1), std::make_pair(112, 111)}) {
+  for (auto hw :
+       {std::make_pair(13, 13), std::make_pair(7, 4), std::make_pair(1, 1), std::make_pair(112, 111)}) {
     const int n = 2, c = 5;
     std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * c, rng);
     int oh, ow;
@@ -239,7 +248,8 @@ TEST_CASE("global average pool, linear, softmax, top-k with ties") {
       for (int p = 0; p < hw; ++p) s += x[(b * hw + p) * c + ch];
       CHECK(pooled[b * c + ch] == doctest::Approx(s / hw).epsilon(1e-6));
     }
-  std::vector<float> w = camtest::random_floats(classes * c, rng), bias = camtest::random_floats(classes, rng), y(n * classes), p(n * classes);
+  std::vector<float> w = camtest::random_floats(classes * c, rng),
+                     bias = camtest::random_floats(classes, rng), y(n * classes), p(n * classes);
   cam::linear_cpu(pooled.data(), n, c, w.data(), bias.data(), classes, y.data());
   cam::softmax_cpu(y.data(), n, classes, p.data());
   for (int b = 0; b < n; ++b) {
@@ -250,7 +260,8 @@ TEST_CASE("global average pool, linear, softmax, top-k with ties") {
       CHECK(y[b * classes + k] == doctest::Approx(s).epsilon(1e-5));
       z += std::exp(s);
     }
-    for (int k = 0; k < classes; ++k) CHECK(p[b * classes + k] == doctest::Approx(std::exp(y[b * classes + k]) / z).epsilon(1e-5));
+    for (int k = 0; k < classes; ++k)
+      CHECK(p[b * classes + k] == doctest::Approx(std::exp(y[b * classes + k]) / z).epsilon(1e-5));
   }
   std::vector<float> v = {0.1f, 0.5f, 0.2f, 0.5f, 0.9f};
   CHECK(cam::topk_cpu(v.data(), 5, 3) == std::vector<int>{4, 1, 3});
@@ -258,8 +269,8 @@ TEST_CASE("global average pool, linear, softmax, top-k with ties") {
 }
 
 TEST_CASE("class map: weighted sum, ReLU, min-max, bilinear upsample, min-max (odd sizes)") {
-  for (auto s : {std::make_tuple(4, 4, 100, 100), std::make_tuple(7, 7, 224, 224), std::make_tuple(13, 13, 64, 48),
-                 std::make_tuple(3, 2, 5, 7), std::make_tuple(4, 4, 2, 3)}) {
+  for (auto s : {std::make_tuple(4, 4, 100, 100), std::make_tuple(7, 7, 224, 224),
+                 std::make_tuple(13, 13, 64, 48), std::make_tuple(3, 2, 5, 7), std::make_tuple(4, 4, 2, 3)}) {
     const int h = std::get<0>(s), w = std::get<1>(s), oh = std::get<2>(s), ow = std::get<3>(s), c = 33;
     std::vector<float> a = camtest::random_floats(static_cast<size_t>(h) * w * c, rng, 0.0f, 1.0f);
     std::vector<float> wt = camtest::random_floats(c, rng);
@@ -307,17 +318,18 @@ TEST_CASE("overlay: colormap + blend + normalise by max + truncate, map resized 
       }
     double mx = *std::max_element(blend.begin(), blend.end());
     int worst = 0;
-    for (size_t i = 0; i < blend.size(); ++i) worst = std::max(worst, std::abs(static_cast<int>(255 * blend[i] / mx) - got[i]));
+    for (size_t i = 0; i < blend.size(); ++i)
+      worst = std::max(worst, std::abs(static_cast<int>(255 * blend[i] / mx) - got[i]));
     CHECK(worst <= 1);
   }
 }
 
 TEST_CASE("JET table matches OpenCV's anchors") {
   CHECK(cam::kJetRgb[0] == 0);
-  CHECK(cam::kJetRgb[2] == 128);                 // dark blue at 0
-  CHECK(cam::kJetRgb[255 * 3 + 0] == 128);       // dark red at 255
+  CHECK(cam::kJetRgb[2] == 128);            // dark blue at 0
+  CHECK(cam::kJetRgb[255 * 3 + 0] == 128);  // dark red at 255
   CHECK(cam::kJetRgb[255 * 3 + 2] == 0);
-  CHECK(cam::kJetRgb[128 * 3 + 1] == 255);       // green in the middle
+  CHECK(cam::kJetRgb[128 * 3 + 1] == 255);  // green in the middle
 }
 
 TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge against a PIL-style reference") {
@@ -339,7 +351,8 @@ TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge again
           for (int j = 0; j < in_len; ++j) {
             double t = std::fabs((j + 0.5 - center) / support), wgt = t < 1 ? 1 - t : 0;
             total += wgt;
-            for (int c = 0; c < 3; ++c) acc[c] += wgt * in[horizontal ? (o * in_len + j) * 3 + c : (j * outer + o) * 3 + c];
+            for (int c = 0; c < 3; ++c)
+              acc[c] += wgt * in[horizontal ? (o * in_len + j) * 3 + c : (j * outer + o) * 3 + c];
           }
           for (int c = 0; c < 3; ++c) {
             double v = std::round(std::min(255.0, std::max(0.0, acc[c] / total)));
@@ -351,7 +364,8 @@ TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge again
     std::vector<double> src(img.rgb.begin(), img.rgb.end());
     std::vector<double> want = pass(pass(src, 23, 37, ow, true), ow, 23, oh, false);
     int worst = 0;
-    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(static_cast<int>(want[i]) - got[i]));
+    for (size_t i = 0; i < want.size(); ++i)
+      worst = std::max(worst, std::abs(static_cast<int>(want[i]) - got[i]));
     CAPTURE(oh);
     CAPTURE(ow);
     CHECK(worst <= 1);
@@ -363,9 +377,11 @@ TEST_CASE("normalise: (v * scale - mean) / std, RGB and BGR order") {
   float mean[3] = {0.485f, 0.456f, 0.406f}, stddev[3] = {0.229f, 0.224f, 0.225f};
   std::vector<float> out(18);
   cam::normalize_image_cpu(img.rgb.data(), 2, 3, 1.0f / 255, mean, stddev, false, out.data());
-  for (int i = 0; i < 18; ++i) CHECK(out[i] == doctest::Approx((img.rgb[i] / 255.0 - mean[i % 3]) / stddev[i % 3]).epsilon(1e-6));
+  for (int i = 0; i < 18; ++i)
+    CHECK(out[i] == doctest::Approx((img.rgb[i] / 255.0 - mean[i % 3]) / stddev[i % 3]).epsilon(1e-6));
   float caffe_mean[3] = {103.939f, 116.779f, 123.68f}, ones[3] = {1, 1, 1};
   cam::normalize_image_cpu(img.rgb.data(), 2, 3, 1.0f, caffe_mean, ones, true, out.data());
   for (int p = 0; p < 6; ++p)
-    for (int c = 0; c < 3; ++c) CHECK(out[p * 3 + c] == doctest::Approx(img.rgb[p * 3 + 2 - c] - caffe_mean[c]).epsilon(1e-6));
+    for (int c = 0; c < 3; ++c)
+      CHECK(out[p * 3 + c] == doctest::Approx(img.rgb[p * 3 + 2 - c] - caffe_mean[c]).epsilon(1e-6));
 }

@@ -1,4 +1,5 @@
-// The CLI's building blocks: list parsing, folder listing, output naming, localisation, .npy files, panels, reports.
+// The CLI's building blocks: list parsing, folder listing, output naming, localisation, .npy files, panels,
+// reports.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -25,7 +26,8 @@ TEST_CASE("list files: comments, blank lines, tab-separated truth, paths relativ
   CHECK(items[1].output == "pear.png");
   CHECK(items[2].output == "kiwi.jpg");
   std::istringstream bad("a.jpg\tx\ty\n");
-  CHECK_THROWS_WITH_AS(cam::parse_list(bad, "", "l.txt"), doctest::Contains("l.txt:1: more than two tab-separated fields"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::parse_list(bad, "", "l.txt"),
+                       doctest::Contains("l.txt:1: more than two tab-separated fields"), cam::Error);
 }
 
 TEST_CASE("folders are listed recursively and sorted; labels from parent folders; names collision-free") {
@@ -45,7 +47,8 @@ TEST_CASE("folders are listed recursively and sorted; labels from parent folders
   items = cam::collect_inputs({dir + "/Banana", dir + "/Banana"}, false, none);
   REQUIRE(items.size() == 4);
   CHECK(items[0].output == fs::path(dir + "/Banana/b1.png").lexically_normal().string().substr(1));
-  CHECK_THROWS_WITH_AS(cam::collect_inputs({dir + "/missing"}, false, none), doctest::Contains("missing: no such file or folder"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::collect_inputs({dir + "/missing"}, false, none),
+                       doctest::Contains("missing: no such file or folder"), cam::Error);
   std::istringstream stdin_list(dir + "/Apple/a.jpg\tApple\n");
   items = cam::collect_inputs({"-"}, false, stdin_list);
   REQUIRE(items.size() == 1);
@@ -102,14 +105,17 @@ TEST_CASE("panel: tiles side by side with captions drawn below") {
   CHECK(panel.rgb[(10 * panel.width + 300) * 3] == 10);  // inside the overlay tile
   int dark = 0;                                          // text pixels in the caption strip under the overlay
   for (int y = 160; y < panel.height; ++y)
-    for (int x = 204; x < panel.width; ++x) dark += panel.rgb[(static_cast<size_t>(y) * panel.width + x) * 3] < 100;
+    for (int x = 204; x < panel.width; ++x)
+      dark += panel.rgb[(static_cast<size_t>(y) * panel.width + x) * 3] < 100;
   CHECK(dark > 50);
 }
 
 TEST_CASE("report and CSV: accuracy, misclassified first, errors counted") {
   std::vector<nlohmann::json> records = {
-      nlohmann::json::parse(R"({"path":"a.jpg","truth":"Apple","top":[{"class":0,"label":"Apple","probability":0.9}],"maps":[{"file":"a.top1.png"}]})"),
-      nlohmann::json::parse(R"({"path":"b.jpg","truth":"Corn","top":[{"class":2,"label":"Onion White","probability":0.6}],"maps":[{"file":"b.top1.png"}]})"),
+      nlohmann::json::parse(
+          R"({"path":"a.jpg","truth":"Apple","top":[{"class":0,"label":"Apple","probability":0.9}],"maps":[{"file":"a.top1.png"}]})"),
+      nlohmann::json::parse(
+          R"({"path":"b.jpg","truth":"Corn","top":[{"class":2,"label":"Onion White","probability":0.6}],"maps":[{"file":"b.top1.png"}]})"),
       nlohmann::json::parse(R"({"path":"c.jpg","error":"c.jpg: empty file"})")};
   std::string html = cam::render_report_html(records);
   CHECK(html.find("3 images, 1 failed; top-1 accuracy 50.0% (1/2)") != std::string::npos);

@@ -70,19 +70,21 @@ TEST_CASE("file shorter than the 8-byte length") {
   camtest::write_bytes(path, {1, 2, 3});
   CHECK_THROWS_WITH_AS(cam::SafeTensors{path}, doctest::Contains("3 bytes, too short"), cam::Error);
   camtest::write_bytes(path, {});
-  CHECK_THROWS_WITH_AS(cam::SafeTensors{path}, doctest::Contains("short.safetensors: file is 0 bytes"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::SafeTensors{path}, doctest::Contains("short.safetensors: file is 0 bytes"),
+                       cam::Error);
 }
 
 TEST_CASE("missing file names the path") {
-  CHECK_THROWS_WITH_AS(cam::SafeTensors{dir + "/nope.safetensors"}, doctest::Contains("nope.safetensors: cannot open"),
-                       cam::Error);
+  CHECK_THROWS_WITH_AS(cam::SafeTensors{dir + "/nope.safetensors"},
+                       doctest::Contains("nope.safetensors: cannot open"), cam::Error);
 }
 
 TEST_CASE("header length beyond the file") {
   std::string path = dir + "/beyond.safetensors";
   std::vector<uint8_t> bytes = {200, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
   camtest::write_bytes(path, bytes);
-  CHECK_THROWS_WITH_AS(cam::SafeTensors{path}, doctest::Contains("header length 200 reaches beyond the end of the file (size 10"),
+  CHECK_THROWS_WITH_AS(cam::SafeTensors{path},
+                       doctest::Contains("header length 200 reaches beyond the end of the file (size 10"),
                        cam::Error);
   bytes = {0, 0, 0, 0, 0, 1, 0, 0};  // 2^40
   camtest::write_bytes(path, bytes);
@@ -92,8 +94,10 @@ TEST_CASE("header length beyond the file") {
 TEST_CASE("malformed JSON, wrong top-level type, bad first byte") {
   CHECK(error_for(R"({"a":{"dtype":"F32",)", {}).find("malformed JSON header") != std::string::npos);
   CHECK(error_for(R"( {"a":1})", {}).find("does not start with '{'") != std::string::npos);
-  CHECK(error_for(R"({"a":{"dtype":"F32","shape":[2]}})", {}).find("tensor 'a': entry needs dtype, shape and data_offsets") != std::string::npos);
-  CHECK(error_for(R"({"__metadata__":{"k":3}})", {}).find("__metadata__ value 'k' is not a string") != std::string::npos);
+  CHECK(error_for(R"({"a":{"dtype":"F32","shape":[2]}})", {})
+            .find("tensor 'a': entry needs dtype, shape and data_offsets") != std::string::npos);
+  CHECK(error_for(R"({"__metadata__":{"k":3}})", {}).find("__metadata__ value 'k' is not a string") !=
+        std::string::npos);
   CHECK(error_for("{\"a\xff\":1}", {}).find("malformed JSON header") != std::string::npos);
 }
 
@@ -105,32 +109,44 @@ TEST_CASE("duplicate tensor names") {
 }
 
 TEST_CASE("unknown dtype and non-weight dtype") {
-  CHECK(error_for(R"({"a":{"dtype":"F12","shape":[2],"data_offsets":[0,8]}})", kEightFloats).find("tensor 'a': unknown dtype 'F12'") != std::string::npos);
+  CHECK(error_for(R"({"a":{"dtype":"F12","shape":[2],"data_offsets":[0,8]}})", kEightFloats)
+            .find("tensor 'a': unknown dtype 'F12'") != std::string::npos);
   std::string e = error_for(R"({"a":{"dtype":"I32","shape":[8],"data_offsets":[0,32]}})", kEightFloats);
-  CHECK(e.find("tensor 'a': dtype I32 is not a weight type (expected F32, F16 or BF16)") != std::string::npos);
+  CHECK(e.find("tensor 'a': dtype I32 is not a weight type (expected F32, F16 or BF16)") !=
+        std::string::npos);
 }
 
 TEST_CASE("byte length must equal numel x dtype size") {
   std::string e = error_for(R"({"w":{"dtype":"F32","shape":[3,3],"data_offsets":[0,32]}})", kEightFloats);
-  CHECK(e.find("tensor 'w': byte length 32 does not match shape (3, 3) x F32 = 36 bytes") != std::string::npos);
-  e = error_for(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,2],"data_offsets":[0,32]}})", kEightFloats);
+  CHECK(e.find("tensor 'w': byte length 32 does not match shape (3, 3) x F32 = 36 bytes") !=
+        std::string::npos);
+  e = error_for(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,2],"data_offsets":[0,32]}})",
+                kEightFloats);
   CHECK(e.find("tensor 'w': shape overflows 64 bits") != std::string::npos);
   e = error_for(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,32]}})", kEightFloats);
   CHECK(e.find("negative dimension") != std::string::npos);
 }
 
 TEST_CASE("offsets: overlapping, gaps, reversed, beyond the data, padding") {
-  CHECK(error_for(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
-                  kEightFloats)
-            .find("tensor 'b': data_offsets begin 8 overlaps the previous tensor (which ends at 16)") != std::string::npos);
-  CHECK(error_for(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}})",
-                  kEightFloats)
-            .find("tensor 'b': data_offsets begin 16 leaves a gap after byte 8") != std::string::npos);
-  CHECK(error_for(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", kEightFloats).find("end 0 < begin 8") != std::string::npos);
+  CHECK(
+      error_for(
+          R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
+          kEightFloats)
+          .find("tensor 'b': data_offsets begin 8 overlaps the previous tensor (which ends at 16)") !=
+      std::string::npos);
+  CHECK(
+      error_for(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}})",
+          kEightFloats)
+          .find("tensor 'b': data_offsets begin 16 leaves a gap after byte 8") != std::string::npos);
+  CHECK(error_for(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", kEightFloats)
+            .find("end 0 < begin 8") != std::string::npos);
   CHECK(error_for(R"({"a":{"dtype":"F32","shape":[16],"data_offsets":[0,64]}})", kEightFloats)
-            .find("tensor 'a': data_offsets end 64 beyond the data section (32 bytes; truncated?)") != std::string::npos);
+            .find("tensor 'a': data_offsets end 64 beyond the data section (32 bytes; truncated?)") !=
+        std::string::npos);
   CHECK(error_for(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", kEightFloats)
-            .find("data section is 32 bytes but the tensors cover 16 (file padded or truncated)") != std::string::npos);
+            .find("data section is 32 bytes but the tensors cover 16 (file padded or truncated)") !=
+        std::string::npos);
 }
 
 TEST_CASE("NaN and Inf weights are refused with the element index") {

@@ -22,9 +22,15 @@ std::string from_env(const char* name, const char* fallback) {
 }
 }  // namespace
 
-std::string data_path(const std::string& name) { return from_env("CAM_TEST_DATA", CAM_TEST_DATA) + "/" + name; }
-std::string source_dir() { return from_env("CAM_SOURCE_DIR", CAM_SOURCE_DIR); }
-std::string engine_bin() { return from_env("CAM_ENGINE_BIN", CAM_ENGINE_BIN); }
+std::string data_path(const std::string& name) {
+  return from_env("CAM_TEST_DATA", CAM_TEST_DATA) + "/" + name;
+}
+std::string source_dir() {
+  return from_env("CAM_SOURCE_DIR", CAM_SOURCE_DIR);
+}
+std::string engine_bin() {
+  return from_env("CAM_ENGINE_BIN", CAM_ENGINE_BIN);
+}
 
 std::string temp_dir() {
   const char* base = std::getenv("TMPDIR");
@@ -62,7 +68,8 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-void write_raw_safetensors(const std::string& path, const std::string& header, const std::vector<uint8_t>& data) {
+void write_raw_safetensors(const std::string& path, const std::string& header,
+                           const std::vector<uint8_t>& data) {
   std::vector<uint8_t> bytes(8 + header.size() + data.size());
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(n >> (8 * i));

@@ -9,18 +9,20 @@
 
 namespace camtest {
 
-// Paths default to this checkout's; the environment (CAM_TEST_DATA, CAM_SOURCE_DIR, CAM_ENGINE_BIN) overrides them
-// so a build can run from another folder (bench/gpu_suite.sh).
+// Paths default to this checkout's; the environment (CAM_TEST_DATA, CAM_SOURCE_DIR, CAM_ENGINE_BIN) overrides
+// them so a build can run from another folder (bench/gpu_suite.sh).
 std::string data_path(const std::string& name);  // tests/data/<name>
 std::string source_dir();
 std::string engine_bin();
-std::string temp_dir();                            // a fresh folder under the system temp dir
+std::string temp_dir();  // a fresh folder under the system temp dir
 
 double rel_l2(const std::vector<float>& got, const std::vector<float>& want);
 double max_abs_diff(const std::vector<float>& got, const std::vector<float>& want);
 
-// Writes a safetensors file from a header JSON text and raw data bytes, exactly as given (for crafted bad files).
-void write_raw_safetensors(const std::string& path, const std::string& header, const std::vector<uint8_t>& data);
+// Writes a safetensors file from a header JSON text and raw data bytes, exactly as given (for crafted bad
+// files).
+void write_raw_safetensors(const std::string& path, const std::string& header,
+                           const std::vector<uint8_t>& data);
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
 std::vector<uint8_t> read_bytes(const std::string& path);
 

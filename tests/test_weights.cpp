@@ -39,7 +39,8 @@ std::string pack(const RawFile& raw, const std::string& name) {
   nlohmann::json header = nlohmann::json::object();
   std::vector<uint8_t> data;
   for (const auto& kv : raw.tensors) {
-    header[kv.first] = {{"dtype", kv.second.dtype}, {"shape", kv.second.shape},
+    header[kv.first] = {{"dtype", kv.second.dtype},
+                        {"shape", kv.second.shape},
                         {"data_offsets", {data.size(), data.size() + kv.second.bytes.size()}}};
     data.insert(data.end(), kv.second.bytes.begin(), kv.second.bytes.end());
   }
@@ -106,7 +107,8 @@ TEST_CASE("BN folding: weight * gamma / sqrt(var + eps), shift = beta - mean * s
   RawFile raw = kR18;
   std::vector<float> w = floats(raw.tensors["conv1.weight"]);  // (8, 3, 7, 7) OIHW
   std::vector<float> g = floats(raw.tensors["bn1.weight"]), b = floats(raw.tensors["bn1.bias"]);
-  std::vector<float> mean = floats(raw.tensors["bn1.running_mean"]), var = floats(raw.tensors["bn1.running_var"]);
+  std::vector<float> mean = floats(raw.tensors["bn1.running_mean"]),
+                     var = floats(raw.tensors["bn1.running_var"]);
   std::vector<float> bias = {0.5f, -1, 2, 0, 0.25f, 3, -0.5f, 1};
   raw.tensors["conv1.bias"] = f32({8}, bias);  // the Keras form: conv bias + BN
   raw.metadata["bn_eps"] = "0.001";
@@ -115,10 +117,12 @@ TEST_CASE("BN folding: weight * gamma / sqrt(var + eps), shift = beta - mean * s
     double s = g[o] / std::sqrt(static_cast<double>(var[o]) + 0.001);
     CHECK(net.stem.shift[o] == doctest::Approx((bias[o] - mean[o]) * s + b[o]).epsilon(1e-6));
     // OIHW (o, i=2, ky=3, kx=5) -> OHWI (o, 3, 5, 2)
-    CHECK(net.stem.weight[((o * 7 + 3) * 7 + 5) * 3 + 2] == doctest::Approx(w[((o * 3 + 2) * 7 + 3) * 7 + 5] * s).epsilon(1e-6));
+    CHECK(net.stem.weight[((o * 7 + 3) * 7 + 5) * 3 + 2] ==
+          doctest::Approx(w[((o * 3 + 2) * 7 + 3) * 7 + 5] * s).epsilon(1e-6));
   }
   // the folded-ONNX form: conv bias, no BN
-  for (const char* p : {".weight", ".bias", ".running_mean", ".running_var", ".num_batches_tracked"}) raw.tensors.erase(std::string("bn1") + p);
+  for (const char* p : {".weight", ".bias", ".running_mean", ".running_var", ".num_batches_tracked"})
+    raw.tensors.erase(std::string("bn1") + p);
   cam::ResNet folded = cam::ResNet::load(pack(raw, "bias_only"));
   CHECK(folded.stem.shift == bias);
   CHECK(folded.stem.weight[((1 * 7 + 3) * 7 + 5) * 3 + 2] == w[((1 * 3 + 2) * 7 + 3) * 7 + 5]);
@@ -131,20 +135,24 @@ TEST_CASE("stride_in_1x1 metadata moves the stride to the first 1x1 conv (Keras 
   CHECK(net.stages[1][0].conv1.stride == 2);
   CHECK(net.stages[1][0].conv2.stride == 1);
   raw.metadata["stride_in_1x1"] = "yes";
-  CHECK(load_error(raw, "v1bad").find("stride_in_1x1 must be \"true\" or \"false\", found \"yes\"") != std::string::npos);
+  CHECK(load_error(raw, "v1bad").find("stride_in_1x1 must be \"true\" or \"false\", found \"yes\"") !=
+        std::string::npos);
 }
 
 TEST_CASE("missing tensor") {
   RawFile raw = kR18;
   raw.tensors.erase("layer2.1.conv2.weight");
-  CHECK(load_error(raw, "missing").find("missing.safetensors: missing tensor 'layer2.1.conv2.weight'") != std::string::npos);
+  CHECK(load_error(raw, "missing").find("missing.safetensors: missing tensor 'layer2.1.conv2.weight'") !=
+        std::string::npos);
   raw = kR18;
   raw.tensors.erase("layer3.0.bn2.running_var");
   CHECK(load_error(raw, "missing_bn").find("missing tensor 'layer3.0.bn2.running_var'") != std::string::npos);
   raw = kR18;
   for (auto it = raw.tensors.begin(); it != raw.tensors.end();)
     it = it->first.rfind("layer3.0.downsample", 0) == 0 ? raw.tensors.erase(it) : std::next(it);
-  CHECK(load_error(raw, "missing_ds").find("missing tensor 'layer3.0.downsample.0.weight' (the block changes shape: 16 -> 32 channels, stride 2)") != std::string::npos);
+  CHECK(load_error(raw, "missing_ds")
+            .find("missing tensor 'layer3.0.downsample.0.weight' (the block changes shape: 16 -> 32 "
+                  "channels, stride 2)") != std::string::npos);
   raw = kR18;
   raw.tensors.erase("fc.weight");
   CHECK(load_error(raw, "missing_fc").find("missing tensor 'fc.weight'") != std::string::npos);
@@ -159,13 +167,18 @@ TEST_CASE("extra unexpected tensor") {
 TEST_CASE("wrong shapes name the tensor, found and expected") {
   RawFile raw = kR18;
   raw.tensors["fc.weight"] = f32({5, 32}, std::vector<float>(160, 0.1f));
-  CHECK(load_error(raw, "fc_cols").find("tensor 'fc.weight': shape (5, 32), expected (*, 64) (columns must equal the last stage's channels)") != std::string::npos);
+  CHECK(load_error(raw, "fc_cols")
+            .find("tensor 'fc.weight': shape (5, 32), expected (*, 64) (columns must equal the last stage's "
+                  "channels)") != std::string::npos);
   raw = kR18;
   raw.tensors["layer1.1.conv1.weight"] = f32({8, 4, 3, 3}, std::vector<float>(288, 0.1f));
-  CHECK(load_error(raw, "conv_cin").find("tensor 'layer1.1.conv1.weight': shape (8, 4, 3, 3), expected (*, 8, 3, 3)") != std::string::npos);
+  CHECK(load_error(raw, "conv_cin")
+            .find("tensor 'layer1.1.conv1.weight': shape (8, 4, 3, 3), expected (*, 8, 3, 3)") !=
+        std::string::npos);
   raw = kR18;
   raw.tensors["bn1.running_mean"] = f32({7}, std::vector<float>(7, 0.0f));
-  CHECK(load_error(raw, "bn_len").find("tensor 'bn1.running_mean': shape (7,), expected (8,)") != std::string::npos);
+  CHECK(load_error(raw, "bn_len").find("tensor 'bn1.running_mean': shape (7,), expected (8,)") !=
+        std::string::npos);
   raw = kR18;
   raw.tensors["fc.bias"] = f32({4}, std::vector<float>(4, 0.0f));
   CHECK(load_error(raw, "fc_bias").find("tensor 'fc.bias': shape (4,), expected (5,)") != std::string::npos);
@@ -176,12 +189,14 @@ TEST_CASE("NaN weight, negative variance, non-weight dtype") {
   std::vector<float> w = floats(raw.tensors["layer4.1.conv2.weight"]);
   w[17] = NAN;
   raw.tensors["layer4.1.conv2.weight"] = f32(raw.tensors["layer4.1.conv2.weight"].shape, w);
-  CHECK(load_error(raw, "nan").find("tensor 'layer4.1.conv2.weight': element 17 is NaN") != std::string::npos);
+  CHECK(load_error(raw, "nan").find("tensor 'layer4.1.conv2.weight': element 17 is NaN") !=
+        std::string::npos);
   raw = kR18;
   std::vector<float> var = floats(raw.tensors["bn1.running_var"]);
   var[2] = -1;
   raw.tensors["bn1.running_var"] = f32({8}, var);
-  CHECK(load_error(raw, "negvar").find("tensor 'bn1.running_var': element 2 is negative") != std::string::npos);
+  CHECK(load_error(raw, "negvar").find("tensor 'bn1.running_var': element 2 is negative") !=
+        std::string::npos);
   raw = kR18;
   raw.tensors["fc.bias"].dtype = "I32";
   CHECK(load_error(raw, "i32").find("tensor 'fc.bias': dtype I32 is not a weight type") != std::string::npos);
@@ -190,15 +205,20 @@ TEST_CASE("NaN weight, negative variance, non-weight dtype") {
 TEST_CASE("metadata: label count, labels type, preprocess values") {
   RawFile raw = kR18;
   raw.metadata["labels"] = R"(["a","b","c"])";
-  CHECK(load_error(raw, "labels").find("metadata labels has 3 entries, expected 5 (rows of fc.weight)") != std::string::npos);
+  CHECK(load_error(raw, "labels").find("metadata labels has 3 entries, expected 5 (rows of fc.weight)") !=
+        std::string::npos);
   raw.metadata["labels"] = R"({"a":1})";
-  CHECK(load_error(raw, "labels_obj").find("metadata labels is not a JSON array of strings") != std::string::npos);
+  CHECK(load_error(raw, "labels_obj").find("metadata labels is not a JSON array of strings") !=
+        std::string::npos);
   raw = kR18;
   raw.metadata["preprocess"] = R"({"std":[0.2,0,0.2]})";
-  CHECK(load_error(raw, "pre_std").find("metadata preprocess.std must be 3 positive numbers") != std::string::npos);
+  CHECK(load_error(raw, "pre_std").find("metadata preprocess.std must be 3 positive numbers") !=
+        std::string::npos);
   raw.metadata["preprocess"] = R"({"input_size":[2,100]})";
-  CHECK(load_error(raw, "pre_size").find("preprocess.input_size must be [height, width]") != std::string::npos);
-  raw.metadata["preprocess"] = R"({"channel_order":"BGR","mean":[103.939,116.779,123.68],"std":[1,1,1],"scale":1})";
+  CHECK(load_error(raw, "pre_size").find("preprocess.input_size must be [height, width]") !=
+        std::string::npos);
+  raw.metadata["preprocess"] =
+      R"({"channel_order":"BGR","mean":[103.939,116.779,123.68],"std":[1,1,1],"scale":1})";
   cam::ResNet net = cam::ResNet::load(pack(raw, "caffe"));
   CHECK(net.preprocess.bgr);
   CHECK(net.preprocess.scale == 1.0f);
@@ -213,7 +233,10 @@ TEST_CASE("metadata: label count, labels type, preprocess values") {
 
 TEST_CASE("mixed block types are refused") {
   RawFile raw = unpack(camtest::data_path("golden_r50w16.safetensors"));
-  for (const char* p : {"conv3.weight", "bn3.weight", "bn3.bias", "bn3.running_mean", "bn3.running_var", "bn3.num_batches_tracked"})
+  for (const char* p : {"conv3.weight", "bn3.weight", "bn3.bias", "bn3.running_mean", "bn3.running_var",
+                        "bn3.num_batches_tracked"})
     raw.tensors.erase(std::string("layer2.1.") + p);
-  CHECK(load_error(raw, "mixed").find("tensor 'layer2.1.conv3.weight': missing (blocks mix bottleneck and basic types)") != std::string::npos);
+  CHECK(load_error(raw, "mixed")
+            .find("tensor 'layer2.1.conv3.weight': missing (blocks mix bottleneck and basic types)") !=
+        std::string::npos);
 }

@@ -1,6 +1,7 @@
 // cam_engine: predictions and class activation maps for image lists and folders.
-// Pipeline: decode threads (prefetching two batches) -> engine (one batch at a time) -> encode threads, with the
-// JSONL written in input order after each batch's files are complete, so memory stays flat on any list length.
+// Pipeline: decode threads (prefetching two batches) -> engine (one batch at a time) -> encode threads, with
+// the JSONL written in input order after each batch's files are complete, so memory stays flat on any list
+// length.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,9 +31,13 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_signal(int) { g_interrupted = true; }
+extern "C" void on_signal(int) {
+  g_interrupted = true;
+}
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct Decoded {
   cam::Image image;
@@ -42,22 +47,27 @@ struct Decoded {
 
 std::string safe_name(const std::string& label) {
   std::string s;
-  for (char c : label) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  for (char c : label)
+    s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   return s;
 }
 
 class Runner {
  public:
-  Runner(const cam::CliOptions& o, cam::Engine& engine, const cam::MapOptions& maps) : o_(o), engine_(engine), maps_(maps) {
+  Runner(const cam::CliOptions& o, cam::Engine& engine, const cam::MapOptions& maps)
+      : o_(o), engine_(engine), maps_(maps) {
     const cam::Preprocess& pre = engine.model().preprocess;
     if (o.out_size == "input") {
       out_w_ = pre.width, out_h_ = pre.height;
     } else if (o.out_size != "original") {
-      if (std::sscanf(o.out_size.c_str(), "%dx%d", &out_w_, &out_h_) != 2 || out_w_ < 1 || out_h_ < 1 || out_w_ > 16384 || out_h_ > 16384)
+      if (std::sscanf(o.out_size.c_str(), "%dx%d", &out_w_, &out_h_) != 2 || out_w_ < 1 || out_h_ < 1 ||
+          out_w_ > 16384 || out_h_ > 16384)
         throw cam::Error("--out-size must be original, input or WxH, got '" + o.out_size + "'");
     }
     maps_.overlays = out_w_ == 0;  // the engine blends at the original size; other sizes are blended here
-    io_threads_ = o.io_threads > 0 ? o.io_threads : std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
+    io_threads_ = o.io_threads > 0
+                      ? o.io_threads
+                      : std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
     progress_tty_ = !o.quiet && isatty(STDERR_FILENO);
   }
 
@@ -114,7 +124,9 @@ class Runner {
           next.push_back(p.get_future());
           continue;
         }
-        next.push_back(io.submit([this, item, d = decoded[i], results, g = good++] { return encode(item, d->image, (*results)[g]); }));
+        next.push_back(io.submit([this, item, d = decoded[i], results, g = good++] {
+          return encode(item, d->image, (*results)[g]);
+        }));
       }
       finish(writing);
       writing = std::move(next);
@@ -130,7 +142,8 @@ class Runner {
   }
 
  private:
-  // Drops the records of a previous run that are incomplete, keeps the rest, and returns the items still to do.
+  // Drops the records of a previous run that are incomplete, keeps the rest, and returns the items still to
+  // do.
   std::vector<cam::InputItem> resume(const std::vector<cam::InputItem>& all, const std::string& jsonl_path) {
     std::set<std::string> done;
     std::string kept;
@@ -168,7 +181,8 @@ class Runner {
       r["width"] = image.width, r["height"] = image.height;
       r["top"] = nlohmann::json::array();
       for (int c : result.top)
-        r["top"].push_back({{"class", c}, {"label", engine_.label(c)}, {"probability", result.probabilities[c]}});
+        r["top"].push_back(
+            {{"class", c}, {"label", engine_.label(c)}, {"probability", result.probabilities[c]}});
       fs::path base = fs::path(o_.out) / item.output;
       std::error_code ec;
       fs::create_directories(base.parent_path(), ec);
@@ -181,20 +195,25 @@ class Runner {
       r["maps"] = nlohmann::json::array();
       for (size_t j = 0; j < result.maps.size(); ++j) {
         const cam::ClassMap& m = result.maps[j];
-        std::string kind = j < result.top.size() ? "top" + std::to_string(j + 1) : "class-" + safe_name(engine_.label(m.class_index));
+        std::string kind = j < result.top.size() ? "top" + std::to_string(j + 1)
+                                                 : "class-" + safe_name(engine_.label(m.class_index));
         const cam::Image* overlay = &m.overlay;
         if (out_w_) {
           blended[j].width = out_w_, blended[j].height = out_h_, blended[j].rgb.resize(resized.rgb.size());
-          cam::overlay_cpu(m.map.data(), pre.height, pre.width, resized.rgb.data(), out_h_, out_w_, maps_.image_weight,
-                           maps_.colormap, blended[j].rgb.data());
+          cam::overlay_cpu(m.map.data(), pre.height, pre.width, resized.rgb.data(), out_h_, out_w_,
+                           maps_.image_weight, maps_.colormap, blended[j].rgb.data());
           overlay = &blended[j];
         }
         std::string file = item.output + "." + kind + "." + o_.format;
         cam::write_image((fs::path(o_.out) / file).string(), *overlay);
         cam::Localization loc = cam::localize(m.map.data(), pre.height, pre.width, image.width, image.height);
-        r["maps"].push_back({{"class", m.class_index}, {"label", engine_.label(m.class_index)}, {"probability", m.probability},
-                             {"kind", kind}, {"peak", {loc.peak_x, loc.peak_y}},
-                             {"box", {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1}}, {"file", file}});
+        r["maps"].push_back({{"class", m.class_index},
+                             {"label", engine_.label(m.class_index)},
+                             {"probability", m.probability},
+                             {"kind", kind},
+                             {"peak", {loc.peak_x, loc.peak_y}},
+                             {"box", {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1}},
+                             {"file", file}});
         overlays.push_back(overlay);
         char prob[32];
         std::snprintf(prob, sizeof prob, " %.1f%%", 100.0 * m.probability);
@@ -203,7 +222,8 @@ class Runner {
       if (o_.raw && !result.maps.empty()) {
         std::vector<float> stacked;
         for (const cam::ClassMap& m : result.maps) stacked.insert(stacked.end(), m.map.begin(), m.map.end());
-        cam::write_npy(base.string() + ".npy", stacked.data(), {static_cast<int>(result.maps.size()), pre.height, pre.width});
+        cam::write_npy(base.string() + ".npy", stacked.data(),
+                       {static_cast<int>(result.maps.size()), pre.height, pre.width});
         r["raw"] = item.output + ".npy";
       }
       if (o_.panel) {
@@ -233,7 +253,8 @@ class Runner {
       std::string line = r.dump() + "\n";
       std::fwrite(line.data(), 1, line.size(), jsonl_);
     }
-    if (std::fflush(jsonl_) != 0) throw cam::Error((fs::path(o_.out) / "predictions.jsonl").string() + ": write failed (disk full?)");
+    if (std::fflush(jsonl_) != 0)
+      throw cam::Error((fs::path(o_.out) / "predictions.jsonl").string() + ": write failed (disk full?)");
     records.clear();
   }
 
@@ -256,14 +277,18 @@ class Runner {
   void write_summaries(const std::string& jsonl_path) {
     if (!o_.csv && !o_.report) return;
     std::vector<nlohmann::json> records = cam::read_jsonl(jsonl_path);
-    if (o_.csv) cam::write_text_file((fs::path(o_.out) / "predictions.csv").string(), cam::render_predictions_csv(records));
-    if (o_.report) cam::write_text_file((fs::path(o_.out) / "index.html").string(), cam::render_report_html(records));
+    if (o_.csv)
+      cam::write_text_file((fs::path(o_.out) / "predictions.csv").string(),
+                           cam::render_predictions_csv(records));
+    if (o_.report)
+      cam::write_text_file((fs::path(o_.out) / "index.html").string(), cam::render_report_html(records));
   }
 
   void summary(bool interrupted) {
     const double elapsed = seconds_since(start_);
     std::fprintf(stderr,
-                 "cam_engine: %s%zu images (%zu ok, %zu failed, %zu skipped as done) in %.2f s, %.1f img/s; decode %.2f s, "
+                 "cam_engine: %s%zu images (%zu ok, %zu failed, %zu skipped as done) in %.2f s, %.1f img/s; "
+                 "decode %.2f s, "
                  "engine %.2f s, encode %.2f s (thread seconds); outputs in %s\n",
                  interrupted ? "interrupted after " : "", ok_ + failed_, ok_, failed_, skipped_, elapsed,
                  elapsed > 0 ? (ok_ + failed_) / elapsed : 0.0, decode_seconds_, engine_seconds_,
@@ -307,7 +332,8 @@ int main(int argc, char** argv) {
     if (!fs::is_directory(o.out) || access(o.out.c_str(), W_OK) != 0)
       throw cam::Error(o.out + ": cannot create or write the output folder");
     cam::EngineOptions eo;
-    eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device, eo.verbose = o.verbose;
+    eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device,
+    eo.verbose = o.verbose;
     cam::Engine engine(o.weights, eo);
     cam::MapOptions mo;
     mo.topk = std::min(o.topk, engine.model().num_classes);
@@ -316,7 +342,8 @@ int main(int argc, char** argv) {
     mo.colormap = cam::colormap_index(o.colormap);
     std::vector<cam::InputItem> items = cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin);
     if (o.verbose)
-      std::fprintf(stderr, "cam_engine: %s on %s, %zu images\n", engine.model().describe().c_str(), engine.backend_name().c_str(), items.size());
+      std::fprintf(stderr, "cam_engine: %s on %s, %zu images\n", engine.model().describe().c_str(),
+                   engine.backend_name().c_str(), items.size());
     Runner runner(o, engine, mo);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

@@ -13,7 +13,8 @@ long parse_int(const std::string& opt, const std::string& v, long lo, long hi) {
   char* end = nullptr;
   long x = std::strtol(v.c_str(), &end, 10);
   if (v.empty() || *end || x < lo || x > hi)
-    throw Error(opt + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + v + "'");
+    throw Error(opt + " needs an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" +
+                v + "'");
   return x;
 }
 
@@ -71,32 +72,47 @@ CliOptions parse_cli(int argc, char** argv) {
       {"--out", [&](const std::string& v) { o.out = v; }},
       {"--topk", [&](const std::string& v) { o.topk = static_cast<int>(parse_int("--topk", v, 0, 100)); }},
       {"--class", [&](const std::string& v) { o.classes.push_back(v); }},
-      {"--batch", [&](const std::string& v) { o.batch = static_cast<int>(parse_int("--batch", v, 1, 4096)); }},
+      {"--batch",
+       [&](const std::string& v) { o.batch = static_cast<int>(parse_int("--batch", v, 1, 4096)); }},
       {"--backend", [&](const std::string& v) { o.backend = v; }},
       {"--precision", [&](const std::string& v) { o.precision = v; }},
-      {"--device", [&](const std::string& v) { o.device = static_cast<int>(parse_int("--device", v, 0, 64)); }},
-      {"--threads", [&](const std::string& v) { o.threads = static_cast<int>(parse_int("--threads", v, 0, 1024)); }},
-      {"--io-threads", [&](const std::string& v) { o.io_threads = static_cast<int>(parse_int("--io-threads", v, 0, 256)); }},
+      {"--device",
+       [&](const std::string& v) { o.device = static_cast<int>(parse_int("--device", v, 0, 64)); }},
+      {"--threads",
+       [&](const std::string& v) { o.threads = static_cast<int>(parse_int("--threads", v, 0, 1024)); }},
+      {"--io-threads",
+       [&](const std::string& v) { o.io_threads = static_cast<int>(parse_int("--io-threads", v, 0, 256)); }},
       {"--colormap", [&](const std::string& v) { o.colormap = v; }},
-      {"--alpha", [&](const std::string& v) {
+      {"--alpha",
+       [&](const std::string& v) {
          char* end = nullptr;
          o.alpha = std::strtof(v.c_str(), &end);
-         if (v.empty() || *end || !(o.alpha >= 0.0f && o.alpha <= 1.0f)) throw Error("--alpha needs a number in 0..1, got '" + v + "'");
+         if (v.empty() || *end || !(o.alpha >= 0.0f && o.alpha <= 1.0f))
+           throw Error("--alpha needs a number in 0..1, got '" + v + "'");
        }},
-      {"--format", [&](const std::string& v) {
+      {"--format",
+       [&](const std::string& v) {
          if (v != "png" && v != "jpg") throw Error("--format must be png or jpg, got '" + v + "'");
          o.format = v;
        }},
       {"--out-size", [&](const std::string& v) { o.out_size = v; }},
-      {"--max-pixels", [&](const std::string& v) { o.max_pixels = parse_int("--max-pixels", v, 1, 4'000'000'000L); }},
+      {"--max-pixels",
+       [&](const std::string& v) { o.max_pixels = parse_int("--max-pixels", v, 1, 4'000'000'000L); }},
   };
-  std::map<std::string, bool*> flags = {
-      {"--labels-from-folders", &o.labels_from_folders}, {"--raw", &o.raw}, {"--panel", &o.panel},
-      {"--report", &o.report}, {"--csv", &o.csv}, {"--resume", &o.resume}, {"--quiet", &o.quiet},
-      {"--verbose", &o.verbose}, {"--help", &o.help}, {"-h", &o.help}, {"--version", &o.version}};
+  std::map<std::string, bool*> flags = {{"--labels-from-folders", &o.labels_from_folders},
+                                        {"--raw", &o.raw},
+                                        {"--panel", &o.panel},
+                                        {"--report", &o.report},
+                                        {"--csv", &o.csv},
+                                        {"--resume", &o.resume},
+                                        {"--quiet", &o.quiet},
+                                        {"--verbose", &o.verbose},
+                                        {"--help", &o.help},
+                                        {"-h", &o.help},
+                                        {"--version", &o.version}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--" ) {
+    if (arg == "--") {
       for (++i; i < argc; ++i) o.inputs.push_back(argv[i]);
       break;
     }

@@ -1,0 +1,128 @@
+// Internals of the CUDA backend shared by its two translation units: cuda_backend.cu (weights, planning, the
+// forward) and cuda_run.cu (one batch: upload, graph launch, overlay, download, results). Not a public
+// header.
+#pragma once
+#include <cudnn.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <unordered_map>
+
+#include "backend.h"
+#include "common.cuh"
+#include "cuda_checks.h"
+#include "head.cuh"
+#include "resnet.h"
+
+namespace cam {
+namespace cuda_detail {
+
+constexpr int kStemChannels = 8;  // the stem's 3 input channels padded with zeros for tensor cores
+constexpr size_t kFindWorkspaceBytes = size_t(1) << 30;
+
+inline size_t align256(size_t x) {
+  return (x + 255) & ~size_t(255);
+}
+
+// A grow-only device or pinned host allocation; grows only between batches, never inside the forward.
+struct GrowBuffer {
+  bool pinned = false;
+  void* ptr = nullptr;
+  size_t bytes = 0;
+
+  void ensure(size_t need) {
+    if (need <= bytes) return;
+    release();
+    CUDA_CHECK(pinned ? cudaMallocHost(&ptr, need) : cudaMalloc(&ptr, need));
+    bytes = need;
+  }
+  void release() {
+    if (!ptr) return;
+    cudaError_t e = pinned ? cudaFreeHost(ptr) : cudaFree(ptr);
+    if (e != cudaSuccess)
+      std::fprintf(stderr, "cam_engine: freeing a buffer failed: %s\n", cudaGetErrorString(e));
+    ptr = nullptr;
+    bytes = 0;
+  }
+  ~GrowBuffer() { release(); }
+  template <typename T>
+  T* at(size_t offset) const {
+    return reinterpret_cast<T*>(static_cast<char*>(ptr) + offset);
+  }
+};
+
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t filter = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  size_t workspace = 0;
+  int out_h = 0, out_w = 0;
+};
+
+struct DeviceConv {
+  void* weight = nullptr;  // (Cout, K, K, Cin') OHWI in the storage type
+  float* shift = nullptr;  // (Cout)
+  int in_channels = 0;     // Cin', padded for the stem
+};
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose, bool use_graphs);
+  ~CudaBackend() override;
+  std::string name() const override { return "cuda"; }
+  void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
+  void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
+
+ private:
+  struct Plan {
+    int n = 0, h = 0, w = 0, k = 0, r = 0, feature_h = 0, feature_w = 0;
+    std::unordered_map<const ConvLayer*, ConvPlan> convs;
+    GrowBuffer arena;
+    void* input = nullptr;             // (N, H, W, 8) storage
+    float* test_input = nullptr;       // (N, H, W, 3) fp32, for forward()
+    void* buffers[5] = {};             // activations (largest layer) in the storage type
+    void* features = nullptr;          // which buffer holds the last block's output
+    float* pooled = nullptr;           // (N, C)
+    float* logits = nullptr;           // (N, classes)
+    float* probs = nullptr;            // (N, classes)
+    int* topk = nullptr;               // (N, k)
+    int* requested = nullptr;          // (r)
+    float* maps = nullptr;             // (N, k + r, H, W)
+    std::vector<float*> hidden;        // MLP head activations, each (N, out)
+    float* slot_weights = nullptr;     // MLP heads: Grad-CAM channel weights (N, k + r, C)
+    HeadLayer* head_layers = nullptr;  // device copy of the head's layers for head_cam_weights
+    cudaGraphExec_t graph = nullptr;
+  };
+  using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
+
+  Plan& plan_for(int n, int h, int w, int k, int r);
+  void plan_convs(Plan& p);
+  void encode(Plan& p, const StageHook& stage_hook);
+  void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual, bool relu);
+  void* alloc_planned(GrowBuffer& buffer, size_t bytes, const char* what, int n);
+  std::vector<float> download_floats(const void* data, size_t count);
+
+  const ResNet& net_;
+  Storage storage_ = Storage::kF32;
+  cudnnDataType_t data_type_ = CUDNN_DATA_FLOAT;
+  cudnnMathType_t math_ = CUDNN_FMA_MATH;
+  bool verbose_, use_graphs_;
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  GrowBuffer weights_arena_, workspace_, cublas_workspace_, upload_{true}, device_upload_, rows_, overlays_,
+      blend_max_, download_{true};
+  std::unordered_map<const ConvLayer*, DeviceConv> weights_;
+  std::vector<std::pair<float*, float*>> hidden_;  // MLP head layers: weight (out, in), bias (out), fp32
+  float* fc_weight_ = nullptr;                     // (classes, head_dim) fp32
+  float* fc_bias_ = nullptr;                       // (classes)
+  std::map<std::tuple<int, int, int, int, int, int, int>, std::pair<cudnnConvolutionFwdAlgo_t, size_t>>
+      algo_cache_;
+  std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace cuda_detail
+}  // namespace cam
