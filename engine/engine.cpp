@@ -26,7 +26,9 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
     std::string why = "this build has no CUDA backend (configured with CAM_WITH_CUDA=OFF or no CUDA toolkit)";
 #endif
     if (o.backend == "cuda") throw Error("CUDA backend requested but unavailable: " + why);
-    if (o.verbose) std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
+#ifdef CAM_WITH_CUDA
+    if (!o.quiet) std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
+#endif
   }
   if (o.precision != "fp32")
     throw Error("the CPU backend computes in fp32 only (asked for " + o.precision + ")");

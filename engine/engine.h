@@ -22,6 +22,7 @@ struct EngineOptions {
   int threads = 0;                 // CPU threads; 0 = all cores
   int device = 0;                  // CUDA device index
   bool verbose = false;
+  bool quiet = false;              // no notice when auto falls back to the CPU
   int input_height = 0;  // network input size; 0 = the weights' preprocess metadata
   int input_width = 0;
 };

@@ -17,16 +17,20 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A name is never empty nor a bare folder: "_" stands in (paths such as "/" or "dir/").
+std::string non_empty(const std::string& name) { return name.empty() || name.back() == '/' ? name + "_" : name; }
+
 // The relative name an item is known by: its path below the folder or as written in the list.
 std::string relative_name(const fs::path& p) {
   fs::path n = p.lexically_normal();
   bool escapes = n.is_absolute() || (!n.empty() && *n.begin() == "..");
-  return escapes ? n.filename().string() : n.string();
+  return non_empty(escapes ? n.filename().string() : n.string());
 }
 
 std::string mirror(const std::string& path) {
   std::string abs = fs::absolute(path).lexically_normal().string();
-  return abs.substr(abs.find_first_not_of('/'));
+  size_t start = abs.find_first_not_of('/');
+  return non_empty(start == std::string::npos ? "" : abs.substr(start));
 }
 
 }  // namespace

@@ -144,6 +144,12 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
   }
 }
 
+SafeTensors::SafeTensors(const std::string& name, const std::vector<uint8_t>& bytes) : path_(name), owned_(bytes) {
+  if (owned_.size() < 8)
+    fail(name, "file is " + std::to_string(owned_.size()) + " bytes, too short for the 8-byte header length (truncated?)");
+  parse(owned_.data(), owned_.size());
+}
+
 SafeTensors::~SafeTensors() {
   if (map_) munmap(map_, map_size_);
 }

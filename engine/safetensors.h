@@ -43,6 +43,8 @@ class SafeTensors {
  public:
   // Throws cam::Error naming `path` and the rule broken.
   explicit SafeTensors(const std::string& path);
+  // The same checks on bytes already in memory (copied); `name` stands for the path in messages.
+  SafeTensors(const std::string& name, const std::vector<uint8_t>& bytes);
   ~SafeTensors();
   SafeTensors(const SafeTensors&) = delete;
   SafeTensors& operator=(const SafeTensors&) = delete;
@@ -62,6 +64,7 @@ class SafeTensors {
   std::string path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;
+  std::vector<uint8_t> owned_;  // the bytes, when constructed from memory
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -25,6 +25,12 @@ TEST_CASE("list files: comments, blank lines, tab-separated truth, paths relativ
   CHECK(items[1].path == "/abs/pear.png");
   CHECK(items[1].output == "pear.png");
   CHECK(items[2].output == "kiwi.jpg");
+  // found by fuzz_list: "/" as a path (twice, so the names collide and are mirrored) must not throw
+  std::istringstream root("/\n/\tA\ndir/\n");
+  std::vector<cam::InputItem> odd = cam::parse_list(root, "", "odd.txt");
+  cam::assign_output_names(odd);
+  REQUIRE(odd.size() == 3);
+  for (const cam::InputItem& item : odd) CHECK(!item.output.empty());
   std::istringstream bad("a.jpg\tx\ty\n");
   CHECK_THROWS_WITH_AS(cam::parse_list(bad, "", "l.txt"),
                        doctest::Contains("l.txt:1: more than two tab-separated fields"), cam::Error);

@@ -334,6 +334,7 @@ int main(int argc, char** argv) {
     cam::EngineOptions eo;
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device,
     eo.verbose = o.verbose;
+    eo.quiet = o.quiet;
     cam::Engine engine(o.weights, eo);
     cam::MapOptions mo;
     mo.topk = std::min(o.topk, engine.model().num_classes);

@@ -1,0 +1,17 @@
+// libFuzzer target: image decode through the engine's entry point (header check against a 4 MP limit, then stb),
+// followed by the resize to a network input, as every image the CLI reads goes.
+#include <cstddef>
+#include <cstdint>
+
+#include "error.h"
+#include "image_io.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    cam::Image img = cam::decode_image(data, size, "fuzz.img", 4'000'000);
+    cam::Image small = cam::resize_image(img, 37, 29);
+    (void)small;
+  } catch (const cam::Error&) {
+  }
+  return 0;
+}
