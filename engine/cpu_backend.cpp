@@ -228,11 +228,4 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
   }
 }
 
-std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested) {
-  std::vector<int> classes = top;
-  for (int c : requested)
-    if (std::find(classes.begin(), classes.end(), c) == classes.end()) classes.push_back(c);
-  return classes;
-}
-
 }  // namespace cam

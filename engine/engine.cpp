@@ -1,6 +1,7 @@
 // Engine: loads the weights, picks the backend, validates per-call options.
 #include "engine.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "colormap_table.h"
@@ -36,6 +37,13 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
 }
 
 }  // namespace
+
+std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested) {
+  std::vector<int> classes = top;
+  for (int c : requested)
+    if (std::find(classes.begin(), classes.end(), c) == classes.end()) classes.push_back(c);
+  return classes;
+}
 
 int colormap_index(const std::string& name) {
   std::string known;
