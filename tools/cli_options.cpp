@@ -1,5 +1,6 @@
 #include "cli_options.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -45,6 +46,7 @@ options:
   --alpha A               weight of the image in the overlay, 0..1 (default 0.5)
   --format png|jpg        overlay file format (default png)
   --out-size S            overlay size: original (default), input (the network's), or WxH
+  --input-size WxH        network input size (default: the model's preprocess metadata)
   --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K, H, W)
   --panel                 also write NAME.panel.png: the image and each overlay, captioned
   --report                write index.html: a gallery with misclassified first and accuracy
@@ -96,6 +98,10 @@ CliOptions parse_cli(int argc, char** argv) {
          o.format = v;
        }},
       {"--out-size", [&](const std::string& v) { o.out_size = v; }},
+      {"--input-size", [&](const std::string& v) {
+         if (std::sscanf(v.c_str(), "%dx%d", &o.input_w, &o.input_h) != 2)
+           throw Error("--input-size must be WxH, got '" + v + "'");
+       }},
       {"--max-pixels",
        [&](const std::string& v) { o.max_pixels = parse_int("--max-pixels", v, 1, 4'000'000'000L); }},
   };

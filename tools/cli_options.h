@@ -22,6 +22,7 @@ struct CliOptions {
   float alpha = 0.5f;  // image weight in the blend
   std::string format = "png";
   std::string out_size = "original";  // original | input | WxH
+  int input_h = 0, input_w = 0;       // network input override; 0 = the weights' metadata
   int64_t max_pixels = 100'000'000;
   bool labels_from_folders = false, raw = false, panel = false, report = false, csv = false, resume = false;
   bool quiet = false, verbose = false, help = false, version = false;
