@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Soak test: N small images (1% of them corrupt: empty, truncated, not an image) through cam_engine, sampling its
+# resident memory every second. Checks: memory flat after warm-up (growth bound GROWTH_MB), one JSONL line per
+# image, every bad image reported once, every good image's overlay present and decodable.
+#   N=100000 bench/soak.sh            # CPU backend, demo model; BACKEND=cuda on a GPU machine
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+n=${N:-100000}
+backend=${BACKEND:-cpu}
+growth_mb=${GROWTH_MB:-64}
+python=${PYTHON:-/usr/bin/python3}
+work=$(mktemp -d)
+echo "soak: $n images in $work" >&2
+ROOT="$root" "$python" - "$work" "$n" <<'PY'
+import os, sys
+sys.path.insert(0, os.path.join(os.environ.get("ROOT", "."), "tools"))
+from PIL import Image
+import make_demo_model as demo
+work, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(os.path.join(work, "in"), exist_ok=True)
+images, _, _ = demo.dataset(256, 11)
+blobs = []
+for i, im in enumerate(images):
+    p = os.path.join(work, "in", "base%03d.jpg" % i)
+    Image.fromarray(im).save(p, quality=90)
+    blobs.append(open(p, "rb").read())
+bad = 0
+with open(os.path.join(work, "list.txt"), "w") as lst:
+    for i in range(n):
+        name = "in/%02d/img%07d.jpg" % (i % 100, i)
+        os.makedirs(os.path.join(work, os.path.dirname(name)), exist_ok=True)
+        data = blobs[i % len(blobs)]
+        if i % 100 == 37:
+            data = [b"", data[: len(data) // 3], b"not an image"][(i // 100) % 3]
+            bad += 1
+        with open(os.path.join(work, name), "wb") as f:
+            f.write(data)
+        lst.write(name + "\n")
+open(os.path.join(work, "bad_count"), "w").write(str(bad))
+PY
+start=$(date +%s)
+"$root/build/cam_engine" --weights "$root/weights/demo_fruits.safetensors" --backend "$backend" --batch 32 --quiet \
+  --out "$work/out" "$work/list.txt" 2> "$work/stderr.txt" &
+pid=$!
+: > "$work/rss.csv"
+while kill -0 "$pid" 2>/dev/null; do
+  rss=$(ps -o rss= -p "$pid" 2>/dev/null || true)
+  [ -n "$rss" ] && echo "$(( $(date +%s) - start )),$rss" >> "$work/rss.csv"
+  sleep 1
+done
+wait "$pid" && status=0 || status=$?
+elapsed=$(( $(date +%s) - start ))
+"$python" - "$work" "$n" "$status" "$elapsed" "$growth_mb" <<'PY'
+import json, os, sys
+from PIL import Image
+work, n, status, elapsed, growth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+bad = int(open(os.path.join(work, "bad_count")).read())
+rss = [int(l.split(",")[1]) / 1024 for l in open(os.path.join(work, "rss.csv")) if l.strip()]
+warm = rss[len(rss) // 10:] or rss
+records = [json.loads(l) for l in open(os.path.join(work, "out", "predictions.jsonl"))]
+errors = [r for r in records if "error" in r]
+stderr_lines = [l for l in open(os.path.join(work, "stderr.txt")) if l.strip()]
+missing = 0
+for r in records:
+    if "error" in r:
+        continue
+    try:
+        Image.open(os.path.join(work, "out", r["maps"][0]["file"])).verify()
+    except Exception:
+        missing += 1
+checks = {
+    "exit status 1 (some images bad)": status == 1,
+    "one JSONL line per image": len(records) == n and len({r["path"] for r in records}) == n,
+    "every bad image reported once (JSONL and stderr)": len(errors) == bad and len(stderr_lines) == bad,
+    "every good overlay present and decodable": missing == 0,
+    "RSS growth after warm-up <= %g MB" % growth: max(warm) - warm[0] <= growth,
+}
+print("soak: %d images (%d bad) in %d s, %.1f img/s; RSS after warm-up %.0f -> %.0f MB (min %.0f, max %.0f)"
+      % (n, bad, elapsed, n / max(elapsed, 1), warm[0], warm[-1], min(warm), max(warm)))
+for name, ok in checks.items():
+    print("  %-52s %s" % (name, "ok" if ok else "FAILED"))
+sys.exit(0 if all(checks.values()) else 1)
+PY
