@@ -1,7 +1,11 @@
 // libFuzzer target: image decode through the engine's entry point (header check against a 1 MP limit, then stb),
-// followed by the resize to a network input, as every image the CLI reads goes.
+// followed by the resize to a network input, as every image the CLI reads goes. stb's decoders are compiled into
+// this target (instrumented, so coverage guides the fuzzer through them); they take precedence over libstb.so.
 #include <cstddef>
 #include <cstdint>
+
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb_image.h>
 
 #include "error.h"
 #include "image_io.h"
