@@ -16,10 +16,29 @@
 #include "error.h"
 
 namespace cam {
+namespace {
+
+// stb grows its PNG data buffer to whatever a chunk header claims before reading it, so a 90-byte file can make it
+// allocate gigabytes (found by fuzz_image). Every chunk must fit in the bytes that are actually there.
+void check_png_chunks(const uint8_t* data, size_t size, const std::string& name) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (size < 8 || std::memcmp(data, kSignature, 8) != 0) return;
+  for (size_t offset = 8; offset + 8 <= size;) {
+    const uint64_t length = (uint64_t{data[offset]} << 24) | (data[offset + 1] << 16) | (data[offset + 2] << 8) | data[offset + 3];
+    if (length > size - offset - 8)
+      throw Error(name + ": corrupt PNG: a chunk at byte " + std::to_string(offset) + " claims " + std::to_string(length) +
+                  " bytes, only " + std::to_string(size - offset - 8) + " follow");
+    if (std::memcmp(data + offset + 4, "IEND", 4) == 0) return;
+    offset += 12 + length;
+  }
+}
+
+}  // namespace
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   if (size == 0) throw Error(name + ": empty file");
   if (size > static_cast<size_t>(INT32_MAX)) throw Error(name + ": file larger than 2 GB");
+  check_png_chunks(data, size, name);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &channels))
     throw Error(name + ": not a decodable image (" + stbi_failure_reason() + ")");

@@ -79,6 +79,19 @@ TEST_CASE("bad files: missing, empty, truncated, not an image") {
                        doctest::Contains("text.jpg: not a decodable image"), cam::Error);
 }
 
+TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before stb allocates for it") {
+  // Regression for fuzz_image: an IDAT header claiming 1 GiB after a valid image made stb allocate 2 GiB.
+  std::vector<uint8_t> png = camtest::read_bytes(img("rgb.png"));
+  std::vector<uint8_t> bad(png.begin(), png.end() - 12);  // drop IEND
+  const uint8_t idat[] = {0x40, 0x00, 0x00, 0x00, 'I', 'D', 'A', 'T', 1, 2, 3};
+  bad.insert(bad.end(), std::begin(idat), std::end(idat));
+  CHECK_THROWS_WITH_AS(cam::decode_image(bad.data(), bad.size(), "bomb.png"),
+                       doctest::Contains("bomb.png: corrupt PNG: a chunk at byte"), cam::Error);
+  CHECK_THROWS_WITH_AS(cam::decode_image(bad.data(), bad.size(), "bomb.png"), doctest::Contains("claims 1073741824 bytes"),
+                       cam::Error);
+  CHECK(cam::decode_image(png.data(), png.size(), "ok.png").width == 5);
+}
+
 TEST_CASE("pixel limit is enforced from the header, before decoding") {
   // A PNG whose IHDR claims 12000 x 10000 pixels, with no image data at all.
   std::vector<uint8_t> png = {0x89, 'P',  'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0, 0,
