@@ -121,7 +121,7 @@ TEST_CASE("bad files: one stderr line each, an error record, the run goes on, ex
   CHECK(r.status == 1);
   for (const char* reason :
        {"missing.jpg: cannot open", "empty.jpg: empty file", "text.png: not a decodable image",
-        "trunc.png: cannot decode image", "huge.png: image is 200x200, over the limit of 10000 pixels"})
+        "trunc.png: corrupt PNG", "huge.png: image is 200x200, over the limit of 10000 pixels"})
     CHECK(r.err.find(reason) != std::string::npos);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 5);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
