@@ -33,12 +33,42 @@ void check_png_chunks(const uint8_t* data, size_t size, const std::string& name)
   }
 }
 
+// Debian's stb snapshot trusts the 16 code counts of a JPEG Huffman table: more than 256 codes write past its code
+// tables (UBSan in fuzz_image). Every DHT segment, including those between progressive scans, is checked first.
+void check_jpeg_tables(const uint8_t* data, size_t size, const std::string& name) {
+  if (size < 4 || data[0] != 0xFF || data[1] != 0xD8) return;
+  for (size_t offset = 2; offset + 4 <= size;) {
+    const uint8_t marker = data[offset + 1];
+    if (data[offset] != 0xFF || marker == 0xFF) {  // entropy-coded bytes or fill: look for the next marker
+      ++offset;
+      continue;
+    }
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // stuffed byte, TEM, RSTn
+      offset += 2;
+      continue;
+    }
+    if (marker == 0xD9) return;  // EOI
+    const size_t length = (static_cast<size_t>(data[offset + 2]) << 8) | data[offset + 3];
+    if (length < 2 || offset + 2 + length > size) return;  // stb reports the truncation itself
+    if (marker == 0xC4)
+      for (size_t p = offset + 4, end = offset + 2 + length; p + 17 <= end;) {
+        size_t codes = 0;
+        for (int i = 1; i <= 16; ++i) codes += data[p + i];
+        if (codes > 256)
+          throw Error(name + ": corrupt JPEG: a Huffman table declares " + std::to_string(codes) + " codes (at most 256)");
+        p += 17 + codes;
+      }
+    offset += 2 + length;
+  }
+}
+
 }  // namespace
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   if (size == 0) throw Error(name + ": empty file");
   if (size > static_cast<size_t>(INT32_MAX)) throw Error(name + ": file larger than 2 GB");
   check_png_chunks(data, size, name);
+  check_jpeg_tables(data, size, name);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &channels))
     throw Error(name + ": not a decodable image (" + stbi_failure_reason() + ")");

@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include <random>
+
 #include "error.h"
 #include "image_io.h"
 #include "test_util.h"
@@ -90,6 +92,21 @@ TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before
   CHECK_THROWS_WITH_AS(cam::decode_image(bad.data(), bad.size(), "bomb.png"), doctest::Contains("claims 1073741824 bytes"),
                        cam::Error);
   CHECK(cam::decode_image(png.data(), png.size(), "ok.png").width == 5);
+}
+
+TEST_CASE("a JPEG Huffman table with more than 256 codes is refused before stb reads it") {
+  // Regression for fuzz_image (UBSan: stb's Huffman builder wrote past its 257-entry size table).
+  std::mt19937 rng(3);
+  std::string dir = camtest::temp_dir();
+  cam::write_image(dir + "/ok.jpg", camtest::random_image(16, 16, rng));
+  std::vector<uint8_t> jpg = camtest::read_bytes(dir + "/ok.jpg");
+  CHECK(cam::decode_image(jpg.data(), jpg.size(), "ok.jpg").width == 16);
+  size_t dht = 2;
+  while (dht + 1 < jpg.size() && !(jpg[dht] == 0xFF && jpg[dht + 1] == 0xC4)) ++dht;
+  REQUIRE(dht + 21 < jpg.size());
+  jpg[dht + 5 + 15] = 250;  // the 16th count of the first table: now well over 256 codes
+  CHECK_THROWS_WITH_AS(cam::decode_image(jpg.data(), jpg.size(), "dht.jpg"),
+                       doctest::Contains("dht.jpg: corrupt JPEG: a Huffman table declares"), cam::Error);
 }
 
 TEST_CASE("pixel limit is enforced from the header, before decoding") {
