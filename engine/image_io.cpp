@@ -5,6 +5,7 @@
 #include <stb_image_write.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,31 +35,41 @@ void check_png_chunks(const uint8_t* data, size_t size, const std::string& name)
 }
 
 // Debian's stb snapshot trusts the 16 code counts of a JPEG Huffman table: more than 256 codes write past its code
-// tables (UBSan in fuzz_image). Every DHT segment, including those between progressive scans, is checked first.
+// tables (UBSan in fuzz_image). The markers are walked as stb reads them (0xFF fill bytes allowed before any marker,
+// segments skipped by their length, tables read until the declared length is used up even if the last one runs past
+// it, bytes past the file read as 0) and every DHT table is checked first.
 void check_jpeg_tables(const uint8_t* data, size_t size, const std::string& name) {
-  if (size < 4 || data[0] != 0xFF || data[1] != 0xD8) return;
-  for (size_t offset = 2; offset + 4 <= size;) {
-    const uint8_t marker = data[offset + 1];
-    if (data[offset] != 0xFF || marker == 0xFF) {  // entropy-coded bytes or fill: look for the next marker
+  auto skip_fill = [&](size_t at) {
+    while (at < size && data[at] == 0xFF) ++at;
+    return at;
+  };
+  if (size < 2 || data[0] != 0xFF) return;
+  size_t offset = skip_fill(0);
+  if (offset >= size || data[offset] != 0xD8) return;
+  for (++offset; offset < size;) {
+    if (data[offset] != 0xFF) {  // entropy-coded bytes: look for the next marker
       ++offset;
       continue;
     }
+    const size_t m = skip_fill(offset);
+    if (m >= size) return;
+    const uint8_t marker = data[m];
     if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // stuffed byte, TEM, RSTn
-      offset += 2;
+      offset = m + 1;
       continue;
     }
-    if (marker == 0xD9) return;  // EOI
-    const size_t length = (static_cast<size_t>(data[offset + 2]) << 8) | data[offset + 3];
-    if (length < 2 || offset + 2 + length > size) return;  // stb reports the truncation itself
+    if (marker == 0xD9 || m + 2 >= size) return;  // EOI, or no length left
+    const size_t length = (static_cast<size_t>(data[m + 1]) << 8) | data[m + 2];
+    const size_t end = std::min(size, m + 1 + length);
     if (marker == 0xC4)
-      for (size_t p = offset + 4, end = offset + 2 + length; p + 17 <= end;) {
+      for (size_t p = m + 3; p < end;) {
         size_t codes = 0;
-        for (int i = 1; i <= 16; ++i) codes += data[p + i];
+        for (size_t i = p + 1; i <= p + 16 && i < size; ++i) codes += data[i];  // stb reads on past the segment
         if (codes > 256)
           throw Error(name + ": corrupt JPEG: a Huffman table declares " + std::to_string(codes) + " codes (at most 256)");
         p += 17 + codes;
       }
-    offset += 2 + length;
+    offset = m + 1 + std::max<size_t>(length, 2);
   }
 }
 
