@@ -12,12 +12,6 @@
 namespace cam {
 namespace {
 
-std::string shape_string(const std::vector<int64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 class Loader {
  public:
   explicit Loader(const SafeTensors& file) : file_(file) {
@@ -120,12 +114,8 @@ class Loader {
     bool ok = t.shape.size() == expected.size();
     for (size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] < 0 || expected[i] == t.shape[i];
     if (!ok) {
-      std::vector<int64_t> shown = expected;
-      std::string s = "(";
-      for (size_t i = 0; i < shown.size(); ++i)
-        s += (i ? ", " : "") + (shown[i] < 0 ? std::string("*") : std::to_string(shown[i]));
-      s += shown.size() == 1 ? ",)" : ")";
-      fail("tensor '" + t.name + "': shape " + shape_string(t.shape) + ", expected " + s + " (" + why + ")");
+      fail("tensor '" + t.name + "': shape " + shape_string(t.shape) + ", expected " +
+           shape_string(expected) + " (" + why + ")");
     }
   }
 

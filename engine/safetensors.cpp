@@ -37,12 +37,6 @@ constexpr DTypeName kDTypes[] = {
   throw Error(path + ": " + what);
 }
 
-std::string shape_string(const std::vector<int64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 uint64_t read_u64_le(const uint8_t* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
@@ -71,6 +65,13 @@ nlohmann::json parse_header(const std::string& path, const char* begin, const ch
 }
 
 }  // namespace
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("*") : std::to_string(shape[i]));
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
 
 size_t dtype_size(DType t) {
   for (const DTypeName& d : kDTypes)
@@ -144,9 +145,11 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
   }
 }
 
-SafeTensors::SafeTensors(const std::string& name, const std::vector<uint8_t>& bytes) : path_(name), owned_(bytes) {
+SafeTensors::SafeTensors(const std::string& name, const std::vector<uint8_t>& bytes)
+    : path_(name), owned_(bytes) {
   if (owned_.size() < 8)
-    fail(name, "file is " + std::to_string(owned_.size()) + " bytes, too short for the 8-byte header length (truncated?)");
+    fail(name, "file is " + std::to_string(owned_.size()) +
+                   " bytes, too short for the 8-byte header length (truncated?)");
   parse(owned_.data(), owned_.size());
 }
 

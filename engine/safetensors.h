@@ -70,6 +70,8 @@ class SafeTensors {
 };
 
 size_t dtype_size(DType t);
+// "(3, 7, 7)", "(64,)"; a negative dimension prints as "*" (any size, in expected shapes).
+std::string shape_string(const std::vector<int64_t>& shape);
 float half_to_float(uint16_t h);
 float bfloat16_to_float(uint16_t b);
 
