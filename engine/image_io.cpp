@@ -3,7 +3,6 @@
 
 #include <stb_image.h>
 #include <stb_image_write.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,31 +12,34 @@
 #include <iterator>
 #include <vector>
 
+#include "atomic_file.h"
 #include "cpu_ops.h"
 #include "error.h"
 
 namespace cam {
 namespace {
 
-// stb grows its PNG data buffer to whatever a chunk header claims before reading it, so a 90-byte file can make it
-// allocate gigabytes (found by fuzz_image). Every chunk must fit in the bytes that are actually there.
+// stb grows its PNG data buffer to whatever a chunk header claims before reading it, so a 90-byte file can
+// make it allocate gigabytes (found by fuzz_image). Every chunk must fit in the bytes that are actually
+// there.
 void check_png_chunks(const uint8_t* data, size_t size, const std::string& name) {
   static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (size < 8 || std::memcmp(data, kSignature, 8) != 0) return;
   for (size_t offset = 8; offset + 8 <= size;) {
-    const uint64_t length = (uint64_t{data[offset]} << 24) | (data[offset + 1] << 16) | (data[offset + 2] << 8) | data[offset + 3];
+    const uint64_t length = (uint64_t{data[offset]} << 24) | (data[offset + 1] << 16) |
+                            (data[offset + 2] << 8) | data[offset + 3];
     if (length > size - offset - 8)
-      throw Error(name + ": corrupt PNG: a chunk at byte " + std::to_string(offset) + " claims " + std::to_string(length) +
-                  " bytes, only " + std::to_string(size - offset - 8) + " follow");
+      throw Error(name + ": corrupt PNG: a chunk at byte " + std::to_string(offset) + " claims " +
+                  std::to_string(length) + " bytes, only " + std::to_string(size - offset - 8) + " follow");
     if (std::memcmp(data + offset + 4, "IEND", 4) == 0) return;
     offset += 12 + length;
   }
 }
 
-// Debian's stb snapshot trusts the 16 code counts of a JPEG Huffman table: more than 256 codes write past its code
-// tables (UBSan in fuzz_image). The markers are walked as stb reads them (0xFF fill bytes allowed before any marker,
-// segments skipped by their length, tables read until the declared length is used up even if the last one runs past
-// it, bytes past the file read as 0) and every DHT table is checked first.
+// Debian's stb snapshot trusts the 16 code counts of a JPEG Huffman table: more than 256 codes write past its
+// code tables (UBSan in fuzz_image). The markers are walked as stb reads them (0xFF fill bytes allowed before
+// any marker, segments skipped by their length, tables read until the declared length is used up even if the
+// last one runs past it, bytes past the file read as 0) and every DHT table is checked first.
 void check_jpeg_tables(const uint8_t* data, size_t size, const std::string& name) {
   auto skip_fill = [&](size_t at) {
     while (at < size && data[at] == 0xFF) ++at;
@@ -64,9 +66,11 @@ void check_jpeg_tables(const uint8_t* data, size_t size, const std::string& name
     if (marker == 0xC4)
       for (size_t p = m + 3; p < end;) {
         size_t codes = 0;
-        for (size_t i = p + 1; i <= p + 16 && i < size; ++i) codes += data[i];  // stb reads on past the segment
+        for (size_t i = p + 1; i <= p + 16 && i < size; ++i)
+          codes += data[i];  // stb reads on past the segment
         if (codes > 256)
-          throw Error(name + ": corrupt JPEG: a Huffman table declares " + std::to_string(codes) + " codes (at most 256)");
+          throw Error(name + ": corrupt JPEG: a Huffman table declares " + std::to_string(codes) +
+                      " codes (at most 256)");
         p += 17 + codes;
       }
     offset = m + 1 + std::max<size_t>(length, 2);
@@ -115,18 +119,18 @@ void write_image(const std::string& path, const Image& image, int jpeg_quality) 
   };
   bool png = ends_with(".png"), jpg = ends_with(".jpg") || ends_with(".jpeg");
   if (!png && !jpg) throw Error(path + ": output must end in .png, .jpg or .jpeg");
-  std::string tmp = path + ".tmp" + std::to_string(getpid());
-  int ok = png ? stbi_write_png(tmp.c_str(), image.width, image.height, 3, image.rgb.data(), image.width * 3)
-               : stbi_write_jpg(tmp.c_str(), image.width, image.height, 3, image.rgb.data(), jpeg_quality);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write image (disk full or folder not writable?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot move into place (" + std::strerror(err) + ")");
-  }
+  std::vector<unsigned char> encoded;
+  auto append = [](void* context, void* data, int size) {
+    auto* bytes = static_cast<std::vector<unsigned char>*>(context);
+    bytes->insert(bytes->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
+  };
+  int ok = png ? stbi_write_png_to_func(append, &encoded, image.width, image.height, 3, image.rgb.data(),
+                                        image.width * 3)
+               : stbi_write_jpg_to_func(append, &encoded, image.width, image.height, 3, image.rgb.data(),
+                                        jpeg_quality);
+  if (!ok) throw Error(path + ": cannot encode the image");
+  // stb's own file writers ignore fwrite/fclose failures (a full disk would leave a truncated file).
+  write_file_atomically(path, std::string(), encoded.data(), encoded.size());
 }
 
 Image resize_image(const Image& image, int width, int height) {

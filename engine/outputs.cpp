@@ -1,13 +1,12 @@
 #include "outputs.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "image_io.h"
 
@@ -18,22 +17,6 @@
 
 namespace cam {
 namespace {
-
-// Writes bytes to a temporary file next to `path`, checking every step, then renames it into place.
-void write_atomically(const std::string& path, const std::string& head, const void* data, size_t size) {
-  std::string tmp = path + ".tmp" + std::to_string(getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error(path + ": cannot create (" + std::strerror(errno) + ")");
-  bool ok = std::fwrite(head.data(), 1, head.size(), f) == head.size() &&
-            (size == 0 || std::fwrite(data, 1, size, f) == size) && std::fflush(f) == 0;
-  int err = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) err = errno;
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write (" + std::strerror(err) + ")");
-  }
-}
 
 void fill_rect(Image& img, int x0, int y0, int x1, int y1, const unsigned char* rgb) {
   for (int y = std::max(0, y0); y < std::min(img.height, y1); ++y)
@@ -96,11 +79,11 @@ void write_npy(const std::string& path, const float* data, const std::vector<int
   head += '\x00';
   head += static_cast<char>(dict.size() & 0xff);
   head += static_cast<char>(dict.size() >> 8);
-  write_atomically(path, head + dict, data, count * sizeof(float));
+  write_file_atomically(path, head + dict, data, count * sizeof(float));
 }
 
 void write_text_file(const std::string& path, const std::string& content) {
-  write_atomically(path, content, nullptr, 0);
+  write_file_atomically(path, content, nullptr, 0);
 }
 
 Image make_panel(const Image& original, const std::vector<const Image*>& overlays,

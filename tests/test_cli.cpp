@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "engine.h"
 #include "image_io.h"
@@ -24,23 +23,6 @@ namespace {
 
 const std::string kWeights = camtest::data_path("golden_r50w16.safetensors");
 const std::string kExpected = camtest::data_path("golden_r50w16_expected.safetensors");
-
-struct Result {
-  int status;
-  std::string err;
-};
-
-Result cli(const std::string& args, const std::string& dir) {
-  std::string err_file = dir + "/stderr.txt";
-  int status =
-      camtest::run_command(camtest::engine_bin() + " " + args + " 2>" + err_file + " >/dev/null </dev/null");
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return {status, ss.str()};
-}
-
-// The fixture's images as PNG files in a fresh folder.
 
 std::string make_in_folder(std::string dir) {
   fs::create_directories(dir + "/in");
@@ -63,10 +45,10 @@ TEST_CASE("outputs decode; JSONL equals the engine API; --raw equals the golden 
   std::vector<cam::Image> images = camtest::fixture_images(kExpected);
   for (size_t i = 0; i < images.size(); ++i)
     cam::write_image(dir + "/in/fruit" + std::to_string(i) + ".png", images[i]);
-  Result r =
-      cli("--weights " + kWeights + " --out " + dir +
-              "/out --topk 2 --class fruit_10 --raw --panel --csv --report --backend cpu " + dir + "/in",
-          dir);
+  camtest::CliRun r = camtest::run_cli(
+      "--weights " + kWeights + " --out " + dir +
+          "/out --topk 2 --class fruit_10 --raw --panel --csv --report --backend cpu " + dir + "/in",
+      dir);
   CHECK(r.status == 0);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
   REQUIRE(records.size() == images.size());
@@ -115,9 +97,9 @@ TEST_CASE("bad files: one stderr line each, an error record, the run goes on, ex
   cam::write_image(dir + "/in/huge.png", camtest::random_image(200, 200, rng));
   std::ofstream(dir + "/list.txt")
       << "in/good.png\nin/missing.jpg\nin/empty.jpg\nin/text.png\nin/trunc.png\nin/huge.png\n";
-  Result r =
-      cli("--weights " + kWeights + " --out " + dir + "/out --max-pixels 10000 --quiet " + dir + "/list.txt",
-          dir);
+  camtest::CliRun r = camtest::run_cli(
+      "--weights " + kWeights + " --out " + dir + "/out --max-pixels 10000 --quiet " + dir + "/list.txt",
+      dir);
   CHECK(r.status == 1);
   for (const char* reason :
        {"missing.jpg: cannot open", "empty.jpg: empty file", "text.png: not a decodable image",
@@ -133,19 +115,21 @@ TEST_CASE("bad files: one stderr line each, an error record, the run goes on, ex
 
 TEST_CASE("usage, weights and output errors exit 2 before any work") {
   std::string dir = camtest::temp_dir();
-  CHECK(cli("--bogus x.png", dir).status == 2);
-  CHECK(cli("--weights " + kWeights, dir).err.find("no input images") != std::string::npos);
-  Result r = cli("--weights " + dir + "/none.safetensors --out " + dir + "/o x.png", dir);
+  CHECK(camtest::run_cli("--bogus x.png", dir).status == 2);
+  CHECK(camtest::run_cli("--weights " + kWeights, dir).err.find("no input images") != std::string::npos);
+  camtest::CliRun r =
+      camtest::run_cli("--weights " + dir + "/none.safetensors --out " + dir + "/o x.png", dir);
   CHECK(r.status == 2);
   CHECK(r.err.find("none.safetensors: cannot open weights file") != std::string::npos);
-  r = cli("--weights " + kWeights + " --out /proc/no_such_dir x.png", dir);
+  r = camtest::run_cli("--weights " + kWeights + " --out /proc/no_such_dir x.png", dir);
   CHECK(r.status == 2);
   CHECK(r.err.find("cannot create or write the output folder") != std::string::npos);
-  r = cli("--weights " + kWeights + " --out " + dir + "/o --class banana x.png", dir);
+  r = camtest::run_cli("--weights " + kWeights + " --out " + dir + "/o --class banana x.png", dir);
   CHECK(r.status == 2);
   CHECK(r.err.find("unknown class 'banana'") != std::string::npos);
-  CHECK(cli("--weights " + kWeights + " --out " + dir + "/o --topk 3 --alpha 2 x.png", dir).status == 2);
-  CHECK(cli("--help", dir).status == 0);
+  CHECK(camtest::run_cli("--weights " + kWeights + " --out " + dir + "/o --topk 3 --alpha 2 x.png", dir)
+            .status == 2);
+  CHECK(camtest::run_cli("--help", dir).status == 0);
 }
 
 TEST_CASE("byte-identical outputs across runs and batch sizes; --out-size and --format") {
@@ -156,9 +140,9 @@ TEST_CASE("byte-identical outputs across runs and batch sizes; --out-size and --
     cam::write_image(dir + "/in/img" + std::to_string(i) + ".png",
                      camtest::random_image(60 + 13 * i, 90 - 5 * i, rng));
   for (const char* batch : {"1", "3", "16"})
-    REQUIRE(cli(std::string("--weights ") + kWeights + " --topk 2 --raw --quiet --batch " + batch +
-                    " --out " + dir + "/b" + batch + " " + dir + "/in",
-                dir)
+    REQUIRE(camtest::run_cli(std::string("--weights ") + kWeights + " --topk 2 --raw --quiet --batch " +
+                                 batch + " --out " + dir + "/b" + batch + " " + dir + "/in",
+                             dir)
                 .status == 0);
   for (const auto& entry : fs::directory_iterator(dir + "/b1")) {
     std::string name = entry.path().filename().string();
@@ -166,9 +150,9 @@ TEST_CASE("byte-identical outputs across runs and batch sizes; --out-size and --
     CHECK(camtest::read_bytes(entry.path().string()) == camtest::read_bytes(dir + "/b3/" + name));
     CHECK(camtest::read_bytes(entry.path().string()) == camtest::read_bytes(dir + "/b16/" + name));
   }
-  REQUIRE(cli("--weights " + kWeights + " --quiet --out-size 40x30 --format jpg --out " + dir + "/s " + dir +
-                  "/in",
-              dir)
+  REQUIRE(camtest::run_cli("--weights " + kWeights + " --quiet --out-size 40x30 --format jpg --out " + dir +
+                               "/s " + dir + "/in",
+                           dir)
               .status == 0);
   cam::Image small = cam::read_image(dir + "/s/img3.top1.jpg");
   CHECK(small.width == 40);
@@ -186,7 +170,8 @@ TEST_CASE("interrupted run leaves only complete files; --resume finishes with th
     list << name << "\n";
   }
   list.close();
-  REQUIRE(cli("--weights " + kWeights + " --quiet --batch 8 --out " + dir + "/full " + dir + "/list.txt", dir)
+  REQUIRE(camtest::run_cli(
+              "--weights " + kWeights + " --quiet --batch 8 --out " + dir + "/full " + dir + "/list.txt", dir)
               .status == 0);
 
   pid_t pid = fork();
@@ -212,8 +197,8 @@ TEST_CASE("interrupted run leaves only complete files; --resume finishes with th
   for (const nlohmann::json& r : partial)
     CHECK(cam::read_image(dir + "/cut/" + r["maps"][0]["file"].get<std::string>()).width == 100);
 
-  Result r =
-      cli("--weights " + kWeights + " --batch 8 --resume --out " + dir + "/cut " + dir + "/list.txt", dir);
+  camtest::CliRun r = camtest::run_cli(
+      "--weights " + kWeights + " --batch 8 --resume --out " + dir + "/cut " + dir + "/list.txt", dir);
   CHECK(r.status == 0);
   CHECK(r.err.find(std::to_string(partial.size()) + " skipped as done") != std::string::npos);
   std::vector<nlohmann::json> full = cam::read_jsonl(dir + "/full/predictions.jsonl"),

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -19,6 +20,23 @@ namespace {
 std::string from_env(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
+}
+
+// Folders made by temp_dir(), removed when the test program exits (kept when CAM_KEEP_TEST_DIRS is set, for
+// looking at what a failing test wrote).
+struct TempDirs {
+  std::vector<std::string> paths;
+  ~TempDirs() {
+    if (std::getenv("CAM_KEEP_TEST_DIRS")) return;
+    for (const std::string& path : paths) {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  }
+};
+TempDirs& made_temp_dirs() {
+  static TempDirs dirs;
+  return dirs;
 }
 }  // namespace
 
@@ -38,6 +56,7 @@ std::string temp_dir() {
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  made_temp_dirs().paths.push_back(buf.data());
   return buf.data();
 }
 
@@ -111,6 +130,14 @@ std::vector<cam::Image> fixture_images(const std::string& expected_path) {
 int run_command(const std::string& command) {
   int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+CliRun run_cli(const std::string& args, const std::string& dir, const std::string& shell_prefix) {
+  std::string err_file = dir + "/stderr.txt";
+  int status =
+      run_command(shell_prefix + engine_bin() + " " + args + " 2>" + err_file + " >/dev/null </dev/null");
+  std::ifstream in(err_file);
+  return {status, std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
 }
 
 }  // namespace camtest

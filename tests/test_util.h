@@ -14,7 +14,7 @@ namespace camtest {
 std::string data_path(const std::string& name);  // tests/data/<name>
 std::string source_dir();
 std::string engine_bin();
-std::string temp_dir();  // a fresh folder under the system temp dir
+std::string temp_dir();  // a fresh folder under the system temp dir, removed at exit
 
 double rel_l2(const std::vector<float>& got, const std::vector<float>& want);
 double max_abs_diff(const std::vector<float>& got, const std::vector<float>& want);
@@ -34,5 +34,13 @@ std::vector<cam::Image> fixture_images(const std::string& expected_path);
 
 // Runs a shell command; returns its exit status.
 int run_command(const std::string& command);
+
+// Runs `shell_prefix` + cam_engine + `args` through the shell with stdin empty and stdout dropped; stderr is
+// kept in dir/stderr.txt and returned.
+struct CliRun {
+  int status;
+  std::string err;
+};
+CliRun run_cli(const std::string& args, const std::string& dir, const std::string& shell_prefix = "");
 
 }  // namespace camtest

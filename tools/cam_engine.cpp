@@ -2,19 +2,23 @@
 // Pipeline: decode threads (prefetching two batches) -> engine (one batch at a time) -> encode threads, with
 // the JSONL written in input order after each batch's files are complete, so memory stays flat on any list
 // length.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "atomic_file.h"
 #include "cli_options.h"
 #include "cpu_ops.h"
 #include "engine.h"
@@ -75,8 +79,9 @@ class Runner {
   int run(const std::vector<cam::InputItem>& all) {
     const std::string jsonl_path = (fs::path(o_.out) / "predictions.jsonl").string();
     std::vector<cam::InputItem> items = o_.resume ? resume(all, jsonl_path) : all;
-    jsonl_ = std::fopen(jsonl_path.c_str(), o_.resume ? "a" : "w");
-    if (!jsonl_) throw cam::Error(jsonl_path + ": cannot open for writing");
+    jsonl_ = open(jsonl_path.c_str(), O_WRONLY | O_CREAT | (o_.resume ? O_APPEND : O_TRUNC), 0644);
+    if (jsonl_ < 0) throw cam::Error(jsonl_path + ": cannot open for writing (" + std::strerror(errno) + ")");
+    jsonl_size_ = lseek(jsonl_, 0, SEEK_END);
     total_ = items.size();
     start_ = last_line_ = Clock::now();
     cam::ThreadPool io(io_threads_);
@@ -101,7 +106,7 @@ class Runner {
     for (size_t b = 0; b < std::min<size_t>(2, batches); ++b) schedule_decode(b);
     std::vector<std::future<nlohmann::json>> writing;
     size_t b = 0;
-    for (; b < batches && !g_interrupted; ++b) {
+    for (; b < batches && !g_interrupted && !output_full_; ++b) {
       std::vector<std::future<Decoded>> futures = std::move(decoding.front());
       decoding.pop_front();
       if (b + 2 < batches) schedule_decode(b + 2);
@@ -134,7 +139,12 @@ class Runner {
     }
     finish(writing);
     show_progress(true);
-    std::fclose(jsonl_);
+    close(jsonl_);
+    if (output_full_) {
+      std::fprintf(stderr,
+                   "cam_engine: stopped: the output is full; free space, then run again with --resume\n");
+      return 2;
+    }
     write_summaries(jsonl_path);
     if (!o_.quiet) summary(b < batches);
     if (b < batches) return 130;
@@ -172,10 +182,16 @@ class Runner {
     return files;
   }
 
-  // Writes one image's files and returns its JSONL record (an error record when a write fails).
+  // Writes one image's files and returns its JSONL record. When a write fails, the files already written for
+  // this image are removed and the record is an error record; a full output also stops the run.
   nlohmann::json encode(const cam::InputItem& item, const cam::Image& image, const cam::ImageResult& result) {
     Clock::time_point t = Clock::now();
     nlohmann::json r = {{"path", item.path}};
+    std::vector<std::string> written;
+    auto write = [&](const std::string& file, const cam::Image& picture) {
+      cam::write_image(file, picture);
+      written.push_back(file);
+    };
     try {
       if (!item.truth.empty()) r["truth"] = item.truth;
       r["width"] = image.width, r["height"] = image.height;
@@ -205,7 +221,7 @@ class Runner {
           overlay = &blended[j];
         }
         std::string file = item.output + "." + kind + "." + o_.format;
-        cam::write_image((fs::path(o_.out) / file).string(), *overlay);
+        write((fs::path(o_.out) / file).string(), *overlay);
         cam::Localization loc = cam::localize(m.map.data(), pre.height, pre.width, image.width, image.height);
         r["maps"].push_back({{"class", m.class_index},
                              {"label", engine_.label(m.class_index)},
@@ -224,23 +240,28 @@ class Runner {
         for (const cam::ClassMap& m : result.maps) stacked.insert(stacked.end(), m.map.begin(), m.map.end());
         cam::write_npy(base.string() + ".npy", stacked.data(),
                        {static_cast<int>(result.maps.size()), pre.height, pre.width});
+        written.push_back(base.string() + ".npy");
         r["raw"] = item.output + ".npy";
       }
       if (o_.panel) {
         const cam::Image& first = out_w_ ? resized : image;
         int tile = std::max(160, std::min(320, first.height));
-        cam::write_image(base.string() + ".panel.png", cam::make_panel(first, overlays, captions, tile));
+        write(base.string() + ".panel.png", cam::make_panel(first, overlays, captions, tile));
         r["panel"] = item.output + ".panel.png";
       }
     } catch (const cam::Error& e) {
+      if (dynamic_cast<const cam::OutputFullError*>(&e)) output_full_ = true;
+      for (const std::string& file : written) std::remove(file.c_str());
       r = {{"path", item.path}, {"error", e.what()}};
     }
     encode_microseconds_ += static_cast<int64_t>(seconds_since(t) * 1e6);
     return r;
   }
 
-  // Appends a batch's records in input order, flushed, reporting failures on stderr.
+  // Appends a batch's records in input order, reporting failures on stderr. The lines go out in one checked
+  // write; if it fails, the file is cut back to its last whole line and the run stops.
   void finish(std::vector<std::future<nlohmann::json>>& records) {
+    std::string lines;
     for (auto& f : records) {
       nlohmann::json r = f.get();
       if (r.contains("error")) {
@@ -250,12 +271,22 @@ class Runner {
       } else {
         ++ok_;
       }
-      std::string line = r.dump() + "\n";
-      std::fwrite(line.data(), 1, line.size(), jsonl_);
+      lines += r.dump() + "\n";
     }
-    if (std::fflush(jsonl_) != 0)
-      throw cam::Error((fs::path(o_.out) / "predictions.jsonl").string() + ": write failed (disk full?)");
     records.clear();
+    for (size_t done = 0; done < lines.size();) {
+      ssize_t n = write(jsonl_, lines.data() + done, lines.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        int err = n < 0 ? errno : ENOSPC;
+        if (ftruncate(jsonl_, jsonl_size_) != 0) err = errno;
+        throw cam::Error((fs::path(o_.out) / "predictions.jsonl").string() + ": cannot write (" +
+                         std::strerror(err) +
+                         "); it keeps the records before this batch, --resume goes on from there");
+      }
+      done += static_cast<size_t>(n);
+    }
+    jsonl_size_ += static_cast<off_t>(lines.size());
   }
 
   void show_progress(bool final_line) {
@@ -300,10 +331,12 @@ class Runner {
   cam::MapOptions maps_;
   int out_w_ = 0, out_h_ = 0, io_threads_ = 1;
   bool progress_tty_ = false;
-  FILE* jsonl_ = nullptr;
+  int jsonl_ = -1;        // predictions.jsonl, written with checked write() calls
+  off_t jsonl_size_ = 0;  // its length after the last whole batch
   size_t total_ = 0, ok_ = 0, failed_ = 0, skipped_ = 0;
   double decode_seconds_ = 0, engine_seconds_ = 0;
   std::atomic<int64_t> encode_microseconds_{0};  // summed over the encode threads
+  std::atomic<bool> output_full_{false};
   Clock::time_point start_, last_line_;
 };
 
@@ -349,6 +382,8 @@ int main(int argc, char** argv) {
     Runner runner(o, engine, mo);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGXFSZ,
+                SIG_IGN);  // a file size limit then fails the write (EFBIG) instead of killing the run
     return runner.run(items);
   } catch (const cam::Error& e) {
     std::fprintf(stderr, "cam_engine: %s\n", e.what());
