@@ -1,10 +1,18 @@
-// cam_bench: throughput and latency of the engine (preprocess + forward + top-k + CAM + upsample, and with
-// the overlay), per (batch, input size), on the CPU or CUDA backend. Inputs are uint8 images already decoded
-// at the input size, so decode/encode are excluded (the CLI's summary reports those). Timing: warm-up runs,
-// then repetitions timed with a steady clock around Engine::run, which returns only when results are on the
-// host.
+// cam_bench: throughput and latency of the engine per (batch, input size) on the CPU or CUDA backend.
 //
-//   cam_bench --weights r50.safetensors --backend cpu --batch 1,16 --size 224,100 [--json out.json]
+// Rows, each timed over --reps repetitions after --warmup runs (median and p90 per batch):
+//   cam       decoded uint8 images in -> preprocess, forward, top-k, CAM + upsample -> maps on the host
+//   +overlay  the same with the colormap blend at the original size, overlays on the host
+//   e2e       (--e2e) JPEG bytes in memory -> decode -> engine with overlays -> PNG bytes in memory
+// The clock is the host's steady clock around Engine::run, which returns only when everything is on the host,
+// so GPU rows include the uint8 upload and the download. --split then times the phases of a batch (upload,
+// preprocess, forward, cam, overlay, download; CUDA events on the GPU, eager launches), and --layers each
+// layer of the forward, as separate lines. GFLOP/s counts the convolutions and FC of the forward only; the
+// %peak column compares it with the device's dense peak for the precision (known GPUs, a CPU estimate, or
+// --peak-gflops).
+//
+//   cam_bench --weights r50.safetensors --backend cpu --batch 1,16 --size 224,100 [--split] [--layers]
+//   [--e2e]
 #include <omp.h>
 
 #include <algorithm>
@@ -13,17 +21,29 @@
 #include <cstring>
 #include <dnnl.hpp>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
 #include "engine.h"
 #include "error.h"
+#include "image_io.h"
 #ifdef CAM_WITH_CUDA
 #include "cuda_backend.h"
 #endif
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string weights, backend = "cpu", precision = "fp32", json_path, conv_fusion = "auto";
+  std::vector<int> batches = {1, 16}, sizes = {224, 100};
+  int reps = 10, warmup = 2, threads = 0, topk = 1;
+  bool split = false, layers = false, e2e = false;
+  double peak_gflops = 0;
+};
 
 std::vector<int> int_list(const std::string& s) {
   std::vector<int> v;
@@ -32,11 +52,39 @@ std::vector<int> int_list(const std::string& s) {
   return v;
 }
 
-std::string cpu_model() {
+std::string cpuinfo_field(const std::string& key) {
   std::ifstream in("/proc/cpuinfo");
   for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
+    if (line.rfind(key, 0) == 0) return line.substr(line.find(':') + 2);
+  return "";
+}
+
+// Dense fp32 peak estimate of `threads` cores at the clock /proc/cpuinfo reports: 64 FLOP/cycle with AVX-512
+// (two 512-bit FMA pipes), 32 with AVX2 + FMA (two 256-bit pipes). Zen 4 runs AVX-512 on 256-bit pipes (half
+// that) and turbo clocks exceed the reported one: pass --peak-gflops for a number you trust.
+double cpu_peak_gflops(int threads) {
+  const std::string flags = " " + cpuinfo_field("flags") + " ";
+  auto has = [&](const char* flag) { return flags.find(std::string(" ") + flag + " ") != std::string::npos; };
+  const double per_cycle = has("avx512f") ? 64 : has("avx2") && has("fma") ? 32 : 0;
+  return threads * std::atof(cpuinfo_field("cpu MHz").c_str()) / 1e3 * per_cycle;
+}
+
+// Dense tensor/CUDA-core peaks from the vendors' data sheets, in GFLOP/s; 0 when the card is not listed.
+double gpu_peak_gflops(const std::string& description, const std::string& precision) {
+  struct Card {
+    const char* name;
+    const char* not_name;
+    double fp32, tf32, half;
+  };
+  static const Card cards[] = {{"H200", "", 66900, 494700, 989400},
+                               {"H100", "PCIe", 66900, 494700, 989400},  // SXM5
+                               {"H100 PCIe", "", 51200, 378000, 756000},
+                               {"A100", "", 19500, 156000, 312000}};
+  for (const Card& c : cards)
+    if (description.find(c.name) != std::string::npos &&
+        (!*c.not_name || description.find(c.not_name) == std::string::npos))
+      return precision == "fp32" ? c.fp32 : precision == "tf32" ? c.tf32 : c.half;
+  return 0;
 }
 
 double percentile(std::vector<double> v, double q) {
@@ -44,117 +92,233 @@ double percentile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
 }
 
-}  // namespace
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
-int main(int argc, char** argv) {
-  std::string weights, backend = "cpu", precision = "fp32", json_path;
-  std::vector<int> batches = {1, 16}, sizes = {224, 100};
-  int reps = 10, warmup = 2, threads = 0, topk = 1;
+Options parse(int argc, char** argv) {
+  Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      if (i + 1 >= argc) throw cam::Error(a + " needs a value");
       return argv[++i];
     };
     if (a == "--weights")
-      weights = value();
+      o.weights = value();
     else if (a == "--backend")
-      backend = value();
+      o.backend = value();
     else if (a == "--precision")
-      precision = value();
+      o.precision = value();
     else if (a == "--batch")
-      batches = int_list(value());
+      o.batches = int_list(value());
     else if (a == "--size")
-      sizes = int_list(value());
+      o.sizes = int_list(value());
     else if (a == "--reps")
-      reps = std::stoi(value());
+      o.reps = std::stoi(value());
     else if (a == "--warmup")
-      warmup = std::stoi(value());
+      o.warmup = std::stoi(value());
     else if (a == "--threads")
-      threads = std::stoi(value());
+      o.threads = std::stoi(value());
     else if (a == "--topk")
-      topk = std::stoi(value());
+      o.topk = std::stoi(value());
     else if (a == "--json")
-      json_path = value();
-    else {
-      std::fprintf(stderr,
-                   "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] "
-                   "[--size 224,100] [--reps N] [--warmup N] [--threads N] [--topk K] [--json FILE]\n");
-      return 2;
+      o.json_path = value();
+    else if (a == "--conv-fusion")
+      o.conv_fusion = value();
+    else if (a == "--peak-gflops")
+      o.peak_gflops = std::stod(value());
+    else if (a == "--split")
+      o.split = true;
+    else if (a == "--layers")
+      o.layers = true;
+    else if (a == "--e2e")
+      o.e2e = true;
+    else
+      throw cam::Error(
+          "unknown option " + a +
+          "\nusage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] "
+          "[--size 224,100] [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] "
+          "[--e2e] [--conv-fusion auto|off|on] [--peak-gflops G] [--json FILE]");
+  }
+  if (o.weights.empty()) throw cam::Error("--weights is required");
+  if (o.reps < 1 || o.warmup < 0) throw cam::Error("--reps must be >= 1 and --warmup >= 0");
+  return o;
+}
+
+// Median over repetitions of each named step (phases or layers keep their order from the first repetition).
+std::vector<cam::TimedStep> median_steps(const std::vector<std::vector<cam::TimedStep>>& runs) {
+  std::vector<cam::TimedStep> out;
+  if (runs.empty()) return out;
+  for (size_t s = 0; s < runs[0].size(); ++s) {
+    std::vector<double> ms;
+    for (const auto& run : runs) ms.push_back(run[s].ms);
+    out.push_back({runs[0][s].name, percentile(ms, 0.5), runs[0][s].flops});
+  }
+  return out;
+}
+
+class Bench {
+ public:
+  Bench(const Options& o, double peak) : o_(o), peak_(peak) {}
+
+  void row(const std::string& what, int batch, int size, double flops_per_image,
+           const std::vector<double>& ms) {
+    const double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9);
+    const double ips = batch / (median / 1e3), gflops = flops_per_image * ips / 1e9;
+    std::string peak = peak_ > 0 ? std::to_string(static_cast<int>(100 * gflops / peak_ + 0.5)) + "%" : "-";
+    std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f %6s\n", o_.backend.c_str(),
+                o_.precision.c_str(), batch, size, what.c_str(), median, p90, ips, gflops, peak.c_str());
+    std::fflush(stdout);
+    rows_.push_back({{"backend", o_.backend},
+                     {"precision", o_.precision},
+                     {"batch", batch},
+                     {"size", size},
+                     {"what", what},
+                     {"median_ms", median},
+                     {"p90_ms", p90},
+                     {"images_per_s", ips},
+                     {"gflops", gflops},
+                     {"reps", o_.reps}});
+    if (peak_ > 0) rows_.back()["peak_fraction"] = gflops / peak_;
+  }
+
+  // Profiled repetitions: the phase split of a batch and, when asked, the per-layer table.
+  void split(cam::Engine& engine, const std::vector<cam::Image>& images, const cam::MapOptions& mo,
+             int size) {
+    engine.backend().set_profiling(true, o_.layers);
+    std::vector<std::vector<cam::TimedStep>> phase_runs, layer_runs;
+    for (int r = 0; r < o_.warmup + o_.reps; ++r) {
+      engine.run(images, mo);
+      if (r < o_.warmup) continue;
+      phase_runs.push_back(engine.backend().last_phases());
+      layer_runs.push_back(engine.backend().last_layers());
     }
+    engine.backend().set_profiling(false, false);
+    std::vector<cam::TimedStep> phases = median_steps(phase_runs), layers = median_steps(layer_runs);
+    double total = 0;
+    for (const cam::TimedStep& s : phases) total += s.ms;
+    std::printf("      split, batch %zu, size %d (medians; profiled runs are eager):", images.size(), size);
+    nlohmann::json split = {{"batch", images.size()}, {"size", size}, {"phases", nlohmann::json::array()}};
+    for (const cam::TimedStep& s : phases) {
+      std::printf(" %s %.3f ms (%.0f%%)", s.name.c_str(), s.ms, 100 * s.ms / total);
+      split["phases"].push_back({{"name", s.name}, {"ms", s.ms}});
+    }
+    std::printf("\n");
+    if (o_.layers) {
+      double forward = 0;
+      for (const cam::TimedStep& s : layers) forward += s.ms;
+      std::printf("      %-22s %9s %7s %10s\n", "layer", "ms", "share", "GFLOP/s");
+      split["layers"] = nlohmann::json::array();
+      for (const cam::TimedStep& s : layers) {
+        std::printf("      %-22s %9.3f %6.1f%% %10.1f\n", s.name.c_str(), s.ms, 100 * s.ms / forward,
+                    s.ms > 0 ? s.flops / (s.ms * 1e6) : 0.0);
+        split["layers"].push_back({{"name", s.name}, {"ms", s.ms}, {"gflop", s.flops / 1e9}});
+      }
+    }
+    splits_.push_back(split);
   }
-  if (weights.empty()) {
-    std::fprintf(stderr, "cam_bench: --weights is required\n");
-    return 2;
+
+  nlohmann::json json(const nlohmann::json& header) const {
+    return {{"header", header}, {"rows", rows_}, {"splits", splits_}};
   }
-  if (threads > 0) omp_set_num_threads(threads);
+
+ private:
+  const Options& o_;
+  double peak_;
+  nlohmann::json rows_ = nlohmann::json::array(), splits_ = nlohmann::json::array();
+};
+
+int run(const Options& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
   const dnnl_version_t* dv = dnnl_version();
-  nlohmann::json header = {{"cpu", cpu_model()},
+  nlohmann::json header = {{"cpu", cpuinfo_field("model name")},
                            {"threads", omp_get_max_threads()},
                            {"onednn", std::to_string(dv->major) + "." + std::to_string(dv->minor) + "." +
                                           std::to_string(dv->patch)},
-                           {"backend", backend},
-                           {"precision", precision},
-                           {"weights", weights}};
+                           {"backend", o.backend},
+                           {"precision", o.precision},
+                           {"conv_fusion", o.conv_fusion},
+                           {"weights", o.weights}};
+  double peak = o.peak_gflops;
+  std::string peak_source = "--peak-gflops";
 #ifdef CAM_WITH_CUDA
-  if (backend == "cuda") header["gpu"] = cam::cuda_device_description(0);
+  if (o.backend == "cuda") header["gpu"] = cam::cuda_device_description(0);
+  if (o.backend == "cuda" && peak <= 0)
+    peak = gpu_peak_gflops(header["gpu"], o.precision), peak_source = "data sheet, dense";
 #endif
+  if (o.backend == "cpu" && peak <= 0)
+    peak = cpu_peak_gflops(omp_get_max_threads()),
+    peak_source = "estimate: threads x reported clock x FLOP/cycle of the vector ISA";
+  if (peak > 0) header["peak_gflops"] = peak, header["peak_source"] = peak_source;
   std::printf("# %s\n", header.dump().c_str());
-  std::printf("%-5s %-5s %5s %5s %-8s %10s %10s %10s %9s\n", "back", "prec", "batch", "size", "what",
-              "median_ms", "p90_ms", "img/s", "GFLOP/s");
-  nlohmann::json rows = nlohmann::json::array();
+  std::printf("%-5s %-5s %5s %5s %-8s %10s %10s %10s %9s %6s\n", "back", "prec", "batch", "size", "what",
+              "median_ms", "p90_ms", "img/s", "GFLOP/s", "%peak");
+  Bench bench(o, peak);
   std::mt19937 rng(1);
-  try {
-    for (int size : sizes) {
-      cam::EngineOptions eo;
-      eo.backend = backend, eo.precision = precision, eo.threads = threads, eo.input_height = size,
-      eo.input_width = size;
-      cam::Engine engine(weights, eo);
-      const double flops_per_image = 2.0 * engine.model().macs(size, size);
-      for (int batch : batches) {
-        std::vector<cam::Image> images(batch);
-        std::uniform_int_distribution<int> px(0, 255);
-        for (cam::Image& im : images) {
-          im.width = im.height = size;
-          im.rgb.resize(static_cast<size_t>(size) * size * 3);
-          for (auto& p : im.rgb) p = static_cast<uint8_t>(px(rng));
-        }
-        for (bool overlay : {false, true}) {
-          cam::MapOptions mo;
-          mo.topk = topk;
-          mo.overlays = overlay;
-          for (int w = 0; w < warmup; ++w) engine.run(images, mo);
-          std::vector<double> ms;
-          for (int r = 0; r < reps; ++r) {
-            auto t = std::chrono::steady_clock::now();
-            engine.run(images, mo);
-            ms.push_back(
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
-          }
-          const double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9);
-          const double ips = batch / (median / 1e3), gflops = flops_per_image * ips / 1e9;
-          const char* what = overlay ? "+overlay" : "cam";
-          std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f\n", backend.c_str(),
-                      precision.c_str(), batch, size, what, median, p90, ips, gflops);
-          std::fflush(stdout);
-          rows.push_back({{"backend", backend},
-                          {"precision", precision},
-                          {"batch", batch},
-                          {"size", size},
-                          {"what", what},
-                          {"median_ms", median},
-                          {"p90_ms", p90},
-                          {"images_per_s", ips},
-                          {"gflops", gflops},
-                          {"reps", reps}});
-        }
+  for (int size : o.sizes) {
+    cam::EngineOptions eo;
+    eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.input_height = size,
+    eo.input_width = size, eo.conv_fusion = o.conv_fusion;
+    cam::Engine engine(o.weights, eo);
+    const double flops_per_image = 2.0 * engine.model().macs(size, size);
+    for (int batch : o.batches) {
+      std::vector<cam::Image> images(batch);
+      std::uniform_int_distribution<int> px(0, 255);
+      for (cam::Image& im : images) {
+        im.width = im.height = size;
+        im.rgb.resize(static_cast<size_t>(size) * size * 3);
+        for (auto& p : im.rgb) p = static_cast<uint8_t>(px(rng));
       }
+      cam::MapOptions mo;
+      mo.topk = o.topk;
+      for (bool overlay : {false, true}) {
+        mo.overlays = overlay;
+        std::vector<double> ms;
+        for (int r = 0; r < o.warmup + o.reps; ++r) {
+          Clock::time_point t = Clock::now();
+          engine.run(images, mo);
+          if (r >= o.warmup) ms.push_back(ms_since(t));
+        }
+        bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image, ms);
+      }
+      if (o.e2e) {
+        std::vector<std::vector<uint8_t>> jpegs(batch);
+        for (int i = 0; i < batch; ++i) jpegs[i] = cam::encode_image(images[i], false, 90);
+        std::vector<double> ms;
+        for (int r = 0; r < o.warmup + o.reps; ++r) {
+          Clock::time_point t = Clock::now();
+          std::vector<cam::Image> decoded(batch);
+#pragma omp parallel for schedule(dynamic)
+          for (int i = 0; i < batch; ++i)
+            decoded[i] = cam::decode_image(jpegs[i].data(), jpegs[i].size(), "bench");
+          std::vector<cam::ImageResult> results = engine.run(decoded, mo);
+          size_t bytes = 0;
+#pragma omp parallel for schedule(dynamic) reduction(+ : bytes)
+          for (int i = 0; i < batch; ++i)
+            for (const cam::ClassMap& m : results[i].maps) bytes += cam::encode_image(m.overlay, true).size();
+          if (r >= o.warmup) ms.push_back(ms_since(t));
+          if (bytes == 0) throw cam::Error("no overlay was encoded");
+        }
+        bench.row("e2e", batch, size, flops_per_image, ms);
+      }
+      if (o.split || o.layers) bench.split(engine, images, mo, size);
     }
+  }
+  if (!o.json_path.empty()) std::ofstream(o.json_path) << bench.json(header).dump(1) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
   } catch (const cam::Error& e) {
     std::fprintf(stderr, "cam_bench: %s\n", e.what());
     return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cam_bench: bad option value (%s)\n", e.what());
+    return 2;
   }
-  if (!json_path.empty())
-    std::ofstream(json_path) << nlohmann::json({{"header", header}, {"rows", rows}}).dump(1) << "\n";
-  return 0;
 }

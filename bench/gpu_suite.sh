@@ -54,14 +54,8 @@ for t in "$bin"/test_*; do
 done
 grep -h "SKIPPED" "$out"/test_*.txt | sort | uniq -c
 
-echo "== compute-sanitizer"
-if command -v compute-sanitizer >/dev/null; then
-  cs() { compute-sanitizer --error-exitcode 99 --tool "$@"; }
-  cs memcheck "$bin/test_cuda_ops" -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*' \
-    > "$out/memcheck_ops.txt" 2>&1 && record "memcheck kernels" clean || record "memcheck kernels" ERRORS
-  cs racecheck "$bin/test_cuda_ops" -tc='GPU softmax*,GPU CAM*,GPU overlay*' > "$out/racecheck_ops.txt" 2>&1 &&
-    record "racecheck kernels" clean || record "racecheck kernels" ERRORS
-  python3 - "$work/imgs" <<'PY'
+# The golden fixture images as PNG files, for the CLI runs below.
+python3 - "$work/imgs" <<'PY'
 import sys, os, numpy as np
 sys.path.insert(0, "tools")
 import safetensors_io
@@ -69,8 +63,16 @@ t, _ = safetensors_io.load("tests/data/golden_r50w16_expected.safetensors")
 os.makedirs(sys.argv[1], exist_ok=True)
 import cv2
 for i, im in enumerate(t["images"]):
-    cv2.imwrite(os.path.join(sys.argv[1], "fruit%d.png" % i), im[:, :, ::-1])
+  cv2.imwrite(os.path.join(sys.argv[1], "fruit%d.png" % i), im[:, :, ::-1])
 PY
+
+echo "== compute-sanitizer"
+if command -v compute-sanitizer >/dev/null; then
+  cs() { compute-sanitizer --error-exitcode 99 --tool "$@"; }
+  cs memcheck "$bin/test_cuda_ops" -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*' \
+    > "$out/memcheck_ops.txt" 2>&1 && record "memcheck kernels" clean || record "memcheck kernels" ERRORS
+  cs racecheck "$bin/test_cuda_ops" -tc='GPU softmax*,GPU CAM*,GPU overlay*' > "$out/racecheck_ops.txt" 2>&1 &&
+    record "racecheck kernels" clean || record "racecheck kernels" ERRORS
   cs memcheck "$bin/cam_engine" --weights tests/data/golden_r50w16.safetensors --backend cuda --topk 2 --raw \
     --out "$work/cli_out" "$work/imgs" > "$out/memcheck_cli.txt" 2>&1 && record "memcheck CLI end-to-end" clean ||
     record "memcheck CLI end-to-end" ERRORS
@@ -88,6 +90,29 @@ BUILD=$bin OUTDIR=$work/bench REPS=${REPS:-20} BATCHES=${BATCHES:-1,16} GPU_BATC
   PYTHON=python3 bash bench/compare.sh > "$out/compare.md" 2> "$out/compare.log" && record benchmark done || record benchmark FAILED
 cp "$work"/bench/*.json "$out/" 2>/dev/null
 cat "$out/compare.md"
+
+echo "== phase split, per-layer times, end-to-end (CUDA fp16, batch 256, 224)"
+"$bin/cam_bench" --weights "$work/bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 \
+  --size 224 --reps 10 --split --layers --e2e --json "$out/split_fp16.json" > "$out/split_fp16.txt" 2>&1 &&
+  record "split + layers + e2e" done || record "split + layers + e2e" FAILED
+head -8 "$out/split_fp16.txt"
+"$bin/cam_bench" --weights "$work/bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 \
+  --size 224 --reps 10 --conv-fusion off --json "$out/fusion_off_fp16.json" > "$out/fusion_off_fp16.txt" 2>&1 &&
+  record "fp16 b256 with --conv-fusion off" "$(awk '$5 == "cam" {print $8 " img/s"}' "$out/fusion_off_fp16.txt")" ||
+  record "fp16 b256 with --conv-fusion off" FAILED
+
+echo "== determinism across runs (CUDA fp16, CLI)"
+for run in 1 2; do  # --verbose: the algorithm and fusion chosen per layer go to determinism.txt
+  "$bin/cam_engine" --weights tests/data/golden_r50w16.safetensors --backend cuda --precision fp16 --topk 2 --raw \
+    --verbose --out "$work/det$run" "$work/imgs" 2>> "$out/determinism.txt"
+done
+diff -r "$work/det1" "$work/det2" >> "$out/determinism.txt" 2>&1 && record "GPU outputs identical across runs" yes ||
+  record "GPU outputs identical across runs" NO
+
+echo "== soak (CUDA, ${SOAK_N:-20000} images)"
+N=${SOAK_N:-20000} BACKEND=cuda CAM_ENGINE="$bin/cam_engine" PYTHON=python3 bash bench/soak.sh > "$out/soak.txt" 2>&1 &&
+  record "soak" passed || record "soak" FAILED
+cat "$out/soak.txt"
 
 echo
 echo "== summary"

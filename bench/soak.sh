@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Soak test: N small images (1% of them corrupt: empty, truncated, not an image) through cam_engine, sampling its
-# resident memory every second. Checks: memory flat after warm-up (growth bound GROWTH_MB), one JSONL line per
-# image, every bad image reported once, every good image's overlay present and decodable.
+# resident memory (and, with BACKEND=cuda, its device memory from nvidia-smi) every second. Checks: memory flat
+# after warm-up (growth bound GROWTH_MB), one JSONL line per image, every bad image reported once, every good
+# image's overlay present and decodable.
 #   N=100000 bench/soak.sh            # CPU backend, demo model; BACKEND=cuda on a GPU machine
+# Environment: N, BACKEND, GROWTH_MB, PYTHON, CAM_ENGINE (the binary; default build/cam_engine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${N:-100000}
@@ -39,13 +41,19 @@ with open(os.path.join(work, "list.txt"), "w") as lst:
 open(os.path.join(work, "bad_count"), "w").write(str(bad))
 PY
 start=$(date +%s)
-"$root/build/cam_engine" --weights "$root/weights/demo_fruits.safetensors" --backend "$backend" --batch 32 --quiet \
+"${CAM_ENGINE:-$root/build/cam_engine}" --weights "$root/weights/demo_fruits.safetensors" --backend "$backend" --batch 32 --quiet \
   --out "$work/out" "$work/list.txt" 2> "$work/stderr.txt" &
 pid=$!
 : > "$work/rss.csv"
+: > "$work/gpu.csv"
 while kill -0 "$pid" 2>/dev/null; do
   rss=$(ps -o rss= -p "$pid" 2>/dev/null || true)
   [ -n "$rss" ] && echo "$(( $(date +%s) - start )),$rss" >> "$work/rss.csv"
+  if [ "$backend" = cuda ] && command -v nvidia-smi >/dev/null; then
+    used=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
+      awk -F', *' -v p="$pid" '$1 == p {print $2}')
+    [ -n "$used" ] && echo "$(( $(date +%s) - start )),$used" >> "$work/gpu.csv"
+  fi
   sleep 1
 done
 wait "$pid" && status=0 || status=$?
@@ -57,6 +65,8 @@ work, n, status, elapsed, growth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3
 bad = int(open(os.path.join(work, "bad_count")).read())
 rss = [int(l.split(",")[1]) / 1024 for l in open(os.path.join(work, "rss.csv")) if l.strip()]
 warm = rss[len(rss) // 10:] or rss
+gpu = [float(l.split(",")[1]) for l in open(os.path.join(work, "gpu.csv")) if l.strip()]  # MiB
+gpu_warm = gpu[len(gpu) // 10:] or gpu
 records = [json.loads(l) for l in open(os.path.join(work, "out", "predictions.jsonl"))]
 errors = [r for r in records if "error" in r]
 stderr_lines = [l for l in open(os.path.join(work, "stderr.txt")) if l.strip()]
@@ -75,8 +85,13 @@ checks = {
     "every good overlay present and decodable": missing == 0,
     "RSS growth after warm-up <= %g MB" % growth: max(warm) - warm[0] <= growth,
 }
+if gpu_warm:
+    checks["device memory growth after warm-up <= %g MB" % growth] = max(gpu_warm) - gpu_warm[0] <= growth
 print("soak: %d images (%d bad) in %d s, %.1f img/s; RSS after warm-up %.0f -> %.0f MB (min %.0f, max %.0f)"
       % (n, bad, elapsed, n / max(elapsed, 1), warm[0], warm[-1], min(warm), max(warm)))
+if gpu_warm:
+    print("  device memory after warm-up %.0f -> %.0f MiB (min %.0f, max %.0f)"
+          % (gpu_warm[0], gpu_warm[-1], min(gpu_warm), max(gpu_warm)))
 for name, ok in checks.items():
     print("  %-52s %s" % (name, "ok" if ok else "FAILED"))
 sys.exit(0 if all(checks.values()) else 1)

@@ -43,12 +43,33 @@ struct ForwardResult {
       stages;  // when asked: stem (after max-pool), then each stage's output, NHWC
 };
 
+// One timed step of a batch, for benchmarks: a phase of run() or a layer of the forward.
+struct TimedStep {
+  std::string
+      name;  // "upload", "preprocess", "forward", "cam", "overlay", "download"; or "layer2.0.conv2", "fc"
+  double ms = 0;
+  double flops = 0;  // layers: multiply-adds x 2 of the whole batch; 0 for phases
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual void run(const BatchRequest& request, std::vector<ImageResult>& results) = 0;
   virtual void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) = 0;
+
+  // While on, run() times its phases (and, with `layers`, every layer of the forward) into last_times(). The
+  // CPU uses a steady clock; CUDA records events around eager launches (no graph), so a profiled batch is a
+  // little slower than a graph replay and its total is reported apart from the plain timings.
+  void set_profiling(bool phases, bool layers) {
+    profile_phases_ = phases || layers, profile_layers_ = layers;
+  }
+  const std::vector<TimedStep>& last_phases() const { return phases_; }
+  const std::vector<TimedStep>& last_layers() const { return layers_; }
+
+ protected:
+  bool profile_phases_ = false, profile_layers_ = false;
+  std::vector<TimedStep> phases_, layers_;
 };
 
 // The classes to map for one image: top-k first, then requested classes not already among them.

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <dnnl.hpp>
 #include <unordered_map>
 
@@ -27,6 +28,20 @@ struct ConvStep {
   memory bias;
   memory::desc src, dst;
   int out_h = 0, out_w = 0;
+};
+
+// Profiling laps: each call closes the interval since the previous one and appends it to `into`.
+class Laps {
+ public:
+  void start() { last_ = std::chrono::steady_clock::now(); }
+  void lap(std::vector<TimedStep>& into, const std::string& name, double flops = 0) {
+    auto now = std::chrono::steady_clock::now();
+    into.push_back({name, std::chrono::duration<double, std::milli>(now - last_).count(), flops});
+    last_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_;
 };
 
 }  // namespace
@@ -103,6 +118,12 @@ CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
 
 void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
   Plan& plan = plan_for(n, h, w);
+  Laps laps;
+  layers_.clear();
+  laps.start();
+  auto layer_done = [&](const std::string& name, double flops) {
+    if (profile_layers_) laps.lap(layers_, name, flops);
+  };
   float* buf[5];
   for (int i = 0; i < 5; ++i) buf[i] = plan.buffers[i].data();
   float* scratch = buf[4];  // unfused path: raw conv output before bn_act
@@ -119,6 +140,7 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
     if (!fuse_epilogue_)
       bn_act_cpu(scratch, nullptr, c.shift.data(), residual ? dst : nullptr, relu,
                  static_cast<int64_t>(n) * s.out_h * s.out_w, c.out_channels, dst);
+    layer_done(c.name, 2.0 * n * s.out_h * s.out_w * c.out_channels * c.in_channels * c.kernel * c.kernel);
     return std::make_pair(s.out_h, s.out_w);
   };
   out.stages.clear();
@@ -130,6 +152,7 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   auto size = conv(net_.stem, input, buf[1], false, true);
   max_pool_cpu(buf[1], n, size.first, size.second, net_.stem.out_channels, buf[0]);
   size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
+  layer_done("maxpool", 0);
   keep(buf[0], size, net_.stem.out_channels);
   int x = 0, t1 = 1, t2 = 2, shortcut = 3;  // buffer roles
   for (const auto& stage : net_.stages) {
@@ -156,6 +179,7 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   out.features.assign(buf[x], buf[x] + static_cast<size_t>(n) * hw * c);
   std::vector<float> pooled(static_cast<size_t>(n) * c);
   global_avg_pool_cpu(buf[x], n, hw, c, pooled.data());
+  layer_done("avgpool", 0);
   out.hidden.clear();
   const float* head_input = pooled.data();
   for (const Dense& d : net_.hidden) {
@@ -163,69 +187,94 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
     linear_cpu(head_input, n, d.in, d.weight.data(), d.bias.data(), d.out, out.hidden.back().data());
     for (float& v : out.hidden.back()) v = v > 0.0f ? v : 0.0f;
     head_input = out.hidden.back().data();
+    layer_done(d.name, 2.0 * n * d.in * d.out);
   }
   out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
   linear_cpu(head_input, n, net_.head_dim(), net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes,
              out.logits.data());
+  layer_done("fc", 2.0 * n * net_.head_dim() * net_.num_classes);
 }
 
+// Images are independent outside the forward, so preprocessing, maps and overlays run one image per thread;
+// each image's numbers do not depend on the thread count or the batch.
 void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
   const Preprocess& pre = net_.preprocess;
   const int n = static_cast<int>(request.images.size()), h = pre.height, w = pre.width,
             classes = net_.num_classes;
   const size_t input_pixels = static_cast<size_t>(h) * w;
+  Laps laps;
+  phases_.clear();
+  laps.start();
   std::vector<float> input(n * input_pixels * 3);
-  std::vector<uint8_t> resized(input_pixels * 3);
-  for (int i = 0; i < n; ++i) {
-    const Image& img = *request.images[i];
-    const uint8_t* pixels = img.rgb.data();
-    if (img.height != h || img.width != w) {
-      resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w);
-      pixels = resized.data();
+#pragma omp parallel
+  {
+    std::vector<uint8_t> resized(input_pixels * 3);
+#pragma omp for schedule(dynamic)
+    for (int i = 0; i < n; ++i) {
+      const Image& img = *request.images[i];
+      const uint8_t* pixels = img.rgb.data();
+      if (img.height != h || img.width != w) {
+        resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w);
+        pixels = resized.data();
+      }
+      normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr,
+                          &input[i * input_pixels * 3]);
     }
-    normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr,
-                        &input[i * input_pixels * 3]);
   }
+  if (profile_phases_) laps.lap(phases_, "preprocess");
   ForwardResult fwd;
   forward(input.data(), n, h, w, false, fwd);
+  if (profile_phases_) laps.lap(phases_, "forward");
   const int fh = fwd.feature_h, fw = fwd.feature_w, c = net_.feature_channels;
-  std::vector<float> lowres(static_cast<size_t>(fh) * fw), channel_weights(c);
-  std::vector<const float*> head_weights, head_activations(net_.hidden.size());
+  std::vector<const float*> head_weights;
   std::vector<int> head_ins, head_outs;
   for (const Dense& d : net_.hidden)
     head_weights.push_back(d.weight.data()), head_ins.push_back(d.in), head_outs.push_back(d.out);
   results.assign(n, ImageResult());
-  for (int i = 0; i < n; ++i) {
-    ImageResult& r = results[i];
-    r.logits.assign(fwd.logits.begin() + static_cast<size_t>(i) * classes,
-                    fwd.logits.begin() + static_cast<size_t>(i + 1) * classes);
-    r.probabilities.resize(classes);
-    softmax_cpu(r.logits.data(), 1, classes, r.probabilities.data());
-    r.top = topk_cpu(r.probabilities.data(), classes, request.topk);
-    for (size_t l = 0; l < net_.hidden.size(); ++l)
-      head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
-    for (int cls : classes_to_map(r.top, request.classes)) {
-      const float* fc_row = &net_.fc_weight[static_cast<size_t>(cls) * net_.head_dim()];
-      if (!net_.hidden.empty())
-        head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
-                             channel_weights.data());
-      ClassMap m;
-      m.class_index = cls;
-      m.probability = r.probabilities[cls];
-      m.map.resize(input_pixels);
-      class_map_cpu(&fwd.features[static_cast<size_t>(i) * fh * fw * c], fh, fw, c,
-                    net_.hidden.empty() ? fc_row : channel_weights.data(), h, w, lowres.data(), m.map.data());
-      if (request.overlays) {
-        const Image& img = *request.images[i];
-        m.overlay.width = img.width;
-        m.overlay.height = img.height;
-        m.overlay.rgb.resize(img.rgb.size());
-        overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight,
-                    request.colormap, m.overlay.rgb.data());
+#pragma omp parallel
+  {
+    std::vector<float> lowres(static_cast<size_t>(fh) * fw), channel_weights(c);
+    std::vector<const float*> head_activations(net_.hidden.size());
+#pragma omp for schedule(dynamic)
+    for (int i = 0; i < n; ++i) {
+      ImageResult& r = results[i];
+      r.logits.assign(fwd.logits.begin() + static_cast<size_t>(i) * classes,
+                      fwd.logits.begin() + static_cast<size_t>(i + 1) * classes);
+      r.probabilities.resize(classes);
+      softmax_cpu(r.logits.data(), 1, classes, r.probabilities.data());
+      r.top = topk_cpu(r.probabilities.data(), classes, request.topk);
+      for (size_t l = 0; l < net_.hidden.size(); ++l)
+        head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
+      for (int cls : classes_to_map(r.top, request.classes)) {
+        const float* fc_row = &net_.fc_weight[static_cast<size_t>(cls) * net_.head_dim()];
+        if (!net_.hidden.empty())
+          head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
+                               channel_weights.data());
+        ClassMap m;
+        m.class_index = cls;
+        m.probability = r.probabilities[cls];
+        m.map.resize(input_pixels);
+        class_map_cpu(&fwd.features[static_cast<size_t>(i) * fh * fw * c], fh, fw, c,
+                      net_.hidden.empty() ? fc_row : channel_weights.data(), h, w, lowres.data(),
+                      m.map.data());
+        r.maps.push_back(std::move(m));
       }
-      r.maps.push_back(std::move(m));
     }
   }
+  if (profile_phases_) laps.lap(phases_, "cam");
+  if (!request.overlays) return;
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < n; ++i) {
+    const Image& img = *request.images[i];
+    for (ClassMap& m : results[i].maps) {
+      m.overlay.width = img.width;
+      m.overlay.height = img.height;
+      m.overlay.rgb.resize(img.rgb.size());
+      overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight,
+                  request.colormap, m.overlay.rgb.data());
+    }
+  }
+  if (profile_phases_) laps.lap(phases_, "overlay");
 }
 
 }  // namespace cam

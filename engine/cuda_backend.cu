@@ -42,9 +42,12 @@ void convert_to_storage(const float* src, size_t count, Storage s, void* dst) {
   }
 }
 
-CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose,
-                         bool use_graphs)
-    : net_(net), verbose_(verbose), use_graphs_(use_graphs) {
+CudaBackend::CudaBackend(const ResNet& net, const CudaOptions& options)
+    : net_(net),
+      verbose_(options.verbose),
+      use_graphs_(options.use_graphs),
+      conv_fusion_(options.conv_fusion) {
+  const std::string& precision = options.precision;
   if (precision == "tf32") math_ = CUDNN_TENSOR_OP_MATH;
   if (precision == "fp16")
     storage_ = Storage::kF16, data_type_ = CUDNN_DATA_HALF, math_ = CUDNN_TENSOR_OP_MATH;
@@ -53,7 +56,7 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
   if (net.num_classes > 4096)
     throw Error("the CUDA backend supports up to 4096 classes (model has " + std::to_string(net.num_classes) +
                 ")");
-  CUDA_CHECK(cudaSetDevice(device));
+  CUDA_CHECK(cudaSetDevice(options.device));
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDNN_CHECK(cudnnCreate(&cudnn_));
   CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
@@ -63,14 +66,22 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
   cublas_workspace_.ensure(size_t(4) << 20);  // set explicitly so graph capture never allocates
   CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.ptr, cublas_workspace_.bytes));
   upload_colormaps();
+  CUDNN_CHECK(cudnnCreateActivationDescriptor(&relu_));
+  CUDNN_CHECK(cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  CUDNN_CHECK(cudnnCreateActivationDescriptor(&identity_));
+  CUDNN_CHECK(
+      cudnnSetActivationDescriptor(identity_, CUDNN_ACTIVATION_IDENTITY, CUDNN_NOT_PROPAGATE_NAN, 0.0));
 
-  // Weights arena: every conv's weights (stem padded to 8 input channels) and shift, then the FC in fp32.
+  // Weights arena: every conv's weights (stem padded to 8 input channels) and shift (fp32, and in the storage
+  // type for cuDNN's fused call when that is not fp32), then the FC in fp32.
+  const bool shift_copy = storage_ != Storage::kF32;
   size_t total = 0;
   for_each_conv(net, [&](const ConvLayer& c) {
     int cin = &c == &net.stem ? kStemChannels : c.in_channels;
     total +=
         align256(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin * storage_bytes(storage_));
     total += align256(c.out_channels * sizeof(float));
+    if (shift_copy) total += align256(c.out_channels * storage_bytes(storage_));
   });
   for (const Dense& d : net.hidden)
     total += align256(d.weight.size() * sizeof(float)) + align256(d.bias.size() * sizeof(float));
@@ -95,6 +106,12 @@ CudaBackend::CudaBackend(const ResNet& net, const std::string& precision, int de
     d.weight = weights_arena_.at<void>(offset);
     offset += align256(padded.size() * storage_bytes(storage_));
     d.shift = place_floats(c.shift);
+    d.shift_stored = d.shift;
+    if (shift_copy) {
+      convert_to_storage(c.shift.data(), c.shift.size(), storage_, host.data() + offset);
+      d.shift_stored = weights_arena_.at<void>(offset);
+      offset += align256(c.shift.size() * storage_bytes(storage_));
+    }
     weights_[&c] = d;
   });
   for (const Dense& d : net.hidden) hidden_.push_back({place_floats(d.weight), place_floats(d.bias)});
@@ -111,10 +128,13 @@ CudaBackend::~CudaBackend() {
     for (auto& c : kv.second->convs) {
       cudnnDestroyTensorDescriptor(c.second.x);
       cudnnDestroyTensorDescriptor(c.second.y);
+      cudnnDestroyTensorDescriptor(c.second.bias);
       cudnnDestroyFilterDescriptor(c.second.filter);
       cudnnDestroyConvolutionDescriptor(c.second.conv);
     }
   }
+  if (relu_) cudnnDestroyActivationDescriptor(relu_);
+  if (identity_) cudnnDestroyActivationDescriptor(identity_);
   if (cublas_) cublasDestroy(cublas_);
   if (cudnn_) cudnnDestroy(cudnn_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -222,16 +242,20 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
 }
 
 // Descriptors for every conv of the plan and the fastest deterministic algorithm per shape, measured with
-// cudnnFindConvolutionForwardAlgorithmEx on the plan's own buffers (cached across plans), then one workspace.
+// cudnnFindConvolutionForwardAlgorithmEx on the plan's own buffers (cached across plans), then one workspace
+// large enough for both conv paths, then the fusion choice per conv.
 void CudaBackend::plan_convs(Plan& p) {
   size_t needed = workspace_.bytes;
   bool found_workspace = false;
-  auto plan_one = [&](const ConvLayer& c, int ih, int iw) {
+  auto plan_one = [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu) {
     const DeviceConv& d = weights_.at(&c);
     ConvPlan cp;
-    cp.out_h = c.out_size(ih), cp.out_w = c.out_size(iw);
+    cp.in_h = ih, cp.in_w = iw, cp.out_h = c.out_size(ih), cp.out_w = c.out_size(iw);
+    cp.residual = residual, cp.relu = relu;
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&cp.x));
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&cp.y));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&cp.bias));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.bias, CUDNN_TENSOR_NHWC, data_type_, 1, c.out_channels, 1, 1));
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&cp.filter));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cp.conv));
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.x, CUDNN_TENSOR_NHWC, data_type_, p.n, d.in_channels, ih, iw));
@@ -262,19 +286,27 @@ void CudaBackend::plan_convs(Plan& p) {
     }
     cp.algo = cached->second.first;
     cp.workspace = cached->second.second;
-    needed = std::max(needed, cp.workspace);
+    cp.fused_algo = relu ? cp.algo : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    cp.fused_workspace = cp.workspace;
+    if (cp.fused_algo != cp.algo &&
+        cudnnGetConvolutionForwardWorkspaceSize(cudnn_, cp.x, cp.filter, cp.conv, cp.y, cp.fused_algo,
+                                                &cp.fused_workspace) != CUDNN_STATUS_SUCCESS)
+      cp.fused_workspace = 0,
+      cp.fused_algo = cp.algo;  // the fused path is then tried with the conv's algorithm
+    needed = std::max({needed, cp.workspace, conv_fusion_ == "off" ? size_t(0) : cp.fused_workspace});
     p.convs[&c] = cp;
     return std::make_pair(cp.out_h, cp.out_w);
   };
-  auto size = plan_one(net_.stem, p.h, p.w);
+  const bool basic = !net_.bottleneck;
+  auto size = plan_one(net_.stem, p.h, p.w, false, true);
   size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
   for (const auto& stage : net_.stages)
     for (const Block& b : stage) {
       auto in = size;
-      size = plan_one(b.conv1, size.first, size.second);
-      size = plan_one(b.conv2, size.first, size.second);
-      if (b.conv3.out_channels) size = plan_one(b.conv3, size.first, size.second);
-      if (b.has_downsample) plan_one(b.downsample, in.first, in.second);
+      size = plan_one(b.conv1, size.first, size.second, false, true);
+      size = plan_one(b.conv2, size.first, size.second, basic, true);
+      if (b.conv3.out_channels) size = plan_one(b.conv3, size.first, size.second, true, true);
+      if (b.has_downsample) plan_one(b.downsample, in.first, in.second, false, false);
     }
   if (found_workspace || needed > workspace_.bytes) {
     if (needed != workspace_.bytes) {
@@ -282,19 +314,87 @@ void CudaBackend::plan_convs(Plan& p) {
       if (needed) alloc_planned(workspace_, needed, "convolution workspace", p.n);
     }
   }
+  if (conv_fusion_ != "off") choose_fusion(p);
 }
 
-// conv, then the fused epilogue in place on y (residual: the shortcut, which y may alias).
+float CudaBackend::time_ms(const std::function<void()>& launch) {
+  constexpr int kReps = 5;
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  launch();  // warm-up
+  CUDA_CHECK(cudaEventRecord(start, stream_));
+  for (int i = 0; i < kReps; ++i) launch();
+  CUDA_CHECK(cudaEventRecord(stop, stream_));
+  CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
+  return ms / kReps;
+}
+
+// For each conv (shape and epilogue, cached): whether cuDNN runs the fused call at all, and, in auto mode,
+// whether it beats conv + bn_act on the plan's own buffers (x in buffer 0, y in 1, residual in 2; their
+// contents do not matter for timing). The unfused path wins ties and is kept when cuDNN refuses.
+void CudaBackend::choose_fusion(Plan& p) {
+  for (auto& entry : p.convs) {
+    const ConvLayer* layer = entry.first;
+    ConvPlan& cp = entry.second;
+    const DeviceConv& d = weights_.at(layer);
+    auto key = std::make_tuple(p.n, d.in_channels, cp.in_h, cp.in_w, layer->out_channels, layer->kernel,
+                               layer->stride, cp.residual, cp.relu);
+    auto cached = fusion_cache_.find(key);
+    if (cached == fusion_cache_.end()) {
+      cp.fused = true;
+      const float one = 1.0f, zero = 0.0f;
+      cudnnStatus_t status = cudnnConvolutionBiasActivationForward(
+          cudnn_, &one, cp.x, p.buffers[0], cp.filter, d.weight, cp.conv, cp.fused_algo, workspace_.ptr,
+          cp.fused_workspace, cp.residual ? &one : &zero, cp.y, cp.residual ? p.buffers[2] : p.buffers[1],
+          cp.bias, d.shift_stored, cp.relu ? relu_ : identity_, cp.y, p.buffers[1]);
+      CUDA_CHECK(cudaStreamSynchronize(stream_));
+      bool fused = status == CUDNN_STATUS_SUCCESS;
+      float fused_ms = 0, plain_ms = 0;
+      if (fused && conv_fusion_ == "auto") {
+        fused_ms = time_ms([&] {
+          conv(p, *layer, p.buffers[0], p.buffers[1], cp.residual ? p.buffers[2] : nullptr, cp.relu);
+        });
+        cp.fused = false;
+        plain_ms = time_ms([&] {
+          conv(p, *layer, p.buffers[0], p.buffers[1], cp.residual ? p.buffers[2] : nullptr, cp.relu);
+        });
+        fused = fused_ms < plain_ms;
+      }
+      if (verbose_)
+        std::fprintf(stderr, "cam_engine: %s: %s (fused %.3f ms, conv + bn_act %.3f ms%s)\n",
+                     layer->name.c_str(), fused ? "fused" : "conv + bn_act", fused_ms, plain_ms,
+                     status == CUDNN_STATUS_SUCCESS ? "" : ", cuDNN refused the fused call");
+      cached = fusion_cache_.emplace(key, fused).first;
+    }
+    cp.fused = cached->second;
+  }
+}
+
+// y = act(conv(x) + shift [+ residual]), y distinct from x and the residual: cuDNN's fused call, or the conv
+// into y and the bn_act epilogue in place on y.
 void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual,
                        bool relu) {
   const ConvPlan& cp = p.convs.at(&layer);
   const DeviceConv& d = weights_.at(&layer);
   const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.algo,
-                                      workspace_.ptr, cp.workspace, &zero, cp.y, y));
-  launch_bn_act(storage_, y, nullptr, d.shift, residual, relu,
-                static_cast<int64_t>(p.n) * cp.out_h * cp.out_w, layer.out_channels,
-                residual ? const_cast<void*>(residual) : y, stream_);
+  if (cp.fused) {
+    CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
+        cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.fused_algo, workspace_.ptr,
+        cp.fused_workspace, residual ? &one : &zero, cp.y, residual ? residual : y, cp.bias, d.shift_stored,
+        relu ? relu_ : identity_, cp.y, y));
+  } else {
+    CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.algo,
+                                        workspace_.ptr, cp.workspace, &zero, cp.y, y));
+    launch_bn_act(storage_, y, nullptr, d.shift, residual, relu,
+                  static_cast<int64_t>(p.n) * cp.out_h * cp.out_w, layer.out_channels, y, stream_);
+  }
+  laps_.layer(layer.name, 2.0 * p.n * cp.out_h * cp.out_w * layer.out_channels * layer.in_channels *
+                              layer.kernel * layer.kernel);
 }
 
 void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
@@ -303,27 +403,34 @@ void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
   conv(p, net_.stem, p.input, buf[1], nullptr, true);
   int h = (stem.out_h - 1) / 2 + 1, w = (stem.out_w - 1) / 2 + 1;
   launch_max_pool(storage_, buf[1], p.n, stem.out_h, stem.out_w, net_.stem.out_channels, buf[0], stream_);
+  laps_.layer("maxpool", 0);
   if (stage_hook) stage_hook(buf[0], h, w, net_.stem.out_channels);
-  int x = 0, t1 = 1, t2 = 2, shortcut = 3, scratch = 4;
+  // Buffer roles: x the block input, t1/t2 the inner activations, shortcut the projection, next the block
+  // output. After a block, next becomes x and the buffers of the consumed input and residual are free again.
+  int x = 0, t1 = 1, t2 = 2, shortcut = 3, next = 4;
   for (const auto& stage : net_.stages) {
     for (const Block& b : stage) {
-      int out = x;
+      int residual = x;
       if (b.has_downsample) {
         conv(p, b.downsample, buf[x], buf[shortcut], nullptr, false);
-        out = shortcut;
+        residual = shortcut;
       }
       conv(p, b.conv1, buf[x], buf[t1], nullptr, true);
       const ConvLayer& last = b.last();
       if (b.conv3.out_channels) conv(p, b.conv2, buf[t1], buf[t2], nullptr, true);
-      conv(p, last, buf[b.conv3.out_channels ? t2 : t1], buf[scratch], buf[out], true);
+      conv(p, last, buf[b.conv3.out_channels ? t2 : t1], buf[next], buf[residual], true);
       h = p.convs.at(&last).out_h, w = p.convs.at(&last).out_w;
-      if (out != x) std::swap(x, shortcut);
+      const int input = x;
+      x = next;
+      next = residual;
+      if (residual != input) shortcut = input;
     }
     if (stage_hook) stage_hook(buf[x], h, w, stage.back().last().out_channels);
   }
   p.features = buf[x];
   const int c = net_.feature_channels, classes = net_.num_classes;
   launch_global_avg_pool(storage_, buf[x], p.n, h * w, c, p.pooled, stream_);
+  laps_.layer("avgpool", 0);
   // Head: y (N, out) = x (N, in) W^T, as column-major out x N = (in x out)^T (in x N); bias + ReLU by bn_act.
   const float one = 1.0f, zero = 0.0f;
   const float* head_input = p.pooled;
@@ -336,15 +443,19 @@ void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
                   p.hidden[l], stream_);
     head_input = p.hidden[l];
     max_dim = std::max(max_dim, d.out);
+    laps_.layer(d.name, 2.0 * p.n * d.in * d.out);
   }
   const int head_dim = net_.head_dim();
   CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, classes, p.n, head_dim, &one, fc_weight_,
                            head_dim, head_input, head_dim, &zero, p.logits, classes));
+  laps_.layer("fc", 2.0 * p.n * head_dim * classes);
   launch_softmax_topk(p.logits, fc_bias_, p.n, classes, p.k, p.probs, p.topk, stream_);
+  laps_.phase("forward");
   launch_head_cam_weights(p.head_layers, static_cast<int>(net_.hidden.size()), max_dim, fc_weight_, p.n,
                           p.topk, p.k, p.requested, p.r, p.slot_weights, stream_);
   launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, p.slot_weights, p.topk, p.k, p.requested, p.r,
              p.h, p.w, p.maps, stream_);
+  laps_.phase("cam");
 }
 
 std::vector<float> CudaBackend::download_floats(const void* data, size_t count) {
@@ -422,9 +533,8 @@ std::string cuda_device_description(int device) {
   return buf;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const std::string& precision, int device,
-                                           bool verbose, bool use_graphs) {
-  return std::make_unique<CudaBackend>(net, precision, device, verbose, use_graphs);
+std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const CudaOptions& options) {
+  return std::make_unique<CudaBackend>(net, options);
 }
 
 }  // namespace cam

@@ -14,10 +14,18 @@ std::string cuda_unavailable_reason(int device);
 // Device name, compute capability, driver/runtime/cuDNN/cuBLAS versions, for benchmark headers.
 std::string cuda_device_description(int device);
 
-// precision: fp32 (exact, no TF32), tf32, fp16, bf16. use_graphs: replay the forward + CAM as a CUDA Graph
-// (eager launches otherwise; tests compare the two). Throws cam::Error for impossible settings or
-// out-of-memory at planning.
-std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const std::string& precision, int device,
-                                           bool verbose, bool use_graphs = true);
+struct CudaOptions {
+  std::string precision = "fp32";  // fp32 (exact, no TF32), tf32, fp16, bf16
+  int device = 0;
+  bool verbose = false;    // prints each plan, algorithm and fusion choice
+  bool use_graphs = true;  // replay the forward + CAM as a CUDA Graph (eager launches otherwise)
+  // Per conv shape: cuDNN's fused conv + bias + residual + ReLU (cudnnConvolutionBiasActivationForward) or
+  // the conv followed by our bn_act kernel. auto: the faster of the two, measured at planning (bn_act on
+  // ties); off: always bn_act; on: fused wherever cuDNN runs it (for tests).
+  std::string conv_fusion = "auto";
+};
+
+// Throws cam::Error for impossible settings or out-of-memory at planning.
+std::unique_ptr<Backend> make_cuda_backend(const ResNet& net, const CudaOptions& options);
 
 }  // namespace cam

@@ -12,7 +12,9 @@
 
 #include "backend.h"
 #include "common.cuh"
+#include "cuda_backend.h"
 #include "cuda_checks.h"
+#include "cuda_laps.cuh"
 #include "head.cuh"
 #include "resnet.h"
 
@@ -54,23 +56,30 @@ struct GrowBuffer {
 };
 
 struct ConvPlan {
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;  // bias: (1, Cout, 1, 1), fused path
   cudnnFilterDescriptor_t filter = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   size_t workspace = 0;
-  int out_h = 0, out_w = 0;
+  int in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  bool residual = false, relu = false;  // the epilogue: y = act(conv(x) + shift [+ residual])
+  // cudnnConvolutionBiasActivationForward instead of conv + bn_act; identity activation needs
+  // IMPLICIT_PRECOMP_GEMM
+  bool fused = false;
+  cudnnConvolutionFwdAlgo_t fused_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  size_t fused_workspace = 0;
 };
 
 struct DeviceConv {
-  void* weight = nullptr;  // (Cout, K, K, Cin') OHWI in the storage type
-  float* shift = nullptr;  // (Cout)
-  int in_channels = 0;     // Cin', padded for the stem
+  void* weight = nullptr;        // (Cout, K, K, Cin') OHWI in the storage type
+  float* shift = nullptr;        // (Cout) fp32, for bn_act
+  void* shift_stored = nullptr;  // (Cout) in the storage type, the bias of cuDNN's fused call
+  int in_channels = 0;           // Cin', padded for the stem
 };
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(const ResNet& net, const std::string& precision, int device, bool verbose, bool use_graphs);
+  CudaBackend(const ResNet& net, const CudaOptions& options);
   ~CudaBackend() override;
   std::string name() const override { return "cuda"; }
   void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
@@ -100,6 +109,8 @@ class CudaBackend : public Backend {
 
   Plan& plan_for(int n, int h, int w, int k, int r);
   void plan_convs(Plan& p);
+  void choose_fusion(Plan& p);
+  float time_ms(const std::function<void()>& launch);
   void encode(Plan& p, const StageHook& stage_hook);
   void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual, bool relu);
   void* alloc_planned(GrowBuffer& buffer, size_t bytes, const char* what, int n);
@@ -110,6 +121,8 @@ class CudaBackend : public Backend {
   cudnnDataType_t data_type_ = CUDNN_DATA_FLOAT;
   cudnnMathType_t math_ = CUDNN_FMA_MATH;
   bool verbose_, use_graphs_;
+  std::string conv_fusion_;
+  cudnnActivationDescriptor_t relu_ = nullptr, identity_ = nullptr;
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
@@ -121,7 +134,10 @@ class CudaBackend : public Backend {
   float* fc_bias_ = nullptr;                       // (classes)
   std::map<std::tuple<int, int, int, int, int, int, int>, std::pair<cudnnConvolutionFwdAlgo_t, size_t>>
       algo_cache_;
+  // (algo key, residual, relu) -> fused or not, decided once per shape and epilogue
+  std::map<std::tuple<int, int, int, int, int, int, int, bool, bool>, bool> fusion_cache_;
   std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
+  EventLaps laps_;  // profiling (Backend::set_profiling); idle otherwise
 };
 
 }  // namespace cuda_detail

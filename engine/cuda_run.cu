@@ -17,6 +17,7 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
   const int k = request.topk, r = static_cast<int>(request.classes.size()), slots = k + r,
             classes = net_.num_classes;
   Plan& p = plan_for(n, h, w, k, r);
+  laps_.start(stream_, profile_phases_, profile_layers_);
 
   // Upload: packed images, then the two slot tables and the requested classes, in one copy.
   std::vector<ImageSlot> image_slots(n);
@@ -49,6 +50,7 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
   if (r)
     CUDA_CHECK(cudaMemcpyAsync(p.requested, device_upload_.at<int>(requested_at), r * sizeof(int),
                                cudaMemcpyDeviceToDevice, stream_));
+  laps_.phase("upload");
   rows_.ensure(rows_bytes);
   const Preprocess& pre = net_.preprocess;
   Normalization norm{pre.scale,
@@ -57,7 +59,8 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
                      pre.bgr};
   launch_preprocess(storage_, device_upload_.at<uint8_t>(0), device_upload_.at<ImageSlot>(slots_at), n,
                     max_height, h, w, kStemChannels, norm, rows_.at<uint8_t>(0), p.input, stream_);
-  if (p.graph) {
+  laps_.phase("preprocess");
+  if (p.graph && !laps_.active()) {
     CUDA_CHECK(cudaGraphLaunch(p.graph, stream_));
   } else {
     encode(p, nullptr);
@@ -69,6 +72,7 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
     launch_overlay(p.maps, n, slots, h, w, device_upload_.at<uint8_t>(0),
                    device_upload_.at<OverlaySlot>(overlay_at), max_pixels, request.image_weight,
                    request.colormap, blend_max_.at<float>(0), overlays_.at<uint8_t>(0), stream_);
+    laps_.phase("overlay");
   }
 
   // Download everything in one pinned buffer.
@@ -90,7 +94,9 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
   if (overlay_bytes)
     CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(overlays_at), overlays_.ptr, overlay_bytes,
                                cudaMemcpyDeviceToHost, stream_));
+  laps_.phase("download");
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  laps_.finish(phases_, layers_);
 
   results.assign(n, ImageResult());
   const size_t map_size = static_cast<size_t>(h) * w;

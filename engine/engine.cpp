@@ -19,10 +19,17 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
     throw Error("unknown backend '" + o.backend + "' (expected auto, cpu or cuda)");
   if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "fp16" && o.precision != "bf16")
     throw Error("unknown precision '" + o.precision + "' (expected fp32, tf32, fp16 or bf16)");
+  if (o.conv_fusion != "auto" && o.conv_fusion != "off" && o.conv_fusion != "on")
+    throw Error("unknown conv fusion '" + o.conv_fusion + "' (expected auto, off or on)");
   if (o.backend != "cpu") {
 #ifdef CAM_WITH_CUDA
     std::string why = cuda_unavailable_reason(o.device);
-    if (why.empty()) return make_cuda_backend(net, o.precision, o.device, o.verbose);
+    if (why.empty()) {
+      CudaOptions co;
+      co.precision = o.precision, co.device = o.device, co.verbose = o.verbose,
+      co.conv_fusion = o.conv_fusion;
+      return make_cuda_backend(net, co);
+    }
 #else
     std::string why = "this build has no CUDA backend (configured with CAM_WITH_CUDA=OFF or no CUDA toolkit)";
 #endif

@@ -17,12 +17,13 @@
 namespace cam {
 
 struct EngineOptions {
-  std::string backend = "auto";    // auto | cpu | cuda
-  std::string precision = "fp32";  // fp32 (CPU and CUDA); tf32, fp16, bf16 (CUDA)
-  int threads = 0;                 // CPU threads; 0 = all cores
-  int device = 0;                  // CUDA device index
+  std::string backend = "auto";      // auto | cpu | cuda
+  std::string precision = "fp32";    // fp32 (CPU and CUDA); tf32, fp16, bf16 (CUDA)
+  int threads = 0;                   // CPU threads; 0 = all cores
+  int device = 0;                    // CUDA device index
+  std::string conv_fusion = "auto";  // CUDA: cuDNN fused conv+bias+add+ReLU per shape (CudaOptions)
   bool verbose = false;
-  bool quiet = false;              // no notice when auto falls back to the CPU
+  bool quiet = false;    // no notice when auto falls back to the CPU
   int input_height = 0;  // network input size; 0 = the weights' preprocess metadata
   int input_width = 0;
 };

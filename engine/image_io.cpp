@@ -109,6 +109,22 @@ Image read_image(const std::string& path, int64_t max_pixels) {
   return decode_image(bytes.data(), bytes.size(), path, max_pixels);
 }
 
+std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality) {
+  std::vector<uint8_t> bytes;
+  auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(context);
+    out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  };
+  int ok = png ? stbi_write_png_to_func(append, &bytes, image.width, image.height, 3, image.rgb.data(),
+                                        image.width * 3)
+               : stbi_write_jpg_to_func(append, &bytes, image.width, image.height, 3, image.rgb.data(),
+                                        jpeg_quality);
+  if (!ok)
+    throw Error("cannot encode a " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                (png ? " PNG" : " JPEG"));
+  return bytes;
+}
+
 void write_image(const std::string& path, const Image& image, int jpeg_quality) {
   auto ends_with = [&](const char* suffix) {
     size_t n = std::strlen(suffix);
@@ -119,18 +135,15 @@ void write_image(const std::string& path, const Image& image, int jpeg_quality) 
   };
   bool png = ends_with(".png"), jpg = ends_with(".jpg") || ends_with(".jpeg");
   if (!png && !jpg) throw Error(path + ": output must end in .png, .jpg or .jpeg");
-  std::vector<unsigned char> encoded;
-  auto append = [](void* context, void* data, int size) {
-    auto* bytes = static_cast<std::vector<unsigned char>*>(context);
-    bytes->insert(bytes->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
-  };
-  int ok = png ? stbi_write_png_to_func(append, &encoded, image.width, image.height, 3, image.rgb.data(),
-                                        image.width * 3)
-               : stbi_write_jpg_to_func(append, &encoded, image.width, image.height, 3, image.rgb.data(),
-                                        jpeg_quality);
-  if (!ok) throw Error(path + ": cannot encode the image");
-  // stb's own file writers ignore fwrite/fclose failures (a full disk would leave a truncated file).
-  write_file_atomically(path, std::string(), encoded.data(), encoded.size());
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = encode_image(image, png, jpeg_quality);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  // Not stb's own file writers: they ignore fwrite/fclose failures (a full disk would leave a truncated
+  // file).
+  write_file_atomically(path, std::string(), bytes.data(), bytes.size());
 }
 
 Image resize_image(const Image& image, int width, int height) {

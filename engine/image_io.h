@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "image.h"
 
@@ -18,8 +19,12 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name,
                    int64_t max_pixels = kDefaultMaxPixels);
 Image read_image(const std::string& path, int64_t max_pixels = kDefaultMaxPixels);
 
-// Writes PNG or JPEG by the path's extension (.png, .jpg, .jpeg) to a temporary name in the same folder, then
-// renames it into place, so a reader never sees a partial file. Throws cam::Error on failure.
+// The PNG or JPEG file bytes of an image. Throws cam::Error if stb cannot encode it.
+std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality = 95);
+
+// Writes PNG or JPEG by the path's extension (.png, .jpg, .jpeg) through write_file_atomically
+// (atomic_file.h): a reader never sees a partial file. Throws cam::Error (OutputFullError when the disk is
+// full).
 void write_image(const std::string& path, const Image& image, int jpeg_quality = 95);
 
 // Antialiased bilinear resize (kernels/preprocess_math.h), the one used for the network input.

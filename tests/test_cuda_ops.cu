@@ -316,8 +316,15 @@ TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32
         b.overlay_max_abs = 40;
         b.overlay_differing_fraction = 0.2;
       }
-      auto backend = cam::make_cuda_backend(net, precision, 0, false);
-      camtest::check_forward(*backend, expected, b);
+      // Both conv epilogues at the same bounds: bn_act after each conv, and cuDNN's fused call wherever it
+      // runs (the auto mode picks between them per shape by speed).
+      for (const char* fusion : {"off", "on"}) {
+        CAPTURE(fusion);
+        cam::CudaOptions co;
+        co.precision = precision, co.conv_fusion = fusion;
+        auto backend = cam::make_cuda_backend(net, co);
+        camtest::check_forward(*backend, expected, b);
+      }
       camtest::check_engine(weights, expected, "cuda", precision, b);
     }
   }
@@ -334,8 +341,11 @@ TEST_CASE("CUDA Graph replay equals eager launches bit for bit") {
   req.topk = 3;
   req.classes = {0, 4};
   for (const char* precision : {"fp32", "fp16"}) {
-    auto graph = cam::make_cuda_backend(net, precision, 0, false, true);
-    auto eager = cam::make_cuda_backend(net, precision, 0, false, false);
+    cam::CudaOptions co;
+    co.precision = precision, co.conv_fusion = "off";  // auto could choose differently for the two backends
+    auto graph = cam::make_cuda_backend(net, co);
+    co.use_graphs = false;
+    auto eager = cam::make_cuda_backend(net, co);
     std::vector<cam::ImageResult> a, b, again;
     graph->run(req, a);
     eager->run(req, b);

@@ -368,6 +368,7 @@ int main(int argc, char** argv) {
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device,
     eo.verbose = o.verbose;
     eo.quiet = o.quiet;
+    eo.conv_fusion = o.conv_fusion;
     eo.input_width = o.input_w, eo.input_height = o.input_h;
     cam::Engine engine(o.weights, eo);
     cam::MapOptions mo;

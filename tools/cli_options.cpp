@@ -40,6 +40,8 @@ options:
   --backend auto|cuda|cpu engine backend (default auto: CUDA when a device is there)
   --precision P           fp32 | tf32 | fp16 | bf16 (reduced precisions on CUDA only; default fp32)
   --device N              CUDA device index (default 0)
+  --conv-fusion M         CUDA: auto | off | on, cuDNN's fused conv+bias+add+ReLU per layer shape (default
+                          auto: where measured faster than conv + our epilogue kernel)
   --threads N             CPU threads for the engine (default: all cores)
   --io-threads N          threads decoding and encoding images (default min(4, cores))
   --colormap NAME         jet (default), turbo, viridis, inferno, magma, plasma, hot, bone
@@ -78,6 +80,7 @@ CliOptions parse_cli(int argc, char** argv) {
        [&](const std::string& v) { o.batch = static_cast<int>(parse_int("--batch", v, 1, 4096)); }},
       {"--backend", [&](const std::string& v) { o.backend = v; }},
       {"--precision", [&](const std::string& v) { o.precision = v; }},
+      {"--conv-fusion", [&](const std::string& v) { o.conv_fusion = v; }},
       {"--device",
        [&](const std::string& v) { o.device = static_cast<int>(parse_int("--device", v, 0, 64)); }},
       {"--threads",
@@ -98,7 +101,8 @@ CliOptions parse_cli(int argc, char** argv) {
          o.format = v;
        }},
       {"--out-size", [&](const std::string& v) { o.out_size = v; }},
-      {"--input-size", [&](const std::string& v) {
+      {"--input-size",
+       [&](const std::string& v) {
          if (std::sscanf(v.c_str(), "%dx%d", &o.input_w, &o.input_h) != 2)
            throw Error("--input-size must be WxH, got '" + v + "'");
        }},

@@ -16,6 +16,7 @@ struct CliOptions {
   std::string backend = "auto";
   std::string precision = "fp32";
   int device = 0;
+  std::string conv_fusion = "auto";
   int threads = 0;     // engine CPU threads, 0 = all
   int io_threads = 0;  // decode/encode threads, 0 = min(4, cores)
   std::string colormap = "jet";
