@@ -46,6 +46,7 @@ CudaBackend::CudaBackend(const ResNet& net, const CudaOptions& options)
     : net_(net),
       verbose_(options.verbose),
       use_graphs_(options.use_graphs),
+      pipeline_chunk_(options.pipeline_chunk),
       conv_fusion_(options.conv_fusion) {
   const std::string& precision = options.precision;
   if (precision == "tf32") math_ = CUDNN_TENSOR_OP_MATH;
@@ -58,6 +59,7 @@ CudaBackend::CudaBackend(const ResNet& net, const CudaOptions& options)
                 ")");
   CUDA_CHECK(cudaSetDevice(options.device));
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   CUDNN_CHECK(cudnnCreate(&cudnn_));
   CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
   CUBLAS_CHECK(cublasCreate(&cublas_));
@@ -138,6 +140,7 @@ CudaBackend::~CudaBackend() {
   if (cublas_) cublasDestroy(cublas_);
   if (cudnn_) cudnnDestroy(cudnn_);
   if (stream_) cudaStreamDestroy(stream_);
+  if (copy_stream_) cudaStreamDestroy(copy_stream_);
 }
 
 void* CudaBackend::alloc_planned(GrowBuffer& buffer, size_t bytes, const char* what, int n) {
@@ -159,8 +162,8 @@ void* CudaBackend::alloc_planned(GrowBuffer& buffer, size_t bytes, const char* w
   return ptr;
 }
 
-CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
-  auto key = std::make_tuple(n, h, w, k, r);
+CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r, int slot) {
+  auto key = std::make_tuple(n, h, w, k, r, slot);
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
   auto plan = std::make_unique<Plan>();

@@ -55,6 +55,30 @@ struct GrowBuffer {
   }
 };
 
+// Per-chunk ordering events of a pipelined batch (cuda_run.cu): uploaded, computed, downloaded. Created once
+// and reused; timing disabled.
+class ChunkEvents {
+ public:
+  void ensure(int count) {
+    while (static_cast<int>(events_.size()) < count) {
+      cudaEvent_t e;
+      CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+      events_.push_back(e);
+    }
+  }
+  cudaEvent_t uploaded(int chunk) const { return events_[3 * chunk]; }
+  cudaEvent_t computed(int chunk) const { return events_[3 * chunk + 1]; }
+  cudaEvent_t downloaded(int chunk) const { return events_[3 * chunk + 2]; }
+  ~ChunkEvents() {
+    for (cudaEvent_t e : events_)
+      if (cudaEventDestroy(e) != cudaSuccess)
+        std::fprintf(stderr, "cam_engine: destroying a CUDA event failed\n");
+  }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+};
+
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;  // bias: (1, Cout, 1, 1), fused path
   cudnnFilterDescriptor_t filter = nullptr;
@@ -107,7 +131,8 @@ class CudaBackend : public Backend {
   };
   using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
 
-  Plan& plan_for(int n, int h, int w, int k, int r);
+  // slot: which of the two plans of a size a pipelined batch alternates between (0 otherwise).
+  Plan& plan_for(int n, int h, int w, int k, int r, int slot = 0);
   void plan_convs(Plan& p);
   void choose_fusion(Plan& p);
   float time_ms(const std::function<void()>& launch);
@@ -121,9 +146,12 @@ class CudaBackend : public Backend {
   cudnnDataType_t data_type_ = CUDNN_DATA_FLOAT;
   cudnnMathType_t math_ = CUDNN_FMA_MATH;
   bool verbose_, use_graphs_;
+  int pipeline_chunk_;
   std::string conv_fusion_;
   cudnnActivationDescriptor_t relu_ = nullptr, identity_ = nullptr;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;       // compute, and everything when a batch is not pipelined
+  cudaStream_t copy_stream_ = nullptr;  // uploads and downloads of pipelined batches
+  ChunkEvents events_;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   GrowBuffer weights_arena_, workspace_, cublas_workspace_, upload_{true}, device_upload_, rows_, overlays_,
@@ -136,7 +164,7 @@ class CudaBackend : public Backend {
       algo_cache_;
   // (algo key, residual, relu) -> fused or not, decided once per shape and epilogue
   std::map<std::tuple<int, int, int, int, int, int, int, bool, bool>, bool> fusion_cache_;
-  std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
+  std::map<std::tuple<int, int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
   EventLaps laps_;  // profiling (Backend::set_profiling); idle otherwise
 };
 

@@ -1,6 +1,13 @@
 // CudaBackend::run: one batch. The images are packed into one pinned upload with their slot tables and the
-// requested classes, preprocessed on the device, run through the plan's CUDA Graph (or eagerly), blended into
-// overlays, and everything comes back in one pinned download before the results are assembled.
+// requested classes; on the device they are preprocessed, run through a plan's CUDA Graph (or eagerly) and
+// blended into overlays; everything comes back into one pinned download before the results are assembled.
+//
+// Large batches go through in chunks so that copies overlap compute: chunk c is uploaded on the copy stream
+// while chunk c-1 computes, and downloaded while chunk c+1 computes. Two plans (activation arenas and graphs)
+// of the chunk size take turns; a plan is reused only after the download of the chunk that last used it.
+// Every chunk reads and writes its own regions of the shared upload, overlay and download buffers, so the
+// results equal those of the whole batch at once. Small batches, and profiled runs, use the compute stream
+// alone.
 #include <algorithm>
 #include <cstring>
 
@@ -11,19 +18,40 @@
 namespace cam {
 namespace cuda_detail {
 
+namespace {
+
+// Images per chunk for a batch of n: whole batches below 64 images, otherwise about four chunks, each a
+// multiple of 8 images.
+int default_chunk(int n) {
+  if (n < 64) return n;
+  return ((n + 3) / 4 + 7) / 8 * 8;
+}
+
+}  // namespace
+
 void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
   const int n = static_cast<int>(request.images.size()), h = net_.preprocess.height,
             w = net_.preprocess.width;
   const int k = request.topk, r = static_cast<int>(request.classes.size()), slots = k + r,
             classes = net_.num_classes;
-  Plan& p = plan_for(n, h, w, k, r);
+  results.clear();
+  if (n == 0) return;
+  const bool profiling = profile_phases_;
+  const int chunk = profiling ? n : std::min(n, pipeline_chunk_ > 0 ? pipeline_chunk_ : default_chunk(n));
+  const int chunks = (n + chunk - 1) / chunk;
+  const bool pipelined = chunks > 1;
+  // Plans first: planning may allocate, measure and capture graphs, none of which may overlap the copies.
+  std::vector<Plan*> plans(chunks);
+  for (int c = 0; c < chunks; ++c)
+    plans[c] = &plan_for(std::min(chunk, n - c * chunk), h, w, k, r, pipelined ? c % 2 : 0);
   laps_.start(stream_, profile_phases_, profile_layers_);
 
-  // Upload: packed images, then the two slot tables and the requested classes, in one copy.
+  // Host packing: images, then the two slot tables and the requested classes.
   std::vector<ImageSlot> image_slots(n);
   std::vector<OverlaySlot> overlay_slots(n);
+  std::vector<size_t> image_end(n);  // packed bytes up to and including image i
   size_t image_bytes = 0, rows_bytes = 0;
-  int max_height = 0, max_pixels = 0;
+  int max_pixels = 0;
   for (int i = 0; i < n; ++i) {
     const Image& img = *request.images[i];
     image_slots[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(rows_bytes), img.width,
@@ -31,8 +59,8 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
     overlay_slots[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(image_bytes) * slots,
                         img.width, img.height};
     image_bytes += img.rgb.size();
+    image_end[i] = image_bytes;
     rows_bytes += static_cast<size_t>(img.height) * w * 3;
-    max_height = std::max(max_height, img.height);
     max_pixels = std::max(max_pixels, img.width * img.height);
   }
   const size_t slots_at = align256(image_bytes), overlay_at = slots_at + align256(n * sizeof(ImageSlot)),
@@ -46,60 +74,89 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
   std::memcpy(upload_.at<void>(slots_at), image_slots.data(), n * sizeof(ImageSlot));
   std::memcpy(upload_.at<void>(overlay_at), overlay_slots.data(), n * sizeof(OverlaySlot));
   std::memcpy(upload_.at<void>(requested_at), request.classes.data(), r * sizeof(int));
-  CUDA_CHECK(cudaMemcpyAsync(device_upload_.ptr, upload_.ptr, upload_bytes, cudaMemcpyHostToDevice, stream_));
-  if (r)
-    CUDA_CHECK(cudaMemcpyAsync(p.requested, device_upload_.at<int>(requested_at), r * sizeof(int),
-                               cudaMemcpyDeviceToDevice, stream_));
-  laps_.phase("upload");
   rows_.ensure(rows_bytes);
-  const Preprocess& pre = net_.preprocess;
-  Normalization norm{pre.scale,
-                     {pre.mean[0], pre.mean[1], pre.mean[2]},
-                     {pre.stddev[0], pre.stddev[1], pre.stddev[2]},
-                     pre.bgr};
-  launch_preprocess(storage_, device_upload_.at<uint8_t>(0), device_upload_.at<ImageSlot>(slots_at), n,
-                    max_height, h, w, kStemChannels, norm, rows_.at<uint8_t>(0), p.input, stream_);
-  laps_.phase("preprocess");
-  if (p.graph && !laps_.active()) {
-    CUDA_CHECK(cudaGraphLaunch(p.graph, stream_));
-  } else {
-    encode(p, nullptr);
-  }
   const size_t overlay_bytes = request.overlays ? image_bytes * slots : 0;
   if (overlay_bytes) {
     overlays_.ensure(overlay_bytes);
     blend_max_.ensure(static_cast<size_t>(n) * slots * sizeof(float));
-    launch_overlay(p.maps, n, slots, h, w, device_upload_.at<uint8_t>(0),
-                   device_upload_.at<OverlaySlot>(overlay_at), max_pixels, request.image_weight,
-                   request.colormap, blend_max_.at<float>(0), overlays_.at<uint8_t>(0), stream_);
-    laps_.phase("overlay");
   }
-
-  // Download everything in one pinned buffer.
   const size_t logits_bytes = static_cast<size_t>(n) * classes * sizeof(float),
-               topk_bytes = static_cast<size_t>(n) * k * sizeof(int),
-               map_bytes = static_cast<size_t>(n) * slots * h * w * sizeof(float);
+               topk_bytes = static_cast<size_t>(n) * k * sizeof(int), map_size = static_cast<size_t>(h) * w,
+               map_bytes = static_cast<size_t>(n) * slots * map_size * sizeof(float);
   const size_t probs_at = logits_bytes, topk_at = 2 * logits_bytes, maps_at = topk_at + topk_bytes,
                overlays_at = maps_at + map_bytes;
   download_.ensure(overlays_at + overlay_bytes);
-  CUDA_CHECK(cudaMemcpyAsync(download_.ptr, p.logits, logits_bytes, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(
-      cudaMemcpyAsync(download_.at<void>(probs_at), p.probs, logits_bytes, cudaMemcpyDeviceToHost, stream_));
-  if (topk_bytes)
-    CUDA_CHECK(
-        cudaMemcpyAsync(download_.at<void>(topk_at), p.topk, topk_bytes, cudaMemcpyDeviceToHost, stream_));
-  if (map_bytes)
-    CUDA_CHECK(
-        cudaMemcpyAsync(download_.at<void>(maps_at), p.maps, map_bytes, cudaMemcpyDeviceToHost, stream_));
-  if (overlay_bytes)
-    CUDA_CHECK(cudaMemcpyAsync(download_.at<void>(overlays_at), overlays_.ptr, overlay_bytes,
-                               cudaMemcpyDeviceToHost, stream_));
+  const Preprocess& pre = net_.preprocess;
+  const Normalization norm{pre.scale,
+                           {pre.mean[0], pre.mean[1], pre.mean[2]},
+                           {pre.stddev[0], pre.stddev[1], pre.stddev[2]},
+                           pre.bgr};
+
+  cudaStream_t copy = pipelined ? copy_stream_ : stream_;
+  events_.ensure(3 * chunks);
+  // The tables first, then each chunk's images.
+  CUDA_CHECK(cudaMemcpyAsync(device_upload_.at<void>(slots_at), upload_.at<void>(slots_at),
+                             upload_bytes - slots_at, cudaMemcpyHostToDevice, copy));
+  for (int c = 0; c < chunks; ++c) {
+    const int first = c * chunk, count = std::min(chunk, n - first);
+    const size_t begin = image_slots[first].offset, end = image_end[first + count - 1];
+    CUDA_CHECK(cudaMemcpyAsync(device_upload_.at<uint8_t>(begin), upload_.at<uint8_t>(begin), end - begin,
+                               cudaMemcpyHostToDevice, copy));
+    CUDA_CHECK(cudaEventRecord(events_.uploaded(c), copy));
+  }
+  laps_.phase("upload");
+  for (int c = 0; c < chunks; ++c) {
+    Plan& p = *plans[c];
+    const int first = c * chunk, count = p.n;
+    CUDA_CHECK(cudaStreamWaitEvent(stream_, events_.uploaded(c), 0));
+    if (c >= 2) CUDA_CHECK(cudaStreamWaitEvent(stream_, events_.downloaded(c - 2), 0));  // plan free again
+    if (r)
+      CUDA_CHECK(cudaMemcpyAsync(p.requested, device_upload_.at<int>(requested_at), r * sizeof(int),
+                                 cudaMemcpyDeviceToDevice, stream_));
+    int chunk_height = 0;
+    for (int i = first; i < first + count; ++i) chunk_height = std::max(chunk_height, image_slots[i].height);
+    launch_preprocess(storage_, device_upload_.at<uint8_t>(0), device_upload_.at<ImageSlot>(slots_at) + first,
+                      count, chunk_height, h, w, kStemChannels, norm, rows_.at<uint8_t>(0), p.input, stream_);
+    laps_.phase("preprocess");
+    if (p.graph && !laps_.active()) {
+      CUDA_CHECK(cudaGraphLaunch(p.graph, stream_));
+    } else {
+      encode(p, nullptr);
+    }
+    if (overlay_bytes) {
+      launch_overlay(p.maps, count, slots, h, w, device_upload_.at<uint8_t>(0),
+                     device_upload_.at<OverlaySlot>(overlay_at) + first, max_pixels, request.image_weight,
+                     request.colormap, blend_max_.at<float>(static_cast<size_t>(first) * slots),
+                     overlays_.at<uint8_t>(0), stream_);
+      laps_.phase("overlay");
+    }
+    CUDA_CHECK(cudaEventRecord(events_.computed(c), stream_));
+
+    // This chunk's outputs into its regions of the pinned download.
+    CUDA_CHECK(cudaStreamWaitEvent(copy, events_.computed(c), 0));
+    auto fetch = [&](size_t to, const void* from, size_t bytes) {
+      if (bytes)
+        CUDA_CHECK(cudaMemcpyAsync(download_.at<uint8_t>(to), from, bytes, cudaMemcpyDeviceToHost, copy));
+    };
+    const size_t row = static_cast<size_t>(classes) * sizeof(float);
+    fetch(first * row, p.logits, count * row);
+    fetch(probs_at + first * row, p.probs, count * row);
+    fetch(topk_at + static_cast<size_t>(first) * k * sizeof(int), p.topk,
+          static_cast<size_t>(count) * k * sizeof(int));
+    const size_t chunk_maps = static_cast<size_t>(slots) * map_size * sizeof(float);
+    fetch(maps_at + first * chunk_maps, p.maps, count * chunk_maps);
+    if (overlay_bytes) {
+      const size_t from = overlay_slots[first].output_offset, to = image_end[first + count - 1] * slots;
+      fetch(overlays_at + from, overlays_.at<uint8_t>(from), to - from);
+    }
+    CUDA_CHECK(cudaEventRecord(events_.downloaded(c), copy));
+  }
   laps_.phase("download");
+  CUDA_CHECK(cudaStreamSynchronize(copy));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   laps_.finish(phases_, layers_);
 
   results.assign(n, ImageResult());
-  const size_t map_size = static_cast<size_t>(h) * w;
   for (int i = 0; i < n; ++i) {
     ImageResult& res = results[i];
     const float* logits = download_.at<float>(0) + static_cast<size_t>(i) * classes;

@@ -364,3 +364,35 @@ TEST_CASE("CUDA Graph replay equals eager launches bit for bit") {
     }
   }
 }
+
+TEST_CASE("a pipelined batch (chunks overlapping copies and compute) equals the same images run chunk by chunk") {
+  if (no_gpu()) return;
+  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
+  std::vector<cam::Image> images;
+  for (int i = 0; i < 70; ++i) images.push_back(camtest::random_image(30 + i % 7 * 13, 20 + i % 5 * 17, rng));
+  cam::CudaOptions co;
+  co.pipeline_chunk = 16;  // 70 images: chunks of 16, 16, 16, 16, 6; plans alternate and are reused
+  auto backend = cam::make_cuda_backend(net, co);
+  cam::BatchRequest req;
+  req.topk = 2;
+  req.classes = {3};
+  for (const cam::Image& im : images) req.images.push_back(&im);
+  std::vector<cam::ImageResult> whole, part;
+  backend->run(req, whole);
+  REQUIRE(whole.size() == images.size());
+  for (size_t first = 0; first < images.size(); first += 16) {
+    cam::BatchRequest one = req;
+    one.images.assign(req.images.begin() + first, req.images.begin() + std::min(images.size(), first + 16));
+    backend->run(one, part);  // 16 images or fewer: one chunk, the compute stream only
+    for (size_t i = 0; i < part.size(); ++i) {
+      const cam::ImageResult &a = whole[first + i], &b = part[i];
+      CHECK(a.logits == b.logits);
+      CHECK(a.top == b.top);
+      REQUIRE(a.maps.size() == b.maps.size());
+      for (size_t m = 0; m < a.maps.size(); ++m) {
+        CHECK(a.maps[m].map == b.maps[m].map);
+        CHECK(a.maps[m].overlay.rgb == b.maps[m].overlay.rgb);
+      }
+    }
+  }
+}

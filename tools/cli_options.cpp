@@ -60,7 +60,7 @@ options:
 
 outputs (in --out): NAME.top1.png ... NAME.topK.png, NAME.class-LABEL.png, predictions.jsonl (one object per
 image: path, truth, top-k, per map its peak and the box above 20% of the max in original pixels, files).
-exit status: 0 all images done, 1 some images failed, 2 usage/weights/output errors, 130 interrupted.
+exit status: 0 all images done, 1 some images failed, 2 usage/weights errors or a full output disk, 130 interrupted.
 
 examples:
   cam_engine --weights weights/demo_fruits.safetensors --out cams weights/demo_images
