@@ -101,13 +101,18 @@ head -8 "$out/split_fp16.txt"
   record "fp16 b256 with --conv-fusion off" "$(awk '$5 == "cam" {print $8 " img/s"}' "$out/fusion_off_fp16.txt")" ||
   record "fp16 b256 with --conv-fusion off" FAILED
 
-echo "== determinism across runs (CUDA fp16, CLI)"
-for run in 1 2; do  # --verbose: the algorithm and fusion chosen per layer go to determinism.txt
+echo "== determinism across runs (CUDA fp16, CLI): with a tuning file (must be identical), and without"
+for run in 1 2 3; do  # --verbose: the algorithm and fusion chosen per layer go to determinism.txt
+  tuning=(--tuning "$work/tuning.json")
+  [ "$run" = 3 ] && tuning=()
   "$bin/cam_engine" --weights tests/data/golden_r50w16.safetensors --backend cuda --precision fp16 --topk 2 --raw \
-    --verbose --out "$work/det$run" "$work/imgs" 2>> "$out/determinism.txt"
+    --verbose "${tuning[@]}" --out "$work/det$run" "$work/imgs" 2>> "$out/determinism.txt"
 done
-diff -r "$work/det1" "$work/det2" >> "$out/determinism.txt" 2>&1 && record "GPU outputs identical across runs" yes ||
-  record "GPU outputs identical across runs" NO
+cp "$work/tuning.json" "$out/" 2>/dev/null || true
+diff -r "$work/det1" "$work/det2" >> "$out/determinism.txt" 2>&1 && record "GPU outputs identical, --tuning" yes ||
+  record "GPU outputs identical, --tuning" NO
+diff -r "$work/det1" "$work/det3" >> "$out/determinism.txt" 2>&1 && record "GPU outputs identical, no tuning" yes ||
+  record "GPU outputs identical, no tuning" "no (choices re-measured)"
 
 echo "== soak (CUDA, ${SOAK_N:-20000} images)"
 N=${SOAK_N:-20000} BACKEND=cuda CAM_ENGINE="$bin/cam_engine" PYTHON=python3 bash bench/soak.sh > "$out/soak.txt" 2>&1 &&

@@ -67,6 +67,13 @@ class Backend {
   const std::vector<TimedStep>& last_phases() const { return phases_; }
   const std::vector<TimedStep>& last_layers() const { return layers_; }
 
+  // Choices made by measurement (CUDA: conv algorithm and fusion per shape) as a JSON text, and their reuse:
+  // a backend given another's tuning runs the same kernels for those shapes, so its outputs repeat bit for
+  // bit. Empty for backends that measure nothing. set_tuning throws cam::Error for a malformed record or one
+  // made for another device, cuDNN or precision.
+  virtual std::string tuning() const { return ""; }
+  virtual void set_tuning(const std::string& json) { (void)json; }
+
  protected:
   bool profile_phases_ = false, profile_layers_ = false;
   std::vector<TimedStep> phases_, layers_;

@@ -49,6 +49,7 @@ CudaBackend::CudaBackend(const ResNet& net, const CudaOptions& options)
       pipeline_chunk_(options.pipeline_chunk),
       conv_fusion_(options.conv_fusion) {
   const std::string& precision = options.precision;
+  tuned_for_ = cuda_device_description(options.device) + ", " + precision;
   if (precision == "tf32") math_ = CUDNN_TENSOR_OP_MATH;
   if (precision == "fp16")
     storage_ = Storage::kF16, data_type_ = CUDNN_DATA_HALF, math_ = CUDNN_TENSOR_OP_MATH;

@@ -108,6 +108,8 @@ class CudaBackend : public Backend {
   std::string name() const override { return "cuda"; }
   void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
   void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
+  std::string tuning() const override;  // cuda_tuning.cu
+  void set_tuning(const std::string& json) override;
 
  private:
   struct Plan {
@@ -148,6 +150,7 @@ class CudaBackend : public Backend {
   bool verbose_, use_graphs_;
   int pipeline_chunk_;
   std::string conv_fusion_;
+  std::string tuned_for_;  // device, cuDNN version and precision: what a tuning record must match
   cudnnActivationDescriptor_t relu_ = nullptr, identity_ = nullptr;
   cudaStream_t stream_ = nullptr;       // compute, and everything when a batch is not pipelined
   cudaStream_t copy_stream_ = nullptr;  // uploads and downloads of pipelined batches

@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
+#include "atomic_file.h"
 #include "colormap_table.h"
 #include "cpu_backend.h"
 #include "error.h"
@@ -78,7 +81,28 @@ ResNet load_for(const std::string& weights_path, const EngineOptions& options) {
 }  // namespace
 
 Engine::Engine(const std::string& weights_path, const EngineOptions& options)
-    : net_(load_for(weights_path, options)), backend_(make_backend(net_, options)) {}
+    : net_(load_for(weights_path, options)),
+      backend_(make_backend(net_, options)),
+      tuning_file_(options.tuning_file) {
+  if (tuning_file_.empty()) return;
+  std::ifstream in(tuning_file_, std::ios::binary);
+  if (!in) return;  // written after the first batch
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    backend_->set_tuning(text);
+  } catch (const Error& e) {
+    throw Error(tuning_file_ + ": " + e.what());
+  }
+  saved_tuning_ = backend_->tuning();
+}
+
+void Engine::save_tuning() {
+  if (tuning_file_.empty()) return;
+  std::string tuning = backend_->tuning();
+  if (tuning.empty() || tuning == saved_tuning_) return;
+  write_file_atomically(tuning_file_, tuning, nullptr, 0);
+  saved_tuning_ = tuning;
+}
 
 Engine::~Engine() = default;
 
@@ -119,6 +143,7 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
   request.image_weight = options.image_weight;
   request.colormap = options.colormap;
   backend_->run(request, results);
+  save_tuning();
   return results;
 }
 

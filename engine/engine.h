@@ -22,6 +22,9 @@ struct EngineOptions {
   int threads = 0;                   // CPU threads; 0 = all cores
   int device = 0;                    // CUDA device index
   std::string conv_fusion = "auto";  // CUDA: cuDNN fused conv+bias+add+ReLU per shape (CudaOptions)
+  // CUDA: the measured choices (Backend::tuning) are read from this file when it exists and written back when
+  // a new shape was measured, so later runs repeat the same kernels and outputs. Empty: measure every run.
+  std::string tuning_file;
   bool verbose = false;
   bool quiet = false;    // no notice when auto falls back to the CPU
   int input_height = 0;  // network input size; 0 = the weights' preprocess metadata
@@ -56,8 +59,11 @@ class Engine {
   Backend& backend() { return *backend_; }
 
  private:
+  void save_tuning();
+
   ResNet net_;
   std::unique_ptr<Backend> backend_;
+  std::string tuning_file_, saved_tuning_;
 };
 
 }  // namespace cam

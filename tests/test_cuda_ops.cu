@@ -13,6 +13,8 @@
 #include "cam.cuh"
 #include "cpu_ops.h"
 #include "cuda_backend.h"
+#include "engine.h"
+#include "error.h"
 #include "golden_check.h"
 #include "pool.cuh"
 #include "preprocess.cuh"
@@ -330,42 +332,60 @@ TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32
   }
 }
 
+namespace {
+
+// Two runs' results for the same images, bit for bit.
+void check_identical(const std::vector<cam::ImageResult>& a, const std::vector<cam::ImageResult>& b,
+                     size_t offset = 0) {
+  REQUIRE(a.size() >= offset + b.size());
+  for (size_t i = 0; i < b.size(); ++i) {
+    const cam::ImageResult &x = a[offset + i], &y = b[i];
+    CHECK(x.logits == y.logits);
+    CHECK(x.top == y.top);
+    REQUIRE(x.maps.size() == y.maps.size());
+    for (size_t m = 0; m < x.maps.size(); ++m) {
+      CHECK(x.maps[m].map == y.maps[m].map);
+      CHECK(x.maps[m].overlay.rgb == y.maps[m].overlay.rgb);
+    }
+  }
+}
+
+cam::BatchRequest request_for(const std::vector<cam::Image>& images, int topk, std::vector<int> classes) {
+  cam::BatchRequest req;
+  for (const cam::Image& im : images) req.images.push_back(&im);
+  req.topk = topk;
+  req.classes = std::move(classes);
+  return req;
+}
+
+}  // namespace
+
 TEST_CASE("CUDA Graph replay equals eager launches bit for bit") {
   if (no_gpu()) return;
   cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
   std::vector<cam::Image> images =
       camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
   images.push_back(camtest::random_image(333, 250, rng));
-  cam::BatchRequest req;
-  for (const cam::Image& im : images) req.images.push_back(&im);
-  req.topk = 3;
-  req.classes = {0, 4};
+  cam::BatchRequest req = request_for(images, 3, {0, 4});
   for (const char* precision : {"fp32", "fp16"}) {
     cam::CudaOptions co;
-    co.precision = precision, co.conv_fusion = "off";  // auto could choose differently for the two backends
+    co.precision = precision;
     auto graph = cam::make_cuda_backend(net, co);
     co.use_graphs = false;
     auto eager = cam::make_cuda_backend(net, co);
     std::vector<cam::ImageResult> a, b, again;
     graph->run(req, a);
+    eager->set_tuning(
+        graph->tuning());  // the same algorithms and fusion choices: only the launch mode differs
     eager->run(req, b);
     graph->run(req, again);
-    REQUIRE(a.size() == b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-      CHECK(a[i].logits == b[i].logits);
-      CHECK(a[i].top == b[i].top);
-      CHECK(a[i].logits == again[i].logits);
-      REQUIRE(a[i].maps.size() == b[i].maps.size());
-      for (size_t m = 0; m < a[i].maps.size(); ++m) {
-        CHECK(a[i].maps[m].map == b[i].maps[m].map);
-        CHECK(a[i].maps[m].overlay.rgb == b[i].maps[m].overlay.rgb);
-        CHECK(a[i].maps[m].map == again[i].maps[m].map);
-      }
-    }
+    check_identical(a, b);
+    check_identical(a, again);
   }
 }
 
-TEST_CASE("a pipelined batch (chunks overlapping copies and compute) equals the same images run chunk by chunk") {
+TEST_CASE(
+    "a pipelined batch (chunks overlapping copies and compute) equals the same images run chunk by chunk") {
   if (no_gpu()) return;
   cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
   std::vector<cam::Image> images;
@@ -373,10 +393,7 @@ TEST_CASE("a pipelined batch (chunks overlapping copies and compute) equals the 
   cam::CudaOptions co;
   co.pipeline_chunk = 16;  // 70 images: chunks of 16, 16, 16, 16, 6; plans alternate and are reused
   auto backend = cam::make_cuda_backend(net, co);
-  cam::BatchRequest req;
-  req.topk = 2;
-  req.classes = {3};
-  for (const cam::Image& im : images) req.images.push_back(&im);
+  cam::BatchRequest req = request_for(images, 2, {3});
   std::vector<cam::ImageResult> whole, part;
   backend->run(req, whole);
   REQUIRE(whole.size() == images.size());
@@ -384,15 +401,37 @@ TEST_CASE("a pipelined batch (chunks overlapping copies and compute) equals the 
     cam::BatchRequest one = req;
     one.images.assign(req.images.begin() + first, req.images.begin() + std::min(images.size(), first + 16));
     backend->run(one, part);  // 16 images or fewer: one chunk, the compute stream only
-    for (size_t i = 0; i < part.size(); ++i) {
-      const cam::ImageResult &a = whole[first + i], &b = part[i];
-      CHECK(a.logits == b.logits);
-      CHECK(a.top == b.top);
-      REQUIRE(a.maps.size() == b.maps.size());
-      for (size_t m = 0; m < a.maps.size(); ++m) {
-        CHECK(a.maps[m].map == b.maps[m].map);
-        CHECK(a.maps[m].overlay.rgb == b.maps[m].overlay.rgb);
-      }
-    }
+    check_identical(whole, part, first);
   }
+}
+
+TEST_CASE("a tuning file makes a later engine repeat the kernels and outputs; bad records are refused") {
+  if (no_gpu()) return;
+  std::string dir = camtest::temp_dir(), file = dir + "/tuning.json",
+              weights = camtest::data_path("golden_r50w16.safetensors");
+  std::vector<cam::Image> images =
+      camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
+  cam::EngineOptions eo;
+  eo.backend = "cuda", eo.precision = "fp16", eo.tuning_file = file;
+  cam::MapOptions mo;
+  mo.topk = 2;
+  std::vector<cam::ImageResult> first, second;
+  {
+    cam::Engine engine(weights, eo);
+    first = engine.run(images, mo);
+  }
+  std::vector<uint8_t> record = camtest::read_bytes(file);  // written after the first batch
+  REQUIRE(!record.empty());
+  {
+    cam::Engine engine(weights, eo);
+    second = engine.run(images, mo);
+  }
+  check_identical(first, second);
+  CHECK(camtest::read_bytes(file) == record);  // nothing new was measured, nothing rewritten
+  eo.precision = "fp32";
+  CHECK_THROWS_WITH_AS(cam::Engine(weights, eo),
+                       doctest::Contains("tuning.json: the tuning record was made for"), cam::Error);
+  camtest::write_bytes(file, {'{', '}'});
+  CHECK_THROWS_WITH_AS(cam::Engine(weights, eo), doctest::Contains("tuning.json: not a tuning record"),
+                       cam::Error);
 }

@@ -2,6 +2,7 @@
 // (determinism), resizing of inputs of any size, and maps/overlays of the right sizes.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <random>
 
 #include "engine.h"
@@ -30,6 +31,10 @@ TEST_CASE("option errors are clear") {
                        cam::Error);
   o.precision = "int4";
   CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("unknown precision 'int4'"), cam::Error);
+  o.precision = "fp32";
+  o.conv_fusion = "sometimes";
+  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("unknown conv fusion 'sometimes'"),
+                       cam::Error);
   CHECK_THROWS_WITH_AS(cam::Engine("/nonexistent/w.safetensors", cpu()),
                        doctest::Contains("/nonexistent/w.safetensors: cannot open"), cam::Error);
   cam::Engine engine(kWeights, cpu());
@@ -53,6 +58,17 @@ TEST_CASE("CUDA requested where there is none: a clear error; auto falls back to
   } else {
     MESSAGE("a CUDA device is present: auto picked " << automatic.backend_name());
   }
+}
+
+TEST_CASE("a tuning file on the CPU backend: nothing is measured, nothing written") {
+  std::string file = camtest::temp_dir() + "/tuning.json";
+  cam::EngineOptions o = cpu();
+  o.tuning_file = file;
+  cam::Engine engine(kWeights, o);
+  std::mt19937 rng(5);
+  engine.run(std::vector<cam::Image>{camtest::random_image(50, 40, rng)}, cam::MapOptions());
+  CHECK(engine.backend().tuning().empty());
+  CHECK(!std::ifstream(file).good());
 }
 
 TEST_CASE("class lookup by label or index") {

@@ -369,6 +369,7 @@ int main(int argc, char** argv) {
     eo.verbose = o.verbose;
     eo.quiet = o.quiet;
     eo.conv_fusion = o.conv_fusion;
+    eo.tuning_file = o.tuning_file;
     eo.input_width = o.input_w, eo.input_height = o.input_h;
     cam::Engine engine(o.weights, eo);
     cam::MapOptions mo;

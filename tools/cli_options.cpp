@@ -42,6 +42,8 @@ options:
   --device N              CUDA device index (default 0)
   --conv-fusion M         CUDA: auto | off | on, cuDNN's fused conv+bias+add+ReLU per layer shape (default
                           auto: where measured faster than conv + our epilogue kernel)
+  --tuning FILE           CUDA: reuse the conv algorithm and fusion choices recorded in FILE (written after
+                          the first batch), so repeated runs give byte-identical outputs
   --threads N             CPU threads for the engine (default: all cores)
   --io-threads N          threads decoding and encoding images (default min(4, cores))
   --colormap NAME         jet (default), turbo, viridis, inferno, magma, plasma, hot, bone
@@ -81,6 +83,7 @@ CliOptions parse_cli(int argc, char** argv) {
       {"--backend", [&](const std::string& v) { o.backend = v; }},
       {"--precision", [&](const std::string& v) { o.precision = v; }},
       {"--conv-fusion", [&](const std::string& v) { o.conv_fusion = v; }},
+      {"--tuning", [&](const std::string& v) { o.tuning_file = v; }},
       {"--device",
        [&](const std::string& v) { o.device = static_cast<int>(parse_int("--device", v, 0, 64)); }},
       {"--threads",

@@ -17,6 +17,7 @@ struct CliOptions {
   std::string precision = "fp32";
   int device = 0;
   std::string conv_fusion = "auto";
+  std::string tuning_file;
   int threads = 0;     // engine CPU threads, 0 = all
   int io_threads = 0;  // decode/encode threads, 0 = min(4, cores)
   std::string colormap = "jet";

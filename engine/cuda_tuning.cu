@@ -1,0 +1,76 @@
+// CudaBackend's tuning record: the conv algorithm (cudnnFind) and fusion choice per shape, as JSON, so a
+// later run can repeat exactly the kernels of an earlier one instead of measuring again (timing noise can
+// change a choice, and with it the last bits of the outputs).
+//   {"format": "cam_engine tuning 1", "for": "<device, versions, precision>",
+//    "algorithms": [[n, cin, h, w, cout, k, stride, algo, workspace], ...],
+//    "fusion": [[n, cin, h, w, cout, k, stride, residual, relu, fused], ...]}
+#include <nlohmann/json.hpp>
+
+#include "cuda_backend_impl.cuh"
+#include "error.h"
+
+namespace cam {
+namespace cuda_detail {
+
+namespace {
+constexpr const char* kFormat = "cam_engine tuning 1";
+}
+
+std::string CudaBackend::tuning() const {
+  nlohmann::json algorithms = nlohmann::json::array(), fusion = nlohmann::json::array();
+  for (const auto& [key, choice] : algo_cache_) {
+    const auto& [n, cin, h, w, cout, k, stride] = key;
+    algorithms.push_back({n, cin, h, w, cout, k, stride, static_cast<int>(choice.first), choice.second});
+  }
+  for (const auto& [key, fused] : fusion_cache_) {
+    const auto& [n, cin, h, w, cout, k, stride, residual, relu] = key;
+    fusion.push_back({n, cin, h, w, cout, k, stride, residual ? 1 : 0, relu ? 1 : 0, fused ? 1 : 0});
+  }
+  return nlohmann::json(
+             {{"format", kFormat}, {"for", tuned_for_}, {"algorithms", algorithms}, {"fusion", fusion}})
+             .dump(1) +
+         "\n";
+}
+
+void CudaBackend::set_tuning(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat || !j.contains("for") ||
+      !j["for"].is_string() || !j.contains("algorithms") || !j["algorithms"].is_array() ||
+      !j.contains("fusion") || !j["fusion"].is_array())
+    throw Error(std::string("not a tuning record (expected JSON with \"format\": \"") + kFormat +
+                "\", \"for\", \"algorithms\" and \"fusion\")");
+  if (j["for"] != tuned_for_)
+    throw Error("the tuning record was made for '" + j["for"].get<std::string>() + "', this run is '" +
+                tuned_for_ + "'; use another file or delete it");
+  auto ints = [](const nlohmann::json& row, size_t count) {
+    if (!row.is_array() || row.size() != count)
+      throw Error("a tuning row has the wrong length: " + row.dump());
+    std::vector<int64_t> v;
+    for (const nlohmann::json& x : row) {
+      if (!x.is_number_integer() || x.get<int64_t>() < 0)
+        throw Error("a tuning row holds a bad value: " + row.dump());
+      v.push_back(x.get<int64_t>());
+    }
+    return v;
+  };
+  decltype(algo_cache_) algorithms;
+  decltype(fusion_cache_) fusion;
+  for (const nlohmann::json& row : j["algorithms"]) {
+    std::vector<int64_t> v = ints(row, 9);
+    if (v[7] >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
+      throw Error("a tuning row names no cuDNN algorithm: " + row.dump());
+    algorithms[std::make_tuple(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]))] =
+        std::make_pair(static_cast<cudnnConvolutionFwdAlgo_t>(v[7]), static_cast<size_t>(v[8]));
+  }
+  for (const nlohmann::json& row : j["fusion"]) {
+    std::vector<int64_t> v = ints(row, 10);
+    fusion[std::make_tuple(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]),
+                           v[7] != 0, v[8] != 0)] = v[9] != 0;
+  }
+  if (!plans_.empty()) throw Error("a tuning record must be given before the first batch");
+  algo_cache_ = std::move(algorithms);
+  fusion_cache_ = std::move(fusion);
+}
+
+}  // namespace cuda_detail
+}  // namespace cam
