@@ -109,6 +109,14 @@ TEST_CASE("a JPEG Huffman table with more than 256 codes is refused before stb r
                        doctest::Contains("dht.jpg: corrupt JPEG: a Huffman table declares"), cam::Error);
 }
 
+TEST_CASE("a JPEG whose entropy-coded data runs dry is refused with a clear error (fuzz_image finding in stb)") {
+  // fuzz_image found Debian's stb shifting its bit buffer by 32 on this file (arithmetic UB, no memory access
+  // depends on it; tests/fuzz/ubsan_ignore.txt). stb then stops at a bad marker: one clear error, no crash.
+  std::vector<uint8_t> bytes = camtest::read_bytes(camtest::data_path("images/fuzz_stb_shift32.jpg"));
+  CHECK_THROWS_WITH_AS(cam::decode_image(bytes.data(), bytes.size(), "fuzz_stb_shift32.jpg"),
+                       doctest::Contains("fuzz_stb_shift32.jpg: cannot decode image"), cam::Error);
+}
+
 TEST_CASE("pixel limit is enforced from the header, before decoding") {
   // A PNG whose IHDR claims 12000 x 10000 pixels, with no image data at all.
   std::vector<uint8_t> png = {0x89, 'P',  'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0, 0,
