@@ -58,10 +58,16 @@ void linear_cpu(const float* x, int n, int in, const float* w, const float* b, i
 #pragma omp parallel for collapse(2) schedule(static)
   for (int r = 0; r < n; ++r)
     for (int o = 0; o < out; ++o) {
-      float acc = 0.0f;
-      for (int i = 0; i < in; ++i)
-        acc += x[static_cast<int64_t>(r) * in + i] * w[static_cast<int64_t>(o) * in + i];
-      y[static_cast<int64_t>(r) * out + o] = acc + (b ? b[o] : 0.0f);
+      // Eight running sums (vectorisable, a fixed order for every batch size), added pairwise at the end.
+      const float* xr = x + static_cast<int64_t>(r) * in;
+      const float* wo = w + static_cast<int64_t>(o) * in;
+      float acc[8] = {};
+      int i = 0;
+      for (; i + 8 <= in; i += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += xr[i + j] * wo[i + j];
+      for (; i < in; ++i) acc[i % 8] += xr[i] * wo[i];
+      float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      y[static_cast<int64_t>(r) * out + o] = sum + (b ? b[o] : 0.0f);
     }
 }
 
