@@ -68,6 +68,8 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
                upload_bytes = requested_at + r * sizeof(int);
   upload_.ensure(upload_bytes);
   device_upload_.ensure(upload_bytes);
+  // Host copies run one image per thread: at batch 256 and 224x224 they move ~40 MB in and ~90 MB out.
+#pragma omp parallel for schedule(dynamic)
   for (int i = 0; i < n; ++i)
     std::memcpy(upload_.at<uint8_t>(image_slots[i].offset), request.images[i]->rgb.data(),
                 request.images[i]->rgb.size());
@@ -157,6 +159,7 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
   laps_.finish(phases_, layers_);
 
   results.assign(n, ImageResult());
+#pragma omp parallel for schedule(dynamic)
   for (int i = 0; i < n; ++i) {
     ImageResult& res = results[i];
     const float* logits = download_.at<float>(0) + static_cast<size_t>(i) * classes;
