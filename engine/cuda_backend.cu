@@ -254,7 +254,8 @@ void CudaBackend::plan_convs(Plan& p) {
   auto plan_one = [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu) {
     const DeviceConv& d = weights_.at(&c);
     ConvPlan cp;
-    cp.in_h = ih, cp.in_w = iw, cp.out_h = c.out_size(ih), cp.out_w = c.out_size(iw);
+    cp.shape = std::make_tuple(p.n, d.in_channels, ih, iw, c.out_channels, c.kernel, c.stride);
+    cp.out_h = c.out_size(ih), cp.out_w = c.out_size(iw);
     cp.residual = residual, cp.relu = relu;
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&cp.x));
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&cp.y));
@@ -270,8 +271,7 @@ void CudaBackend::plan_convs(Plan& p) {
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cp.conv, c.pad, c.pad, c.stride, c.stride, 1, 1,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_CHECK(cudnnSetConvolutionMathType(cp.conv, math_));
-    auto key = std::make_tuple(p.n, d.in_channels, ih, iw, c.out_channels, c.kernel, c.stride);
-    auto cached = algo_cache_.find(key);
+    auto cached = algo_cache_.find(cp.shape);
     if (cached == algo_cache_.end()) {
       if (!found_workspace) workspace_.ensure(kFindWorkspaceBytes), found_workspace = true;
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -283,7 +283,7 @@ void CudaBackend::plan_convs(Plan& p) {
       for (int i = 0; i < returned && pick < 0; ++i)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC) pick = i;
       if (pick < 0) throw Error("cuDNN found no deterministic algorithm for " + c.name);
-      cached = algo_cache_.emplace(key, std::make_pair(perf[pick].algo, perf[pick].memory)).first;
+      cached = algo_cache_.emplace(cp.shape, std::make_pair(perf[pick].algo, perf[pick].memory)).first;
       if (verbose_)
         std::fprintf(stderr, "cam_engine: %s algo %d, %.3f ms, workspace %zu\n", c.name.c_str(),
                      perf[pick].algo, perf[pick].time, perf[pick].memory);
@@ -343,35 +343,27 @@ float CudaBackend::time_ms(const std::function<void()>& launch) {
 // contents do not matter for timing). The unfused path wins ties and is kept when cuDNN refuses.
 void CudaBackend::choose_fusion(Plan& p) {
   for (auto& entry : p.convs) {
-    const ConvLayer* layer = entry.first;
+    const ConvLayer& layer = *entry.first;
     ConvPlan& cp = entry.second;
-    const DeviceConv& d = weights_.at(layer);
-    auto key = std::make_tuple(p.n, d.in_channels, cp.in_h, cp.in_w, layer->out_channels, layer->kernel,
-                               layer->stride, cp.residual, cp.relu);
+    auto key = std::make_tuple(cp.shape, cp.residual, cp.relu);
     auto cached = fusion_cache_.find(key);
     if (cached == fusion_cache_.end()) {
-      cp.fused = true;
-      const float one = 1.0f, zero = 0.0f;
-      cudnnStatus_t status = cudnnConvolutionBiasActivationForward(
-          cudnn_, &one, cp.x, p.buffers[0], cp.filter, d.weight, cp.conv, cp.fused_algo, workspace_.ptr,
-          cp.fused_workspace, cp.residual ? &one : &zero, cp.y, cp.residual ? p.buffers[2] : p.buffers[1],
-          cp.bias, d.shift_stored, cp.relu ? relu_ : identity_, cp.y, p.buffers[1]);
+      const void* residual = cp.residual ? p.buffers[2] : nullptr;
+      cudnnStatus_t status = fused_conv(cp, weights_.at(&layer), p.buffers[0], p.buffers[1], residual);
       CUDA_CHECK(cudaStreamSynchronize(stream_));
       bool fused = status == CUDNN_STATUS_SUCCESS;
       float fused_ms = 0, plain_ms = 0;
       if (fused && conv_fusion_ == "auto") {
-        fused_ms = time_ms([&] {
-          conv(p, *layer, p.buffers[0], p.buffers[1], cp.residual ? p.buffers[2] : nullptr, cp.relu);
-        });
+        auto launch = [&] { conv(p, layer, p.buffers[0], p.buffers[1], residual); };
+        cp.fused = true;
+        fused_ms = time_ms(launch);
         cp.fused = false;
-        plain_ms = time_ms([&] {
-          conv(p, *layer, p.buffers[0], p.buffers[1], cp.residual ? p.buffers[2] : nullptr, cp.relu);
-        });
+        plain_ms = time_ms(launch);
         fused = fused_ms < plain_ms;
       }
       if (verbose_)
         std::fprintf(stderr, "cam_engine: %s: %s (fused %.3f ms, conv + bn_act %.3f ms%s)\n",
-                     layer->name.c_str(), fused ? "fused" : "conv + bn_act", fused_ms, plain_ms,
+                     layer.name.c_str(), fused ? "fused" : "conv + bn_act", fused_ms, plain_ms,
                      status == CUDNN_STATUS_SUCCESS ? "" : ", cuDNN refused the fused call");
       cached = fusion_cache_.emplace(key, fused).first;
     }
@@ -379,22 +371,29 @@ void CudaBackend::choose_fusion(Plan& p) {
   }
 }
 
-// y = act(conv(x) + shift [+ residual]), y distinct from x and the residual: cuDNN's fused call, or the conv
-// into y and the bn_act epilogue in place on y.
-void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual,
-                       bool relu) {
+// cuDNN's y = act(conv(x) + bias [+ residual]); identity activation for projection shortcuts. Returns cuDNN's
+// status so planning can find out whether it runs this configuration at all.
+cudnnStatus_t CudaBackend::fused_conv(const ConvPlan& cp, const DeviceConv& d, const void* x, void* y,
+                                      const void* residual) {
+  const float one = 1.0f, zero = 0.0f;
+  return cudnnConvolutionBiasActivationForward(cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv,
+                                               cp.fused_algo, workspace_.ptr, cp.fused_workspace,
+                                               residual ? &one : &zero, cp.y, residual ? residual : y,
+                                               cp.bias, d.shift_stored, cp.relu ? relu_ : identity_, cp.y, y);
+}
+
+// y = act(conv(x) + shift [+ residual]), the activation as planned (cp.relu), y distinct from x and the
+// residual: cuDNN's fused call, or the conv into y and the bn_act epilogue in place on y.
+void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual) {
   const ConvPlan& cp = p.convs.at(&layer);
   const DeviceConv& d = weights_.at(&layer);
-  const float one = 1.0f, zero = 0.0f;
   if (cp.fused) {
-    CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
-        cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.fused_algo, workspace_.ptr,
-        cp.fused_workspace, residual ? &one : &zero, cp.y, residual ? residual : y, cp.bias, d.shift_stored,
-        relu ? relu_ : identity_, cp.y, y));
+    CUDNN_CHECK(fused_conv(cp, d, x, y, residual));
   } else {
+    const float one = 1.0f, zero = 0.0f;
     CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, cp.x, x, cp.filter, d.weight, cp.conv, cp.algo,
                                         workspace_.ptr, cp.workspace, &zero, cp.y, y));
-    launch_bn_act(storage_, y, nullptr, d.shift, residual, relu,
+    launch_bn_act(storage_, y, nullptr, d.shift, residual, cp.relu,
                   static_cast<int64_t>(p.n) * cp.out_h * cp.out_w, layer.out_channels, y, stream_);
   }
   laps_.layer(layer.name, 2.0 * p.n * cp.out_h * cp.out_w * layer.out_channels * layer.in_channels *
@@ -404,7 +403,7 @@ void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, 
 void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
   void** buf = p.buffers;
   const ConvPlan& stem = p.convs.at(&net_.stem);
-  conv(p, net_.stem, p.input, buf[1], nullptr, true);
+  conv(p, net_.stem, p.input, buf[1], nullptr);
   int h = (stem.out_h - 1) / 2 + 1, w = (stem.out_w - 1) / 2 + 1;
   launch_max_pool(storage_, buf[1], p.n, stem.out_h, stem.out_w, net_.stem.out_channels, buf[0], stream_);
   laps_.layer("maxpool", 0);
@@ -416,13 +415,13 @@ void CudaBackend::encode(Plan& p, const StageHook& stage_hook) {
     for (const Block& b : stage) {
       int residual = x;
       if (b.has_downsample) {
-        conv(p, b.downsample, buf[x], buf[shortcut], nullptr, false);
+        conv(p, b.downsample, buf[x], buf[shortcut], nullptr);
         residual = shortcut;
       }
-      conv(p, b.conv1, buf[x], buf[t1], nullptr, true);
+      conv(p, b.conv1, buf[x], buf[t1], nullptr);
       const ConvLayer& last = b.last();
-      if (b.conv3.out_channels) conv(p, b.conv2, buf[t1], buf[t2], nullptr, true);
-      conv(p, last, buf[b.conv3.out_channels ? t2 : t1], buf[next], buf[residual], true);
+      if (b.conv3.out_channels) conv(p, b.conv2, buf[t1], buf[t2], nullptr);
+      conv(p, last, buf[b.conv3.out_channels ? t2 : t1], buf[next], buf[residual]);
       h = p.convs.at(&last).out_h, w = p.convs.at(&last).out_w;
       const int input = x;
       x = next;

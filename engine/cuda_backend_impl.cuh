@@ -79,13 +79,17 @@ class ChunkEvents {
   std::vector<cudaEvent_t> events_;
 };
 
+// What a conv's algorithm and timing depend on: (batch, Cin', H, W, Cout, kernel, stride).
+using ConvShape = std::tuple<int, int, int, int, int, int, int>;
+
 struct ConvPlan {
+  ConvShape shape;
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;  // bias: (1, Cout, 1, 1), fused path
   cudnnFilterDescriptor_t filter = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   size_t workspace = 0;
-  int in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int out_h = 0, out_w = 0;
   bool residual = false, relu = false;  // the epilogue: y = act(conv(x) + shift [+ residual])
   // cudnnConvolutionBiasActivationForward instead of conv + bn_act; identity activation needs
   // IMPLICIT_PRECOMP_GEMM
@@ -137,9 +141,11 @@ class CudaBackend : public Backend {
   Plan& plan_for(int n, int h, int w, int k, int r, int slot = 0);
   void plan_convs(Plan& p);
   void choose_fusion(Plan& p);
+  cudnnStatus_t fused_conv(const ConvPlan& cp, const DeviceConv& d, const void* x, void* y,
+                           const void* residual);
   float time_ms(const std::function<void()>& launch);
   void encode(Plan& p, const StageHook& stage_hook);
-  void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual, bool relu);
+  void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual);
   void* alloc_planned(GrowBuffer& buffer, size_t bytes, const char* what, int n);
   std::vector<float> download_floats(const void* data, size_t count);
 
@@ -163,10 +169,8 @@ class CudaBackend : public Backend {
   std::vector<std::pair<float*, float*>> hidden_;  // MLP head layers: weight (out, in), bias (out), fp32
   float* fc_weight_ = nullptr;                     // (classes, head_dim) fp32
   float* fc_bias_ = nullptr;                       // (classes)
-  std::map<std::tuple<int, int, int, int, int, int, int>, std::pair<cudnnConvolutionFwdAlgo_t, size_t>>
-      algo_cache_;
-  // (algo key, residual, relu) -> fused or not, decided once per shape and epilogue
-  std::map<std::tuple<int, int, int, int, int, int, int, bool, bool>, bool> fusion_cache_;
+  std::map<ConvShape, std::pair<cudnnConvolutionFwdAlgo_t, size_t>> algo_cache_;  // algorithm, workspace
+  std::map<std::tuple<ConvShape, bool, bool>, bool> fusion_cache_;  // (shape, residual, relu) -> fused
   std::map<std::tuple<int, int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
   EventLaps laps_;  // profiling (Backend::set_profiling); idle otherwise
 };

@@ -36,8 +36,8 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
             classes = net_.num_classes;
   results.clear();
   if (n == 0) return;
-  const bool profiling = profile_phases_;
-  const int chunk = profiling ? n : std::min(n, pipeline_chunk_ > 0 ? pipeline_chunk_ : default_chunk(n));
+  const int chunk =
+      profile_phases_ ? n : std::min(n, pipeline_chunk_ > 0 ? pipeline_chunk_ : default_chunk(n));
   const int chunks = (n + chunk - 1) / chunk;
   const bool pipelined = chunks > 1;
   // Plans first: planning may allocate, measure and capture graphs, none of which may overlap the copies.

@@ -23,7 +23,8 @@ std::string CudaBackend::tuning() const {
     algorithms.push_back({n, cin, h, w, cout, k, stride, static_cast<int>(choice.first), choice.second});
   }
   for (const auto& [key, fused] : fusion_cache_) {
-    const auto& [n, cin, h, w, cout, k, stride, residual, relu] = key;
+    const auto& [shape, residual, relu] = key;
+    const auto& [n, cin, h, w, cout, k, stride] = shape;
     fusion.push_back({n, cin, h, w, cout, k, stride, residual ? 1 : 0, relu ? 1 : 0, fused ? 1 : 0});
   }
   return nlohmann::json(
@@ -55,17 +56,19 @@ void CudaBackend::set_tuning(const std::string& text) {
   };
   decltype(algo_cache_) algorithms;
   decltype(fusion_cache_) fusion;
+  auto shape = [](const std::vector<int64_t>& v) {
+    return std::make_tuple(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]));
+  };
   for (const nlohmann::json& row : j["algorithms"]) {
     std::vector<int64_t> v = ints(row, 9);
     if (v[7] >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
       throw Error("a tuning row names no cuDNN algorithm: " + row.dump());
-    algorithms[std::make_tuple(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]))] =
+    algorithms[shape(v)] =
         std::make_pair(static_cast<cudnnConvolutionFwdAlgo_t>(v[7]), static_cast<size_t>(v[8]));
   }
   for (const nlohmann::json& row : j["fusion"]) {
     std::vector<int64_t> v = ints(row, 10);
-    fusion[std::make_tuple(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]),
-                           v[7] != 0, v[8] != 0)] = v[9] != 0;
+    fusion[std::make_tuple(shape(v), v[7] != 0, v[8] != 0)] = v[9] != 0;
   }
   if (!plans_.empty()) throw Error("a tuning record must be given before the first batch");
   algo_cache_ = std::move(algorithms);

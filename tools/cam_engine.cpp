@@ -188,7 +188,7 @@ class Runner {
     Clock::time_point t = Clock::now();
     nlohmann::json r = {{"path", item.path}};
     std::vector<std::string> written;
-    auto write = [&](const std::string& file, const cam::Image& picture) {
+    auto save_image = [&](const std::string& file, const cam::Image& picture) {
       cam::write_image(file, picture);
       written.push_back(file);
     };
@@ -221,7 +221,7 @@ class Runner {
           overlay = &blended[j];
         }
         std::string file = item.output + "." + kind + "." + o_.format;
-        write((fs::path(o_.out) / file).string(), *overlay);
+        save_image((fs::path(o_.out) / file).string(), *overlay);
         cam::Localization loc = cam::localize(m.map.data(), pre.height, pre.width, image.width, image.height);
         r["maps"].push_back({{"class", m.class_index},
                              {"label", engine_.label(m.class_index)},
@@ -246,7 +246,7 @@ class Runner {
       if (o_.panel) {
         const cam::Image& first = out_w_ ? resized : image;
         int tile = std::max(160, std::min(320, first.height));
-        write(base.string() + ".panel.png", cam::make_panel(first, overlays, captions, tile));
+        save_image(base.string() + ".panel.png", cam::make_panel(first, overlays, captions, tile));
         r["panel"] = item.output + ".panel.png";
       }
     } catch (const cam::Error& e) {
