@@ -5,7 +5,8 @@
 #
 #   bench/compare.sh                        # CPU here: batches 1,16 at 224 and 100
 #   BUILD=build-gpu GPU_BATCHES=1,64,256 bench/compare.sh > table.md
-# Environment: BUILD (build folder), PYTHON, BATCHES, GPU_BATCHES, SIZES, REPS, THREADS, CLASSES, OUTDIR (keeps JSON).
+# Environment: BUILD (build folder), PYTHON, BATCHES, GPU_BATCHES, SIZES, REPS, THREADS, CLASSES, OUTDIR (keeps JSON),
+# WEIGHTS (where the random weights are made or found), CPU_ROWS=0 (GPU rows only), TORCH_CUDA_MODES (default eager,amp-cl,compile,gradcam).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -22,15 +23,17 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 out=${OUTDIR:-$(mktemp -d)}
 mkdir -p "$out"
-weights=$out/resnet50_random.safetensors
+weights=${WEIGHTS:-$out/resnet50_random.safetensors}
 [ -f "$weights" ] || "$PYTHON" "$here/make_bench_weights.py" "$weights" --classes "$classes"
 
-echo "== engine, CPU ($threads threads)" >&2
-"$build/cam_bench" --weights "$weights" --backend cpu --threads "$threads" --batch "$batches" --size "$sizes" \
-  --reps "$reps" --json "$out/engine_cpu.json" >&2
-echo "== PyTorch, CPU ($threads threads)" >&2
-"$PYTHON" "$here/pytorch_cam.py" --weights "$weights" --device cpu --threads "$threads" --batch "$batches" \
-  --size "$sizes" --reps "$reps" --modes eager,eager-cl --json "$out/torch_cpu.json" >&2
+if [ "${CPU_ROWS:-1}" != 0 ]; then
+  echo "== engine, CPU ($threads threads)" >&2
+  "$build/cam_bench" --weights "$weights" --backend cpu --threads "$threads" --batch "$batches" --size "$sizes" \
+    --reps "$reps" --json "$out/engine_cpu.json" >&2
+  echo "== PyTorch, CPU ($threads threads)" >&2
+  "$PYTHON" "$here/pytorch_cam.py" --weights "$weights" --device cpu --threads "$threads" --batch "$batches" \
+    --size "$sizes" --reps "$reps" --modes eager,eager-cl --json "$out/torch_cpu.json" >&2
+fi
 
 if "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null &&
    "$build/cam_bench" --weights "$weights" --backend cuda --batch 1 --size 100 --reps 1 --warmup 0 >/dev/null 2>&1; then
@@ -41,7 +44,7 @@ if "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 
   done
   echo "== PyTorch, CUDA" >&2
   "$PYTHON" "$here/pytorch_cam.py" --weights "$weights" --device cuda --batch "$gpu_batches" --size "$sizes" \
-    --reps "$reps" --modes eager,amp-cl,compile,gradcam --json "$out/torch_cuda.json" >&2
+    --reps "$reps" --modes "${TORCH_CUDA_MODES:-eager,amp-cl,compile,gradcam}" --json "$out/torch_cuda.json" >&2
 else
   echo "== no usable GPU: CPU rows only" >&2
 fi

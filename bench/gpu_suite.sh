@@ -1,44 +1,69 @@
 #!/usr/bin/env bash
-# Run ON THE GPU MACHINE in one call (after bench/gpu_bundle.sh here; carry .carry): finds CUDA, cuDNN (also inside
-# PyTorch's nvidia-cudnn-cu13 package) and cuBLAS, runs every test, compute-sanitizer memcheck and racecheck over
-# the GPU kernels and a small end-to-end CLI run, the resource usage of each kernel, and the side-by-side
-# benchmark; writes everything under $OUT (or ./gpu_out) and prints a short summary table last.
+# Run ON THE GPU MACHINE in one call (after bench/gpu_bundle.sh here; carry .carry): finds CUDA, cuDNN and cuBLAS
+# (also inside PyTorch's nvidia-* wheels), then runs, most important first and each under its own time limit so the
+# whole fits SUITE_SECONDS (default 520): the GPU tests, compute-sanitizer memcheck/racecheck over the kernels, the
+# CUDA benchmark beside PyTorch, the phase split and per-layer times, a --conv-fusion off row, determinism across
+# runs, a short soak, an end-to-end CLI run under memcheck, and the remaining (CPU) tests. Everything is written
+# under $OUT (or ./gpu_out) as it finishes; a short summary table is printed last.
+# Environment: SUITE_SECONDS, REPS, GPU_BATCHES, SOAK_N, TORCH_CUDA_MODES.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu_out}
 mkdir -p "$out"
-log=$out/suite.log
-exec > >(tee "$log") 2>&1
+exec > >(tee "$out/suite.log") 2>&1
 cd "$root"
+suite_start=$(date +%s)
+suite_seconds=${SUITE_SECONDS:-520}
 status=()
-record() { status+=("$(printf '%-34s %s' "$1" "$2")"); }
+record() { status+=("$(printf '%-36s %s' "$1" "$2")"); }
+# step NAME MAX_SECONDS LOG COMMAND...: runs COMMAND into LOG under min(MAX, time left - 20 s); records the outcome.
+step() {
+  local name=$1 max=$2 log=$3; shift 3
+  local left=$((suite_seconds - ($(date +%s) - suite_start) - 20))
+  [ "$left" -lt "$max" ] && max=$left
+  if [ "$max" -lt 10 ]; then record "$name" "skipped (out of time)"; return 1; fi
+  echo "== $name (limit ${max}s)"
+  local t0=$(date +%s) rc=0
+  timeout -k 5 "$max" "$@" > "$log" 2>&1 || rc=$?
+  local took=$(($(date +%s) - t0))
+  case $rc in
+    0) record "$name" "ok (${took}s)" ;;
+    124|137) record "$name" "TIMED OUT at ${max}s" ;;
+    *) record "$name" "FAILED rc=$rc (${took}s)" ;;
+  esac
+  tail -4 "$log"
+  return "$rc"
+}
 
 echo "== machine"
 date -u
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
+  --format=csv || true
 command -v nvcc && nvcc --version | tail -2
+command -v compute-sanitizer || true
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' || true
-nproc
+echo "cores $(nproc)"; uname -r; head -2 /etc/os-release
 
 work=/tmp/cam_gpu
 rm -rf "$work" && mkdir -p "$work"
 tar -C "$work" -xJf .carry/gpu_bundle.tar.xz
 bin=$work/gpu/bin
-pydir() { python3 -c "import $1, os; print(os.path.dirname($1.__file__))" 2>/dev/null; }
-cudnn_dir=$(pydir nvidia.cudnn)
-cublas_dir=$(pydir nvidia.cublas)
-for d in "$cudnn_dir/lib" "$cublas_dir/lib" /usr/local/cuda/lib64 /usr/local/cuda/lib; do
-  [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+# CUDA 13 wheels keep their libraries in nvidia/<name>/lib or nvidia/cu13/lib: every such folder joins the path.
+for site in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+  for d in "$site"/nvidia/*/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; done
 done
-export LD_LIBRARY_PATH="$work/gpu/lib:$LD_LIBRARY_PATH"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$d"; done
+export LD_LIBRARY_PATH="$work/gpu/lib:${LD_LIBRARY_PATH:-}"
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+ldd "$bin/cam_engine" | grep -E "cudnn|cublas|cudart|not found"
 
 if ! "$bin/cam_engine" --version; then
   echo "== prebuilt binaries do not start here; rebuilding from source"
-  export CUDNN_ROOT=${cudnn_dir:-/usr/local/cuda}
-  cmake -S . -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAM_CUDA_ARCHITECTURES=90 \
-    -DCMAKE_PREFIX_PATH="$work/gpu" -DCMAKE_INCLUDE_PATH="$work/gpu/include;$work/gpu/include/stb" \
-    -DCMAKE_LIBRARY_PATH="$work/gpu/lib" && cmake --build "$work/build" -j"$(nproc)" || { record build FAILED; }
+  export CUDNN_ROOT=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null)
+  step "rebuild on the device" 240 "$out/rebuild.txt" bash -c "cmake -S . -B '$work/build' -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release -DCAM_WITH_CUDA=ON -DCAM_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH='$work/gpu' \
+    -DCMAKE_INCLUDE_PATH='$work/gpu/include;$work/gpu/include/stb' -DCMAKE_LIBRARY_PATH='$work/gpu/lib' &&
+    cmake --build '$work/build' -j$(nproc)"
   mkdir -p "$work/rebuilt"
   cp "$work/build/cam_engine" "$work/build/cam_bench" "$work/build"/tests/test_* "$work/rebuilt/" 2>/dev/null
   bin=$work/rebuilt
@@ -46,79 +71,75 @@ fi
 "$bin/cam_engine" --version && record "binaries start" ok || record "binaries start" FAILED
 
 export CAM_TEST_DATA=$root/tests/data CAM_SOURCE_DIR=$root CAM_ENGINE_BIN=$bin/cam_engine
-echo "== tests"
-for t in "$bin"/test_*; do
-  name=$(basename "$t")
-  if "$t" > "$out/$name.txt" 2>&1; then record "$name" passed; else record "$name" FAILED; fi
-  tail -3 "$out/$name.txt"
-done
-grep -h "SKIPPED" "$out"/test_*.txt | sort | uniq -c
+step test_cuda_ops 150 "$out/test_cuda_ops.txt" "$bin/test_cuda_ops"
+step test_engine 60 "$out/test_engine.txt" "$bin/test_engine"
+grep -h "SKIPPED\|MESSAGE\|a CUDA device" "$out"/test_cuda_ops.txt "$out"/test_engine.txt | sort | uniq -c | head
 
 # The golden fixture images as PNG files, for the CLI runs below.
 python3 - "$work/imgs" <<'PY'
-import sys, os, numpy as np
+import sys, os, cv2
 sys.path.insert(0, "tools")
 import safetensors_io
 t, _ = safetensors_io.load("tests/data/golden_r50w16_expected.safetensors")
 os.makedirs(sys.argv[1], exist_ok=True)
-import cv2
 for i, im in enumerate(t["images"]):
   cv2.imwrite(os.path.join(sys.argv[1], "fruit%d.png" % i), im[:, :, ::-1])
 PY
 
-echo "== compute-sanitizer"
 if command -v compute-sanitizer >/dev/null; then
-  cs() { compute-sanitizer --error-exitcode 99 --tool "$@"; }
-  cs memcheck "$bin/test_cuda_ops" -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*' \
-    > "$out/memcheck_ops.txt" 2>&1 && record "memcheck kernels" clean || record "memcheck kernels" ERRORS
-  cs racecheck "$bin/test_cuda_ops" -tc='GPU softmax*,GPU CAM*,GPU overlay*' > "$out/racecheck_ops.txt" 2>&1 &&
-    record "racecheck kernels" clean || record "racecheck kernels" ERRORS
-  cs memcheck "$bin/cam_engine" --weights tests/data/golden_r50w16.safetensors --backend cuda --topk 2 --raw \
-    --out "$work/cli_out" "$work/imgs" > "$out/memcheck_cli.txt" 2>&1 && record "memcheck CLI end-to-end" clean ||
-    record "memcheck CLI end-to-end" ERRORS
-  tail -4 "$out"/memcheck_*.txt "$out"/racecheck_*.txt
+  step "memcheck kernels" 90 "$out/memcheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/test_cuda_ops" \
+    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*'
+  step "racecheck kernels" 60 "$out/racecheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool racecheck "$bin/test_cuda_ops" \
+    -tc='GPU softmax*,GPU CAM*,GPU overlay*'
 else
   record compute-sanitizer "NOT FOUND"
 fi
 
-echo "== resource usage"
-bash bench/resource_usage.sh sm_90 > "$out/resource_usage.txt" 2>&1 && record "resource usage" written || record "resource usage" FAILED
-cat "$out/resource_usage.txt"
-
-echo "== benchmark"
-BUILD=$bin OUTDIR=$work/bench REPS=${REPS:-20} BATCHES=${BATCHES:-1,16} GPU_BATCHES=${GPU_BATCHES:-1,64,256} \
-  PYTHON=python3 bash bench/compare.sh > "$out/compare.md" 2> "$out/compare.log" && record benchmark done || record benchmark FAILED
-cp "$work"/bench/*.json "$out/" 2>/dev/null
+bench=$work/bench
+mkdir -p "$bench" "$out/bench"
+python3 bench/make_bench_weights.py "$bench/resnet50_random.safetensors" --classes 131 > /dev/null
+step "benchmark beside PyTorch" 200 "$out/compare.md" env BUILD="$bin" OUTDIR="$out/bench" \
+  WEIGHTS="$bench/resnet50_random.safetensors" CPU_ROWS=0 REPS="${REPS:-10}" GPU_BATCHES="${GPU_BATCHES:-1,64,256}" \
+  TORCH_CUDA_MODES="${TORCH_CUDA_MODES:-eager,amp-cl,gradcam}" PYTHON=python3 bash bench/compare.sh
 cat "$out/compare.md"
 
-echo "== phase split, per-layer times, end-to-end (CUDA fp16, batch 256, 224)"
-"$bin/cam_bench" --weights "$work/bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 \
-  --size 224 --reps 10 --split --layers --e2e --json "$out/split_fp16.json" > "$out/split_fp16.txt" 2>&1 &&
-  record "split + layers + e2e" done || record "split + layers + e2e" FAILED
-head -8 "$out/split_fp16.txt"
-"$bin/cam_bench" --weights "$work/bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 \
-  --size 224 --reps 10 --conv-fusion off --json "$out/fusion_off_fp16.json" > "$out/fusion_off_fp16.txt" 2>&1 &&
-  record "fp16 b256 with --conv-fusion off" "$(awk '$5 == "cam" {print $8 " img/s"}' "$out/fusion_off_fp16.txt")" ||
-  record "fp16 b256 with --conv-fusion off" FAILED
+step "split + layers + e2e fp16 b256" 60 "$out/split_fp16.txt" "$bin/cam_bench" \
+  --weights "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 --size 224 --reps 10 \
+  --split --layers --e2e --json "$out/bench/split_fp16.json"
+step "fp16 b256 --conv-fusion off" 40 "$out/fusion_off_fp16.txt" "$bin/cam_bench" \
+  --weights "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 --size 224 --reps 10 \
+  --conv-fusion off --json "$out/bench/fusion_off_fp16.json"
+grep -E " cam " "$out/fusion_off_fp16.txt" "$out/split_fp16.txt" | head -4
 
-echo "== determinism across runs (CUDA fp16, CLI): with a tuning file (must be identical), and without"
-for run in 1 2 3; do  # --verbose: the algorithm and fusion chosen per layer go to determinism.txt
+# Determinism: two runs sharing a tuning file must be identical; a third re-measures its choices.
+for run in 1 2 3; do
   tuning=(--tuning "$work/tuning.json")
   [ "$run" = 3 ] && tuning=()
-  "$bin/cam_engine" --weights tests/data/golden_r50w16.safetensors --backend cuda --precision fp16 --topk 2 --raw \
-    --verbose "${tuning[@]}" --out "$work/det$run" "$work/imgs" 2>> "$out/determinism.txt"
+  step "CLI fp16 run $run" 40 "$out/determinism$run.txt" "$bin/cam_engine" \
+    --weights tests/data/golden_r50w16.safetensors --backend cuda --precision fp16 --topk 2 --raw --verbose \
+    "${tuning[@]}" --out "$work/det$run" "$work/imgs"
 done
-cp "$work/tuning.json" "$out/" 2>/dev/null || true
-diff -r "$work/det1" "$work/det2" >> "$out/determinism.txt" 2>&1 && record "GPU outputs identical, --tuning" yes ||
-  record "GPU outputs identical, --tuning" NO
-diff -r "$work/det1" "$work/det3" >> "$out/determinism.txt" 2>&1 && record "GPU outputs identical, no tuning" yes ||
-  record "GPU outputs identical, no tuning" "no (choices re-measured)"
+cp "$work/tuning.json" "$out/" 2>/dev/null
+[ -s "$work/det1/predictions.jsonl" ] && diff -r "$work/det1" "$work/det2" > "$out/determinism_diff.txt" 2>&1 && record "identical outputs, --tuning" yes ||
+  record "identical outputs, --tuning" NO
+[ -s "$work/det1/predictions.jsonl" ] && diff -r "$work/det1" "$work/det3" >> "$out/determinism_diff.txt" 2>&1 && record "identical outputs, no tuning" yes ||
+  record "identical outputs, no tuning" "no (choices re-measured)"
 
-echo "== soak (CUDA, ${SOAK_N:-20000} images)"
-N=${SOAK_N:-20000} BACKEND=cuda CAM_ENGINE="$bin/cam_engine" PYTHON=python3 bash bench/soak.sh > "$out/soak.txt" 2>&1 &&
-  record "soak" passed || record "soak" FAILED
-cat "$out/soak.txt"
+step "soak ${SOAK_N:-5000} images" 90 "$out/soak.txt" env N="${SOAK_N:-5000}" BACKEND=cuda CAM_ENGINE="$bin/cam_engine" \
+  PYTHON=python3 bash bench/soak.sh
+tail -6 "$out/soak.txt"
+
+if command -v compute-sanitizer >/dev/null; then
+  step "memcheck CLI end-to-end" 90 "$out/memcheck_cli.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/cam_engine" \
+    --weights tests/data/golden_r50w16.safetensors --backend cuda --topk 2 --raw --out "$work/cli_out" "$work/imgs"
+fi
+for t in "$bin"/test_*; do
+  name=$(basename "$t")
+  case $name in test_cuda_ops|test_engine) continue ;; esac
+  step "$name" 60 "$out/$name.txt" "$t"
+done
 
 echo
-echo "== summary"
+echo "== summary ($(($(date +%s) - suite_start)) s)"
 printf '%s\n' "${status[@]}"
+grep '^| cuda' "$out/compare.md" | cut -d'|' -f3-9 | sed 's/  */ /g'
