@@ -40,8 +40,8 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::string weights, backend = "cpu", precision = "fp32", json_path, conv_fusion = "auto";
   std::vector<int> batches = {1, 16}, sizes = {224, 100};
-  int reps = 10, warmup = 2, threads = 0, topk = 1;
-  bool split = false, layers = false, e2e = false;
+  int reps = 10, warmup = 2, threads = 0, topk = 1, chunk = 0;     // chunk: CUDA images per pipelined chunk
+  bool split = false, layers = false, e2e = false, eager = false;  // eager: CUDA without graphs
   double peak_gflops = 0;
 };
 
@@ -126,6 +126,10 @@ Options parse(int argc, char** argv) {
       o.json_path = value();
     else if (a == "--conv-fusion")
       o.conv_fusion = value();
+    else if (a == "--chunk")
+      o.chunk = std::stoi(value());
+    else if (a == "--eager")
+      o.eager = true;
     else if (a == "--peak-gflops")
       o.peak_gflops = std::stod(value());
     else if (a == "--split")
@@ -139,7 +143,7 @@ Options parse(int argc, char** argv) {
           "unknown option " + a +
           "\nusage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] "
           "[--size 224,100] [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] "
-          "[--e2e] [--conv-fusion auto|off|on] [--peak-gflops G] [--json FILE]");
+          "[--e2e] [--conv-fusion auto|off|on] [--chunk N] [--eager] [--peak-gflops G] [--json FILE]");
   }
   if (o.weights.empty()) throw cam::Error("--weights is required");
   if (o.reps < 1 || o.warmup < 0) throw cam::Error("--reps must be >= 1 and --warmup >= 0");
@@ -239,6 +243,8 @@ int run(const Options& o) {
                            {"backend", o.backend},
                            {"precision", o.precision},
                            {"conv_fusion", o.conv_fusion},
+                           {"chunk", o.chunk},
+                           {"graphs", !o.eager},
                            {"weights", o.weights}};
   double peak = o.peak_gflops;
   std::string peak_source = "--peak-gflops";
@@ -259,7 +265,8 @@ int run(const Options& o) {
   for (int size : o.sizes) {
     cam::EngineOptions eo;
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.input_height = size,
-    eo.input_width = size, eo.conv_fusion = o.conv_fusion;
+    eo.input_width = size, eo.conv_fusion = o.conv_fusion, eo.pipeline_chunk = o.chunk,
+    eo.use_graphs = !o.eager;
     cam::Engine engine(o.weights, eo);
     const double flops_per_image = 2.0 * engine.model().macs(size, size);
     for (int batch : o.batches) {

@@ -4,12 +4,15 @@
 # whole fits SUITE_SECONDS (default 520): the GPU tests, compute-sanitizer memcheck/racecheck over the kernels, the
 # CUDA benchmark beside PyTorch, the phase split and per-layer times, a --conv-fusion off row, determinism across
 # runs, a short soak, an end-to-end CLI run under memcheck, and the remaining (CPU) tests. Everything is written
-# under $OUT (or ./gpu_out) as it finishes; a short summary table is printed last.
+# into $OUT (or ./gpu_out) as it finishes: suite.log, and every other log and JSON in results.tar.gz, refreshed after
+# each step (the device tool brings back only a few files). A short summary table is printed last.
 # Environment: SUITE_SECONDS, REPS, GPU_BATCHES, SOAK_N, TORCH_CUDA_MODES.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu_out}
-mkdir -p "$out"
+work=/tmp/cam_gpu
+res=$work/results
+rm -rf "$work" && mkdir -p "$out" "$res/bench"
 exec > >(tee "$out/suite.log") 2>&1
 cd "$root"
 suite_start=$(date +%s)
@@ -32,6 +35,7 @@ step() {
     *) record "$name" "FAILED rc=$rc (${took}s)" ;;
   esac
   tail -4 "$log"
+  tar -C "$res" -czf "$out/results.tar.gz" .
   return "$rc"
 }
 
@@ -44,8 +48,6 @@ command -v compute-sanitizer || true
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' || true
 echo "cores $(nproc)"; uname -r; head -2 /etc/os-release
 
-work=/tmp/cam_gpu
-rm -rf "$work" && mkdir -p "$work"
 tar -C "$work" -xJf .carry/gpu_bundle.tar.xz
 bin=$work/gpu/bin
 # CUDA 13 wheels keep their libraries in nvidia/<name>/lib or nvidia/cu13/lib: every such folder joins the path.
@@ -60,7 +62,7 @@ ldd "$bin/cam_engine" | grep -E "cudnn|cublas|cudart|not found"
 if ! "$bin/cam_engine" --version; then
   echo "== prebuilt binaries do not start here; rebuilding from source"
   export CUDNN_ROOT=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null)
-  step "rebuild on the device" 240 "$out/rebuild.txt" bash -c "cmake -S . -B '$work/build' -G Ninja \
+  step "rebuild on the device" 240 "$res/rebuild.txt" bash -c "cmake -S . -B '$work/build' -G Ninja \
     -DCMAKE_BUILD_TYPE=Release -DCAM_WITH_CUDA=ON -DCAM_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH='$work/gpu' \
     -DCMAKE_INCLUDE_PATH='$work/gpu/include;$work/gpu/include/stb' -DCMAKE_LIBRARY_PATH='$work/gpu/lib' &&
     cmake --build '$work/build' -j$(nproc)"
@@ -71,9 +73,9 @@ fi
 "$bin/cam_engine" --version && record "binaries start" ok || record "binaries start" FAILED
 
 export CAM_TEST_DATA=$root/tests/data CAM_SOURCE_DIR=$root CAM_ENGINE_BIN=$bin/cam_engine
-step test_cuda_ops 150 "$out/test_cuda_ops.txt" "$bin/test_cuda_ops"
-step test_engine 60 "$out/test_engine.txt" "$bin/test_engine"
-grep -h "SKIPPED\|MESSAGE\|a CUDA device" "$out"/test_cuda_ops.txt "$out"/test_engine.txt | sort | uniq -c | head
+step test_cuda_ops 150 "$res/test_cuda_ops.txt" "$bin/test_cuda_ops"
+step test_engine 60 "$res/test_engine.txt" "$bin/test_engine"
+grep -h "SKIPPED\|MESSAGE\|a CUDA device" "$res"/test_cuda_ops.txt "$res"/test_engine.txt | sort | uniq -c | head
 
 # The golden fixture images as PNG files, for the CLI runs below.
 python3 - "$work/imgs" <<'PY'
@@ -87,59 +89,72 @@ for i, im in enumerate(t["images"]):
 PY
 
 if command -v compute-sanitizer >/dev/null; then
-  step "memcheck kernels" 90 "$out/memcheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/test_cuda_ops" \
+  step "memcheck kernels" 90 "$res/memcheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/test_cuda_ops" \
     -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*'
-  step "racecheck kernels" 60 "$out/racecheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool racecheck "$bin/test_cuda_ops" \
+  step "racecheck kernels" 60 "$res/racecheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool racecheck "$bin/test_cuda_ops" \
     -tc='GPU softmax*,GPU CAM*,GPU overlay*'
 else
   record compute-sanitizer "NOT FOUND"
 fi
 
 bench=$work/bench
-mkdir -p "$bench" "$out/bench"
+mkdir -p "$bench"
 python3 bench/make_bench_weights.py "$bench/resnet50_random.safetensors" --classes 131 > /dev/null
-step "benchmark beside PyTorch" 200 "$out/compare.md" env BUILD="$bin" OUTDIR="$out/bench" \
+step "benchmark beside PyTorch" 200 "$res/compare.md" env BUILD="$bin" OUTDIR="$res/bench" \
   WEIGHTS="$bench/resnet50_random.safetensors" CPU_ROWS=0 REPS="${REPS:-10}" GPU_BATCHES="${GPU_BATCHES:-1,64,256}" \
   TORCH_CUDA_MODES="${TORCH_CUDA_MODES:-eager,amp-cl,gradcam}" PYTHON=python3 bash bench/compare.sh
-cat "$out/compare.md"
+cat "$res/compare.md"
 
-step "split + layers + e2e fp16 b256" 60 "$out/split_fp16.txt" "$bin/cam_bench" \
+step "split + layers + e2e fp16 b256" 60 "$res/split_fp16.txt" "$bin/cam_bench" \
   --weights "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 --size 224 --reps 10 \
-  --split --layers --e2e --json "$out/bench/split_fp16.json"
-step "fp16 b256 --conv-fusion off" 40 "$out/fusion_off_fp16.txt" "$bin/cam_bench" \
+  --split --layers --e2e --json "$res/bench/split_fp16.json"
+step "fp16 b256 --conv-fusion off" 40 "$res/fusion_off_fp16.txt" "$bin/cam_bench" \
   --weights "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 --size 224 --reps 10 \
-  --conv-fusion off --json "$out/bench/fusion_off_fp16.json"
-grep -E " cam " "$out/fusion_off_fp16.txt" "$out/split_fp16.txt" | head -4
+  --conv-fusion off --json "$res/bench/fusion_off_fp16.json"
+grep -E " cam " "$res/fusion_off_fp16.txt" "$res/split_fp16.txt" | head -4
 
 # Determinism: two runs sharing a tuning file must be identical; a third re-measures its choices.
 for run in 1 2 3; do
   tuning=(--tuning "$work/tuning.json")
   [ "$run" = 3 ] && tuning=()
-  step "CLI fp16 run $run" 40 "$out/determinism$run.txt" "$bin/cam_engine" \
+  step "CLI fp16 run $run" 40 "$res/determinism$run.txt" "$bin/cam_engine" \
     --weights tests/data/golden_r50w16.safetensors --backend cuda --precision fp16 --topk 2 --raw --verbose \
     "${tuning[@]}" --out "$work/det$run" "$work/imgs"
 done
-cp "$work/tuning.json" "$out/" 2>/dev/null
-[ -s "$work/det1/predictions.jsonl" ] && diff -r "$work/det1" "$work/det2" > "$out/determinism_diff.txt" 2>&1 && record "identical outputs, --tuning" yes ||
+cp "$work/tuning.json" "$res/" 2>/dev/null
+[ -s "$work/det1/predictions.jsonl" ] && diff -r "$work/det1" "$work/det2" > "$res/determinism_diff.txt" 2>&1 && record "identical outputs, --tuning" yes ||
   record "identical outputs, --tuning" NO
-[ -s "$work/det1/predictions.jsonl" ] && diff -r "$work/det1" "$work/det3" >> "$out/determinism_diff.txt" 2>&1 && record "identical outputs, no tuning" yes ||
+[ -s "$work/det1/predictions.jsonl" ] && diff -r "$work/det1" "$work/det3" >> "$res/determinism_diff.txt" 2>&1 && record "identical outputs, no tuning" yes ||
   record "identical outputs, no tuning" "no (choices re-measured)"
 
-step "soak ${SOAK_N:-5000} images" 90 "$out/soak.txt" env N="${SOAK_N:-5000}" BACKEND=cuda CAM_ENGINE="$bin/cam_engine" \
+step "soak ${SOAK_N:-40000} images" 100 "$res/soak.txt" env N="${SOAK_N:-40000}" BACKEND=cuda CAM_ENGINE="$bin/cam_engine" \
   PYTHON=python3 bash bench/soak.sh
-tail -6 "$out/soak.txt"
+tail -9 "$res/soak.txt"
 
 if command -v compute-sanitizer >/dev/null; then
-  step "memcheck CLI end-to-end" 90 "$out/memcheck_cli.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/cam_engine" \
-    --weights tests/data/golden_r50w16.safetensors --backend cuda --topk 2 --raw --out "$work/cli_out" "$work/imgs"
+  step "memcheck CLI end-to-end" 90 "$res/memcheck_cli.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/cam_engine" \
+    --weights tests/data/golden_r50w16.safetensors --backend cuda --topk 2 --raw --batch 2 --out "$work/cli_out" \
+    "$work/imgs"
 fi
 for t in "$bin"/test_*; do
   name=$(basename "$t")
   case $name in test_cuda_ops|test_engine) continue ;; esac
-  step "$name" 60 "$out/$name.txt" "$t"
+  step "$name" 60 "$res/$name.txt" "$t"
 done
 
+# The conv algorithms cuDNN's search picked for a 64-image fp16 batch at 224 (CLI --verbose).
+mkdir -p "$work/b64"
+for i in $(seq 0 63); do cp "$work/imgs/fruit$((i % 3)).png" "$work/b64/img$i.png"; done
+step "fp16 b64 algorithm choices" 40 "$res/algorithms_fp16_b64.txt" "$bin/cam_engine" --weights \
+  "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 64 --input-size 224x224 --verbose \
+  --out "$work/b64_out" "$work/b64"
+# torch.compile last: it compiles for minutes; the rows it finishes are kept.
+step "PyTorch torch.compile rows" 150 "$res/bench/torch_compile.txt" python3 bench/pytorch_cam.py \
+  --weights "$bench/resnet50_random.safetensors" --device cuda --batch 64,256 --size 224 --reps 10 --modes compile \
+  --json "$res/bench/torch_cuda_compile.json"
+cat "$res/bench/torch_compile.txt"
+tar -C "$res" -czf "$out/results.tar.gz" .
 echo
 echo "== summary ($(($(date +%s) - suite_start)) s)"
 printf '%s\n' "${status[@]}"
-grep '^| cuda' "$out/compare.md" | cut -d'|' -f3-9 | sed 's/  */ /g'
+grep '^| cuda' "$res/compare.md" | cut -d'|' -f3-9 | sed 's/  */ /g'

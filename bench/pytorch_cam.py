@@ -104,7 +104,10 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    header = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+    # cuDNN picks its algorithms by timing per shape, as the engine does at planning (the warm-up runs pay for it).
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    header = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cudnn_benchmark": torch.backends.cudnn.benchmark,
+              "cpu": platform.processor() or platform.machine(),
               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     print("# " + json.dumps(header))
     print("%-8s %-9s %5s %5s %10s %10s %10s" % ("back", "mode", "batch", "size", "median_ms", "p90_ms", "img/s"))

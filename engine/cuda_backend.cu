@@ -234,21 +234,27 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r, int 
   if (verbose_)
     std::fprintf(stderr, "cam_engine: plan batch %d %dx%d: activation arena %.1f MB, workspace %.1f MB\n", n,
                  h, w, total / 1e6, workspace_.bytes / 1e6);
-  if (use_graphs_) {
-    cudaGraph_t graph;
-    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-    encode(p, nullptr);
-    CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-    CUDA_CHECK(cudaGraphInstantiate(&p.graph, graph, 0));
-    CUDA_CHECK(cudaGraphDestroy(graph));
-  }
+  if (use_graphs_) capture_graph(p);
   return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+// The plan's forward + CAM as a CUDA Graph. A graph holds the addresses it was captured with: the plan's own
+// arena, the weights and the shared conv workspace.
+void CudaBackend::capture_graph(Plan& p) {
+  if (p.graph) CUDA_CHECK(cudaGraphExecDestroy(p.graph));
+  cudaGraph_t graph;
+  CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  encode(p, nullptr);
+  CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  CUDA_CHECK(cudaGraphInstantiate(&p.graph, graph, 0));
+  CUDA_CHECK(cudaGraphDestroy(graph));
 }
 
 // Descriptors for every conv of the plan and the fastest deterministic algorithm per shape, measured with
 // cudnnFindConvolutionForwardAlgorithmEx on the plan's own buffers (cached across plans), then one workspace
 // large enough for both conv paths, then the fusion choice per conv.
 void CudaBackend::plan_convs(Plan& p) {
+  const void* old_workspace = workspace_.ptr;
   size_t needed = workspace_.bytes;
   bool found_workspace = false;
   auto plan_one = [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu) {
@@ -318,6 +324,11 @@ void CudaBackend::plan_convs(Plan& p) {
       if (needed) alloc_planned(workspace_, needed, "convolution workspace", p.n);
     }
   }
+  // The workspace moved (measuring needs a large one for a while): the other plans' graphs still point at the
+  // old one, so they are captured again.
+  if (workspace_.ptr != old_workspace)
+    for (auto& kv : plans_)
+      if (kv.second->graph) capture_graph(*kv.second);
   if (conv_fusion_ != "off") choose_fusion(p);
 }
 

@@ -19,8 +19,8 @@ struct CudaOptions {
   int device = 0;
   bool verbose = false;    // prints each plan, algorithm and fusion choice
   bool use_graphs = true;  // replay the forward + CAM as a CUDA Graph (eager launches otherwise)
-  // Images per chunk of a pipelined batch (copies of one chunk overlap the compute of another); 0: whole
-  // batches below 64 images, about four chunks above.
+  // Images per chunk of a pipelined batch (copies of one chunk overlap the compute of another); 0: the whole
+  // batch at once (faster on an H200 at 64 and 256 images, see cuda_run.cu).
   int pipeline_chunk = 0;
   // Per conv shape: cuDNN's fused conv + bias + residual + ReLU (cudnnConvolutionBiasActivationForward) or
   // the conv followed by our bn_act kernel. auto: the faster of the two, measured at planning (bn_act on

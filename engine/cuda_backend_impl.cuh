@@ -138,6 +138,7 @@ class CudaBackend : public Backend {
   using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
 
   // slot: which of the two plans of a size a pipelined batch alternates between (0 otherwise).
+  void capture_graph(Plan& p);
   Plan& plan_for(int n, int h, int w, int k, int r, int slot = 0);
   void plan_convs(Plan& p);
   void choose_fusion(Plan& p);

@@ -2,12 +2,14 @@
 // requested classes; on the device they are preprocessed, run through a plan's CUDA Graph (or eagerly) and
 // blended into overlays; everything comes back into one pinned download before the results are assembled.
 //
-// Large batches go through in chunks so that copies overlap compute: chunk c is uploaded on the copy stream
-// while chunk c-1 computes, and downloaded while chunk c+1 computes. Two plans (activation arenas and graphs)
-// of the chunk size take turns; a plan is reused only after the download of the chunk that last used it.
-// Every chunk reads and writes its own regions of the shared upload, overlay and download buffers, so the
-// results equal those of the whole batch at once. Small batches, and profiled runs, use the compute stream
-// alone.
+// With CudaOptions::pipeline_chunk, a batch goes through in chunks so that copies overlap compute: chunk c is
+// uploaded on the copy stream while chunk c-1 computes, and downloaded while chunk c+1 computes. Two plans
+// (activation arenas and graphs) of the chunk size take turns; a plan is reused only after the download of
+// the chunk that last used it. Every chunk reads and writes its own regions of the shared upload, overlay and
+// download buffers, so the results equal those of the whole batch at once. By default a batch is one chunk:
+// on an H200 (bench/results/2026-11-26-h200.md) every chunked run of a 64- or 256-image batch was slower
+// than the whole batch, because cuDNN's kernels for the smaller chunk are slower by more than the copies
+// that overlap.
 #include <algorithm>
 #include <cstring>
 
@@ -18,17 +20,6 @@
 namespace cam {
 namespace cuda_detail {
 
-namespace {
-
-// Images per chunk for a batch of n: whole batches below 64 images, otherwise about four chunks, each a
-// multiple of 8 images.
-int default_chunk(int n) {
-  if (n < 64) return n;
-  return ((n + 3) / 4 + 7) / 8 * 8;
-}
-
-}  // namespace
-
 void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
   const int n = static_cast<int>(request.images.size()), h = net_.preprocess.height,
             w = net_.preprocess.width;
@@ -36,8 +27,7 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
             classes = net_.num_classes;
   results.clear();
   if (n == 0) return;
-  const int chunk =
-      profile_phases_ ? n : std::min(n, pipeline_chunk_ > 0 ? pipeline_chunk_ : default_chunk(n));
+  const int chunk = profile_phases_ || pipeline_chunk_ <= 0 ? n : std::min(n, pipeline_chunk_);
   const int chunks = (n + chunk - 1) / chunk;
   const bool pipelined = chunks > 1;
   // Plans first: planning may allocate, measure and capture graphs, none of which may overlap the copies.

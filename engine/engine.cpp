@@ -30,7 +30,7 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
     if (why.empty()) {
       CudaOptions co;
       co.precision = o.precision, co.device = o.device, co.verbose = o.verbose,
-      co.conv_fusion = o.conv_fusion;
+      co.conv_fusion = o.conv_fusion, co.pipeline_chunk = o.pipeline_chunk, co.use_graphs = o.use_graphs;
       return make_cuda_backend(net, co);
     }
 #else

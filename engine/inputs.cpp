@@ -18,7 +18,9 @@ std::string lower(std::string s) {
 }
 
 // A name is never empty nor a bare folder: "_" stands in (paths such as "/" or "dir/").
-std::string non_empty(const std::string& name) { return name.empty() || name.back() == '/' ? name + "_" : name; }
+std::string non_empty(const std::string& name) {
+  return name.empty() || name.back() == '/' ? name + "_" : name;
+}
 
 // The relative name an item is known by: its path below the folder or as written in the list.
 std::string relative_name(const fs::path& p) {

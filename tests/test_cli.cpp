@@ -132,7 +132,9 @@ TEST_CASE("usage, weights and output errors exit 2 before any work") {
   CHECK(camtest::run_cli("--help", dir).status == 0);
 }
 
-TEST_CASE("byte-identical outputs across runs and batch sizes; --out-size and --format") {
+// Byte identity across batch sizes and --resume is the CPU backend's promise: on CUDA the conv algorithms
+// depend on the batch size (test_cuda_ops checks CUDA's own repeatability).
+TEST_CASE("CPU: byte-identical outputs across runs and batch sizes; --out-size and --format") {
   std::string dir = camtest::temp_dir();
   make_in_folder(dir);
   std::mt19937 rng(5);
@@ -140,8 +142,9 @@ TEST_CASE("byte-identical outputs across runs and batch sizes; --out-size and --
     cam::write_image(dir + "/in/img" + std::to_string(i) + ".png",
                      camtest::random_image(60 + 13 * i, 90 - 5 * i, rng));
   for (const char* batch : {"1", "3", "16"})
-    REQUIRE(camtest::run_cli(std::string("--weights ") + kWeights + " --topk 2 --raw --quiet --batch " +
-                                 batch + " --out " + dir + "/b" + batch + " " + dir + "/in",
+    REQUIRE(camtest::run_cli(std::string("--weights ") + kWeights +
+                                 " --backend cpu --topk 2 --raw --quiet --batch " + batch + " --out " + dir +
+                                 "/b" + batch + " " + dir + "/in",
                              dir)
                 .status == 0);
   for (const auto& entry : fs::directory_iterator(dir + "/b1")) {
@@ -159,7 +162,7 @@ TEST_CASE("byte-identical outputs across runs and batch sizes; --out-size and --
   CHECK(small.height == 30);
 }
 
-TEST_CASE("interrupted run leaves only complete files; --resume finishes with the same results") {
+TEST_CASE("CPU: interrupted run leaves only complete files; --resume finishes with the same results") {
   std::string dir = camtest::temp_dir();
   make_in_folder(dir);
   std::mt19937 rng(8);
@@ -170,16 +173,17 @@ TEST_CASE("interrupted run leaves only complete files; --resume finishes with th
     list << name << "\n";
   }
   list.close();
-  REQUIRE(camtest::run_cli(
-              "--weights " + kWeights + " --quiet --batch 8 --out " + dir + "/full " + dir + "/list.txt", dir)
+  REQUIRE(camtest::run_cli("--weights " + kWeights + " --backend cpu --quiet --batch 8 --out " + dir +
+                               "/full " + dir + "/list.txt",
+                           dir)
               .status == 0);
 
   pid_t pid = fork();
   if (pid == 0) {
     std::string out = dir + "/cut", lst = dir + "/list.txt", bin = camtest::engine_bin();
     freopen("/dev/null", "w", stderr);
-    execl(bin.c_str(), bin.c_str(), "--weights", kWeights.c_str(), "--batch", "4", "--io-threads", "1",
-          "--out", out.c_str(), lst.c_str(), nullptr);
+    execl(bin.c_str(), bin.c_str(), "--weights", kWeights.c_str(), "--backend", "cpu", "--batch", "4",
+          "--io-threads", "1", "--out", out.c_str(), lst.c_str(), nullptr);
     _exit(127);
   }
   for (int waited = 0; waited < 30000 && cam::read_jsonl(dir + "/cut/predictions.jsonl").empty(); waited += 5)
@@ -197,8 +201,9 @@ TEST_CASE("interrupted run leaves only complete files; --resume finishes with th
   for (const nlohmann::json& r : partial)
     CHECK(cam::read_image(dir + "/cut/" + r["maps"][0]["file"].get<std::string>()).width == 100);
 
-  camtest::CliRun r = camtest::run_cli(
-      "--weights " + kWeights + " --batch 8 --resume --out " + dir + "/cut " + dir + "/list.txt", dir);
+  camtest::CliRun r = camtest::run_cli("--weights " + kWeights + " --backend cpu --batch 8 --resume --out " +
+                                           dir + "/cut " + dir + "/list.txt",
+                                       dir);
   CHECK(r.status == 0);
   CHECK(r.err.find(std::to_string(partial.size()) + " skipped as done") != std::string::npos);
   std::vector<nlohmann::json> full = cam::read_jsonl(dir + "/full/predictions.jsonl"),

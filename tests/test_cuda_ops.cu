@@ -309,14 +309,17 @@ TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32
       camtest::GoldenBounds b;
       if (std::string(precision) != "fp32") {
         // 10-bit (tf32/fp16) and 7-bit (bf16) mantissas through 50 layers: errors of a few 1e-3 to 1e-2 in
-        // activations; the order of the top class and the maps must hold.
+        // activations; the order of the top class and the maps must hold. Measured on an H200 over two runs
+        // (2026-11-26; cuDNN's timed algorithm choices vary between runs): CAM max |diff| up to 4.6e-3 (fp16)
+        // and 3.7e-2 (bf16, whose rounding unit is 8x fp16's); overlay bytes off by at most 6 levels, in up
+        // to 15% (fp16) and 38% (bf16) of them.
         bool bf16 = std::string(precision) == "bf16";
         b.logits_rel_l2 = bf16 ? 5e-2 : 1e-2;
         b.stage_rel_l2 = bf16 ? 5e-2 : 1e-2;
-        b.cam_max_abs = 2e-2;
+        b.cam_max_abs = bf16 ? 0.1 : 2e-2;
         b.identical_top = 1;
         b.overlay_max_abs = 40;
-        b.overlay_differing_fraction = 0.2;
+        b.overlay_differing_fraction = bf16 ? 0.75 : 0.4;
       }
       // Both conv epilogues at the same bounds: bn_act after each conv, and cuDNN's fused call wherever it
       // runs (the auto mode picks between them per shape by speed).
@@ -381,6 +384,31 @@ TEST_CASE("CUDA Graph replay equals eager launches bit for bit") {
     graph->run(req, again);
     check_identical(a, b);
     check_identical(a, again);
+  }
+}
+
+TEST_CASE("graphs stay valid when later plans move the conv workspace: batch sizes in any order") {
+  if (no_gpu()) return;
+  // Each new batch size measures its convs in a large workspace and then shrinks it, so the workspace moves
+  // and the graphs captured before must follow it (a soak run with bad images, hence batches of 31 and 32,
+  // read freed memory before they did).
+  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
+  std::vector<cam::Image> images;
+  for (int i = 0; i < 6; ++i) images.push_back(camtest::random_image(40 + 9 * i, 70 - 5 * i, rng));
+  std::vector<std::vector<cam::Image>> batches;
+  for (int n : {6, 5, 4, 6, 3, 5, 4, 6}) batches.emplace_back(images.begin(), images.begin() + n);
+  cam::CudaOptions co;
+  auto graph = cam::make_cuda_backend(net, co);
+  std::vector<std::vector<cam::ImageResult>> got(batches.size());
+  for (size_t i = 0; i < batches.size(); ++i) graph->run(request_for(batches[i], 2, {1}), got[i]);
+  co.use_graphs = false;
+  auto eager = cam::make_cuda_backend(net, co);
+  eager->set_tuning(graph->tuning());  // the same kernels: only the launch mode differs
+  for (size_t i = 0; i < batches.size(); ++i) {
+    CAPTURE(i);
+    std::vector<cam::ImageResult> want;
+    eager->run(request_for(batches[i], 2, {1}), want);
+    check_identical(got[i], want);
   }
 }
 

@@ -89,8 +89,8 @@ TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before
   bad.insert(bad.end(), std::begin(idat), std::end(idat));
   CHECK_THROWS_WITH_AS(cam::decode_image(bad.data(), bad.size(), "bomb.png"),
                        doctest::Contains("bomb.png: corrupt PNG: a chunk at byte"), cam::Error);
-  CHECK_THROWS_WITH_AS(cam::decode_image(bad.data(), bad.size(), "bomb.png"), doctest::Contains("claims 1073741824 bytes"),
-                       cam::Error);
+  CHECK_THROWS_WITH_AS(cam::decode_image(bad.data(), bad.size(), "bomb.png"),
+                       doctest::Contains("claims 1073741824 bytes"), cam::Error);
   CHECK(cam::decode_image(png.data(), png.size(), "ok.png").width == 5);
 }
 
@@ -109,7 +109,8 @@ TEST_CASE("a JPEG Huffman table with more than 256 codes is refused before stb r
                        doctest::Contains("dht.jpg: corrupt JPEG: a Huffman table declares"), cam::Error);
 }
 
-TEST_CASE("a JPEG whose entropy-coded data runs dry is refused with a clear error (fuzz_image finding in stb)") {
+TEST_CASE(
+    "a JPEG whose entropy-coded data runs dry is refused with a clear error (fuzz_image finding in stb)") {
   // fuzz_image found Debian's stb shifting its bit buffer by 32 on this file (arithmetic UB, no memory access
   // depends on it; tests/fuzz/ubsan_ignore.txt). stb then stops at a bad marker: one clear error, no crash.
   std::vector<uint8_t> bytes = camtest::read_bytes(camtest::data_path("images/fuzz_stb_shift32.jpg"));
