@@ -143,7 +143,7 @@ Options parse(int argc, char** argv) {
           "unknown option " + a +
           "\nusage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] "
           "[--size 224,100] [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] "
-          "[--e2e] [--conv-fusion auto|off|on] [--chunk N] [--eager] [--peak-gflops G] [--json FILE]");
+          "[--e2e] [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json FILE]");
   }
   if (o.weights.empty()) throw cam::Error("--weights is required");
   if (o.reps < 1 || o.warmup < 0) throw cam::Error("--reps must be >= 1 and --warmup >= 0");

@@ -112,6 +112,13 @@ step "fp16 b256 --conv-fusion off" 40 "$res/fusion_off_fp16.txt" "$bin/cam_bench
   --weights "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 256 --size 224 --reps 10 \
   --conv-fusion off --json "$res/bench/fusion_off_fp16.json"
 grep -E " cam " "$res/fusion_off_fp16.txt" "$res/split_fp16.txt" | head -4
+# The experimental cuDNN graph-API path (--conv-fusion graph) beside the rows above.
+for precision in fp16 tf32; do
+  step "$precision --conv-fusion graph" 90 "$res/graph_$precision.txt" "$bin/cam_bench" \
+    --weights "$bench/resnet50_random.safetensors" --backend cuda --precision "$precision" --batch 1,64,256 \
+    --size 224,100 --reps 10 --conv-fusion graph --json "$res/bench/graph_$precision.json"
+  grep -E " cam " "$res/graph_$precision.txt"
+done
 
 # Determinism: two runs sharing a tuning file must be identical; a third re-measures its choices.
 for run in 1 2 3; do
@@ -142,12 +149,14 @@ for t in "$bin"/test_*; do
   step "$name" 60 "$res/$name.txt" "$t"
 done
 
-# The conv algorithms cuDNN's search picked for a 64-image fp16 batch at 224 (CLI --verbose).
+# The conv algorithms (legacy search, then cuDNN graphs) picked for a 64-image fp16 batch at 224 (CLI --verbose).
 mkdir -p "$work/b64"
 for i in $(seq 0 63); do cp "$work/imgs/fruit$((i % 3)).png" "$work/b64/img$i.png"; done
-step "fp16 b64 algorithm choices" 40 "$res/algorithms_fp16_b64.txt" "$bin/cam_engine" --weights \
-  "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 64 --input-size 224x224 --verbose \
-  --out "$work/b64_out" "$work/b64"
+for fusion in auto graph; do
+  step "fp16 b64 choices, --conv-fusion $fusion" 60 "$res/algorithms_fp16_b64_$fusion.txt" "$bin/cam_engine" \
+    --weights "$bench/resnet50_random.safetensors" --backend cuda --precision fp16 --batch 64 --input-size 224x224 \
+    --conv-fusion "$fusion" --verbose --out "$work/b64_$fusion" "$work/b64"
+done
 # torch.compile last: it compiles for minutes; the rows it finishes are kept.
 step "PyTorch torch.compile rows" 150 "$res/bench/torch_compile.txt" python3 bench/pytorch_cam.py \
   --weights "$bench/resnet50_random.safetensors" --device cuda --batch 64,256 --size 224 --reps 10 --modes compile \

@@ -318,6 +318,7 @@ void CudaBackend::plan_convs(Plan& p) {
       if (b.conv3.out_channels) size = plan_one(b.conv3, size.first, size.second, true, true);
       if (b.has_downsample) plan_one(b.downsample, in.first, in.second, false, false);
     }
+  if (conv_fusion_ == "graph") plan_graph_convs(p, needed), found_workspace = true;
   if (found_workspace || needed > workspace_.bytes) {
     if (needed != workspace_.bytes) {
       workspace_.release();
@@ -329,7 +330,7 @@ void CudaBackend::plan_convs(Plan& p) {
   if (workspace_.ptr != old_workspace)
     for (auto& kv : plans_)
       if (kv.second->graph) capture_graph(*kv.second);
-  if (conv_fusion_ != "off") choose_fusion(p);
+  if (conv_fusion_ != "off") choose_fusion(p);  // the convs without a cuDNN graph, in graph mode
 }
 
 float CudaBackend::time_ms(const std::function<void()>& launch) {
@@ -349,13 +350,15 @@ float CudaBackend::time_ms(const std::function<void()>& launch) {
   return ms / kReps;
 }
 
-// For each conv (shape and epilogue, cached): whether cuDNN runs the fused call at all, and, in auto mode,
-// whether it beats conv + bn_act on the plan's own buffers (x in buffer 0, y in 1, residual in 2; their
-// contents do not matter for timing). The unfused path wins ties and is kept when cuDNN refuses.
+// For each conv (shape and epilogue, cached; in graph mode those without a graph): whether cuDNN runs the
+// fused call at all, and, in auto and graph mode, whether it beats conv + bn_act on the plan's own buffers (x
+// in buffer 0, y in 1, residual in 2; their contents do not matter for timing). The unfused path wins ties
+// and is kept when cuDNN refuses.
 void CudaBackend::choose_fusion(Plan& p) {
   for (auto& entry : p.convs) {
     const ConvLayer& layer = *entry.first;
     ConvPlan& cp = entry.second;
+    if (cp.graph) continue;
     auto key = std::make_tuple(cp.shape, cp.residual, cp.relu);
     auto cached = fusion_cache_.find(key);
     if (cached == fusion_cache_.end()) {
@@ -364,7 +367,7 @@ void CudaBackend::choose_fusion(Plan& p) {
       CUDA_CHECK(cudaStreamSynchronize(stream_));
       bool fused = status == CUDNN_STATUS_SUCCESS;
       float fused_ms = 0, plain_ms = 0;
-      if (fused && conv_fusion_ == "auto") {
+      if (fused && conv_fusion_ != "on") {
         auto launch = [&] { conv(p, layer, p.buffers[0], p.buffers[1], residual); };
         cp.fused = true;
         fused_ms = time_ms(launch);
@@ -398,7 +401,9 @@ cudnnStatus_t CudaBackend::fused_conv(const ConvPlan& cp, const DeviceConv& d, c
 void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual) {
   const ConvPlan& cp = p.convs.at(&layer);
   const DeviceConv& d = weights_.at(&layer);
-  if (cp.fused) {
+  if (cp.graph) {
+    cp.graph->run(cudnn_, {x, d.weight, d.shift, residual, y, workspace_.ptr});
+  } else if (cp.fused) {
     CUDNN_CHECK(fused_conv(cp, d, x, y, residual));
   } else {
     const float one = 1.0f, zero = 0.0f;

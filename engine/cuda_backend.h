@@ -24,7 +24,9 @@ struct CudaOptions {
   int pipeline_chunk = 0;
   // Per conv shape: cuDNN's fused conv + bias + residual + ReLU (cudnnConvolutionBiasActivationForward) or
   // the conv followed by our bn_act kernel. auto: the faster of the two, measured at planning (bn_act on
-  // ties); off: always bn_act; on: fused wherever cuDNN runs it (for tests).
+  // ties); off: always bn_act; on: fused wherever cuDNN runs it (for tests); graph: each conv and its
+  // epilogue as one cuDNN graph-API graph, engine chosen by heuristics and timing (cuda_graph_conv.cuh), auto
+  // for the shapes it cannot build. Not yet measured on a GPU.
   std::string conv_fusion = "auto";
 };
 

@@ -14,6 +14,7 @@
 #include "common.cuh"
 #include "cuda_backend.h"
 #include "cuda_checks.h"
+#include "cuda_graph_conv.cuh"
 #include "cuda_laps.cuh"
 #include "head.cuh"
 #include "resnet.h"
@@ -96,6 +97,7 @@ struct ConvPlan {
   bool fused = false;
   cudnnConvolutionFwdAlgo_t fused_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   size_t fused_workspace = 0;
+  const GraphConv* graph = nullptr;  // --conv-fusion graph: conv and epilogue as one cuDNN graph
 };
 
 struct DeviceConv {
@@ -142,6 +144,7 @@ class CudaBackend : public Backend {
   Plan& plan_for(int n, int h, int w, int k, int r, int slot = 0);
   void plan_convs(Plan& p);
   void choose_fusion(Plan& p);
+  void plan_graph_convs(Plan& p, size_t& needed);  // cuda_graph_conv.cu
   cudnnStatus_t fused_conv(const ConvPlan& cp, const DeviceConv& d, const void* x, void* y,
                            const void* residual);
   float time_ms(const std::function<void()>& launch);
@@ -172,6 +175,10 @@ class CudaBackend : public Backend {
   float* fc_bias_ = nullptr;                       // (classes)
   std::map<ConvShape, std::pair<cudnnConvolutionFwdAlgo_t, size_t>> algo_cache_;  // algorithm, workspace
   std::map<std::tuple<ConvShape, bool, bool>, bool> fusion_cache_;  // (shape, residual, relu) -> fused
+  // --conv-fusion graph, per (shape, residual, relu): the built graph (null where cuDNN builds none), and the
+  // heuristics config numbers read from a tuning record
+  std::map<std::tuple<ConvShape, bool, bool>, std::unique_ptr<GraphConv>> graph_convs_;
+  std::map<std::tuple<ConvShape, bool, bool>, int> graph_config_;
   std::map<std::tuple<int, int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
   EventLaps laps_;  // profiling (Backend::set_profiling); idle otherwise
 };

@@ -3,7 +3,9 @@
 // change a choice, and with it the last bits of the outputs).
 //   {"format": "cam_engine tuning 1", "for": "<device, versions, precision>",
 //    "algorithms": [[n, cin, h, w, cout, k, stride, algo, workspace], ...],
-//    "fusion": [[n, cin, h, w, cout, k, stride, residual, relu, fused], ...]}
+//    "fusion": [[n, cin, h, w, cout, k, stride, residual, relu, fused], ...],
+//    "graph": [[n, cin, h, w, cout, k, stride, residual, relu, heuristics config number], ...]}
+// "graph" (--conv-fusion graph) is optional when reading.
 #include <nlohmann/json.hpp>
 
 #include "cuda_backend_impl.cuh"
@@ -17,7 +19,8 @@ constexpr const char* kFormat = "cam_engine tuning 1";
 }
 
 std::string CudaBackend::tuning() const {
-  nlohmann::json algorithms = nlohmann::json::array(), fusion = nlohmann::json::array();
+  nlohmann::json algorithms = nlohmann::json::array(), fusion = nlohmann::json::array(),
+                 graph = nlohmann::json::array();
   for (const auto& [key, choice] : algo_cache_) {
     const auto& [n, cin, h, w, cout, k, stride] = key;
     algorithms.push_back({n, cin, h, w, cout, k, stride, static_cast<int>(choice.first), choice.second});
@@ -27,8 +30,19 @@ std::string CudaBackend::tuning() const {
     const auto& [n, cin, h, w, cout, k, stride] = shape;
     fusion.push_back({n, cin, h, w, cout, k, stride, residual ? 1 : 0, relu ? 1 : 0, fused ? 1 : 0});
   }
-  return nlohmann::json(
-             {{"format", kFormat}, {"for", tuned_for_}, {"algorithms", algorithms}, {"fusion", fusion}})
+  decltype(graph_config_) configs = graph_config_;  // as read, then as built
+  for (const auto& [key, built] : graph_convs_)
+    if (built) configs[key] = built->config();
+  for (const auto& [key, config] : configs) {
+    const auto& [shape, residual, relu] = key;
+    const auto& [n, cin, h, w, cout, k, stride] = shape;
+    graph.push_back({n, cin, h, w, cout, k, stride, residual ? 1 : 0, relu ? 1 : 0, config});
+  }
+  return nlohmann::json({{"format", kFormat},
+                         {"for", tuned_for_},
+                         {"algorithms", algorithms},
+                         {"fusion", fusion},
+                         {"graph", graph}})
              .dump(1) +
          "\n";
 }
@@ -37,7 +51,7 @@ void CudaBackend::set_tuning(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat || !j.contains("for") ||
       !j["for"].is_string() || !j.contains("algorithms") || !j["algorithms"].is_array() ||
-      !j.contains("fusion") || !j["fusion"].is_array())
+      !j.contains("fusion") || !j["fusion"].is_array() || (j.contains("graph") && !j["graph"].is_array()))
     throw Error(std::string("not a tuning record (expected JSON with \"format\": \"") + kFormat +
                 "\", \"for\", \"algorithms\" and \"fusion\")");
   if (j["for"] != tuned_for_)
@@ -56,6 +70,7 @@ void CudaBackend::set_tuning(const std::string& text) {
   };
   decltype(algo_cache_) algorithms;
   decltype(fusion_cache_) fusion;
+  decltype(graph_config_) graph;
   auto shape = [](const std::vector<int64_t>& v) {
     return std::make_tuple(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]));
   };
@@ -70,9 +85,14 @@ void CudaBackend::set_tuning(const std::string& text) {
     std::vector<int64_t> v = ints(row, 10);
     fusion[std::make_tuple(shape(v), v[7] != 0, v[8] != 0)] = v[9] != 0;
   }
+  for (const nlohmann::json& row : j.value("graph", nlohmann::json::array())) {
+    std::vector<int64_t> v = ints(row, 10);
+    graph[std::make_tuple(shape(v), v[7] != 0, v[8] != 0)] = static_cast<int>(v[9]);
+  }
   if (!plans_.empty()) throw Error("a tuning record must be given before the first batch");
   algo_cache_ = std::move(algorithms);
   fusion_cache_ = std::move(fusion);
+  graph_config_ = std::move(graph);
 }
 
 }  // namespace cuda_detail

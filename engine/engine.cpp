@@ -22,8 +22,8 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
     throw Error("unknown backend '" + o.backend + "' (expected auto, cpu or cuda)");
   if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "fp16" && o.precision != "bf16")
     throw Error("unknown precision '" + o.precision + "' (expected fp32, tf32, fp16 or bf16)");
-  if (o.conv_fusion != "auto" && o.conv_fusion != "off" && o.conv_fusion != "on")
-    throw Error("unknown conv fusion '" + o.conv_fusion + "' (expected auto, off or on)");
+  if (o.conv_fusion != "auto" && o.conv_fusion != "off" && o.conv_fusion != "on" && o.conv_fusion != "graph")
+    throw Error("unknown conv fusion '" + o.conv_fusion + "' (expected auto, off, on or graph)");
   if (o.backend != "cpu") {
 #ifdef CAM_WITH_CUDA
     std::string why = cuda_unavailable_reason(o.device);

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "bn_act.cuh"
 #include "cam.cuh"
 #include "cpu_ops.h"
@@ -321,14 +323,16 @@ TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32
         b.overlay_max_abs = 40;
         b.overlay_differing_fraction = bf16 ? 0.75 : 0.4;
       }
-      // Both conv epilogues at the same bounds: bn_act after each conv, and cuDNN's fused call wherever it
-      // runs (the auto mode picks between them per shape by speed).
-      for (const char* fusion : {"off", "on"}) {
+      // Every conv epilogue at the same bounds: bn_act after each conv, cuDNN's fused call wherever it runs
+      // (the auto mode picks between them per shape by speed), and cuDNN graphs, which must build for some
+      // convs at least (the tuning record lists those).
+      for (const char* fusion : {"off", "on", "graph"}) {
         CAPTURE(fusion);
         cam::CudaOptions co;
         co.precision = precision, co.conv_fusion = fusion;
         auto backend = cam::make_cuda_backend(net, co);
         camtest::check_forward(*backend, expected, b);
+        if (std::string(fusion) == "graph") CHECK(!nlohmann::json::parse(backend->tuning())["graph"].empty());
       }
       camtest::check_engine(weights, expected, "cuda", precision, b);
     }
@@ -440,22 +444,28 @@ TEST_CASE("a tuning file makes a later engine repeat the kernels and outputs; ba
   std::vector<cam::Image> images =
       camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
   cam::EngineOptions eo;
-  eo.backend = "cuda", eo.precision = "fp16", eo.tuning_file = file;
+  eo.backend = "cuda", eo.precision = "fp16";
   cam::MapOptions mo;
   mo.topk = 2;
-  std::vector<cam::ImageResult> first, second;
-  {
-    cam::Engine engine(weights, eo);
-    first = engine.run(images, mo);
+  for (const char* fusion : {"auto", "graph"}) {  // graph: the record also holds the cuDNN engine configs
+    CAPTURE(fusion);
+    eo.conv_fusion = fusion, eo.tuning_file = file + "." + fusion;
+    std::vector<cam::ImageResult> first, second;
+    {
+      cam::Engine engine(weights, eo);
+      first = engine.run(images, mo);
+    }
+    std::vector<uint8_t> record = camtest::read_bytes(eo.tuning_file);  // written after the first batch
+    REQUIRE(!record.empty());
+    {
+      cam::Engine engine(weights, eo);
+      second = engine.run(images, mo);
+    }
+    check_identical(first, second);
+    CHECK(camtest::read_bytes(eo.tuning_file) == record);  // nothing new was measured, nothing rewritten
   }
-  std::vector<uint8_t> record = camtest::read_bytes(file);  // written after the first batch
-  REQUIRE(!record.empty());
-  {
-    cam::Engine engine(weights, eo);
-    second = engine.run(images, mo);
-  }
-  check_identical(first, second);
-  CHECK(camtest::read_bytes(file) == record);  // nothing new was measured, nothing rewritten
+  eo.conv_fusion = "auto", eo.tuning_file = file;
+  camtest::write_bytes(file, camtest::read_bytes(file + ".auto"));
   eo.precision = "fp32";
   CHECK_THROWS_WITH_AS(cam::Engine(weights, eo),
                        doctest::Contains("tuning.json: the tuning record was made for"), cam::Error);

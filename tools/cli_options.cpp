@@ -40,8 +40,9 @@ options:
   --backend auto|cuda|cpu engine backend (default auto: CUDA when a device is there)
   --precision P           fp32 | tf32 | fp16 | bf16 (reduced precisions on CUDA only; default fp32)
   --device N              CUDA device index (default 0)
-  --conv-fusion M         CUDA: auto | off | on, cuDNN's fused conv+bias+add+ReLU per layer shape (default
-                          auto: where measured faster than conv + our epilogue kernel)
+  --conv-fusion M         CUDA: auto | off | on | graph, cuDNN's fused conv+bias+add+ReLU per layer shape
+                          (default auto: where measured faster than conv + our epilogue kernel; graph:
+                          cuDNN's graph API, engines chosen by heuristics and timing, experimental)
   --tuning FILE           CUDA: reuse the conv algorithm and fusion choices recorded in FILE (written after
                           the first batch), so repeated runs give byte-identical outputs
   --threads N             CPU threads for the engine (default: all cores)

@@ -1,0 +1,69 @@
+// One conv with its epilogue as a single cuDNN graph (the v9 "graph API", cudnnBackend*):
+//   y = act(conv(x, w) + bias [+ residual])      act: ReLU or identity
+// x, residual and y NHWC (N, H, W, C) in the storage type; w OHWI (Cout, K, K, Cin) in the storage type; bias
+// (Cout) fp32; fp32 accumulation and epilogue math. The legacy API (cudnnFindConvolutionForwardAlgorithmEx)
+// offers one tensor-core algorithm per shape on Hopper; the graph API lets cuDNN's heuristics list every
+// engine that runs the whole graph (including runtime-compiled fused epilogues), of which the first few are
+// timed on the plan's own buffers and the fastest kept. Engines that are not deterministic are skipped, and
+// for strict fp32 so are those that use tensor cores (TF32). Used by CudaBackend for --conv-fusion graph.
+#pragma once
+#include <cudnn.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cam {
+namespace cuda_detail {
+
+struct GraphConvShape {
+  int n = 0, in_channels = 0, h = 0, w = 0, out_channels = 0, kernel = 1, stride = 1, pad = 0;
+  int out_h = 0, out_w = 0;
+  bool residual = false, relu = false;
+  cudnnDataType_t data_type = CUDNN_DATA_FLOAT;
+  bool allow_tensor_cores = true;  // false: strict fp32
+};
+
+struct GraphConvArgs {
+  const void* x = nullptr;         // (N, H, W, Cin)
+  const void* weight = nullptr;    // (Cout, K, K, Cin)
+  const float* bias = nullptr;     // (Cout)
+  const void* residual = nullptr;  // (N, OH, OW, Cout), when the shape has one
+  void* y = nullptr;               // (N, OH, OW, Cout)
+  void* workspace = nullptr;
+};
+
+class GraphConv {
+ public:
+  GraphConv() = default;
+  GraphConv(const GraphConv&) = delete;
+  GraphConv& operator=(const GraphConv&) = delete;
+  ~GraphConv();
+
+  // Builds the graph and picks an engine: the heuristics' config number `config` when it is >= 0 (from a
+  // tuning record), otherwise the fastest of the first kMaxTimed usable ones, timed with `time_ms` on `args`
+  // (whose workspace holds `workspace_bytes`). False, with the reason in why(), when cuDNN runs none.
+  bool build(cudnnHandle_t handle, const GraphConvShape& shape, const GraphConvArgs& args,
+             size_t workspace_bytes, const std::function<float(const std::function<void()>&)>& time_ms,
+             int config = -1);
+  // Enqueues the conv on the handle's stream (capturable in a CUDA Graph).
+  void run(cudnnHandle_t handle, const GraphConvArgs& args) const;
+
+  size_t workspace() const { return workspace_; }
+  int config() const { return config_; }  // the chosen heuristics config number
+  const std::string& why() const { return why_; }
+
+  static constexpr int kMaxTimed = 8;
+
+ private:
+  cudnnBackendDescriptor_t plan_ = nullptr;
+  std::vector<cudnnBackendDescriptor_t> parts_;  // the graph, tensors and engine configs the plan came from
+  size_t workspace_ = 0;
+  int config_ = -1;
+  bool residual_ = false;
+  std::string why_;
+};
+
+}  // namespace cuda_detail
+}  // namespace cam
