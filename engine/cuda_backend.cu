@@ -257,7 +257,7 @@ void CudaBackend::plan_convs(Plan& p) {
   const void* old_workspace = workspace_.ptr;
   size_t needed = workspace_.bytes;
   bool found_workspace = false;
-  auto plan_one = [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu) {
+  net_.for_each_conv_at(p.h, p.w, [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu) {
     const DeviceConv& d = weights_.at(&c);
     ConvPlan cp;
     cp.shape = std::make_tuple(p.n, d.in_channels, ih, iw, c.out_channels, c.kernel, c.stride);
@@ -305,19 +305,7 @@ void CudaBackend::plan_convs(Plan& p) {
       cp.fused_algo = cp.algo;  // the fused path is then tried with the conv's algorithm
     needed = std::max({needed, cp.workspace, conv_fusion_ == "off" ? size_t(0) : cp.fused_workspace});
     p.convs[&c] = cp;
-    return std::make_pair(cp.out_h, cp.out_w);
-  };
-  const bool basic = !net_.bottleneck;
-  auto size = plan_one(net_.stem, p.h, p.w, false, true);
-  size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
-  for (const auto& stage : net_.stages)
-    for (const Block& b : stage) {
-      auto in = size;
-      size = plan_one(b.conv1, size.first, size.second, false, true);
-      size = plan_one(b.conv2, size.first, size.second, basic, true);
-      if (b.conv3.out_channels) size = plan_one(b.conv3, size.first, size.second, true, true);
-      if (b.has_downsample) plan_one(b.downsample, in.first, in.second, false, false);
-    }
+  });
   if (conv_fusion_ == "graph") plan_graph_convs(p, needed), found_workspace = true;
   if (found_workspace || needed > workspace_.bytes) {
     if (needed != workspace_.bytes) {

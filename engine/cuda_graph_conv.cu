@@ -10,26 +10,21 @@
 namespace cam {
 namespace cuda_detail {
 
-namespace {
-
-// Unique ids of the graph's tensors; the first five are bound to memory in the variant pack.
-enum : int64_t { kX = 1, kWeight, kBias, kResidual, kY, kConvOut, kBiasOut, kAddOut };
-
 // An owned backend descriptor. Attribute and finalize failures are kept, not fatal: a graph or engine that
 // cuDNN cannot build is an expected outcome while choosing, reported through GraphConv::why().
-class Descriptor {
+class BackendDescriptor {
  public:
-  explicit Descriptor(cudnnBackendDescriptorType_t type) {
+  explicit BackendDescriptor(cudnnBackendDescriptorType_t type) {
     status_ = cudnnBackendCreateDescriptor(type, &d_);
   }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  ~Descriptor() {
+  BackendDescriptor(const BackendDescriptor&) = delete;
+  BackendDescriptor& operator=(const BackendDescriptor&) = delete;
+  ~BackendDescriptor() {
     if (d_ && cudnnBackendDestroyDescriptor(d_) != CUDNN_STATUS_SUCCESS)
       std::fprintf(stderr, "cam_engine: destroying a cuDNN descriptor failed\n");
   }
-  Descriptor& set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count,
-                  const void* value) {
+  BackendDescriptor& set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count,
+                         const void* value) {
     if (status_ == CUDNN_STATUS_SUCCESS) status_ = cudnnBackendSetAttribute(d_, name, type, count, value);
     return *this;
   }
@@ -49,6 +44,11 @@ class Descriptor {
   cudnnStatus_t status_ = CUDNN_STATUS_SUCCESS;
 };
 
+namespace {
+
+// Unique ids of the graph's tensors; the first five are bound to memory in the variant pack.
+enum : int64_t { kX = 1, kWeight, kBias, kResidual, kY, kConvOut, kBiasOut, kAddOut };
+
 // The variant pack (memory of the non-virtual tensors and the workspace) and the launch.
 cudnnStatus_t execute(cudnnHandle_t handle, cudnnBackendDescriptor_t plan, bool residual,
                       const GraphConvArgs& a) {
@@ -57,7 +57,7 @@ cudnnStatus_t execute(cudnnHandle_t handle, cudnnBackendDescriptor_t plan, bool 
                        const_cast<void*>(a.residual)};
   const int64_t count = residual ? 5 : 4;
   void* workspace = a.workspace;
-  Descriptor pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  BackendDescriptor pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
   pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, count, uids)
       .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, count, pointers)
       .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
@@ -67,27 +67,29 @@ cudnnStatus_t execute(cudnnHandle_t handle, cudnnBackendDescriptor_t plan, bool 
 
 }  // namespace
 
+GraphConv::GraphConv() = default;
+
 GraphConv::~GraphConv() {
   if (plan_ && cudnnBackendDestroyDescriptor(plan_) != CUDNN_STATUS_SUCCESS)
     std::fprintf(stderr, "cam_engine: destroying a cuDNN plan failed\n");
-  for (auto part = parts_.rbegin(); part != parts_.rend(); ++part)
-    if (cudnnBackendDestroyDescriptor(*part) != CUDNN_STATUS_SUCCESS)
-      std::fprintf(stderr, "cam_engine: destroying a cuDNN descriptor failed\n");
+  while (!parts_.empty()) parts_.pop_back();  // the graph's pieces, in reverse order of making
 }
 
 void GraphConv::run(cudnnHandle_t handle, const GraphConvArgs& args) const {
   CUDNN_CHECK(execute(handle, plan_, residual_, args));
 }
 
-bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const GraphConvArgs& args,
-                      size_t workspace_bytes,
-                      const std::function<float(const std::function<void()>&)>& time_ms, int config) {
+// The handle attributes are marked deprecated in cuDNN 9 (a device-properties descriptor can stand in for
+// them); with a GPU at hand they are the direct way, and without one (handle null) they are left out.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+bool GraphConv::describe(const GraphConvShape& s, cudnnHandle_t handle) {
   residual_ = s.residual;
-  std::vector<std::unique_ptr<Descriptor>> parts;  // kept with the plan once one is chosen
   cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
-  auto make = [&](cudnnBackendDescriptorType_t type) -> Descriptor& {
-    parts.push_back(std::make_unique<Descriptor>(type));
-    return *parts.back();
+  auto make = [&](cudnnBackendDescriptorType_t type) -> BackendDescriptor& {
+    parts_.push_back(std::make_unique<BackendDescriptor>(type));
+    return *parts_.back();
   };
   auto failed = [&](const char* what) {
     why_ = std::string(what) + ": " + cudnnGetErrorString(status);
@@ -95,9 +97,9 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
   };
   // NHWC strides for logical (n, c, h, w) dims; the OHWI filter is the same layout with (Cout, Cin, K, K).
   auto tensor = [&](int64_t uid, cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w,
-                    bool is_virtual) -> Descriptor& {
+                    bool is_virtual) -> BackendDescriptor& {
     int64_t dims[4] = {n, c, h, w}, strides[4] = {h * w * c, 1, w * c, c}, alignment = 16;
-    Descriptor& t = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    BackendDescriptor& t = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type)
         .set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims)
         .set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides)
@@ -108,14 +110,15 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
     return t;
   };
   const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
-  Descriptor& x = tensor(kX, s.data_type, s.n, s.in_channels, s.h, s.w, false);
-  Descriptor& w = tensor(kWeight, s.data_type, s.out_channels, s.in_channels, s.kernel, s.kernel, false);
-  Descriptor& bias = tensor(kBias, f32, 1, s.out_channels, 1, 1, false);
-  Descriptor& y = tensor(kY, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false);
-  Descriptor& conv_out = tensor(kConvOut, f32, s.n, s.out_channels, s.out_h, s.out_w, true);
+  BackendDescriptor& x = tensor(kX, s.data_type, s.n, s.in_channels, s.h, s.w, false);
+  BackendDescriptor& w =
+      tensor(kWeight, s.data_type, s.out_channels, s.in_channels, s.kernel, s.kernel, false);
+  BackendDescriptor& bias = tensor(kBias, f32, 1, s.out_channels, 1, 1, false);
+  BackendDescriptor& y = tensor(kY, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false);
+  BackendDescriptor& conv_out = tensor(kConvOut, f32, s.n, s.out_channels, s.out_h, s.out_w, true);
   if (status != CUDNN_STATUS_SUCCESS) return failed("tensor descriptors");
 
-  Descriptor& conv = make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  BackendDescriptor& conv = make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   const int64_t spatial = 2, pad[2] = {s.pad, s.pad}, stride[2] = {s.stride, s.stride}, dilation[2] = {1, 1};
   conv.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f32)
@@ -129,7 +132,7 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
 
   std::vector<cudnnBackendDescriptor_t> ops;
   const float one = 1.0f, zero = 0.0f;
-  Descriptor& conv_op = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+  BackendDescriptor& conv_op = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
   conv_op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x.get())
       .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w.get())
       .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv_out.get())
@@ -140,12 +143,13 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
   ops.push_back(conv_op.get());
 
   // The epilogue: each pointwise op writes a virtual fp32 tensor, the last one y.
-  auto pointwise = [&](cudnnPointwiseMode_t pw_mode, Descriptor& in, Descriptor* second, Descriptor& out) {
-    Descriptor& pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+  auto pointwise = [&](cudnnPointwiseMode_t pw_mode, BackendDescriptor& in, BackendDescriptor* second,
+                       BackendDescriptor& out) {
+    BackendDescriptor& pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
     pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &pw_mode)
         .set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &f32);
     if (status == CUDNN_STATUS_SUCCESS) status = pw.finalize();
-    Descriptor& op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    BackendDescriptor& op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
     op.set(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw.get())
         .set(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &in.get());
     if (second)
@@ -154,34 +158,30 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
     if (status == CUDNN_STATUS_SUCCESS) status = op.finalize();
     ops.push_back(op.get());
   };
-  auto step_out = [&](bool last, int64_t uid) -> Descriptor& {
+  auto step_out = [&](bool last, int64_t uid) -> BackendDescriptor& {
     return last ? y : tensor(uid, f32, s.n, s.out_channels, s.out_h, s.out_w, true);
   };
-  Descriptor* current = &conv_out;
-  Descriptor& biased = step_out(!s.residual && !s.relu, kBiasOut);
+  BackendDescriptor* current = &conv_out;
+  BackendDescriptor& biased = step_out(!s.residual && !s.relu, kBiasOut);
   pointwise(CUDNN_POINTWISE_ADD, *current, &bias, biased);
   current = &biased;
   if (s.residual) {
-    Descriptor& residual = tensor(kResidual, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false);
-    Descriptor& added = step_out(!s.relu, kAddOut);
+    BackendDescriptor& residual =
+        tensor(kResidual, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false);
+    BackendDescriptor& added = step_out(!s.relu, kAddOut);
     pointwise(CUDNN_POINTWISE_ADD, *current, &residual, added);
     current = &added;
   }
   if (s.relu) pointwise(CUDNN_POINTWISE_RELU_FWD, *current, nullptr, y);
   if (status != CUDNN_STATUS_SUCCESS) return failed("epilogue operations");
 
-    // The handle attributes are marked deprecated in cuDNN 9 (a device-properties descriptor can stand in for
-    // them when building without a GPU); with a GPU at hand they are the direct way.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  Descriptor& graph = make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-  graph
-      .set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(ops.size()),
-           ops.data())
-      .set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+  BackendDescriptor& graph = make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(ops.size()),
+            ops.data());
+  if (handle) graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
   if ((status = graph.finalize()) != CUDNN_STATUS_SUCCESS) return failed("operation graph");
 
-  Descriptor& heuristics = make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  BackendDescriptor& heuristics = make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   const cudnnBackendHeurMode_t heur_mode = CUDNN_HEUR_MODE_A;
   heuristics.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph.get())
       .set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heur_mode);
@@ -190,11 +190,20 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
   status = cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &listed, nullptr);
   if (status != CUDNN_STATUS_SUCCESS) return failed("engine heuristics results");
-  std::vector<cudnnBackendDescriptor_t> configs;
-  for (int64_t i = 0; i < listed; ++i) configs.push_back(make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR).get());
+  configs_.clear();
+  for (int64_t i = 0; i < listed; ++i) configs_.push_back(make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR).get());
   status = cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, listed, &listed, configs.data());
+                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, listed, &listed, configs_.data());
   if (status != CUDNN_STATUS_SUCCESS) return failed("engine heuristics results");
+  configs_.resize(static_cast<size_t>(listed));
+  return true;
+}
+
+bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const GraphConvArgs& args,
+                      size_t workspace_bytes,
+                      const std::function<float(const std::function<void()>&)>& time_ms, int config) {
+  if (!describe(s, handle)) return false;
+  const int64_t listed = static_cast<int64_t>(configs_.size());
 
   // Usable configs in the heuristics' order: allowed numerics, a plan that finalizes, a workspace that fits,
   // and a first run that succeeds; timed unless the tuning record named one.
@@ -202,9 +211,9 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
   int timed = 0;
   for (int64_t i = 0; i < listed && timed < kMaxTimed; ++i) {
     if (config >= 0 && i != config) continue;
-    Descriptor engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+    BackendDescriptor engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
     int64_t got = 0;
-    if (cudnnBackendGetAttribute(configs[i], CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+    if (cudnnBackendGetAttribute(configs_[i], CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                                  &got, &engine.get()) != CUDNN_STATUS_SUCCESS)
       continue;
     cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
@@ -219,8 +228,8 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
                 (s.allow_tensor_cores || (notes[k] != CUDNN_NUMERICAL_NOTE_TENSOR_CORE &&
                                           notes[k] != CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS));
     if (!allowed) continue;
-    Descriptor plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-    plan.set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &configs[i])
+    BackendDescriptor plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    plan.set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &configs_[i])
         .set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
     int64_t workspace = 0;
     if (plan.finalize() != CUDNN_STATUS_SUCCESS ||
@@ -240,16 +249,16 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
       config_ = static_cast<int>(i);
     }
   }
-#pragma GCC diagnostic pop
   if (!plan_) {
     why_ = std::to_string(listed) +
            " engine configs listed, none deterministic, fp32-accumulating and runnable" +
            (config >= 0 ? " at the recorded number " + std::to_string(config) : std::string());
     return false;
   }
-  for (auto& part : parts) parts_.push_back(part->release());
   return true;
 }
+
+#pragma GCC diagnostic pop
 
 // For --conv-fusion graph: a GraphConv per conv shape and epilogue of the plan (cached across plans), built
 // and timed on the plan's buffers (x in buffer 0, y in 1, residual in 2) with the large search workspace; the

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,14 +35,21 @@ struct GraphConvArgs {
   void* workspace = nullptr;
 };
 
+class BackendDescriptor;
+
 class GraphConv {
  public:
-  GraphConv() = default;
+  GraphConv();
   GraphConv(const GraphConv&) = delete;
   GraphConv& operator=(const GraphConv&) = delete;
   ~GraphConv();
 
-  // Builds the graph and picks an engine: the heuristics' config number `config` when it is >= 0 (from a
+  // Describes the graph and lists the heuristics' engine configs. With a null handle it needs no GPU: cuDNN
+  // then accepts or refuses every descriptor (attributes, their types and counts) but lists no configs and
+  // does not check that the shapes agree; CI runs it this way over every ResNet conv. False, with the reason
+  // in why(), when cuDNN refuses a descriptor.
+  bool describe(const GraphConvShape& shape, cudnnHandle_t handle);
+  // Describes the graph and picks an engine: the heuristics' config number `config` when it is >= 0 (from a
   // tuning record), otherwise the fastest of the first kMaxTimed usable ones, timed with `time_ms` on `args`
   // (whose workspace holds `workspace_bytes`). False, with the reason in why(), when cuDNN runs none.
   bool build(cudnnHandle_t handle, const GraphConvShape& shape, const GraphConvArgs& args,
@@ -58,7 +66,9 @@ class GraphConv {
 
  private:
   cudnnBackendDescriptor_t plan_ = nullptr;
-  std::vector<cudnnBackendDescriptor_t> parts_;  // the graph, tensors and engine configs the plan came from
+  std::vector<std::unique_ptr<BackendDescriptor>>
+      parts_;                                      // the graph, tensors and configs the plan came from
+  std::vector<cudnnBackendDescriptor_t> configs_;  // the heuristics' engine configs, best first
   size_t workspace_ = 0;
   int config_ = -1;
   bool residual_ = false;

@@ -292,21 +292,28 @@ int ResNet::feature_size(int size) const {
 double ResNet::macs(int h, int w) const {
   double total = static_cast<double>(num_classes) * head_dim();
   for (const Dense& d : hidden) total += static_cast<double>(d.in) * d.out;
-  auto conv = [&](const ConvLayer& c, int& ch, int& cw) {
-    ch = c.out_size(ch), cw = c.out_size(cw);
-    total += static_cast<double>(ch) * cw * c.out_channels * c.in_channels * c.kernel * c.kernel;
-  };
-  conv(stem, h, w);
-  h = (h - 1) / 2 + 1, w = (w - 1) / 2 + 1;
+  for_each_conv_at(h, w, [&](const ConvLayer& c, int ih, int iw, bool, bool) {
+    total += static_cast<double>(c.out_size(ih)) * c.out_size(iw) * c.out_channels * c.in_channels *
+             c.kernel * c.kernel;
+  });
+  return total;
+}
+
+void ResNet::for_each_conv_at(int h, int w,
+                              const std::function<void(const ConvLayer&, int, int, bool, bool)>& f) const {
+  f(stem, h, w, false, true);
+  h = (stem.out_size(h) - 1) / 2 + 1, w = (stem.out_size(w) - 1) / 2 + 1;  // after the 3x3/2 max-pool
   for (const auto& stage : stages)
     for (const Block& b : stage) {
-      int dh = h, dw = w;
-      if (b.has_downsample) conv(b.downsample, dh, dw);
-      conv(b.conv1, h, w);
-      conv(b.conv2, h, w);
-      if (b.conv3.out_channels) conv(b.conv3, h, w);
+      const int in_h = h, in_w = w;
+      const ConvLayer* convs[3] = {&b.conv1, &b.conv2, &b.conv3};
+      for (const ConvLayer* c : convs) {
+        if (!c->out_channels) continue;
+        f(*c, h, w, c == &b.last(), true);
+        h = c->out_size(h), w = c->out_size(w);
+      }
+      if (b.has_downsample) f(b.downsample, in_h, in_w, false, false);
     }
-  return total;
 }
 
 std::string ResNet::describe() const {

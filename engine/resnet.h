@@ -3,6 +3,7 @@
 // conv weights and one per-channel shift, computed in double and stored fp32.
 #pragma once
 #include <array>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,10 @@ struct ResNet {
   int feature_size(int size) const;
   // Multiply-accumulates of one image's forward (convolutions + FC) at input (h, w).
   double macs(int h, int w) const;
+  // Every conv in forward order for an input of (h, w): f(conv, its input height and width, whether the
+  // block's shortcut is added to its output, whether ReLU follows).
+  void for_each_conv_at(int h, int w,
+                        const std::function<void(const ConvLayer&, int, int, bool, bool)>& f) const;
 };
 
 }  // namespace cam

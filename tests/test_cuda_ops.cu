@@ -15,6 +15,7 @@
 #include "cam.cuh"
 #include "cpu_ops.h"
 #include "cuda_backend.h"
+#include "cuda_graph_conv.cuh"
 #include "engine.h"
 #include "error.h"
 #include "golden_check.h"
@@ -297,6 +298,30 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
     CHECK(worst <=
           1.0 / 255 / 0.224 + 1e-6);  // at most one uint8 level from FMA contraction at a rounding edge
   }
+}
+
+TEST_CASE(
+    "cuDNN accepts every graph descriptor of every ResNet-50 conv and epilogue, in every precision (no "
+    "GPU)") {
+  // What --conv-fusion graph makes before it needs a GPU: tensors, conv, pointwise epilogue, operation graph
+  // and heuristics. Without a device cuDNN checks the attributes, their types and counts (not whether the
+  // shapes agree, and it lists no engines), so CI catches a wrongly set descriptor.
+  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
+  for (cudnnDataType_t type : {CUDNN_DATA_FLOAT, CUDNN_DATA_HALF, CUDNN_DATA_BFLOAT16})
+    for (int size : {224, 100})
+      net.for_each_conv_at(
+          size, size, [&](const cam::ConvLayer& c, int ih, int iw, bool residual, bool relu) {
+            cam::cuda_detail::GraphConvShape s;
+            s.n = 64, s.in_channels = &c == &net.stem ? 8 : c.in_channels, s.h = ih, s.w = iw;
+            s.out_channels = c.out_channels, s.kernel = c.kernel, s.stride = c.stride, s.pad = c.pad;
+            s.out_h = c.out_size(ih), s.out_w = c.out_size(iw), s.residual = residual, s.relu = relu;
+            s.data_type = type;
+            cam::cuda_detail::GraphConv graph;
+            CAPTURE(c.name);
+            CAPTURE(size);
+            CAPTURE(static_cast<int>(type));
+            CHECK_MESSAGE(graph.describe(s, nullptr), graph.why());
+          });
 }
 
 TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32/fp16/bf16 at reduced ones") {
