@@ -73,7 +73,8 @@ fi
 "$bin/cam_engine" --version && record "binaries start" ok || record "binaries start" FAILED
 
 export CAM_TEST_DATA=$root/tests/data CAM_SOURCE_DIR=$root CAM_ENGINE_BIN=$bin/cam_engine
-step test_cuda_ops 150 "$res/test_cuda_ops.txt" "$bin/test_cuda_ops"
+step test_cuda_ops 150 "$res/test_cuda_ops.txt" "$bin/test_cuda_ops" -tce='graph path*'
+step "test_cuda_ops graph path" 120 "$res/test_cuda_ops_graph.txt" "$bin/test_cuda_ops" -tc='graph path*'
 step test_engine 60 "$res/test_engine.txt" "$bin/test_engine"
 grep -h "SKIPPED\|MESSAGE\|a CUDA device" "$res"/test_cuda_ops.txt "$res"/test_engine.txt | sort | uniq -c | head
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -324,8 +325,30 @@ TEST_CASE(
           });
 }
 
-TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32/fp16/bf16 at reduced ones") {
-  if (no_gpu()) return;
+namespace {
+
+// The bounds against the PyTorch fixtures per precision: fp32 at the CPU's.
+camtest::GoldenBounds golden_bounds(const std::string& precision) {
+  camtest::GoldenBounds b;
+  if (precision == "fp32") return b;
+  // 10-bit (tf32/fp16) and 7-bit (bf16) mantissas through 50 layers: errors of a few 1e-3 to 1e-2 in
+  // activations; the order of the top class and the maps must hold. Measured on an H200 over two runs
+  // (2026-11-26; cuDNN's timed algorithm choices vary between runs): CAM max |diff| up to 4.6e-3 (fp16) and
+  // 3.7e-2 (bf16, whose rounding unit is 8x fp16's); overlay bytes off by at most 6 levels, in up to 15%
+  // (fp16) and 38% (bf16) of them.
+  const bool bf16 = precision == "bf16";
+  b.logits_rel_l2 = bf16 ? 5e-2 : 1e-2;
+  b.stage_rel_l2 = bf16 ? 5e-2 : 1e-2;
+  b.cam_max_abs = bf16 ? 0.1 : 2e-2;
+  b.identical_top = 1;
+  b.overlay_max_abs = 40;
+  b.overlay_differing_fraction = bf16 ? 0.75 : 0.4;
+  return b;
+}
+
+// f(weights path, expected path, network, precision) for every golden fixture in every precision.
+void for_each_golden(const std::function<void(const std::string&, const std::string&, const cam::ResNet&,
+                                              const std::string&)>& f) {
   for (const char* name : {"golden_r50w16", "golden_r18w8", "golden_r18w8_mlp"}) {
     std::string weights = camtest::data_path(std::string(name) + ".safetensors"),
                 expected = camtest::data_path(std::string(name) + "_expected.safetensors");
@@ -333,35 +356,42 @@ TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32
     for (const char* precision : {"fp32", "tf32", "fp16", "bf16"}) {
       CAPTURE(name);
       CAPTURE(precision);
-      camtest::GoldenBounds b;
-      if (std::string(precision) != "fp32") {
-        // 10-bit (tf32/fp16) and 7-bit (bf16) mantissas through 50 layers: errors of a few 1e-3 to 1e-2 in
-        // activations; the order of the top class and the maps must hold. Measured on an H200 over two runs
-        // (2026-11-26; cuDNN's timed algorithm choices vary between runs): CAM max |diff| up to 4.6e-3 (fp16)
-        // and 3.7e-2 (bf16, whose rounding unit is 8x fp16's); overlay bytes off by at most 6 levels, in up
-        // to 15% (fp16) and 38% (bf16) of them.
-        bool bf16 = std::string(precision) == "bf16";
-        b.logits_rel_l2 = bf16 ? 5e-2 : 1e-2;
-        b.stage_rel_l2 = bf16 ? 5e-2 : 1e-2;
-        b.cam_max_abs = bf16 ? 0.1 : 2e-2;
-        b.identical_top = 1;
-        b.overlay_max_abs = 40;
-        b.overlay_differing_fraction = bf16 ? 0.75 : 0.4;
-      }
-      // Every conv epilogue at the same bounds: bn_act after each conv, cuDNN's fused call wherever it runs
-      // (the auto mode picks between them per shape by speed), and cuDNN graphs, which must build for some
-      // convs at least (the tuning record lists those).
-      for (const char* fusion : {"off", "on", "graph"}) {
-        CAPTURE(fusion);
-        cam::CudaOptions co;
-        co.precision = precision, co.conv_fusion = fusion;
-        auto backend = cam::make_cuda_backend(net, co);
-        camtest::check_forward(*backend, expected, b);
-        if (std::string(fusion) == "graph") CHECK(!nlohmann::json::parse(backend->tuning())["graph"].empty());
-      }
-      camtest::check_engine(weights, expected, "cuda", precision, b);
+      f(weights, expected, net, precision);
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32/fp16/bf16 at reduced ones") {
+  if (no_gpu()) return;
+  for_each_golden([](const std::string& weights, const std::string& expected, const cam::ResNet& net,
+                     const std::string& precision) {
+    camtest::GoldenBounds b = golden_bounds(precision);
+    // Both conv epilogues at the same bounds: bn_act after each conv, and cuDNN's fused call wherever it runs
+    // (the auto mode picks between them per shape by speed).
+    for (const char* fusion : {"off", "on"}) {
+      CAPTURE(fusion);
+      cam::CudaOptions co;
+      co.precision = precision, co.conv_fusion = fusion;
+      auto backend = cam::make_cuda_backend(net, co);
+      camtest::check_forward(*backend, expected, b);
+    }
+    camtest::check_engine(weights, expected, "cuda", precision, b);
+  });
+}
+
+TEST_CASE("graph path: --conv-fusion graph against PyTorch fixtures in every precision") {
+  if (no_gpu()) return;
+  for_each_golden([](const std::string&, const std::string& expected, const cam::ResNet& net,
+                     const std::string& precision) {
+    cam::CudaOptions co;
+    co.precision = precision, co.conv_fusion = "graph";
+    auto backend = cam::make_cuda_backend(net, co);
+    camtest::check_forward(*backend, expected, golden_bounds(precision));
+    // cuDNN must build a graph for some convs at least (the tuning record lists those).
+    CHECK(!nlohmann::json::parse(backend->tuning())["graph"].empty());
+  });
 }
 
 namespace {
@@ -462,39 +492,54 @@ TEST_CASE(
   }
 }
 
+namespace {
+
+// Two engines sharing a tuning file (fp16, the given conv fusion mode): the second repeats the first's
+// outputs bit for bit and measures nothing new. Returns the record.
+std::vector<uint8_t> check_tuning_repeats(const std::string& fusion, const std::string& file) {
+  std::string weights = camtest::data_path("golden_r50w16.safetensors");
+  std::vector<cam::Image> images =
+      camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
+  cam::EngineOptions eo;
+  eo.backend = "cuda", eo.precision = "fp16", eo.conv_fusion = fusion, eo.tuning_file = file;
+  cam::MapOptions mo;
+  mo.topk = 2;
+  std::vector<cam::ImageResult> first, second;
+  {
+    cam::Engine engine(weights, eo);
+    first = engine.run(images, mo);
+  }
+  std::vector<uint8_t> record = camtest::read_bytes(file);  // written after the first batch
+  REQUIRE(!record.empty());
+  {
+    cam::Engine engine(weights, eo);
+    second = engine.run(images, mo);
+  }
+  check_identical(first, second);
+  CHECK(camtest::read_bytes(file) == record);  // nothing new was measured, nothing rewritten
+  return record;
+}
+
+}  // namespace
+
 TEST_CASE("a tuning file makes a later engine repeat the kernels and outputs; bad records are refused") {
   if (no_gpu()) return;
   std::string dir = camtest::temp_dir(), file = dir + "/tuning.json",
               weights = camtest::data_path("golden_r50w16.safetensors");
-  std::vector<cam::Image> images =
-      camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
+  check_tuning_repeats("auto", file);
   cam::EngineOptions eo;
-  eo.backend = "cuda", eo.precision = "fp16";
-  cam::MapOptions mo;
-  mo.topk = 2;
-  for (const char* fusion : {"auto", "graph"}) {  // graph: the record also holds the cuDNN engine configs
-    CAPTURE(fusion);
-    eo.conv_fusion = fusion, eo.tuning_file = file + "." + fusion;
-    std::vector<cam::ImageResult> first, second;
-    {
-      cam::Engine engine(weights, eo);
-      first = engine.run(images, mo);
-    }
-    std::vector<uint8_t> record = camtest::read_bytes(eo.tuning_file);  // written after the first batch
-    REQUIRE(!record.empty());
-    {
-      cam::Engine engine(weights, eo);
-      second = engine.run(images, mo);
-    }
-    check_identical(first, second);
-    CHECK(camtest::read_bytes(eo.tuning_file) == record);  // nothing new was measured, nothing rewritten
-  }
-  eo.conv_fusion = "auto", eo.tuning_file = file;
-  camtest::write_bytes(file, camtest::read_bytes(file + ".auto"));
+  eo.backend = "cuda", eo.tuning_file = file;
   eo.precision = "fp32";
   CHECK_THROWS_WITH_AS(cam::Engine(weights, eo),
                        doctest::Contains("tuning.json: the tuning record was made for"), cam::Error);
   camtest::write_bytes(file, {'{', '}'});
   CHECK_THROWS_WITH_AS(cam::Engine(weights, eo), doctest::Contains("tuning.json: not a tuning record"),
                        cam::Error);
+}
+
+TEST_CASE("graph path: a tuning file repeats the cuDNN engine configs and outputs") {
+  if (no_gpu()) return;
+  std::vector<uint8_t> record = check_tuning_repeats("graph", camtest::temp_dir() + "/tuning.json");
+  nlohmann::json j = nlohmann::json::parse(record.begin(), record.end());
+  CHECK(!j["graph"].empty());
 }
