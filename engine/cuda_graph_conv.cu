@@ -1,6 +1,7 @@
 // GraphConv (cuda_graph_conv.cuh): one conv + bias [+ residual] [+ ReLU] as a cuDNN backend graph, the engine
 // picked by heuristics and timing; and CudaBackend::plan_graph_convs, which builds one per conv shape of a
 // plan.
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -276,20 +277,25 @@ void CudaBackend::plan_graph_convs(Plan& p, size_t& needed) {
       s.pad = layer.pad, s.out_h = cp.out_h, s.out_w = cp.out_w, s.residual = cp.residual, s.relu = cp.relu;
       s.data_type = data_type_, s.allow_tensor_cores = math_ == CUDNN_TENSOR_OP_MATH;
       workspace_.ensure(kFindWorkspaceBytes);
-      GraphConvArgs args{p.buffers[0], d.weight,      d.shift, cp.residual ? p.buffers[2] : nullptr,
-                         p.buffers[1], workspace_.ptr};
+      GraphConvArgs args;
+      args.x = p.buffers[0], args.weight = d.weight, args.bias = d.shift, args.y = p.buffers[1];
+      args.residual = cp.residual ? p.buffers[2] : nullptr, args.workspace = workspace_.ptr;
       auto recorded = graph_config_.find(key);
       auto graph = std::make_unique<GraphConv>();
+      const auto started = std::chrono::steady_clock::now();
       bool built = graph->build(
           cudnn_, s, args, workspace_.bytes,
           [this](const std::function<void()>& launch) { return time_ms(launch); },
           recorded == graph_config_.end() ? -1 : recorded->second);
-      if (verbose_)
-        std::fprintf(stderr, "cam_engine: %s: cuDNN graph %s\n", layer.name.c_str(),
-                     built ? ("engine config " + std::to_string(graph->config()) + ", workspace " +
-                              std::to_string(graph->workspace()))
-                                 .c_str()
-                           : ("not built: " + graph->why()).c_str());
+      if (verbose_) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        std::string what = built ? "engine config " + std::to_string(graph->config()) + ", workspace " +
+                                       std::to_string(graph->workspace())
+                                 : "not built: " + graph->why();
+        std::fprintf(stderr, "cam_engine: %s: cuDNN graph %s (planned in %.2f s)\n", layer.name.c_str(),
+                     what.c_str(), seconds);
+      }
       if (!built) graph.reset();
       cached = graph_convs_.emplace(key, std::move(graph)).first;
     }

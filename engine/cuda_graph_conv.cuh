@@ -62,7 +62,9 @@ class GraphConv {
   int config() const { return config_; }  // the chosen heuristics config number
   const std::string& why() const { return why_; }
 
-  static constexpr int kMaxTimed = 8;
+  // Engines compiled at run time make each candidate plan cost a compilation: a few candidates bound
+  // planning.
+  static constexpr int kMaxTimed = 4;
 
  private:
   cudnnBackendDescriptor_t plan_ = nullptr;
