@@ -21,6 +21,7 @@
 #include <cstring>
 #include <dnnl.hpp>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -279,35 +280,37 @@ int run(const Options& o) {
       }
       cam::MapOptions mo;
       mo.topk = o.topk;
-      for (bool overlay : {false, true}) {
-        mo.overlays = overlay;
+      // Milliseconds of each timed repetition of `once`, after the warm-up ones.
+      auto timed = [&](const std::function<void()>& once) {
         std::vector<double> ms;
         for (int r = 0; r < o.warmup + o.reps; ++r) {
           Clock::time_point t = Clock::now();
-          engine.run(images, mo);
+          once();
           if (r >= o.warmup) ms.push_back(ms_since(t));
         }
-        bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image, ms);
+        return ms;
+      };
+      for (bool overlay : {false, true}) {
+        mo.overlays = overlay;
+        bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image,
+                  timed([&] { engine.run(images, mo); }));
       }
       if (o.e2e) {
         std::vector<std::vector<uint8_t>> jpegs(batch);
         for (int i = 0; i < batch; ++i) jpegs[i] = cam::encode_image(images[i], false, 90);
-        std::vector<double> ms;
-        for (int r = 0; r < o.warmup + o.reps; ++r) {
-          Clock::time_point t = Clock::now();
-          std::vector<cam::Image> decoded(batch);
+        bench.row("e2e", batch, size, flops_per_image, timed([&] {
+                    std::vector<cam::Image> decoded(batch);
 #pragma omp parallel for schedule(dynamic)
-          for (int i = 0; i < batch; ++i)
-            decoded[i] = cam::decode_image(jpegs[i].data(), jpegs[i].size(), "bench");
-          std::vector<cam::ImageResult> results = engine.run(decoded, mo);
-          size_t bytes = 0;
+                    for (int i = 0; i < batch; ++i)
+                      decoded[i] = cam::decode_image(jpegs[i].data(), jpegs[i].size(), "bench");
+                    std::vector<cam::ImageResult> results = engine.run(decoded, mo);
+                    size_t bytes = 0;
 #pragma omp parallel for schedule(dynamic) reduction(+ : bytes)
-          for (int i = 0; i < batch; ++i)
-            for (const cam::ClassMap& m : results[i].maps) bytes += cam::encode_image(m.overlay, true).size();
-          if (r >= o.warmup) ms.push_back(ms_since(t));
-          if (bytes == 0) throw cam::Error("no overlay was encoded");
-        }
-        bench.row("e2e", batch, size, flops_per_image, ms);
+                    for (int i = 0; i < batch; ++i)
+                      for (const cam::ClassMap& m : results[i].maps)
+                        bytes += cam::encode_image(m.overlay, true).size();
+                    if (bytes == 0) throw cam::Error("no overlay was encoded");
+                  }));
       }
       if (o.split || o.layers) bench.split(engine, images, mo, size);
     }

@@ -255,8 +255,7 @@ void CudaBackend::capture_graph(Plan& p) {
 // large enough for both conv paths, then the fusion choice per conv.
 void CudaBackend::plan_convs(Plan& p) {
   const void* old_workspace = workspace_.ptr;
-  size_t needed = workspace_.bytes;
-  bool found_workspace = false;
+  size_t needed = workspace_.bytes;  // never below what earlier plans need
   net_.for_each_conv_at(p.h, p.w, [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu) {
     const DeviceConv& d = weights_.at(&c);
     ConvPlan cp;
@@ -279,7 +278,7 @@ void CudaBackend::plan_convs(Plan& p) {
     CUDNN_CHECK(cudnnSetConvolutionMathType(cp.conv, math_));
     auto cached = algo_cache_.find(cp.shape);
     if (cached == algo_cache_.end()) {
-      if (!found_workspace) workspace_.ensure(kFindWorkspaceBytes), found_workspace = true;
+      workspace_.ensure(kFindWorkspaceBytes);
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       int returned = 0;
       CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
@@ -306,12 +305,11 @@ void CudaBackend::plan_convs(Plan& p) {
     needed = std::max({needed, cp.workspace, conv_fusion_ == "off" ? size_t(0) : cp.fused_workspace});
     p.convs[&c] = cp;
   });
-  if (conv_fusion_ == "graph") plan_graph_convs(p, needed), found_workspace = true;
-  if (found_workspace || needed > workspace_.bytes) {
-    if (needed != workspace_.bytes) {
-      workspace_.release();
-      if (needed) alloc_planned(workspace_, needed, "convolution workspace", p.n);
-    }
+  if (conv_fusion_ == "graph") plan_graph_convs(p, needed);
+  // Exactly what the plans need: larger when this plan needs more, smaller after measuring in a large one.
+  if (needed != workspace_.bytes) {
+    workspace_.release();
+    if (needed) alloc_planned(workspace_, needed, "convolution workspace", p.n);
   }
   // The workspace moved (measuring needs a large one for a while): the other plans' graphs still point at the
   // old one, so they are captured again.
@@ -347,7 +345,7 @@ void CudaBackend::choose_fusion(Plan& p) {
     const ConvLayer& layer = *entry.first;
     ConvPlan& cp = entry.second;
     if (cp.graph) continue;
-    auto key = std::make_tuple(cp.shape, cp.residual, cp.relu);
+    const ConvKey key = cp.key();
     auto cached = fusion_cache_.find(key);
     if (cached == fusion_cache_.end()) {
       const void* residual = cp.residual ? p.buffers[2] : nullptr;

@@ -82,6 +82,8 @@ class ChunkEvents {
 
 // What a conv's algorithm and timing depend on: (batch, Cin', H, W, Cout, kernel, stride).
 using ConvShape = std::tuple<int, int, int, int, int, int, int>;
+// A conv with its epilogue, what the fusion choices depend on: (shape, residual added, ReLU).
+using ConvKey = std::tuple<ConvShape, bool, bool>;
 
 struct ConvPlan {
   ConvShape shape;
@@ -98,6 +100,8 @@ struct ConvPlan {
   cudnnConvolutionFwdAlgo_t fused_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   size_t fused_workspace = 0;
   const GraphConv* graph = nullptr;  // --conv-fusion graph: conv and epilogue as one cuDNN graph
+
+  ConvKey key() const { return std::make_tuple(shape, residual, relu); }
 };
 
 struct DeviceConv {
@@ -139,8 +143,8 @@ class CudaBackend : public Backend {
   };
   using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
 
-  // slot: which of the two plans of a size a pipelined batch alternates between (0 otherwise).
   void capture_graph(Plan& p);
+  // slot: which of the two plans of a size a pipelined batch alternates between (0 otherwise).
   Plan& plan_for(int n, int h, int w, int k, int r, int slot = 0);
   void plan_convs(Plan& p);
   void choose_fusion(Plan& p);
@@ -174,11 +178,11 @@ class CudaBackend : public Backend {
   float* fc_weight_ = nullptr;                     // (classes, head_dim) fp32
   float* fc_bias_ = nullptr;                       // (classes)
   std::map<ConvShape, std::pair<cudnnConvolutionFwdAlgo_t, size_t>> algo_cache_;  // algorithm, workspace
-  std::map<std::tuple<ConvShape, bool, bool>, bool> fusion_cache_;  // (shape, residual, relu) -> fused
-  // --conv-fusion graph, per (shape, residual, relu): the built graph (null where cuDNN builds none), and the
+  std::map<ConvKey, bool> fusion_cache_;                                          // fused or not
+  // --conv-fusion graph, per conv and epilogue: the built graph (null where cuDNN builds none), and the
   // heuristics config numbers read from a tuning record
-  std::map<std::tuple<ConvShape, bool, bool>, std::unique_ptr<GraphConv>> graph_convs_;
-  std::map<std::tuple<ConvShape, bool, bool>, int> graph_config_;
+  std::map<ConvKey, std::unique_ptr<GraphConv>> graph_convs_;
+  std::map<ConvKey, int> graph_config_;
   std::map<std::tuple<int, int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
   EventLaps laps_;  // profiling (Backend::set_profiling); idle otherwise
 };

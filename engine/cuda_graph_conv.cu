@@ -268,7 +268,7 @@ void CudaBackend::plan_graph_convs(Plan& p, size_t& needed) {
   for (auto& entry : p.convs) {
     const ConvLayer& layer = *entry.first;
     ConvPlan& cp = entry.second;
-    auto key = std::make_tuple(cp.shape, cp.residual, cp.relu);
+    const ConvKey key = cp.key();
     auto cached = graph_convs_.find(key);
     if (cached == graph_convs_.end()) {
       const DeviceConv& d = weights_.at(&layer);

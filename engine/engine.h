@@ -22,7 +22,7 @@ struct EngineOptions {
   int threads = 0;                   // CPU threads; 0 = all cores
   int device = 0;                    // CUDA device index
   std::string conv_fusion = "auto";  // CUDA: cuDNN fused conv+bias+add+ReLU per shape (CudaOptions)
-  int pipeline_chunk = 0;            // CUDA: images per pipelined chunk; 0 = CudaOptions' default
+  int pipeline_chunk = 0;            // CUDA: images per pipelined chunk; 0 = the whole batch at once
   bool use_graphs = true;            // CUDA: replay CUDA Graphs (false: eager launches)
   // CUDA: the measured choices (Backend::tuning) are read from this file when it exists and written back when
   // a new shape was measured, so later runs repeat the same kernels and outputs. Empty: measure every run.
