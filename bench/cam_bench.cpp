@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <dnnl.hpp>
 #include <fstream>
@@ -97,6 +98,13 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+const char* kUsage =
+    "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] [--size 224,100]\n"
+    "                 [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] [--e2e]\n"
+    "                 [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json FILE]\n"
+    "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and size;\n"
+    "--split per phase, --layers per layer, --e2e adds JPEG decode and PNG encode in memory.\n";
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -139,12 +147,10 @@ Options parse(int argc, char** argv) {
       o.layers = true;
     else if (a == "--e2e")
       o.e2e = true;
+    else if (a == "--help" || a == "-h")
+      std::fputs(kUsage, stdout), std::exit(0);
     else
-      throw cam::Error(
-          "unknown option " + a +
-          "\nusage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] "
-          "[--size 224,100] [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] "
-          "[--e2e] [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json FILE]");
+      throw cam::Error("unknown option " + a + "\n" + kUsage);
   }
   if (o.weights.empty()) throw cam::Error("--weights is required");
   if (o.reps < 1 || o.warmup < 0) throw cam::Error("--reps must be >= 1 and --warmup >= 0");

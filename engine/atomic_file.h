@@ -15,6 +15,12 @@ class OutputFullError : public Error {
   explicit OutputFullError(const std::string& message) : Error(message) {}
 };
 
+// Temporary files are "<folder>/.cam-tmp-<pid>-<n>.tmp": unique per write (duplicate inputs, threads), short
+// (a 255-byte output name still has a legal temporary name), and recognisable, so a run that holds the
+// output folder's lock removes the ones a killed run left.
+constexpr const char* kTemporaryPrefix = ".cam-tmp-";
+std::string temporary_name_for(const std::string& path);
+
 // Writes `head` then `size` bytes of `data` to `path`. Throws OutputFullError for ENOSPC/EDQUOT/EFBIG,
 // otherwise cam::Error naming the path and the system's reason.
 void write_file_atomically(const std::string& path, const std::string& head, const void* data, size_t size);

@@ -20,8 +20,8 @@ struct ClassMap {
 struct ImageResult {
   std::vector<float> logits;         // (classes)
   std::vector<float> probabilities;  // (classes), softmax of logits
-  std::vector<int> top;              // top-k class indices, most probable first
-  std::vector<ClassMap> maps;        // top-k classes first, then the requested classes not among them
+  std::vector<int> top;              // the most probable classes, by logit (ties: lower index), best first
+  std::vector<ClassMap> maps;        // one per top-k class in `top` order, then one per requested class
 };
 
 struct BatchRequest {
@@ -79,7 +79,8 @@ class Backend {
   std::vector<TimedStep> phases_, layers_;
 };
 
-// The classes to map for one image: top-k first, then requested classes not already among them.
+// The classes to map for one image, one map each: the top-k classes, then every requested class in the order
+// asked (also when it is among the top-k), so map j means the same thing on every image.
 std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested);
 
 }  // namespace cam

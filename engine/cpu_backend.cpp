@@ -242,7 +242,7 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
                       fwd.logits.begin() + static_cast<size_t>(i + 1) * classes);
       r.probabilities.resize(classes);
       softmax_cpu(r.logits.data(), 1, classes, r.probabilities.data());
-      r.top = topk_cpu(r.probabilities.data(), classes, request.topk);
+      r.top = topk_cpu(r.logits.data(), classes, request.topk);
       for (size_t l = 0; l < net_.hidden.size(); ++l)
         head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
       for (int cls : classes_to_map(r.top, request.classes)) {

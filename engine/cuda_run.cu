@@ -159,12 +159,9 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
     res.top.assign(download_.at<int>(topk_at) + static_cast<size_t>(i) * k,
                    download_.at<int>(topk_at) + static_cast<size_t>(i + 1) * k);
     const Image& img = *request.images[i];
-    for (int cls : classes_to_map(res.top, request.classes)) {
-      auto in_top = std::find(res.top.begin(), res.top.end(), cls);
-      int slot = in_top != res.top.end()
-                     ? static_cast<int>(in_top - res.top.begin())
-                     : k + static_cast<int>(std::find(request.classes.begin(), request.classes.end(), cls) -
-                                            request.classes.begin());
+    const std::vector<int> mapped = classes_to_map(res.top, request.classes);  // slot j holds map j
+    for (int slot = 0; slot < slots; ++slot) {
+      const int cls = mapped[slot];
       ClassMap m;
       m.class_index = cls;
       m.probability = probs[cls];

@@ -9,6 +9,7 @@
 #include "atomic_file.h"
 #include "colormap_table.h"
 #include "cpu_backend.h"
+#include "cpu_ops.h"
 #include "error.h"
 #ifdef CAM_WITH_CUDA
 #include "cuda_backend.h"
@@ -38,7 +39,11 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
 #endif
     if (o.backend == "cuda") throw Error("CUDA backend requested but unavailable: " + why);
 #ifdef CAM_WITH_CUDA
-    if (!o.quiet) std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
+    // Said only where a GPU driver is loaded (a GPU that cannot be used is news) or when asked: a machine
+    // without GPUs running on its CPU is the normal case.
+    const bool driver_loaded = std::ifstream("/proc/driver/nvidia/version").good();
+    if (!o.quiet && (o.verbose || driver_loaded))
+      std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
 #endif
   }
   if (o.precision != "fp32")
@@ -50,8 +55,7 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
 
 std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested) {
   std::vector<int> classes = top;
-  for (int c : requested)
-    if (std::find(classes.begin(), classes.end(), c) == classes.end()) classes.push_back(c);
+  classes.insert(classes.end(), requested.begin(), requested.end());
   return classes;
 }
 
@@ -106,6 +110,31 @@ void Engine::save_tuning() {
 
 Engine::~Engine() = default;
 
+namespace {
+
+std::string lowercase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Levenshtein distance, for suggestions.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
 int Engine::class_index(const std::string& name_or_index) const {
   for (int k = 0; k < net_.num_classes; ++k)
     if (net_.labels[k] == name_or_index) return k;
@@ -114,8 +143,21 @@ int Engine::class_index(const std::string& name_or_index) const {
     int k = std::stoi(name_or_index);
     if (k < net_.num_classes) return k;
   }
+  const std::string wanted = lowercase(name_or_index);
+  std::vector<int> same_but_case;
+  for (int k = 0; k < net_.num_classes; ++k)
+    if (lowercase(net_.labels[k]) == wanted) same_but_case.push_back(k);
+  if (same_but_case.size() == 1) return same_but_case[0];
+  std::vector<std::pair<size_t, int>> nearest;
+  for (int k = 0; k < net_.num_classes; ++k)
+    nearest.emplace_back(edit_distance(wanted, lowercase(net_.labels[k])), k);
+  std::sort(nearest.begin(), nearest.end());
+  std::string hint;
+  for (size_t i = 0; i < std::min<size_t>(3, nearest.size()); ++i)
+    hint += (i ? ", '" : "'") + net_.labels[nearest[i].second] + "'";
   throw Error("unknown class '" + name_or_index + "' (not a label of this model nor an index below " +
-              std::to_string(net_.num_classes) + ")");
+              std::to_string(net_.num_classes) + "); nearest labels: " + hint +
+              " (cam_engine --info MODEL lists them all)");
 }
 
 std::vector<ImageResult> Engine::run(const std::vector<Image>& images, const MapOptions& options) {
@@ -143,6 +185,10 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
   request.image_weight = options.image_weight;
   request.colormap = options.colormap;
   backend_->run(request, results);
+  // The ranking by logit, longer than the mapped top-k when asked; its first k entries are the backend's top-k
+  // (the same order: logit descending, ties to the lower index).
+  const int ranked = std::min(net_.num_classes, std::max(options.topk, options.predictions));
+  for (ImageResult& r : results) r.top = topk_cpu(r.logits.data(), net_.num_classes, ranked);
   save_tuning();
   return results;
 }

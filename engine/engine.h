@@ -35,6 +35,7 @@ struct EngineOptions {
 
 struct MapOptions {
   int topk = 1;               // maps for the k most probable classes
+  int predictions = 5;        // ImageResult::top lists max(predictions, topk) classes (at most all of them)
   std::vector<int> classes;   // and for these class indices
   bool overlays = true;       // overlay images at the original size
   float image_weight = 0.5f;  // the image's weight in the overlay blend

@@ -44,6 +44,11 @@ void draw_text(Image& img, int x, int y, const std::string& text, int scale) {
 Localization localize(const float* map, int h, int w, int orig_w, int orig_h, float threshold) {
   const int pixels = h * w;
   const float top = *std::max_element(map, map + pixels), cut = threshold * top;
+  Localization loc;
+  if (!(top > 0)) {
+    loc.empty = true;
+    return loc;
+  }
   // The peak is the centre of the maximum's plateau: an upsampled map is flat between the border and the
   // first low-resolution sample, and the first pixel of that plateau would sit in a corner.
   double sum_x = 0, sum_y = 0;
@@ -54,7 +59,6 @@ Localization localize(const float* map, int h, int w, int orig_w, int orig_h, fl
     if (map[p] >= cut) x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
   }
   const double sx = static_cast<double>(orig_w) / w, sy = static_cast<double>(orig_h) / h;
-  Localization loc;
   loc.peak_x = std::min(orig_w - 1, static_cast<int>((sum_x / at_top + 0.5) * sx));
   loc.peak_y = std::min(orig_h - 1, static_cast<int>((sum_y / at_top + 0.5) * sy));
   loc.box_x0 = static_cast<int>(std::floor(x0 * sx));

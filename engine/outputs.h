@@ -9,6 +9,7 @@
 namespace cam {
 
 struct Localization {
+  bool empty = false;          // the map is all zeros (ReLU removed everything): no peak, no box
   int peak_x = 0, peak_y = 0;  // centre of the map's maximum, in original-image pixels
   int box_x0 = 0, box_y0 = 0, box_x1 = 0,
       box_y1 = 0;  // inclusive box of map >= threshold * max (CAM paper: 20%)

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <filesystem>
 #include <map>
+#include <set>
+
+namespace fs = std::filesystem;
 
 namespace cam {
 namespace {
@@ -44,11 +48,39 @@ std::string predicted(const nlohmann::json& r) {
 bool has_truth(const nlohmann::json& r) {
   return r.contains("truth") && !r["truth"].get<std::string>().empty();
 }
+// A true class the model knows (records of ground truth it has no label for say "truth_unknown").
+bool judgeable(const nlohmann::json& r) {
+  return has_truth(r) && !r.value("truth_unknown", false);
+}
 bool correct(const nlohmann::json& r) {
-  return has_truth(r) && r["truth"].get<std::string>() == predicted(r);
+  return judgeable(r) && r["truth"].get<std::string>() == predicted(r);
+}
+
+std::string fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
 }
 
 }  // namespace
+
+void LocalizationTally::add(const nlohmann::json& r) {
+  if (!r.contains("maps") || !r.contains("object_area")) return;
+  for (const nlohmann::json& m : r["maps"]) {
+    if (m.value("kind", "") != "top1" || !m.contains("pointing") || m["pointing"].is_null()) continue;
+    ++maps;
+    hits += m["pointing"].get<bool>();
+    energy += m["energy_in_mask"].get<double>();
+    area += r["object_area"].get<double>();
+  }
+}
+
+std::string LocalizationTally::describe() const {
+  if (!maps) return "no scored maps";
+  return "pointing game " + percent(pointing()) + " (" + std::to_string(hits) + "/" + std::to_string(maps) +
+         "), energy-in-mask " + fixed(energy / maps, 3) + ", object area " + fixed(area / maps, 3) +
+         " (a random point's pointing game)";
+}
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> records;
@@ -70,70 +102,254 @@ std::string render_predictions_csv(const std::vector<nlohmann::json>& records) {
       out += ",,,," + csv_field(r["error"].get<std::string>()) + "\n";
       continue;
     }
+    if (r["top"].empty()) {
+      out += ",,," + std::string(has_truth(r) ? "0" : "") + ",\n";
+      continue;
+    }
     const nlohmann::json& top = r["top"][0];
     char prob[32];
     std::snprintf(prob, sizeof prob, "%.6f", top["probability"].get<double>());
     out += std::to_string(top["class"].get<int>()) + "," + csv_field(top["label"].get<std::string>()) + "," +
-           prob + "," + (has_truth(r) ? (correct(r) ? "1" : "0") : "") + ",\n";
+           prob + "," + (judgeable(r) ? (correct(r) ? "1" : "0") : "") + ",\n";
   }
   return out;
 }
 
-std::string render_report_html(const std::vector<nlohmann::json>& records) {
-  std::vector<const nlohmann::json*> ok;
-  int failed = 0, judged = 0, right = 0;
+namespace {
+
+// Percent-encodes a relative URL path (RFC 3986 unreserved characters and '/' stay): names with '#', '%',
+// '?' or spaces must still link to their file.
+std::string url_path(const std::string& path) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/')
+      out += static_cast<char>(c);
+    else
+      out += '%', out += hex[c >> 4], out += hex[c & 15];
+  }
+  return out;
+}
+
+std::string image_link(const std::string& file) {
+  return escape_html(url_path(file));
+}
+
+// The path of an input image as seen from the report's folder.
+std::string relative_to(const std::string& path, const std::string& folder) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec).lexically_normal(), base = fs::absolute(folder, ec).lexically_normal();
+  fs::path rel = abs.lexically_relative(base);
+  return rel.empty() ? abs.string() : rel.string();
+}
+
+const nlohmann::json* map_of_kind(const nlohmann::json& r, const std::string& kind) {
+  for (const nlohmann::json& m : r["maps"])
+    if (m.value("kind", "") == kind && m.contains("file")) return &m;
+  return nullptr;
+}
+
+double top_probability(const nlohmann::json& r) {
+  return r["top"].empty() ? 0.0 : r["top"][0]["probability"].get<double>();
+}
+
+const char* kScript = R"JS(
+function applyFilters() {
+  var c = document.getElementById('cls').value, w = document.getElementById('wrong').checked;
+  var t = document.body.dataset.truth || '', p = document.body.dataset.pred || '';
+  var cards = document.querySelectorAll('.card'), shown = 0;
+  for (var i = 0; i < cards.length; ++i) {
+    var d = cards[i].dataset;
+    var ok = (!c || d.truth === c || d.pred === c) && (!w || d.wrong === '1') &&
+             (!t || d.truth === t) && (!p || d.pred === p);
+    cards[i].style.display = ok ? '' : 'none';
+    shown += ok;
+  }
+  document.getElementById('shown').textContent = shown;
+  document.getElementById('pair').textContent = t ? ('truth ' + t + ', predicted ' + p + ' ') : '';
+}
+function showPair(t, p) {
+  document.body.dataset.truth = t; document.body.dataset.pred = p;
+  document.getElementById('cls').value = ''; document.getElementById('wrong').checked = false;
+  applyFilters(); document.getElementById('gallery').scrollIntoView();
+}
+function clearPair() { document.body.dataset.truth = ''; document.body.dataset.pred = ''; applyFilters(); }
+)JS";
+
+}  // namespace
+
+std::string render_report_html(const std::vector<nlohmann::json>& records, const nlohmann::json& run,
+                               const std::string& out_dir) {
+  std::vector<const nlohmann::json*> ok, failed;
+  int judged = 0, right = 0;
   std::map<std::string, std::pair<int, int>> per_class;  // truth -> (correct, total)
+  std::map<std::pair<std::string, std::string>, int> confusion;  // (truth, predicted) -> images
+  std::map<std::string, int> unknown_truth;                      // truth the model has no label for
+  std::set<std::string> classes;                                 // every truth and prediction seen
+  LocalizationTally located;
+  std::map<std::string, LocalizationTally> located_per_class;  // truth (else prediction) -> scores
   for (const nlohmann::json& r : records) {
     if (r.contains("error")) {
-      ++failed;
+      failed.push_back(&r);
       continue;
     }
     ok.push_back(&r);
-    if (has_truth(r)) {
-      ++judged;
-      right += correct(r);
-      auto& c = per_class[r["truth"].get<std::string>()];
-      c.first += correct(r), ++c.second;
-    }
+    located.add(r);
+    located_per_class[judgeable(r) ? r["truth"].get<std::string>() : predicted(r)].add(r);
+    if (has_truth(r) && !judgeable(r)) ++unknown_truth[r["truth"].get<std::string>()];
+    if (!judgeable(r)) continue;
+    ++judged;
+    right += correct(r);
+    auto& c = per_class[r["truth"].get<std::string>()];
+    c.first += correct(r), ++c.second;
+    ++confusion[{r["truth"].get<std::string>(), predicted(r)}];
+    classes.insert(r["truth"].get<std::string>());
+    classes.insert(predicted(r));
   }
+  // Misclassified first, the most confident errors first; then the rest in input order.
   std::stable_sort(ok.begin(), ok.end(), [](const nlohmann::json* a, const nlohmann::json* b) {
-    return has_truth(*a) && !correct(*a) && !(has_truth(*b) && !correct(*b));
+    const bool wa = judgeable(*a) && !correct(*a), wb = judgeable(*b) && !correct(*b);
+    if (wa != wb) return wa;
+    return wa && top_probability(*a) > top_probability(*b);
   });
   std::string h =
       "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>cam_engine report</title><style>"
-      "body{font-family:sans-serif;margin:1em}.card{display:inline-block;vertical-align:top;width:180px;"
-      "margin:4px;"
-      "padding:4px;border:1px solid #ccc;font-size:12px}.card "
-      "img{width:100%}.wrong{border-color:#d00;background:#fee}"
-      "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>\n"
-      "<h1>cam_engine report</h1>\n<p>" +
-      std::to_string(records.size()) + " images, " + std::to_string(failed) + " failed";
+      "body{font-family:sans-serif;margin:1em}.card{display:inline-block;vertical-align:top;width:200px;"
+      "margin:4px;padding:4px;border:1px solid #ccc;font-size:12px;overflow-wrap:anywhere;"
+      "content-visibility:auto;contain-intrinsic-size:200px 330px}"
+      ".card img{width:100%;height:auto}.card .pair img{width:49%}.wrong{border-color:#d00;background:#fee}"
+      "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
+      ".cm td{text-align:right}.cm a{cursor:pointer;color:#00c}.diag{background:#efe}.off{background:#fdd}"
+      "#filters{position:sticky;top:0;background:#fff;padding:4px 0}</style><script>" +
+      std::string(kScript) + "</script></head><body>\n<h1>cam_engine report</h1>\n";
+  if (run.is_object() && !run.empty()) {
+    h += "<details open><summary>Run</summary><table>";
+    for (auto it = run.begin(); it != run.end(); ++it)
+      h += "<tr><th>" + escape_html(it.key()) + "</th><td>" +
+           escape_html(it->is_string() ? it->get<std::string>() : it->dump()) + "</td></tr>";
+    h += "</table></details>\n";
+  }
+  h += "<p>" + std::to_string(records.size()) + (records.size() == 1 ? " image, " : " images, ") +
+       std::to_string(failed.size()) + " failed";
   if (judged)
     h += "; top-1 accuracy " + percent(static_cast<double>(right) / judged) + " (" + std::to_string(right) +
          "/" + std::to_string(judged) + ")";
   h += "</p>\n";
-  if (!per_class.empty()) {
-    h += "<details><summary>Per-class "
-         "accuracy</summary><table><tr><th>class</th><th>accuracy</th><th>images</th></tr>\n";
-    for (const auto& kv : per_class)
+  if (!unknown_truth.empty()) {
+    h += "<p>Left out of the accuracy, ground truth that is not a label of the model:";
+    for (const auto& [truth, n] : unknown_truth) h += " " + escape_html(truth) + " (" + std::to_string(n) + ")";
+    h += "</p>\n";
+  }
+  if (located.maps) h += "<p>Top-1 maps against the object mask: " + escape_html(located.describe()) + "</p>\n";
+  if (!per_class.empty() || located.maps) {
+    h += "<details><summary>Per class</summary><table><tr><th>class</th><th>accuracy</th><th>images</th>";
+    if (located.maps) h += "<th>pointing game</th><th>energy-in-mask</th><th>object area</th>";
+    h += "</tr>\n";
+    std::map<std::string, std::pair<int, int>> rows = per_class;
+    for (const auto& kv : located_per_class) rows.emplace(kv.first, std::make_pair(0, 0));
+    for (const auto& kv : rows) {
       h += "<tr><td>" + escape_html(kv.first) + "</td><td>" +
-           percent(static_cast<double>(kv.second.first) / kv.second.second) + "</td><td>" +
-           std::to_string(kv.second.second) + "</td></tr>\n";
+           (kv.second.second ? percent(static_cast<double>(kv.second.first) / kv.second.second) : "") +
+           "</td><td>" + std::to_string(kv.second.second) + "</td>";
+      if (located.maps) {
+        const LocalizationTally& t = located_per_class[kv.first];
+        h += t.maps ? "<td>" + percent(t.pointing()) + "</td><td>" + fixed(t.energy / t.maps, 3) + "</td><td>" +
+                          fixed(t.area / t.maps, 3) + "</td>"
+                    : "<td></td><td></td><td></td>";
+      }
+      h += "</tr>\n";
+    }
     h += "</table></details>\n";
   }
+  if (judged) {
+    // Rows: truth, columns: prediction; a count opens the gallery on exactly those images.
+    h += "<details><summary>Confusion matrix (rows: truth, columns: predicted)</summary><table class=\"cm\"><tr>"
+         "<th></th>";
+    std::vector<std::string> order(classes.begin(), classes.end());
+    for (size_t j = 0; j < order.size(); ++j)
+      h += "<th title=\"" + escape_html(order[j]) + "\">" + std::to_string(j) + "</th>";
+    h += "</tr>\n";
+    for (size_t i = 0; i < order.size(); ++i) {
+      h += "<tr><th style=\"text-align:left\">" + std::to_string(i) + " " + escape_html(order[i]) + "</th>";
+      for (size_t j = 0; j < order.size(); ++j) {
+        auto it = confusion.find({order[i], order[j]});
+        if (it == confusion.end()) {
+          h += "<td></td>";
+          continue;
+        }
+        h += std::string("<td class=\"") + (i == j ? "diag" : "off") + "\"><a onclick=\"showPair(" +
+             escape_html(nlohmann::json(order[i]).dump()) + "," + escape_html(nlohmann::json(order[j]).dump()) +
+             ")\">" + std::to_string(it->second) + "</a></td>";
+      }
+      h += "</tr>\n";
+    }
+    h += "</table></details>\n";
+  }
+  if (!failed.empty()) {
+    h += "<details><summary>Failed images (" + std::to_string(failed.size()) + ")</summary><table>";
+    for (const nlohmann::json* r : failed)
+      h += "<tr><td>" + escape_html((*r)["path"].get<std::string>()) + "</td><td>" +
+           escape_html((*r)["error"].get<std::string>()) + "</td></tr>";
+    h += "</table></details>\n";
+  }
+  std::set<std::string> filter_classes;
   for (const nlohmann::json* r : ok) {
-    bool wrong = has_truth(*r) && !correct(*r);
-    h += std::string("<div class=\"card") + (wrong ? " wrong" : "") + "\">";
-    if (!(*r)["maps"].empty() && (*r)["maps"][0].contains("file"))
-      h += "<img loading=\"lazy\" src=\"" + escape_html((*r)["maps"][0]["file"].get<std::string>()) + "\">";
+    filter_classes.insert(predicted(*r));
+    if (has_truth(*r)) filter_classes.insert((*r)["truth"].get<std::string>());
+  }
+  h += "<div id=\"filters\">class <select id=\"cls\" onchange=\"applyFilters()\"><option value=\"\">all</option>";
+  for (const std::string& c : filter_classes)
+    h += "<option value=\"" + escape_html(c) + "\">" + escape_html(c) + "</option>";
+  h += "</select> <label><input type=\"checkbox\" id=\"wrong\" onchange=\"applyFilters()\"> wrong only</label> "
+       "<span id=\"pair\"></span><a onclick=\"clearPair()\" style=\"cursor:pointer;color:#00c\">[all pairs]</a> "
+       "showing <span id=\"shown\">" +
+       std::to_string(ok.size()) + "</span> of " + std::to_string(ok.size()) + "</div>\n<div id=\"gallery\">\n";
+  for (const nlohmann::json* r : ok) {
+    const bool wrong = judgeable(*r) && !correct(*r);
+    h += std::string("<div class=\"card") + (wrong ? " wrong" : "") + "\" data-truth=\"" +
+         escape_html(has_truth(*r) ? (*r)["truth"].get<std::string>() : "") + "\" data-pred=\"" +
+         escape_html(predicted(*r)) + "\" data-wrong=\"" + (wrong ? "1" : "0") + "\">";
+    const nlohmann::json* first = r->contains("maps") && !(*r)["maps"].empty() && (*r)["maps"][0].contains("file")
+                                      ? &(*r)["maps"][0]
+                                      : nullptr;
+    const nlohmann::json* truth_map = nullptr;
+    if (wrong) {
+      truth_map = map_of_kind(*r, "truth");
+      for (const nlohmann::json& m : (*r)["maps"])
+        if (!truth_map && m.value("label", "") == (*r)["truth"].get<std::string>() && m.contains("file"))
+          truth_map = &m;
+    }
+    const std::string original = image_link(relative_to((*r)["path"].get<std::string>(), out_dir));
+    // The image's own size reserves its space before it loads, so lazy loading stays lazy at 10,000 cards.
+    const std::string size = r->contains("width") ? " width=\"" + std::to_string((*r)["width"].get<int>()) +
+                                                        "\" height=\"" + std::to_string((*r)["height"].get<int>()) + "\""
+                                                  : "";
+    if (first && truth_map) {
+      h += "<div class=\"pair\"><img" + size + " loading=\"lazy\" title=\"predicted: " + escape_html((*first)["label"]) +
+           "\" src=\"" + image_link((*first)["file"]) + "\"> <img" + size + " loading=\"lazy\" title=\"true class: " +
+           escape_html((*truth_map)["label"]) + "\" src=\"" + image_link((*truth_map)["file"]) +
+           "\"></div><div>left: predicted, right: true class</div>";
+    } else if (first) {
+      h += "<img" + size + " loading=\"lazy\" src=\"" + image_link((*first)["file"]) + "\">";
+    } else {
+      h += "<img" + size + " loading=\"lazy\" src=\"" + original + "\">";
+    }
     h += "<div>" + escape_html((*r)["path"].get<std::string>()) + "</div>";
     if (has_truth(*r)) h += "<div>truth: " + escape_html((*r)["truth"].get<std::string>()) + "</div>";
-    for (const nlohmann::json& t : (*r)["top"])
-      h += "<div>" + escape_html(t["label"].get<std::string>()) + " " +
-           percent(t["probability"].get<double>()) + "</div>";
-    h += "</div>\n";
+    int shown = 0;
+    for (const nlohmann::json& t : (*r)["top"]) {
+      if (shown++ == 3) break;
+      h += "<div>" + escape_html(t["label"].get<std::string>()) + " " + percent(t["probability"].get<double>()) +
+           "</div>";
+    }
+    if (first && first->contains("pointing") && !(*first)["pointing"].is_null())
+      h += "<div>peak on object: " + std::string((*first)["pointing"].get<bool>() ? "yes" : "no") +
+           ", energy " + fixed((*first)["energy_in_mask"].get<double>(), 2) + "</div>";
+    h += "<div><a href=\"" + original + "\">original</a>";
+    if (r->contains("panel")) h += " <a href=\"" + image_link((*r)["panel"]) + "\">panel</a>";
+    h += "</div></div>\n";
   }
-  return h + "</body></html>\n";
+  return h + "</div></body></html>\n";
 }
 
 }  // namespace cam

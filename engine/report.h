@@ -1,5 +1,6 @@
-// Summaries of a run from its predictions.jsonl records: the HTML gallery (misclassified first, accuracy and
-// per-class accuracy when ground truth is known) and the CSV table.
+// Summaries of a run from its predictions.jsonl records: the HTML report (one offline file: run details,
+// accuracy, confusion matrix, per-class table, misclassified first by confidence, filters by class and
+// "wrong only", the true-class map beside the predicted one, failed images) and the CSV table.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -7,7 +8,21 @@
 
 namespace cam {
 
-std::string render_report_html(const std::vector<nlohmann::json>& records);
+// The localisation scores (object_mask.h) of top-1 maps over a set of records: the pointing game (share of
+// maps whose peak is on the object), mean energy-in-mask, and the mean object area (the pointing game a
+// uniformly random point would score). Records without scores or with an empty top-1 map are not counted.
+struct LocalizationTally {
+  int maps = 0, hits = 0;
+  double energy = 0, area = 0;  // sums
+  void add(const nlohmann::json& record);
+  double pointing() const { return maps ? static_cast<double>(hits) / maps : 0; }
+  std::string describe() const;  // one line
+};
+
+// `run`: details shown at the top (a flat object: model, backend, precision, options, date, speed, ...);
+// `out_dir`: the folder the report is written to, so links to the original images are relative to it.
+std::string render_report_html(const std::vector<nlohmann::json>& records, const nlohmann::json& run = {},
+                               const std::string& out_dir = ".");
 std::string render_predictions_csv(const std::vector<nlohmann::json>& records);
 
 // Reads a predictions.jsonl, keeping only complete JSON object lines (a line cut by an interruption is

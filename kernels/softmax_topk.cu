@@ -1,6 +1,7 @@
 // One block per image. Softmax with two block reductions (max, sum of exp). Top-k by k rounds of block
-// arg-max over the classes not yet taken: k is small (the maps a user asks for), classes at most a few
-// thousand.
+// arg-max of the logits (not the probabilities, which saturate to equal zeros far below the first) over the
+// classes not yet taken, ties to the lower index: k is small (the maps a user asks for), classes at most a
+// few thousand.
 #include "softmax_topk.cuh"
 
 namespace cam {
@@ -29,11 +30,11 @@ __global__ void softmax_topk_kernel(float* logits, const float* bias, int classe
   for (int w = threadIdx.x; w < 128; w += blockDim.x) taken_mask_words[w] = 0;
   __syncthreads();
   for (int j = 0; j < k; ++j) {
-    float v = -1.0f;
+    float v = -3.402823466e38f;
     int idx = classes;
     for (int c = threadIdx.x; c < classes; c += blockDim.x) {
       bool taken = (taken_mask_words[c / 32] >> (c % 32)) & 1;
-      if (!taken && (p[c] > v || (p[c] == v && c < idx))) v = p[c], idx = c;
+      if (!taken && (l[c] > v || (l[c] == v && c < idx))) v = l[c], idx = c;
     }
     for (int o = 16; o > 0; o >>= 1) {
       float ov = __shfl_xor_sync(0xffffffffu, v, o);

@@ -110,7 +110,7 @@ TEST_CASE("bad files: one stderr line each, an error record, the run goes on, ex
   REQUIRE(records.size() == 6);
   CHECK(!records[0].contains("error"));
   for (size_t i = 1; i < 6; ++i) CHECK(records[i].contains("error"));
-  CHECK(fs::exists(dir + "/out/in/good.top1.png"));
+  CHECK(fs::exists(dir + "/out/good.png.top1.png"));
 }
 
 TEST_CASE("usage, weights and output errors exit 2 before any work") {
@@ -157,7 +157,7 @@ TEST_CASE("CPU: byte-identical outputs across runs and batch sizes; --out-size a
                                "/s " + dir + "/in",
                            dir)
               .status == 0);
-  cam::Image small = cam::read_image(dir + "/s/img3.top1.jpg");
+  cam::Image small = cam::read_image(dir + "/s/img3.png.top1.jpg");
   CHECK(small.width == 40);
   CHECK(small.height == 30);
 }

@@ -122,7 +122,7 @@ def main():
     m2 = torch_resnet.randomize(torch_resnet.ResNet(18, 8, 5), 2)
     torch.save(m2, os.path.join(tmp, "whole.pt"))
     round_trip("pytorch whole model", m2, os.path.join(tmp, "whole.pt"), os.path.join(tmp, "whole.safetensors"), args.engine,
-               "--input-size", "64,80")
+               "--input-size", "80x64")
 
     # Keras v1 semantics, both file layouts, with a Dense hidden layer.
     k = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 4, hidden=(24,), stride_in_1x1=True, conv_bias=True, eps=1.001e-5), 3)

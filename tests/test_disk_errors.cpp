@@ -85,13 +85,13 @@ TEST_CASE(
 TEST_CASE("an output file that cannot be written: one line, the image's files removed, the run goes on") {
   std::string dir = camtest::temp_dir();
   make_inputs(dir, 3);
-  fs::create_directories(dir + "/out/in/img1.top2.png");  // a folder where a file must go: rename fails
+  fs::create_directories(dir + "/out/img1.png.top2.png");  // a folder where a file must go: rename fails
   camtest::CliRun r = camtest::run_cli(
       "--weights " + kWeights + " --out " + dir + "/out --quiet --topk 3 --raw " + dir + "/list.txt", dir);
   CHECK(r.status == 1);
-  CHECK(r.err == "cam_engine: " + dir + "/out/in/img1.top2.png: cannot write (Is a directory)\n");
-  CHECK(!fs::exists(dir + "/out/in/img1.top1.png"));
-  CHECK(!fs::exists(dir + "/out/in/img1.npy"));
+  CHECK(r.err == "cam_engine: " + dir + "/out/img1.png.top2.png: cannot write (Is a directory)\n");
+  CHECK(!fs::exists(dir + "/out/img1.png.top1.png"));
+  CHECK(!fs::exists(dir + "/out/img1.png.npy"));
   CHECK(check_left_whole(dir + "/out") == 2);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
   REQUIRE(records.size() == 3);
@@ -107,11 +107,11 @@ TEST_CASE("a file size limit stops the run with a clear error; --resume finishes
       "--weights " + kWeights + " --out " + dir + "/out --quiet --topk 3 --raw " + dir + "/list.txt", dir,
       "ulimit -f 100 && ");
   CHECK(r.status == 2);
-  CHECK(r.err.find("img0.npy: cannot write (File too large)") != std::string::npos);
+  CHECK(r.err.find("img0.png.npy: cannot write (File too large)") != std::string::npos);
   CHECK(r.err.find("cam_engine: stopped: the output is full; free space, then run again with --resume") !=
         std::string::npos);
   CHECK(check_left_whole(dir + "/out") == 0);
-  CHECK(!fs::exists(dir + "/out/in/img0.top1.png"));
+  CHECK(!fs::exists(dir + "/out/img0.png.top1.png"));
   r = camtest::run_cli(
       "--weights " + kWeights + " --out " + dir + "/out --quiet --topk 3 --raw --resume " + dir + "/list.txt",
       dir);

@@ -103,7 +103,7 @@ TEST_CASE("results do not depend on the batch: one at a time equals all together
   }
 }
 
-TEST_CASE("maps: top-k first then requested classes; map at input size, overlay at original size") {
+TEST_CASE("maps: top-k first then every requested class; map at input size, overlay at original size") {
   cam::Engine engine(kWeights, cpu());
   std::mt19937 rng(3);
   std::vector<cam::Image> images = {camtest::random_image(320, 240, rng), camtest::random_image(40, 57, rng)};
@@ -113,14 +113,15 @@ TEST_CASE("maps: top-k first then requested classes; map at input size, overlay 
   std::vector<cam::ImageResult> results = engine.run(images, mo);
   for (size_t i = 0; i < images.size(); ++i) {
     const cam::ImageResult& r = results[i];
-    REQUIRE(r.top.size() == 3);
-    CHECK(r.probabilities[r.top[0]] >= r.probabilities[r.top[1]]);
+    REQUIRE(r.top.size() == 5);  // the ranking is at least top-5, whatever topk
+    for (size_t j = 1; j < r.top.size(); ++j) CHECK(r.logits[r.top[j - 1]] >= r.logits[r.top[j]]);
     double sum = 0;
     for (float p : r.probabilities) sum += p;
     CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
-    CHECK(r.maps.size() >= 3);
-    CHECK(r.maps.size() <= 5);
+    REQUIRE(r.maps.size() == 5);  // 3 + 2 on every image, also where class 0 or 10 is in the top 3
     for (size_t m = 0; m < 3; ++m) CHECK(r.maps[m].class_index == r.top[m]);
+    CHECK(r.maps[3].class_index == 0);
+    CHECK(r.maps[4].class_index == 10);
     for (const cam::ClassMap& m : r.maps) {
       CHECK(m.map.size() == 100u * 100u);
       CHECK(m.overlay.width == images[i].width);
@@ -130,4 +131,16 @@ TEST_CASE("maps: top-k first then requested classes; map at input size, overlay 
   }
   mo.overlays = false;
   CHECK(engine.run(images, mo)[0].maps[0].overlay.rgb.empty());
+  // a requested class that is also the top-1 still has its own map, equal to the top-1 map
+  mo.topk = 1;
+  mo.classes = {results[0].top[0]};
+  std::vector<cam::ImageResult> again = engine.run(images, mo);
+  REQUIRE(again[0].maps.size() == 2);
+  CHECK(again[0].maps[1].map == again[0].maps[0].map);
+  // no maps asked: the predictions are still there
+  mo.topk = 0;
+  mo.classes.clear();
+  std::vector<cam::ImageResult> none = engine.run(images, mo);
+  CHECK(none[0].maps.empty());
+  CHECK(none[0].top == results[0].top);
 }

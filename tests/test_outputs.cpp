@@ -21,10 +21,12 @@ TEST_CASE("list files: comments, blank lines, tab-separated truth, paths relativ
   REQUIRE(items.size() == 3);
   CHECK(items[0].path == "/data/lists/apple/1.jpg");
   CHECK(items[0].truth == "Apple Red");
-  CHECK(items[0].output == "apple/1.jpg");
   CHECK(items[1].path == "/abs/pear.png");
-  CHECK(items[1].output == "pear.png");
-  CHECK(items[2].output == "kiwi.jpg");
+  CHECK(items[2].path == "/data/lists/../up/kiwi.jpg");
+  cam::assign_output_names(items);  // relative to the common root of /data/lists/apple, /abs and /data/up
+  CHECK(items[0].output == "data/lists/apple/1.jpg");
+  CHECK(items[1].output == "abs/pear.png");
+  CHECK(items[2].output == "data/up/kiwi.jpg");
   // found by fuzz_list: "/" as a path (twice, so the names collide and are mirrored) must not throw
   std::istringstream root("/\n/\tA\ndir/\n");
   std::vector<cam::InputItem> odd = cam::parse_list(root, "", "odd.txt");
@@ -45,14 +47,27 @@ TEST_CASE("folders are listed recursively and sorted; labels from parent folders
   std::istringstream none;
   std::vector<cam::InputItem> items = cam::collect_inputs({dir}, true, none);
   REQUIRE(items.size() == 4);
-  CHECK(items[0].output == "Apple/a.jpg");  // a.jpg and a.png share a stem: names keep the extension
+  CHECK(items[0].output == "Apple/a.jpg");  // names are relative to the folder given, extension kept
   CHECK(items[1].output == "Apple/a.png");
-  CHECK(items[2].output == "Banana/b1");
+  CHECK(items[2].output == "Banana/b1.png");
   CHECK(items[2].truth == "Banana");
-  // the same folder twice: identical relative names, resolved by mirroring the full path
+  // the same folder twice: the later copies of a path get ~2
   items = cam::collect_inputs({dir + "/Banana", dir + "/Banana"}, false, none);
   REQUIRE(items.size() == 4);
-  CHECK(items[0].output == fs::path(dir + "/Banana/b1.png").lexically_normal().string().substr(1));
+  CHECK(items[0].output == "b1.png");
+  CHECK(items[2].output == "b1.png~2");
+  // two folders: names relative to their common parent, not to each folder (no collisions, no absolute paths)
+  items = cam::collect_inputs({dir + "/Banana", dir + "/Apple/a.jpg", dir + "/Apple"}, false, none);
+  REQUIRE(items.size() == 5);
+  CHECK(items[0].output == "Banana/b1.png");
+  CHECK(items[2].output == "Apple/a.jpg");
+  CHECK(items[3].output == "Apple/a.jpg~2");
+  // a folder without images is a note, not silence
+  fs::create_directories(dir + "/empty");
+  std::vector<std::string> notes;
+  CHECK(cam::collect_inputs({dir + "/empty"}, false, none, &notes).empty());
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("empty: no images in this folder") != std::string::npos);
   CHECK_THROWS_WITH_AS(cam::collect_inputs({dir + "/missing"}, false, none),
                        doctest::Contains("missing: no such file or folder"), cam::Error);
   std::istringstream stdin_list(dir + "/Apple/a.jpg\tApple\n");
@@ -129,4 +144,36 @@ TEST_CASE("report and CSV: accuracy, misclassified first, errors counted") {
   std::string csv = cam::render_predictions_csv(records);
   CHECK(csv.find("b.jpg,Corn,2,Onion White,0.600000,0,\n") != std::string::npos);
   CHECK(csv.find("c.jpg,,,,,,c.jpg: empty file\n") != std::string::npos);
+}
+
+TEST_CASE("report: errors by confidence, URL-encoded links, unknown truth left out, confusion, filters") {
+  auto rec = [](const std::string& text) { return nlohmann::json::parse(text); };
+  std::vector<nlohmann::json> records = {
+      rec(R"J({"path":"x/a#1.jpg","truth":"Apple","top":[{"class":0,"label":"Apple","probability":0.9}],
+              "maps":[{"file":"a#1.jpg.top1.png","kind":"top1","label":"Apple"}]})J"),
+      rec(R"J({"path":"b.jpg","truth":"Corn","top":[{"class":2,"label":"Onion","probability":0.6}],
+              "maps":[{"file":"b.jpg.top1.png","kind":"top1","label":"Onion"},
+                      {"file":"b.jpg.truth.png","kind":"truth","label":"Corn"}],"panel":"b.jpg.panel.png"})J"),
+      rec(R"J({"path":"c 100%.jpg","truth":"Corn","top":[{"class":0,"label":"Apple","probability":0.95}],
+              "maps":[{"file":"c 100%.jpg.top1.png","kind":"top1","label":"Apple"}]})J"),
+      rec(R"J({"path":"d.jpg","truth":"Apple Red 1","truth_unknown":true,
+              "top":[{"class":0,"label":"Apple","probability":0.7}],"maps":[]})J"),
+      rec(R"J({"path":"e.jpg","error":"e.jpg: not an image (unknown format)"})J")};
+  const std::string h = cam::render_report_html(records, {{"backend", "cpu"}, {"model", "m.safetensors"}}, ".");
+  CHECK(h.find("5 images, 1 failed; top-1 accuracy 33.3% (1/3)") != std::string::npos);  // d.jpg left out
+  CHECK(h.find("Apple Red 1 (1)") != std::string::npos);
+  CHECK(h.find("src=\"a%231.jpg.top1.png\"") != std::string::npos);
+  CHECK(h.find("src=\"c%20100%25.jpg.top1.png\"") != std::string::npos);
+  CHECK(h.find("href=\"c%20100%25.jpg\"") != std::string::npos);  // the original, relative to the report
+  CHECK(h.find("c%20100%25.jpg.top1.png") < h.find("b.jpg.top1.png"));  // 95% wrong before 60% wrong
+  CHECK(h.find("b.jpg.top1.png") < h.find("a%231.jpg.top1.png"));       // errors before the right ones
+  CHECK(h.find("src=\"b.jpg.truth.png\"") != std::string::npos);       // the true-class map beside
+  CHECK(h.find("href=\"b.jpg.panel.png\"") != std::string::npos);
+  CHECK(h.find("e.jpg: not an image (unknown format)") != std::string::npos);
+  CHECK(h.find("showPair(&quot;Corn&quot;,&quot;Onion&quot;)\">1</a>") != std::string::npos);
+  CHECK(h.find("<td>cpu</td>") != std::string::npos);
+  CHECK(h.find("data-wrong=\"1\"") != std::string::npos);
+  // a record with no ranking (written by an older run) must not crash the CSV
+  std::string csv = cam::render_predictions_csv({rec(R"J({"path":"f.jpg","truth":"Apple","top":[],"maps":[]})J")});
+  CHECK(csv.find("f.jpg,Apple,,,,0,\n") != std::string::npos);
 }

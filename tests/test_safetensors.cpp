@@ -108,6 +108,21 @@ TEST_CASE("duplicate tensor names") {
   CHECK(e.find("duplicate tensor name 'a'") != std::string::npos);
 }
 
+// The header check must be linear in the tensor count: nlohmann's callback parser took 112 s for 100,000
+// tensors, and this suite's TIMEOUT (tests/CMakeLists.txt, 120 s) stops such a run.
+TEST_CASE("100,000 tensors: the header is parsed (and a duplicate among them found)") {
+  std::string header = "{";
+  std::vector<uint8_t> data;
+  for (int i = 0; i < 100000; ++i) {
+    header += (i ? ",\"t" : "\"t") + std::to_string(i) + "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" +
+              std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
+    data.insert(data.end(), 4, 0);
+  }
+  CHECK(error_for(header + "}", data) == "");
+  header += ",\"t99999\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  CHECK(error_for(header, data).find("duplicate tensor name 't99999'") != std::string::npos);
+}
+
 TEST_CASE("unknown dtype and non-weight dtype") {
   CHECK(error_for(R"({"a":{"dtype":"F12","shape":[2],"data_offsets":[0,8]}})", kEightFloats)
             .find("tensor 'a': unknown dtype 'F12'") != std::string::npos);

@@ -140,4 +140,28 @@ CliRun run_cli(const std::string& args, const std::string& dir, const std::strin
   return {status, std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
 }
 
+// Background by fixed-point sweeps: a near-white pixel is background when it is on the border or next to one.
+std::vector<uint8_t> reference_object_mask(const cam::Image& img, int threshold) {
+  const int w = img.width, h = img.height;
+  std::vector<uint8_t> background(static_cast<size_t>(w) * h, 0);
+  auto white = [&](int x, int y) {
+    const uint8_t* p = &img.rgb[(static_cast<size_t>(y) * w + x) * 3];
+    return p[0] >= threshold && p[1] >= threshold && p[2] >= threshold;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        if (background[y * w + x] || !white(x, y)) continue;
+        bool reach = x == 0 || y == 0 || x == w - 1 || y == h - 1 || background[y * w + x - 1] ||
+                     (x + 1 < w && background[y * w + x + 1]) || background[(y - 1) * w + x] ||
+                     (y + 1 < h && background[(y + 1) * w + x]);
+        if (reach) background[y * w + x] = 1, changed = true;
+      }
+  }
+  for (uint8_t& v : background) v = !v;
+  return background;
+}
+
+
 }  // namespace camtest

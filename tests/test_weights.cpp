@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 
+#include "engine.h"
 #include "error.h"
 #include "resnet.h"
 #include "safetensors.h"
@@ -239,4 +241,26 @@ TEST_CASE("mixed block types are refused") {
   CHECK(load_error(raw, "mixed")
             .find("tensor 'layer2.1.conv3.weight': missing (blocks mix bottleneck and basic types)") !=
         std::string::npos);
+}
+
+TEST_CASE("top-k follows the logits when the probabilities saturate (fc scaled so they are 1, 0, 0, ...)") {
+  RawFile raw = kR18;
+  for (const char* name : {"fc.weight", "fc.bias"}) {
+    std::vector<float> v = floats(raw.tensors[name]);
+    for (float& x : v) x *= 3e4f;
+    raw.tensors[name] = f32(raw.tensors[name].shape, v);
+  }
+  cam::EngineOptions eo;
+  eo.backend = "cpu";
+  cam::Engine engine(pack(raw, "saturated"), eo);
+  std::mt19937 rng(5);
+  std::vector<cam::Image> images = {camtest::random_image(64, 48, rng), camtest::random_image(30, 20, rng)};
+  cam::MapOptions mo;
+  mo.topk = 3;
+  for (const cam::ImageResult& r : engine.run(images, mo)) {
+    REQUIRE(r.top.size() == 5);
+    CHECK(r.probabilities[r.top[1]] == 0.0f);  // saturated: order by probability would be by index
+    for (size_t j = 1; j < r.top.size(); ++j) CHECK(r.logits[r.top[j - 1]] > r.logits[r.top[j]]);
+    for (size_t j = 0; j < 3; ++j) CHECK(r.maps[j].class_index == r.top[j]);
+  }
 }

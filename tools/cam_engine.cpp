@@ -3,6 +3,7 @@
 // the JSONL written in input order after each batch's files are complete, so memory stays flat on any list
 // length.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,9 +13,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -25,8 +29,10 @@
 #include "error.h"
 #include "image_io.h"
 #include "inputs.h"
+#include "object_mask.h"
 #include "outputs.h"
 #include "report.h"
+#include "resnet.h"
 #include "thread_pool.h"
 
 namespace fs = std::filesystem;
@@ -49,6 +55,33 @@ struct Decoded {
   double seconds = 0;
 };
 
+// File names are bytes and JSON is UTF-8: a path that is not valid UTF-8 is written readable in "path" (its
+// stray bytes as %XX) and exactly in "path_bytes" (every byte outside printable ASCII, and '%', as %XX).
+nlohmann::json path_record(const std::string& path) {
+  if (cam::is_valid_utf8(path)) return {{"path", path}};
+  return {{"path", cam::percent_escape(path, false)}, {"path_bytes", cam::percent_escape(path, true)}};
+}
+
+// The key --resume matches records and inputs by: the path, or its exact bytes where it needed escaping.
+std::string path_key(const std::string& path) {
+  return cam::is_valid_utf8(path) ? path : "bytes:" + cam::percent_escape(path, true);
+}
+std::string record_key(const nlohmann::json& r) {
+  return r.contains("path_bytes") ? "bytes:" + r["path_bytes"].get<std::string>() : r["path"].get<std::string>();
+}
+
+nlohmann::json error_record(const cam::InputItem& item, const std::string& error) {
+  nlohmann::json r = path_record(item.path);
+  r["name"] = item.output;
+  r["error"] = cam::percent_escape(error, false);
+  return r;
+}
+
+// One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of throwing.
+std::string json_line(const nlohmann::json& r) {
+  return r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 std::string safe_name(const std::string& label) {
   std::string s;
   for (char c : label)
@@ -60,13 +93,13 @@ class Runner {
  public:
   Runner(const cam::CliOptions& o, cam::Engine& engine, const cam::MapOptions& maps)
       : o_(o), engine_(engine), maps_(maps) {
+    if (!o.object_mask.empty()) masks_ = cam::MaskSource(o.object_mask);
+    for (int k = 0; k < engine.model().num_classes; ++k) label_index_.emplace(engine.label(k), k);
     const cam::Preprocess& pre = engine.model().preprocess;
     if (o.out_size == "input") {
       out_w_ = pre.width, out_h_ = pre.height;
     } else if (o.out_size != "original") {
-      if (std::sscanf(o.out_size.c_str(), "%dx%d", &out_w_, &out_h_) != 2 || out_w_ < 1 || out_h_ < 1 ||
-          out_w_ > 16384 || out_h_ > 16384)
-        throw cam::Error("--out-size must be original, input or WxH, got '" + o.out_size + "'");
+      cam::parse_size(o.out_size, 1, 16384, out_w_, out_h_);  // validated by parse_cli
     }
     maps_.overlays = out_w_ == 0;  // the engine blends at the original size; other sizes are blended here
     io_threads_ = o.io_threads > 0
@@ -119,13 +152,14 @@ class Runner {
       }
       Clock::time_point t = Clock::now();
       auto results = std::make_shared<std::vector<cam::ImageResult>>(engine_.run(images, maps_));
+      add_truth_maps(items, b * o_.batch, decoded, images, *results);
       engine_seconds_ += seconds_since(t);
       std::vector<std::future<nlohmann::json>> next;
       for (size_t i = 0, good = 0; i < decoded.size(); ++i) {
         const cam::InputItem& item = items[b * o_.batch + i];
         if (!decoded[i]->error.empty()) {
           std::promise<nlohmann::json> p;
-          p.set_value({{"path", item.path}, {"error", decoded[i]->error}});
+          p.set_value(error_record(item, decoded[i]->error));
           next.push_back(p.get_future());
           continue;
         }
@@ -145,38 +179,103 @@ class Runner {
                    "cam_engine: stopped: the output is full; free space, then run again with --resume\n");
       return 2;
     }
+    if (o_.resume && b == batches) put_in_input_order(all, jsonl_path);
     write_summaries(jsonl_path);
     if (!o_.quiet) summary(b < batches);
     if (b < batches) return 130;
-    return failed_ ? 1 : 0;
+    return failed_ + failed_before_ ? 1 : 0;  // a resumed run ends as the uninterrupted one would
   }
 
  private:
-  // Drops the records of a previous run that are incomplete, keeps the rest, and returns the items still to
-  // do.
+  // The key a record is resumed by: its output name (unique per input), or for records of older versions the
+  // path.
+  static std::string resume_key(const nlohmann::json& r) {
+    return r.contains("name") ? "name:" + r["name"].get<std::string>() : record_key(r);
+  }
+
+  // Keeps the previous run's complete records, failures included (an image that failed fails again, and the
+  // resumed output must equal an uninterrupted run's), drops those whose files are missing, and returns the
+  // items still to do.
   std::vector<cam::InputItem> resume(const std::vector<cam::InputItem>& all, const std::string& jsonl_path) {
     std::set<std::string> done;
     std::string kept;
     for (const nlohmann::json& r : cam::read_jsonl(jsonl_path)) {
-      if (r.contains("error")) continue;
       bool complete = true;
       for (const std::string& f : record_files(r)) complete = complete && fs::exists(fs::path(o_.out) / f);
-      if (!complete) continue;
-      done.insert(r["path"].get<std::string>());
-      kept += r.dump() + "\n";
+      if (!complete || !done.insert(resume_key(r)).second) continue;
+      failed_before_ += r.contains("error");
+      kept += json_line(r);
     }
     cam::write_text_file(jsonl_path, kept);
     std::vector<cam::InputItem> todo;
     for (const cam::InputItem& item : all)
-      if (!done.count(item.path)) todo.push_back(item);
+      if (!done.count("name:" + item.output) && !done.count(path_key(item.path))) todo.push_back(item);
     skipped_ = all.size() - todo.size();
     return todo;
   }
 
+  // After a resumed run: the records in input order, as an uninterrupted run writes them (redone images were
+  // appended); records of inputs no longer given stay, after the others.
+  void put_in_input_order(const std::vector<cam::InputItem>& all, const std::string& jsonl_path) {
+    std::map<std::string, std::string> lines;
+    std::string rest, ordered;
+    for (const nlohmann::json& r : cam::read_jsonl(jsonl_path)) {
+      const std::string line = json_line(r);
+      if (!lines.emplace(resume_key(r), line).second) rest += line;
+    }
+    for (const cam::InputItem& item : all) {
+      auto it = lines.find("name:" + item.output);
+      if (it == lines.end()) it = lines.find(path_key(item.path));
+      if (it == lines.end()) continue;
+      ordered += it->second;
+      lines.erase(it);
+    }
+    for (const auto& kv : lines) rest += kv.second;
+    cam::write_text_file(jsonl_path, ordered + rest);
+  }
+
+  // For a misclassified image whose true class has no map among the top-k, a map of the true class (kind
+  // "truth"), appended after the others: the report shows it beside the predicted one. One engine call per
+  // distinct true class in the batch, for those images only.
+  void add_truth_maps(const std::vector<cam::InputItem>& items, size_t first,
+                      const std::vector<std::shared_ptr<Decoded>>& decoded, const std::vector<const cam::Image*>& images,
+                      std::vector<cam::ImageResult>& results) {
+    std::map<int, std::vector<size_t>> by_truth;  // true class -> positions in `results`
+    for (size_t i = 0, good = 0; i < decoded.size(); ++i) {
+      if (!decoded[i]->error.empty()) continue;
+      const size_t g = good++;
+      auto known = label_index_.find(items[first + i].truth);
+      if (known == label_index_.end() || results[g].top.empty() || results[g].top[0] == known->second) continue;
+      bool mapped = false;
+      for (int j = 0; j < maps_.topk; ++j) mapped = mapped || results[g].top[j] == known->second;
+      if (!mapped) by_truth[known->second].push_back(g);
+    }
+    for (const auto& [truth, positions] : by_truth) {
+      cam::MapOptions one = maps_;
+      one.topk = 0, one.classes = {truth};
+      std::vector<const cam::Image*> subset;
+      for (size_t g : positions) subset.push_back(images[g]);
+      std::vector<cam::ImageResult> extra = engine_.run(subset, one);
+      for (size_t j = 0; j < positions.size(); ++j) results[positions[j]].maps.push_back(std::move(extra[j].maps[0]));
+    }
+  }
+
+  // The file-name part of map j: top1..topK (zero-padded to K's width), class-LABEL, or truth.
+  std::string map_kind(size_t j, int class_index) const {
+    const size_t k = static_cast<size_t>(maps_.topk);
+    if (j < k) {
+      std::string n = std::to_string(j + 1);
+      return "top" + std::string(std::to_string(k).size() - n.size(), '0') + n;
+    }
+    if (j < k + maps_.classes.size()) return "class-" + safe_name(engine_.label(class_index));
+    return "truth";
+  }
+
   static std::vector<std::string> record_files(const nlohmann::json& r) {
     std::vector<std::string> files;
-    for (const nlohmann::json& m : r["maps"])
-      if (m.contains("file")) files.push_back(m["file"]);
+    if (r.contains("maps"))
+      for (const nlohmann::json& m : r["maps"])
+        if (m.contains("file")) files.push_back(m["file"]);
     for (const char* key : {"raw", "panel"})
       if (r.contains(key)) files.push_back(r[key]);
     return files;
@@ -186,14 +285,18 @@ class Runner {
   // this image are removed and the record is an error record; a full output also stops the run.
   nlohmann::json encode(const cam::InputItem& item, const cam::Image& image, const cam::ImageResult& result) {
     Clock::time_point t = Clock::now();
-    nlohmann::json r = {{"path", item.path}};
+    nlohmann::json r = path_record(item.path);
+    r["name"] = item.output;
     std::vector<std::string> written;
     auto save_image = [&](const std::string& file, const cam::Image& picture) {
       cam::write_image(file, picture);
       written.push_back(file);
     };
     try {
-      if (!item.truth.empty()) r["truth"] = item.truth;
+      if (!item.truth.empty()) {
+        r["truth"] = cam::percent_escape(item.truth, false);
+        if (!label_index_.count(item.truth)) r["truth_unknown"] = true;
+      }
       r["width"] = image.width, r["height"] = image.height;
       r["top"] = nlohmann::json::array();
       for (int c : result.top)
@@ -209,10 +312,18 @@ class Runner {
       std::vector<const cam::Image*> overlays;
       std::vector<std::string> captions = {item.truth.empty() ? "input" : "truth: " + item.truth};
       r["maps"] = nlohmann::json::array();
+      cam::ObjectMask object;
+      if (masks_.enabled()) {
+        try {
+          object = masks_.mask_for(item.path, item.output, image);
+          r["object_area"] = object.area();
+        } catch (const cam::Error& e) {
+          r["object_mask_error"] = e.what();
+        }
+      }
       for (size_t j = 0; j < result.maps.size(); ++j) {
         const cam::ClassMap& m = result.maps[j];
-        std::string kind = j < result.top.size() ? "top" + std::to_string(j + 1)
-                                                 : "class-" + safe_name(engine_.label(m.class_index));
+        const std::string kind = map_kind(j, m.class_index);
         const cam::Image* overlay = &m.overlay;
         if (out_w_) {
           blended[j].width = out_w_, blended[j].height = out_h_, blended[j].rgb.resize(resized.rgb.size());
@@ -223,36 +334,52 @@ class Runner {
         std::string file = item.output + "." + kind + "." + o_.format;
         save_image((fs::path(o_.out) / file).string(), *overlay);
         cam::Localization loc = cam::localize(m.map.data(), pre.height, pre.width, image.width, image.height);
-        r["maps"].push_back({{"class", m.class_index},
-                             {"label", engine_.label(m.class_index)},
-                             {"probability", m.probability},
-                             {"kind", kind},
-                             {"peak", {loc.peak_x, loc.peak_y}},
-                             {"box", {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1}},
-                             {"file", file}});
+        nlohmann::json entry = {{"class", m.class_index},
+                                {"label", engine_.label(m.class_index)},
+                                {"probability", m.probability},
+                                {"kind", kind},
+                                {"peak", nullptr},
+                                {"box", nullptr},
+                                {"file", file}};
+        if (loc.empty)
+          entry["empty"] = true;
+        else
+          entry["peak"] = {loc.peak_x, loc.peak_y}, entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
+        r["maps"].push_back(std::move(entry));
+        if (!object.inside.empty()) {
+          cam::MaskScore score =
+              cam::score_map(m.map.data(), pre.height, pre.width, loc, object, o_.pointing_tolerance);
+          r["maps"].back()["pointing"] = score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_inside);
+          r["maps"].back()["peak_distance"] = score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_distance);
+          r["maps"].back()["energy_in_mask"] = score.empty_map ? nlohmann::json() : nlohmann::json(score.energy);
+        }
         overlays.push_back(overlay);
         char prob[32];
         std::snprintf(prob, sizeof prob, " %.1f%%", 100.0 * m.probability);
-        captions.push_back(engine_.label(m.class_index) + prob);
+        captions.push_back(engine_.label(m.class_index) + prob + (kind == "truth" ? " (true class)" : ""));
       }
-      if (o_.raw && !result.maps.empty()) {
+      const size_t fixed_maps = maps_.topk + maps_.classes.size();  // the same on every image
+      if (o_.raw && fixed_maps) {
         std::vector<float> stacked;
-        for (const cam::ClassMap& m : result.maps) stacked.insert(stacked.end(), m.map.begin(), m.map.end());
+        for (size_t j = 0; j < fixed_maps; ++j)
+          stacked.insert(stacked.end(), result.maps[j].map.begin(), result.maps[j].map.end());
         cam::write_npy(base.string() + ".npy", stacked.data(),
-                       {static_cast<int>(result.maps.size()), pre.height, pre.width});
+                       {static_cast<int>(fixed_maps), pre.height, pre.width});
         written.push_back(base.string() + ".npy");
         r["raw"] = item.output + ".npy";
       }
       if (o_.panel) {
         const cam::Image& first = out_w_ ? resized : image;
         int tile = std::max(160, std::min(320, first.height));
-        save_image(base.string() + ".panel.png", cam::make_panel(first, overlays, captions, tile));
-        r["panel"] = item.output + ".panel.png";
+        save_image(base.string() + ".panel." + o_.format, cam::make_panel(first, overlays, captions, tile));
+        r["panel"] = item.output + ".panel." + o_.format;
       }
     } catch (const cam::Error& e) {
-      if (dynamic_cast<const cam::OutputFullError*>(&e)) output_full_ = true;
+      const bool full = dynamic_cast<const cam::OutputFullError*>(&e) != nullptr;
+      if (full) output_full_ = true;
       for (const std::string& file : written) std::remove(file.c_str());
-      r = {{"path", item.path}, {"error", e.what()}};
+      r = error_record(item, e.what());
+      if (full) r["retry"] = true;  // not a property of the image: said, but not recorded, so --resume redoes it
     }
     encode_microseconds_ += static_cast<int64_t>(seconds_since(t) * 1e6);
     return r;
@@ -264,14 +391,26 @@ class Runner {
     std::string lines;
     for (auto& f : records) {
       nlohmann::json r = f.get();
+      if (r.contains("retry")) {
+        if (progress_tty_) std::fprintf(stderr, "\r\033[K");
+        std::fprintf(stderr, "cam_engine: %s\n", r["error"].get<std::string>().c_str());
+        continue;
+      }
       if (r.contains("error")) {
         ++failed_;
         if (progress_tty_) std::fprintf(stderr, "\r\033[K");
         std::fprintf(stderr, "cam_engine: %s\n", r["error"].get<std::string>().c_str());
       } else {
         ++ok_;
+        if (r.contains("object_mask_error"))
+          std::fprintf(stderr, "cam_engine: %s\n", r["object_mask_error"].get<std::string>().c_str());
+        localization_.add(r);
+        if (r.contains("truth") && !r.contains("truth_unknown")) {
+          ++judged_;
+          right_ += !r["top"].empty() && r["top"][0]["label"] == r["truth"];
+        }
       }
-      lines += r.dump() + "\n";
+      lines += json_line(r);
     }
     records.clear();
     for (size_t done = 0; done < lines.size();) {
@@ -293,15 +432,21 @@ class Runner {
     if (o_.quiet) return;
     const size_t done = ok_ + failed_;
     const double elapsed = seconds_since(start_), rate = elapsed > 0 ? done / elapsed : 0;
+    // The ETA is unknown until the first images are done.
+    char eta[32] = "--:--";
+    if (done && rate > 0) {
+      const int left = static_cast<int>((total_ - done) / rate);
+      std::snprintf(eta, sizeof eta, "%d:%02d", left / 60, left % 60);
+    }
+    const double share = total_ ? 100.0 * done / total_ : 100.0;
     if (progress_tty_) {
       const int width = 30, filled = total_ ? static_cast<int>(width * done / total_) : width;
-      const double eta = rate > 0 ? (total_ - done) / rate : 0;
-      std::fprintf(stderr, "\r[%s%s] %zu/%zu  %.0f img/s  ETA %d:%02d%s", std::string(filled, '#').c_str(),
-                   std::string(width - filled, '.').c_str(), done, total_, rate, static_cast<int>(eta) / 60,
-                   static_cast<int>(eta) % 60, final_line ? "\n" : "");
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu  %.0f img/s  ETA %s%s", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), done, total_, rate, eta, final_line ? "\n" : "");
     } else if (final_line || seconds_since(last_line_) >= 5.0) {
       last_line_ = Clock::now();
-      std::fprintf(stderr, "cam_engine: %zu/%zu images, %.0f img/s\n", done, total_, rate);
+      std::fprintf(stderr, "cam_engine: %zu/%zu images (%.0f%%), %.0f img/s, ETA %s\n", done, total_, share, rate,
+                   eta);
     }
   }
 
@@ -312,33 +457,165 @@ class Runner {
       cam::write_text_file((fs::path(o_.out) / "predictions.csv").string(),
                            cam::render_predictions_csv(records));
     if (o_.report)
-      cam::write_text_file((fs::path(o_.out) / "index.html").string(), cam::render_report_html(records));
+      cam::write_text_file((fs::path(o_.out) / "index.html").string(),
+                           cam::render_report_html(records, run_details(), o_.out));
+  }
+
+  // What the report says about the run that wrote it.
+  nlohmann::json run_details() const {
+    const cam::Preprocess& pre = engine_.model().preprocess;
+    char date[64];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
+    const double elapsed = seconds_since(start_);
+    std::string classes;
+    for (int c : maps_.classes) classes += (classes.empty() ? "" : ", ") + engine_.label(c);
+    nlohmann::json run = {
+        {"model", o_.weights},
+        {"network", engine_.model().describe()},
+        {"labels", engine_.model().num_classes},
+        {"input size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
+        {"backend", engine_.backend_name()},
+        {"precision", o_.precision},
+        {"maps", "top-" + std::to_string(maps_.topk) + (classes.empty() ? "" : " and " + classes) +
+                     (o_.object_mask.empty() ? ""
+                                                   : "; object mask " + o_.object_mask + ", pointing tolerance " +
+                                                         std::to_string(static_cast<int>(o_.pointing_tolerance)) + " px")},
+        {"batch", o_.batch},
+        {"date", date},
+        {"this run", std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) +
+                         " s (" + std::to_string(static_cast<int>(elapsed > 0 ? (ok_ + failed_) / elapsed : 0)) +
+                         " img/s)" + (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "")}};
+    return run;
   }
 
   void summary(bool interrupted) {
     const double elapsed = seconds_since(start_);
+    const size_t n = ok_ + failed_;
     std::fprintf(stderr,
-                 "cam_engine: %s%zu images (%zu ok, %zu failed, %zu skipped as done) in %.2f s, %.1f img/s; "
+                 "cam_engine: %s%zu image%s (%zu ok, %zu failed, %zu skipped as done%s) in %.2f s, %.1f img/s; "
                  "decode %.2f s, "
                  "engine %.2f s, encode %.2f s (thread seconds); outputs in %s\n",
-                 interrupted ? "interrupted after " : "", ok_ + failed_, ok_, failed_, skipped_, elapsed,
-                 elapsed > 0 ? (ok_ + failed_) / elapsed : 0.0, decode_seconds_, engine_seconds_,
+                 interrupted ? "interrupted after " : "", n, n == 1 ? "" : "s", ok_, failed_, skipped_,
+                 failed_before_ ? (", " + std::to_string(failed_before_) + " of them failed before").c_str() : "",
+                 elapsed, elapsed > 0 ? n / elapsed : 0.0, decode_seconds_, engine_seconds_,
                  encode_microseconds_.load() / 1e6, o_.out.c_str());
+    if (judged_)
+      std::fprintf(stderr, "cam_engine: top-1 accuracy %.2f%% (%zu/%zu images with a known true class)\n",
+                   100.0 * right_ / judged_, right_, judged_);
+    if (localization_.maps)
+      std::fprintf(stderr, "cam_engine: top-1 maps against the object mask: %s\n",
+                   localization_.describe().c_str());
   }
 
   const cam::CliOptions& o_;
   cam::Engine& engine_;
   cam::MapOptions maps_;
+  cam::MaskSource masks_;
+  std::map<std::string, int> label_index_;  // label -> class index
+  cam::LocalizationTally localization_;  // this run's top-1 scores, for the summary
   int out_w_ = 0, out_h_ = 0, io_threads_ = 1;
   bool progress_tty_ = false;
   int jsonl_ = -1;        // predictions.jsonl, written with checked write() calls
   off_t jsonl_size_ = 0;  // its length after the last whole batch
   size_t total_ = 0, ok_ = 0, failed_ = 0, skipped_ = 0;
+  size_t failed_before_ = 0;       // failure records kept by --resume
+  size_t judged_ = 0, right_ = 0;  // images of this run with a known true class, and those predicted right
   double decode_seconds_ = 0, engine_seconds_ = 0;
   std::atomic<int64_t> encode_microseconds_{0};  // summed over the encode threads
   std::atomic<bool> output_full_{false};
   Clock::time_point start_, last_line_;
 };
+
+// One writer per output folder: an exclusive lock on OUT/.cam_engine.lock, held until the process ends (a
+// second run on the same --out would tear predictions.jsonl). Holding it, the temporary files a killed run
+// left there are removed: no other writer can own them.
+void lock_output_folder(const std::string& out) {
+  const std::string lock_path = (fs::path(out) / ".cam_engine.lock").string();
+  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw cam::Error(lock_path + ": cannot create the lock file (" + std::strerror(errno) + ")");
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+    throw cam::Error(out + ": in use by another cam_engine run (" + lock_path +
+                     " is locked); wait for it to finish or write to another --out");
+  std::error_code ec;
+  size_t removed = 0;
+  for (fs::recursive_directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().rfind(cam::kTemporaryPrefix, 0) == 0 && it->is_regular_file(ec))
+      removed += fs::remove(it->path(), ec);
+  if (removed) std::fprintf(stderr, "cam_engine: removed %zu temporary file(s) an earlier run left\n", removed);
+}
+
+// --info: what a user needs to call the model by its labels and feed it the right pixels.
+int print_info(const std::string& weights) {
+  const cam::ResNet net = cam::ResNet::load(weights);
+  const cam::Preprocess& p = net.preprocess;
+  std::printf("%s\n%s\ninput %dx%d (WxH), maps %dx%d, %s, scale %g, mean [%g, %g, %g], std [%g, %g, %g]\n",
+              weights.c_str(), net.describe().c_str(), p.width, p.height, net.feature_size(p.width),
+              net.feature_size(p.height), p.bgr ? "BGR" : "RGB", p.scale, p.mean[0], p.mean[1], p.mean[2],
+              p.stddev[0], p.stddev[1], p.stddev[2]);
+  if (!net.source.empty()) std::printf("source: %s\n", net.source.c_str());
+  std::printf("%d classes:\n", net.num_classes);
+  for (int k = 0; k < net.num_classes; ++k) std::printf("%5d  %s\n", k, net.labels[k].c_str());
+  return std::fflush(stdout) == 0 && !std::ferror(stdout) ? 0 : 2;
+}
+
+// Ground truth the model has no label for is left out of the accuracy; say so once per label.
+void warn_unknown_truth(const std::vector<cam::InputItem>& items, const cam::Engine& engine) {
+  std::set<std::string> labels(engine.model().labels.begin(), engine.model().labels.end()), unknown;
+  std::map<std::string, int> count;
+  for (const cam::InputItem& item : items)
+    if (!item.truth.empty() && !labels.count(item.truth)) ++count[item.truth];
+  for (const auto& [truth, n] : count)
+    std::fprintf(stderr,
+                 "cam_engine: ground truth '%s' (%d image%s) is not a label of this model; left out of the "
+                 "accuracy (cam_engine --info lists the labels)\n",
+                 truth.c_str(), n, n == 1 ? "" : "s");
+}
+
+// The options that decide which files an output folder holds and what they contain, kept in OUT/run.json.
+// --resume goes on only with the same ones (else a top-1 run resumed with --topk 3 would silently skip every
+// image); a fresh run into a folder that holds an earlier one says that the earlier files stay.
+void check_run_record(const cam::CliOptions& o, const cam::MapOptions& mo, const cam::Engine& engine) {
+  const cam::Preprocess& pre = engine.model().preprocess;
+  std::error_code ec;
+  nlohmann::json record = {{"weights", fs::absolute(o.weights, ec).lexically_normal().string()},
+                           {"weights_bytes", fs::file_size(o.weights, ec)},
+                           {"topk", mo.topk},
+                           {"classes", mo.classes},
+                           {"format", o.format},
+                           {"out_size", o.out_size},
+                           {"input_size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
+                           {"panel", o.panel},
+                           {"raw", o.raw},
+                           {"colormap", o.colormap},
+                           {"alpha", o.alpha},
+                           {"precision", o.precision},
+                           {"object_mask", o.object_mask},
+                           {"pointing_tolerance", o.pointing_tolerance},
+                           {"labels_from_folders", o.labels_from_folders}};
+  const fs::path path = fs::path(o.out) / "run.json";
+  if (o.resume) {
+    std::ifstream in(path);
+    nlohmann::json before = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+    if (before.is_object()) {
+      std::string changed;
+      for (auto it = record.begin(); it != record.end(); ++it)
+        if (!before.contains(it.key()) || before[it.key()] != it.value())
+          changed += (changed.empty() ? "" : ", ") + it.key() + " " +
+                     (before.contains(it.key()) ? before[it.key()].dump() : "(unset)") + " -> " +
+                     it.value().dump();
+      if (!changed.empty())
+        throw cam::Error("--resume: " + o.out + " was written with other options (" + changed +
+                         "); resume with the same options, or write to a new --out");
+    }
+  } else if (fs::exists(fs::path(o.out) / "predictions.jsonl") && !o.quiet) {
+    std::fprintf(stderr,
+                 "cam_engine: note: %s holds an earlier run; this run rewrites predictions.jsonl, and the earlier "
+                 "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
+                 o.out.c_str());
+  }
+  cam::write_text_file(path.string(), record.dump(1) + "\n");
+}
 
 }  // namespace
 
@@ -351,6 +628,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (o.help) return std::fputs(cam::cli_help(), stdout) < 0 ? 2 : 0;
+  if (!o.info.empty()) {
+    try {
+      return print_info(o.info);
+    } catch (const cam::Error& e) {
+      std::fprintf(stderr, "cam_engine: %s\n", e.what());
+      return 2;
+    }
+  }
   if (o.version) {
 #ifdef CAM_WITH_CUDA
     std::printf("cam_engine 0.1.0 (backends: cpu, cuda)\n");
@@ -364,6 +649,7 @@ int main(int argc, char** argv) {
     fs::create_directories(o.out, ec);
     if (!fs::is_directory(o.out) || access(o.out.c_str(), W_OK) != 0)
       throw cam::Error(o.out + ": cannot create or write the output folder");
+    lock_output_folder(o.out);
     cam::EngineOptions eo;
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device,
     eo.verbose = o.verbose;
@@ -372,12 +658,21 @@ int main(int argc, char** argv) {
     eo.tuning_file = o.tuning_file;
     eo.input_width = o.input_w, eo.input_height = o.input_h;
     cam::Engine engine(o.weights, eo);
+    const int classes = engine.model().num_classes;
     cam::MapOptions mo;
-    mo.topk = std::min(o.topk, engine.model().num_classes);
+    mo.topk = std::min(o.topk, classes);
+    if (o.topk > classes && !o.quiet)
+      std::fprintf(stderr, "cam_engine: --topk %d is more than the model's %d classes; making %d maps\n", o.topk,
+                   classes, classes);
     for (const std::string& c : o.classes) mo.classes.push_back(engine.class_index(c));
     mo.image_weight = o.alpha;
     mo.colormap = cam::colormap_index(o.colormap);
-    std::vector<cam::InputItem> items = cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin);
+    std::vector<std::string> notes;
+    std::vector<cam::InputItem> items = cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin, &notes);
+    for (const std::string& note : notes) std::fprintf(stderr, "cam_engine: %s\n", note.c_str());
+    if (items.empty()) throw cam::Error("no images found in the inputs given");
+    warn_unknown_truth(items, engine);
+    check_run_record(o, mo, engine);
     if (o.verbose)
       std::fprintf(stderr, "cam_engine: %s on %s, %zu images\n", engine.model().describe().c_str(),
                    engine.backend_name().c_str(), items.size());

@@ -21,10 +21,22 @@ long parse_int(const std::string& opt, const std::string& v, long lo, long hi) {
 
 }  // namespace
 
+bool parse_size(const std::string& text, int lo, int hi, int& width, int& height) {
+  if (text.find_first_not_of("0123456789x") != std::string::npos) return false;
+  const size_t x = text.find('x');
+  const std::string a = text.substr(0, x), b = x == std::string::npos ? a : text.substr(x + 1);
+  if (a.empty() || b.empty() || b.find('x') != std::string::npos || a.size() > 6 || b.size() > 6) return false;
+  const int w = std::stoi(a), h = std::stoi(b);
+  if (w < lo || h < lo || w > hi || h > hi) return false;
+  width = w, height = h;
+  return true;
+}
+
 const char* cli_help() {
   return R"(cam_engine: ResNet predictions and class activation maps for lists and folders of images.
 
 usage: cam_engine --weights MODEL.safetensors [options] INPUT...
+       cam_engine --info MODEL.safetensors      (the model's layers, input size, labels and metadata)
 
 INPUT is an image, a folder (searched recursively for jpg/jpeg/png/bmp/tga/gif), a list file (*.txt, *.lst,
 *.list: one path per line, optional TAB + ground-truth label, '#' comments, paths relative to the list), or '-'
@@ -33,8 +45,10 @@ to read such a list from stdin.
 options:
   --weights FILE          model in safetensors (see weights/FORMAT.md; tools/convert.py makes one)
   --out DIR               output folder (default cam_out); created if missing
-  --topk K                maps for the K most probable classes (default 1; 0 for none)
-  --class NAME|INDEX      also a map for this class on every image (repeatable)
+  --topk K                maps for the K most probable classes (default 1; 0 for none); predictions.jsonl
+                          always ranks at least the top 5
+  --class NAME|INDEX      also a map for this class on every image (repeatable; case-insensitive when
+                          unambiguous)
   --labels-from-folders   the parent folder's name is the ground truth (ImageFolder / Fruits-360 layout)
   --batch N               images per batch (default 16)
   --backend auto|cuda|cpu engine backend (default auto: CUDA when a device is there)
@@ -49,20 +63,34 @@ options:
   --io-threads N          threads decoding and encoding images (default min(4, cores))
   --colormap NAME         jet (default), turbo, viridis, inferno, magma, plasma, hot, bone
   --alpha A               weight of the image in the overlay, 0..1 (default 0.5)
-  --format png|jpg        overlay file format (default png)
-  --out-size S            overlay size: original (default), input (the network's), or WxH
-  --input-size WxH        network input size (default: the model's preprocess metadata)
-  --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K, H, W)
+  --format png|jpg        format of the overlays and panels (default png; jpeg = jpg)
+  --out-size S            overlay size: original (default), input (the network's), WxH or N (NxN)
+  --input-size WxH|N      network input size (default: the model's preprocess metadata)
+  --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K + C, H, W): the
+                          top-K maps, then one per --class in the order given
   --panel                 also write NAME.panel.png: the image and each overlay, captioned
-  --report                write index.html: a gallery with misclassified first and accuracy
+  --report                write index.html: run details, accuracy, confusion matrix, per-class table and a
+                          gallery with the most confident errors first, filters by class and "wrong only"
   --csv                   write predictions.csv beside predictions.jsonl
-  --resume                skip images whose outputs already exist (after an interruption)
+  --object-mask SPEC      score each map against where the object is: white[:T] (object = not the white
+                          background, pixels with every channel >= T reached from the border, T default 230),
+                          boxes:FILE (JSON: image path or file name -> [x0,y0,x1,y1] or a list of boxes) or
+                          masks:DIR (DIR/NAME.png, non-black = object); adds per map the pointing game (peak on
+                          the object) and energy-in-mask (share of the map on the object), averages in the
+                          summary and the report
+  --pointing-tolerance PX a peak within PX pixels of the object is a pointing-game hit (default 0: on it;
+                          Zhang et al. 2016 use 15); the JSONL gives each peak's distance either way
+  --resume                skip images whose outputs already exist (after an interruption); refused when the
+                          options that shape the outputs differ from the run that wrote --out
   --max-pixels N          refuse images larger than N pixels (default 100000000)
   --quiet                 no progress or summary;  --verbose: plans, memory and algorithms
   --version, --help
 
-outputs (in --out): NAME.top1.png ... NAME.topK.png, NAME.class-LABEL.png, predictions.jsonl (one object per
-image: path, truth, top-k, per map its peak and the box above 20% of the max in original pixels, files).
+outputs (in --out): NAME is the input's path below the common folder of all inputs, extension kept (a path
+given twice gets NAME~2): NAME.top1.png ... NAME.topK.png (zero-padded: top01 when K >= 10),
+NAME.class-LABEL.png, NAME.truth.png (a misclassified image's true class), predictions.jsonl (one object per
+image: path, truth, the top-5 or top-K ranking, per map its kind, peak and the box above 20% of the max in
+original pixels, null for an all-zero map, and files), run.json (the options --resume must match).
 exit status: 0 all images done, 1 some images failed, 2 usage/weights errors or a full output disk, 130 interrupted.
 
 examples:
@@ -76,6 +104,7 @@ CliOptions parse_cli(int argc, char** argv) {
   CliOptions o;
   std::map<std::string, std::function<void(const std::string&)>> with_value = {
       {"--weights", [&](const std::string& v) { o.weights = v; }},
+      {"--info", [&](const std::string& v) { o.info = v; }},
       {"--out", [&](const std::string& v) { o.out = v; }},
       {"--topk", [&](const std::string& v) { o.topk = static_cast<int>(parse_int("--topk", v, 0, 100)); }},
       {"--class", [&](const std::string& v) { o.classes.push_back(v); }},
@@ -101,14 +130,26 @@ CliOptions parse_cli(int argc, char** argv) {
        }},
       {"--format",
        [&](const std::string& v) {
-         if (v != "png" && v != "jpg") throw Error("--format must be png or jpg, got '" + v + "'");
-         o.format = v;
+         if (v != "png" && v != "jpg" && v != "jpeg")
+           throw Error("--format must be png or jpg (jpeg), got '" + v + "'");
+         o.format = v == "png" ? "png" : "jpg";
        }},
-      {"--out-size", [&](const std::string& v) { o.out_size = v; }},
+      {"--out-size",
+       [&](const std::string& v) {
+         int w = 0, h = 0;
+         if (v != "original" && v != "input" && !parse_size(v, 1, 16384, w, h))
+           throw Error("--out-size must be original, input, WxH or N (1..16384), got '" + v + "'");
+         o.out_size = v == "original" || v == "input" ? v : std::to_string(w) + "x" + std::to_string(h);
+       }},
+      {"--object-mask", [&](const std::string& v) { o.object_mask = v; }},
+      {"--pointing-tolerance",
+       [&](const std::string& v) {
+         o.pointing_tolerance = static_cast<double>(parse_int("--pointing-tolerance", v, 0, 100000));
+       }},
       {"--input-size",
        [&](const std::string& v) {
-         if (std::sscanf(v.c_str(), "%dx%d", &o.input_w, &o.input_h) != 2)
-           throw Error("--input-size must be WxH, got '" + v + "'");
+         if (!parse_size(v, 8, 4096, o.input_w, o.input_h))
+           throw Error("--input-size must be WxH or N (8..4096), e.g. 224x224 or 224, got '" + v + "'");
        }},
       {"--max-pixels",
        [&](const std::string& v) { o.max_pixels = parse_int("--max-pixels", v, 1, 4'000'000'000L); }},
@@ -150,7 +191,7 @@ CliOptions parse_cli(int argc, char** argv) {
       throw Error("unknown option '" + arg + "' (see --help)");
     }
   }
-  if (o.help || o.version) return o;
+  if (o.help || o.version || !o.info.empty()) return o;
   if (o.weights.empty()) throw Error("--weights is required (see --help)");
   if (o.inputs.empty()) throw Error("no input images, folders or lists given (see --help)");
   return o;

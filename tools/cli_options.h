@@ -8,6 +8,7 @@ namespace cam {
 
 struct CliOptions {
   std::string weights;
+  std::string info;  // --info MODEL: print the model's description, labels and metadata, then exit
   std::string out = "cam_out";
   std::vector<std::string> inputs;  // images, folders, list files, "-"
   int topk = 1;
@@ -24,11 +25,16 @@ struct CliOptions {
   float alpha = 0.5f;  // image weight in the blend
   std::string format = "png";
   std::string out_size = "original";  // original | input | WxH
+  std::string object_mask;            // ground truth for localisation scores (object_mask.h); empty = none
+  double pointing_tolerance = 0;      // pixels; a peak this close to the object counts as a hit
   int input_h = 0, input_w = 0;       // network input override; 0 = the weights' metadata
   int64_t max_pixels = 100'000'000;
   bool labels_from_folders = false, raw = false, panel = false, report = false, csv = false, resume = false;
   bool quiet = false, verbose = false, help = false, version = false;
 };
+
+// "WxH" or "N" (N x N), each side within lo..hi; false for anything else ("10x10abc", "0x0").
+bool parse_size(const std::string& text, int lo, int hi, int& width, int& height);
 
 // Throws cam::Error with a one-line reason for unknown options and bad values.
 CliOptions parse_cli(int argc, char** argv);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Converts a ResNet from PyTorch, Keras or ONNX into an engine-ready safetensors file (torchvision names).
 
-  convert.py model.pth -o model.safetensors --labels-from-folder Fruits360/Training
+  convert.py model.pth -o model.safetensors --labels-from-dataset Fruits360/Training
   convert.py resnet50_fruits.h5 -o model.safetensors --labels labels.txt          (Keras 2 .h5 / Keras 3 .weights.h5)
   convert.py model.onnx -o model.safetensors --labels labels.txt --input-size 100
 
@@ -345,8 +345,8 @@ def read_labels(args, tensors, embedded):
     if args.labels:
         with open(args.labels) as f:
             labels = [line.rstrip("\n") for line in f if line.strip()]
-    elif args.labels_from_folder:
-        labels = sorted(d for d in os.listdir(args.labels_from_folder) if os.path.isdir(os.path.join(args.labels_from_folder, d)))
+    elif args.labels_from_dataset:
+        labels = sorted(d for d in os.listdir(args.labels_from_dataset) if os.path.isdir(os.path.join(args.labels_from_dataset, d)))
     else:
         labels = embedded
     classes = tensors["fc.weight"].shape[0]
@@ -355,15 +355,25 @@ def read_labels(args, tensors, embedded):
     return labels
 
 
+def input_size(text):
+    """WxH or N (N x N), as cam_engine --input-size takes it; returns [H, W] for the metadata."""
+    parts = text.split("x")
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts) or not all(8 <= int(p) <= 4096 for p in parts):
+        raise argparse.ArgumentTypeError("must be WxH or N (8..4096), e.g. 224x224 or 224, got '%s'" % text)
+    w, h = int(parts[0]), int(parts[-1])
+    return [h, w]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source")
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--format", choices=["auto", "pytorch", "keras", "onnx"], default="auto")
     ap.add_argument("--labels", help="text file, one label per line, in class-index order")
-    ap.add_argument("--labels-from-folder", help="sorted subfolder names (ImageFolder / flow_from_directory order)")
+    ap.add_argument("--labels-from-dataset", metavar="DIR",
+                    help="the label list from a dataset's class folders, sorted (ImageFolder / flow_from_directory order)")
     ap.add_argument("--preprocess", help="torchvision | keras-caffe | a JSON object (default: by source)")
-    ap.add_argument("--input-size", help="H or H,W (default 224)")
+    ap.add_argument("--input-size", type=input_size, default=[224, 224], help="WxH or N (default 224)")
     ap.add_argument("--check", action="store_true", help="compare the source and the engine on random images")
     ap.add_argument("--engine", help="cam_engine binary for --check (default: build/cam_engine, then PATH)")
     args = ap.parse_args()
@@ -377,8 +387,7 @@ def main():
         pre = dict(PREPROCESS["keras-caffe" if fmt == "keras" else "torchvision"])
         if args.preprocess:
             pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else json.loads(args.preprocess)
-        size = [int(s) for s in (args.input_size or "224").split(",")]
-        pre["input_size"] = size * 2 if len(size) == 1 else size
+        pre["input_size"] = args.input_size
         meta.update({"preprocess": json.dumps(pre), "source": "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt)})
         if labels is not None:
             meta["labels"] = json.dumps(labels)

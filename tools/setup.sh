@@ -10,4 +10,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   libdnnl-dev libstb-dev nlohmann-json3-dev doctest-dev \
   python3 python3-numpy python3-torch python3-torchvision python3-opencv python3-pil python3-h5py python3-onnx \
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev \
+  chromium fonts-dejavu-core

@@ -1,0 +1,121 @@
+// The shipped Fruits-360 model (weights/fruits360_r50.safetensors) on the held-out real Test photos in
+// tests/data/fruits360_heldout (3 per class, none used in training), CPU backend: top-1 accuracy and the
+// pointing game of the top-1 map against the white-background mask above bounds set from the measurement on
+// the whole Test split (weights/fruits360_r50.md), and the CLI's localisation numbers equal to a plain
+// reference computed here (mask by sweeps, energy pixel by pixel, averages by hand).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "engine.h"
+#include "image_io.h"
+#include "object_mask.h"
+#include "report.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kModel = camtest::source_dir() + "/weights/fruits360_r50.safetensors";
+const std::string kHeldOut = camtest::data_path("fruits360_heldout");
+
+struct Photo {
+  std::string path, truth;
+};
+
+std::vector<Photo> held_out() {
+  std::vector<Photo> photos;
+  for (const auto& cls : fs::directory_iterator(kHeldOut))
+    if (cls.is_directory())
+      for (const auto& f : fs::directory_iterator(cls.path()))
+        photos.push_back({f.path().string(), cls.path().filename().string()});
+  std::sort(photos.begin(), photos.end(), [](const Photo& a, const Photo& b) { return a.path < b.path; });
+  return photos;
+}
+
+// Energy-in-mask the plain way: every map pixel's centre mapped to the original pixel it falls in.
+double reference_energy(const std::vector<float>& map, int h, int w, const std::vector<uint8_t>& object,
+                        int ow, int oh) {
+  double all = 0, on = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const int ox = std::min(ow - 1, static_cast<int>((x + 0.5) * ow / w));
+      const int oy = std::min(oh - 1, static_cast<int>((y + 0.5) * oh / h));
+      all += map[y * w + x];
+      on += object[oy * ow + ox] ? map[y * w + x] : 0.0;
+    }
+  return on / all;
+}
+
+}  // namespace
+
+TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 map (CPU)") {
+  const std::vector<Photo> photos = held_out();
+  REQUIRE(photos.size() == 129);  // 43 classes x 3
+  cam::EngineOptions eo;
+  eo.backend = "cpu";
+  cam::Engine engine(kModel, eo);
+  CHECK(engine.model().num_classes == 43);
+  const cam::Preprocess& pre = engine.model().preprocess;
+  cam::MapOptions mo;
+  mo.overlays = false;
+  int correct = 0, hits = 0, scored = 0;
+  double energy = 0;
+  for (size_t start = 0; start < photos.size(); start += 16) {
+    std::vector<cam::Image> images;
+    for (size_t i = start; i < std::min(photos.size(), start + 16); ++i) images.push_back(cam::read_image(photos[i].path));
+    std::vector<cam::ImageResult> results = engine.run(images, mo);
+    for (size_t j = 0; j < images.size(); ++j) {
+      const Photo& photo = photos[start + j];
+      correct += engine.label(results[j].top[0]) == photo.truth;
+      const std::vector<float>& map = results[j].maps[0].map;
+      const std::vector<uint8_t> object = camtest::reference_object_mask(images[j], 230);
+      cam::Localization loc = cam::localize(map.data(), pre.height, pre.width, images[j].width, images[j].height);
+      if (loc.empty) continue;
+      ++scored;
+      hits += object[static_cast<size_t>(loc.peak_y) * images[j].width + loc.peak_x];
+      energy += reference_energy(map, pre.height, pre.width, object, images[j].width, images[j].height);
+    }
+  }
+  const double n = static_cast<double>(photos.size());
+  MESSAGE("Fruits-360 held-out (" << photos.size() << " photos): accuracy " << correct / n << ", pointing game "
+                                  << hits / static_cast<double>(scored) << ", energy-in-mask "
+                                  << energy / scored);
+  CHECK(correct / n >= 0.93);
+  CHECK(scored >= photos.size() - 2);
+  CHECK(hits / static_cast<double>(scored) >= 0.93);
+}
+
+TEST_CASE("Fruits-360 model: the CLI's pointing game and energy-in-mask equal the plain reference") {
+  const std::string dir = camtest::temp_dir();
+  camtest::CliRun r = camtest::run_cli("--weights " + kModel + " --backend cpu --object-mask white --report "
+                                       "--labels-from-folders --out " + dir + "/out " + kHeldOut,
+                                       dir);
+  REQUIRE(r.status == 0);
+  std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
+  REQUIRE(records.size() == 129);
+  int hits = 0, maps = 0;
+  double energy = 0;
+  for (const nlohmann::json& rec : records) {
+    cam::Image img = cam::read_image(rec["path"].get<std::string>());
+    const std::vector<uint8_t> object = camtest::reference_object_mask(img, 230);
+    size_t area = 0;
+    for (uint8_t v : object) area += v;
+    CHECK(rec["object_area"].get<double>() == doctest::Approx(static_cast<double>(area) / object.size()));
+    const nlohmann::json& m = rec["maps"][0];
+    if (m["pointing"].is_null()) continue;
+    const bool inside = object[m["peak"][1].get<int>() * img.width + m["peak"][0].get<int>()];
+    CHECK(m["pointing"].get<bool>() == inside);
+    ++maps;
+    hits += inside;
+    energy += m["energy_in_mask"].get<double>();
+  }
+  char line[256];
+  std::snprintf(line, sizeof line, "pointing game %.1f%% (%d/%d), energy-in-mask %.3f", 100.0 * hits / maps, hits,
+                maps, energy / maps);
+  CHECK(r.err.find(line) != std::string::npos);
+  CAPTURE(line);
+  CHECK(r.err.find("top-1 maps against the object mask") != std::string::npos);
+}
