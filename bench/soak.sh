@@ -3,7 +3,7 @@
 # resident memory (and, with BACKEND=cuda, its device memory from nvidia-smi) every second. Checks: memory flat
 # after warm-up (growth bound GROWTH_MB), one JSONL line per image, every bad image reported once, every good
 # image's overlay present and decodable.
-#   N=100000 bench/soak.sh            # CPU backend, demo model; BACKEND=cuda on a GPU machine
+#   N=100000 bench/soak.sh            # CPU backend, the shipped Fruits-360 model; BACKEND=cuda on a GPU machine
 # Environment: N, BACKEND, GROWTH_MB, PYTHON, CAM_ENGINE (the binary; default build/cam_engine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +41,7 @@ with open(os.path.join(work, "list.txt"), "w") as lst:
 open(os.path.join(work, "bad_count"), "w").write(str(bad))
 PY
 start=$(date +%s)
-"${CAM_ENGINE:-$root/build/cam_engine}" --weights "$root/weights/demo_fruits.safetensors" --backend "$backend" --batch 32 --quiet \
+"${CAM_ENGINE:-$root/build/cam_engine}" --weights "$root/weights/fruits360_r50.safetensors" --backend "$backend" --batch 32 --quiet \
   --out "$work/out" "$work/list.txt" 2> "$work/stderr.txt" &
 pid=$!
 : > "$work/rss.csv"

@@ -213,12 +213,15 @@ void assign_output_names(std::vector<InputItem>& items) {
       common /= *a;
     root = common;
   }
-  std::map<std::string, int> seen;
+  std::map<std::string, int> seen;  // name -> occurrences so far
+  std::set<std::string> taken;      // names given out (a file may itself be called "x.jpg~2")
   for (InputItem& item : items) {
     std::string name = percent_escape(absolute_normal(item.path).lexically_relative(root).string(), false);
     if (name.empty() || name == "." || name.back() == '/') name += "_";
     const int n = ++seen[name];
-    item.output = n == 1 ? name : name + "~" + std::to_string(n);
+    std::string unique = n == 1 ? name : name + "~" + std::to_string(n);
+    while (!taken.insert(unique).second) unique = name + "~" + std::to_string(++seen[name]);
+    item.output = unique;
   }
 }
 

@@ -2,7 +2,6 @@
 #include "safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@ namespace cam {
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
+constexpr size_t kMaxFileBytes = size_t{4} << 30;  // 4 GiB
 
 struct DTypeName {
   const char* name;
@@ -136,6 +136,8 @@ int64_t TensorView::numel() const {
   return n;
 }
 
+// The file is read, not memory-mapped: a file truncated while mapped kills the process with SIGBUS on the
+// first access past its new end, while a short read is an error that names the file.
 SafeTensors::SafeTensors(const std::string& path) : path_(path) {
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO is refused below, not waited on
   if (fd < 0) fail(path, std::string("cannot open weights file: ") + std::strerror(errno));
@@ -144,25 +146,29 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
     close(fd);
     fail(path, "not a regular file");
   }
-  map_size_ = static_cast<size_t>(st.st_size);
-  if (map_size_ < 8) {
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < 8) {
     close(fd);
-    fail(path, "file is " + std::to_string(map_size_) +
-                   " bytes, too short for the 8-byte header length (truncated?)");
+    fail(path, "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length (truncated?)");
   }
-  map_ = mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (size > kMaxFileBytes) {
+    close(fd);
+    fail(path, "file is " + std::to_string(size) + " bytes, over the " + std::to_string(kMaxFileBytes) +
+                   "-byte limit for weights (a ResNet-152 in F32 is 240 MB)");
+  }
+  owned_.resize(size);
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = read(fd, owned_.data() + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "the file shrank while it was read";
+      close(fd);
+      fail(path, "read error (" + why + ")");
+    }
+    done += static_cast<size_t>(n);
+  }
   close(fd);
-  if (map_ == MAP_FAILED) {
-    map_ = nullptr;
-    fail(path, std::string("cannot map file: ") + std::strerror(errno));
-  }
-  try {
-    parse(static_cast<const uint8_t*>(map_), map_size_);
-  } catch (...) {
-    munmap(map_, map_size_);
-    map_ = nullptr;
-    throw;
-  }
+  parse(owned_.data(), owned_.size());
 }
 
 SafeTensors::SafeTensors(const std::string& name, const std::vector<uint8_t>& bytes)
@@ -173,9 +179,7 @@ SafeTensors::SafeTensors(const std::string& name, const std::vector<uint8_t>& by
   parse(owned_.data(), owned_.size());
 }
 
-SafeTensors::~SafeTensors() {
-  if (map_) munmap(map_, map_size_);
-}
+SafeTensors::~SafeTensors() = default;
 
 void SafeTensors::parse(const uint8_t* bytes, size_t size) {
   uint64_t header_len = read_u64_le(bytes);

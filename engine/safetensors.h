@@ -1,6 +1,7 @@
 // Reader of the safetensors format (huggingface spec): an 8-byte little-endian header length N, N bytes of
 // JSON (tensor table + optional "__metadata__" string map), then the raw little-endian tensor data. The file
-// is memory-mapped; every spec rule is checked before any tensor is handed out (see conventions.md).
+// is read whole (at most 4 GiB; a read, unlike a mapping, cannot die of SIGBUS when the file is truncated
+// meanwhile); every spec rule is checked before any tensor is handed out (see conventions.md).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -62,9 +63,7 @@ class SafeTensors {
   void parse(const uint8_t* bytes, size_t size);
 
   std::string path_;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
-  std::vector<uint8_t> owned_;  // the bytes, when constructed from memory
+  std::vector<uint8_t> owned_;  // the file's bytes
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };

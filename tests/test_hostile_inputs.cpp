@@ -213,3 +213,37 @@ TEST_CASE("out of inodes is a full output: the run stops with exit 2 and --resum
   CHECK(status == 2);
   CHECK(read_text(dir + "/stderr.txt").find("the output is full") != std::string::npos);
 }
+
+TEST_CASE("memory: options that cannot fit the budget are refused; huge images one by one; under ulimit -v") {
+  const std::string dir = camtest::temp_dir();
+  write_images(dir + "/in", 2, 9);
+  camtest::CliRun r = camtest::run_cli(engine("--batch 4096 --memory-budget 2048 --out " + dir + "/o " + dir + "/in"), dir);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--batch 4096 at 100x100 needs about") != std::string::npos);
+  // AddressSanitizer reserves terabytes of address space, so an ASan build cannot run under ulimit -v.
+#if defined(__SANITIZE_ADDRESS__)
+  const std::string limit_as = "";
+  MESSAGE("ulimit -v not applied: AddressSanitizer build (its shadow memory needs the address space)");
+#else
+  const std::string limit_as = "ulimit -v 3000000 && ";
+#endif
+  r = camtest::run_cli(engine("--out-size 16384x16384 --out " + dir + "/o " + dir + "/in"), dir, limit_as);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--out-size 16384x16384 needs") != std::string::npos);
+  // a 10000x10000 PNG (a few hundred KB) within the default --max-pixels: refused for the budget, the run goes on
+  cam::Image big;
+  big.width = big.height = 10000;
+  big.rgb.assign(size_t{10000} * 10000 * 3, 200);
+  cam::write_image(dir + "/in/big.png", big);
+  big = cam::Image();
+  r = camtest::run_cli(engine("--memory-budget 1024 --out " + dir + "/b " + dir + "/in"), dir, limit_as);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("big.png: image is 10000x10000, over the limit of") != std::string::npos);
+  CHECK(cam::read_jsonl(dir + "/b/predictions.jsonl").size() == 3);
+  // the default budget follows the address-space limit
+  if (!limit_as.empty()) {
+    r = camtest::run_cli(engine("--batch 4096 --input-size 512 --out " + dir + "/v " + dir + "/in"), dir, limit_as);
+    CHECK(r.status == 2);
+    CHECK(r.err.find("over half the memory budget") != std::string::npos);
+  }
+}

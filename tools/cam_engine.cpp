@@ -4,6 +4,7 @@
 // length.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +107,60 @@ class Runner {
                       ? o.io_threads
                       : std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
     progress_tty_ = !o.quiet && isatty(STDERR_FILENO);
+    max_pixels_ = plan_memory();
+  }
+
+  // The memory budget (--memory-budget, default half the machine's RAM) bounds what a run holds at once: the
+  // engine's batch buffers, and up to four batches of images in flight (two decoding ahead, one in the engine,
+  // one encoding), each with its overlays and any --out-size canvases. Options that cannot fit are refused
+  // before any work; images too large for their share are refused one by one like any bad image. Returns the
+  // pixel limit per image.
+  int64_t plan_memory() const {
+    const cam::Preprocess& pre = engine_.model().preprocess;
+    double activations = 0;  // floats of the largest conv output of one image
+    engine_.model().for_each_conv_at(pre.height, pre.width, [&](const cam::ConvLayer& c, int ih, int iw, bool, bool) {
+      activations = std::max(activations, static_cast<double>(c.out_channels) * c.out_size(ih) * c.out_size(iw));
+    });
+    const double engine_bytes = o_.batch * activations * 4 * 4;  // about four such buffers live at once
+    const double budget = budget_bytes();
+    const double gib = 1024.0 * 1024 * 1024;
+    char what[256];
+    if (engine_bytes > budget / 2) {
+      std::snprintf(what, sizeof what,
+                    "--batch %d at %dx%d needs about %.1f GiB of engine buffers, over half the memory budget of "
+                    "%.1f GiB (--memory-budget); use a smaller --batch",
+                    o_.batch, pre.width, pre.height, engine_bytes / gib, budget / gib);
+      throw cam::Error(what);
+    }
+    const size_t maps = maps_.topk + maps_.classes.size() + 1;  // + a true-class map
+    const double per_image = (budget - engine_bytes) / (4.0 * o_.batch);
+    const double canvas = out_w_ ? 3.0 * out_w_ * out_h_ * (maps + 1) : 0;
+    if (canvas > per_image / 2) {
+      std::snprintf(what, sizeof what,
+                    "--out-size %dx%d needs %.1f GiB for the overlays of %d batches of %d images, over the memory "
+                    "budget of %.1f GiB (--memory-budget); use a smaller --out-size or --batch",
+                    out_w_, out_h_, canvas * 4 * o_.batch / gib, 4, o_.batch, budget / gib);
+      throw cam::Error(what);
+    }
+    // An image of P pixels holds its decode, its resized copy and one overlay per map: 3 P (maps + 2) bytes.
+    const int64_t fits = static_cast<int64_t>((per_image - canvas) / (3.0 * (maps + 2)));
+    const int64_t limit = std::min<int64_t>(o_.max_pixels, fits);
+    if (o_.verbose)
+      std::fprintf(stderr,
+                   "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
+                   "(%d batches of %d in flight)\n",
+                   budget / gib, engine_bytes / gib, static_cast<long long>(limit), 4, o_.batch);
+    return limit;
+  }
+
+  double budget_bytes() const {
+    if (o_.memory_budget_mb > 0) return o_.memory_budget_mb * 1024.0 * 1024.0;
+    double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    if (!(ram > 0)) ram = 8.0 * 1024 * 1024 * 1024;
+    struct rlimit limit;  // an address-space limit (ulimit -v) caps it too, past the program's own ~1 GiB
+    if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+      ram = std::min(ram, 2.0 * (static_cast<double>(limit.rlim_cur) - 1024.0 * 1024 * 1024));
+    return std::max(ram / 2, 64.0 * 1024 * 1024);
   }
 
   // Returns the exit status.
@@ -127,7 +182,7 @@ class Runner {
           Decoded d;
           Clock::time_point t = Clock::now();
           try {
-            d.image = cam::read_image(path, o_.max_pixels);
+            d.image = cam::read_image(path, max_pixels_);
           } catch (const cam::Error& e) {
             d.error = e.what();
           }
@@ -515,6 +570,7 @@ class Runner {
   std::map<std::string, int> label_index_;  // label -> class index
   cam::LocalizationTally localization_;  // this run's top-1 scores, for the summary
   int out_w_ = 0, out_h_ = 0, io_threads_ = 1;
+  int64_t max_pixels_ = 0;  // --max-pixels, lowered to what the memory budget allows per image
   bool progress_tty_ = false;
   int jsonl_ = -1;        // predictions.jsonl, written with checked write() calls
   off_t jsonl_size_ = 0;  // its length after the last whole batch

@@ -83,6 +83,8 @@ options:
   --resume                skip images whose outputs already exist (after an interruption); refused when the
                           options that shape the outputs differ from the run that wrote --out
   --max-pixels N          refuse images larger than N pixels (default 100000000)
+  --memory-budget MB      what the run may hold at once (default half the RAM): a --batch or --out-size that
+                          cannot fit is refused, and images too large for their share are refused one by one
   --quiet                 no progress or summary;  --verbose: plans, memory and algorithms
   --version, --help
 
@@ -94,8 +96,9 @@ original pixels, null for an all-zero map, and files), run.json (the options --r
 exit status: 0 all images done, 1 some images failed, 2 usage/weights errors or a full output disk, 130 interrupted.
 
 examples:
-  cam_engine --weights weights/demo_fruits.safetensors --out cams weights/demo_images
+  cam_engine --weights weights/fruits360_r50.safetensors --labels-from-folders --object-mask white --report --out cams weights/demo_images
   cam_engine --weights fruits360.safetensors --topk 3 --panel --report --labels-from-folders Test/ --out run1
+  cam_engine --info weights/fruits360_r50.safetensors
   find photos -name '*.jpg' | cam_engine --weights m.safetensors --class Banana --raw -
 )";
 }
@@ -151,6 +154,8 @@ CliOptions parse_cli(int argc, char** argv) {
          if (!parse_size(v, 8, 4096, o.input_w, o.input_h))
            throw Error("--input-size must be WxH or N (8..4096), e.g. 224x224 or 224, got '" + v + "'");
        }},
+      {"--memory-budget",
+       [&](const std::string& v) { o.memory_budget_mb = parse_int("--memory-budget", v, 64, 1L << 30); }},
       {"--max-pixels",
        [&](const std::string& v) { o.max_pixels = parse_int("--max-pixels", v, 1, 4'000'000'000L); }},
   };

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what cam_engine builds and tests with, from Debian's packages (run as root or with sudo).
 # The CUDA toolkit with cuDNN 9 is not a Debian package: when /usr/local/cuda exists the CUDA backend is built too.
+# chromium (headless) checks the HTML report in the tests; python3-torch and python3-pil are the oracles of the
+# shipped model and the converters.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
