@@ -101,8 +101,10 @@ double ms_since(Clock::time_point t) {
 const char* kUsage =
     "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] [--size 224,100]\n"
     "                 [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] [--e2e]\n"
-    "                 [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json FILE]\n"
-    "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and size;\n"
+    "                 [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json "
+    "FILE]\n"
+    "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and "
+    "size;\n"
     "--split per phase, --layers per layer, --e2e adds JPEG decode and PNG encode in memory.\n";
 
 Options parse(int argc, char** argv) {

@@ -185,8 +185,8 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
   request.image_weight = options.image_weight;
   request.colormap = options.colormap;
   backend_->run(request, results);
-  // The ranking by logit, longer than the mapped top-k when asked; its first k entries are the backend's top-k
-  // (the same order: logit descending, ties to the lower index).
+  // The ranking by logit, longer than the mapped top-k when asked; its first k entries are the backend's
+  // top-k (the same order: logit descending, ties to the lower index).
   const int ranked = std::min(net_.num_classes, std::max(options.topk, options.predictions));
   for (ImageResult& r : results) r.top = topk_cpu(r.logits.data(), net_.num_classes, ranked);
   save_tuning();

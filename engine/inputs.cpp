@@ -42,7 +42,8 @@ size_t utf8_sequence_length(const std::string& s, size_t i) {
   for (size_t k = 1; k < n; ++k)
     if ((byte(i + k) & 0xC0) != 0x80) return 0;
   const unsigned char d = byte(i + 1);
-  if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) || (c == 0xF4 && d > 0x8F))
+  if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) ||
+      (c == 0xF4 && d > 0x8F))
     return 0;  // overlong, surrogate or past U+10FFFF
   return n;
 }
@@ -111,8 +112,8 @@ std::vector<InputItem> parse_list(std::istream& in, const std::string& base_dir,
 std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_folders,
                                    std::vector<std::string>* notes) {
   // A walk of our own rather than recursive_directory_iterator: a subfolder that cannot be read, a symlink
-  // loop or a FIFO is skipped with a note instead of ending the listing (or the run), and symlinked folders are
-  // followed once each (by device and inode), so a loop cannot recurse.
+  // loop or a FIFO is skipped with a note instead of ending the listing (or the run), and symlinked folders
+  // are followed once each (by device and inode), so a loop cannot recurse.
   std::vector<InputItem> items;
   std::set<std::pair<dev_t, ino_t>> visited;
   std::vector<fs::path> pending = {fs::path(folder)};
@@ -157,12 +158,14 @@ std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_f
   }
   if (notes) {
     if (unreadable)
-      notes->push_back(folder + ": skipped " + std::to_string(unreadable) + " folder(s) that cannot be read, e.g. " +
-                       first_unreadable);
+      notes->push_back(folder + ": skipped " + std::to_string(unreadable) +
+                       " folder(s) that cannot be read, e.g. " + first_unreadable);
     if (not_files)
       notes->push_back(folder + ": skipped " + std::to_string(not_files) +
                        " image name(s) that are not regular files (FIFOs, devices, broken or looping links)");
-    if (loops) notes->push_back(folder + ": skipped " + std::to_string(loops) + " folder link(s) already listed (a loop)");
+    if (loops)
+      notes->push_back(folder + ": skipped " + std::to_string(loops) +
+                       " folder link(s) already listed (a loop)");
   }
   std::sort(items.begin(), items.end(),
             [](const InputItem& a, const InputItem& b) { return a.path < b.path; });
@@ -183,9 +186,11 @@ std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool
       more = parse_list(standard_input, "", "<stdin>");
     } else if (fs::is_directory(status)) {
       more = list_folder(arg, labels_from_folders, notes);
-      if (more.empty() && notes) notes->push_back(arg + ": no images in this folder (jpg, jpeg, png, bmp, tga, gif)");
+      if (more.empty() && notes)
+        notes->push_back(arg + ": no images in this folder (jpg, jpeg, png, bmp, tga, gif)");
     } else if (ext == ".txt" || ext == ".lst" || ext == ".list") {
-      if (!fs::is_regular_file(status)) throw Error(arg + ": cannot open list file (no such file, or not a file)");
+      if (!fs::is_regular_file(status))
+        throw Error(arg + ": cannot open list file (no such file, or not a file)");
       std::ifstream list(arg);
       if (!list) throw Error(arg + ": cannot open list file");
       more = parse_list(list, fs::path(arg).parent_path().string(), arg);
@@ -209,7 +214,8 @@ void assign_output_names(std::vector<InputItem>& items) {
   fs::path root = fs::path(items[0].anchor.empty() ? folder_of(items[0].path) : items[0].anchor);
   for (const InputItem& item : items) {
     fs::path anchor(item.anchor.empty() ? folder_of(item.path) : item.anchor), common;
-    for (auto a = root.begin(), b = anchor.begin(); a != root.end() && b != anchor.end() && *a == *b; ++a, ++b)
+    for (auto a = root.begin(), b = anchor.begin(); a != root.end() && b != anchor.end() && *a == *b;
+         ++a, ++b)
       common /= *a;
     root = common;
   }

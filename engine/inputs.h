@@ -36,8 +36,8 @@ std::vector<InputItem> parse_list(std::istream& in, const std::string& base_dir,
 
 // Recursively lists the images below `folder`, sorted; with labels_from_folders the parent folder is the
 // truth.
-// Folders that cannot be read, looping links and image names that are not regular files are skipped, each kind
-// said once in `notes` (optional).
+// Folders that cannot be read, looping links and image names that are not regular files are skipped, each
+// kind said once in `notes` (optional).
 std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_folders,
                                    std::vector<std::string>* notes = nullptr);
 
@@ -45,7 +45,8 @@ std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_f
 // order, then assigns output names. Throws cam::Error for a missing argument path or an unreadable list.
 // `notes` (optional) receives one line per thing worth a warning (a folder with no images).
 std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool labels_from_folders,
-                                      std::istream& standard_input, std::vector<std::string>* notes = nullptr);
+                                      std::istream& standard_input,
+                                      std::vector<std::string>* notes = nullptr);
 
 // Sets every item's output name by the naming rule above.
 void assign_output_names(std::vector<InputItem>& items);

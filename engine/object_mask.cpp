@@ -130,7 +130,8 @@ std::string file_name(const std::string& path) {
 }  // namespace
 
 MaskSource::MaskSource(const std::string& spec) {
-  const std::string usage = "--object-mask must be white, white:T, boxes:FILE or masks:DIR, got '" + spec + "'";
+  const std::string usage =
+      "--object-mask must be white, white:T, boxes:FILE or masks:DIR, got '" + spec + "'";
   if (spec == "white") {
     kind_ = Kind::white;
   } else if (spec.rfind("white:", 0) == 0) {

@@ -1,8 +1,8 @@
-// Where the object is, and how much of a map falls on it: the pointing game (is the map's peak on the object?)
-// and energy-in-mask (the fraction of the map's mass on the object), scored against a ground-truth mask at the
-// original image size. The mask comes from boxes, from a mask image, or from a plain background: Fruits-360
-// photos are on white, so the object is every pixel not reached from the border through near-white pixels
-// (highlights inside the fruit stay object).
+// Where the object is, and how much of a map falls on it: the pointing game (is the map's peak on the
+// object?) and energy-in-mask (the fraction of the map's mass on the object), scored against a ground-truth
+// mask at the original image size. The mask comes from boxes, from a mask image, or from a plain background:
+// Fruits-360 photos are on white, so the object is every pixel not reached from the border through near-white
+// pixels (highlights inside the fruit stay object).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -34,8 +34,9 @@ ObjectMask mask_from_image(const Image& mask, int width, int height);
 struct MaskScore {
   bool empty_map = false;    // the map is all zeros: neither score is defined
   bool peak_inside = false;  // pointing game hit: the peak within `tolerance` pixels of the object
-  double peak_distance = 0;  // pixels from the peak to the nearest object pixel (0 on the object; -1: no object)
-  double energy = 0;         // sum of the map on the object / sum of the map, in [0, 1]
+  double peak_distance =
+      0;              // pixels from the peak to the nearest object pixel (0 on the object; -1: no object)
+  double energy = 0;  // sum of the map on the object / sum of the map, in [0, 1]
 };
 
 // map: (h, w) at the network input size, stretched over the mask's image; peak from localize() on that map.

@@ -138,7 +138,8 @@ std::string image_link(const std::string& file) {
 // The path of an input image as seen from the report's folder.
 std::string relative_to(const std::string& path, const std::string& folder) {
   std::error_code ec;
-  fs::path abs = fs::absolute(path, ec).lexically_normal(), base = fs::absolute(folder, ec).lexically_normal();
+  fs::path abs = fs::absolute(path, ec).lexically_normal(),
+           base = fs::absolute(folder, ec).lexically_normal();
   fs::path rel = abs.lexically_relative(base);
   return rel.empty() ? abs.string() : rel.string();
 }
@@ -182,7 +183,7 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
                                const std::string& out_dir) {
   std::vector<const nlohmann::json*> ok, failed;
   int judged = 0, right = 0;
-  std::map<std::string, std::pair<int, int>> per_class;  // truth -> (correct, total)
+  std::map<std::string, std::pair<int, int>> per_class;          // truth -> (correct, total)
   std::map<std::pair<std::string, std::string>, int> confusion;  // (truth, predicted) -> images
   std::map<std::string, int> unknown_truth;                      // truth the model has no label for
   std::set<std::string> classes;                                 // every truth and prediction seen
@@ -237,10 +238,12 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
   h += "</p>\n";
   if (!unknown_truth.empty()) {
     h += "<p>Left out of the accuracy, ground truth that is not a label of the model:";
-    for (const auto& [truth, n] : unknown_truth) h += " " + escape_html(truth) + " (" + std::to_string(n) + ")";
+    for (const auto& [truth, n] : unknown_truth)
+      h += " " + escape_html(truth) + " (" + std::to_string(n) + ")";
     h += "</p>\n";
   }
-  if (located.maps) h += "<p>Top-1 maps against the object mask: " + escape_html(located.describe()) + "</p>\n";
+  if (located.maps)
+    h += "<p>Top-1 maps against the object mask: " + escape_html(located.describe()) + "</p>\n";
   if (!per_class.empty() || located.maps) {
     h += "<details><summary>Per class</summary><table><tr><th>class</th><th>accuracy</th><th>images</th>";
     if (located.maps) h += "<th>pointing game</th><th>energy-in-mask</th><th>object area</th>";
@@ -253,8 +256,8 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
            "</td><td>" + std::to_string(kv.second.second) + "</td>";
       if (located.maps) {
         const LocalizationTally& t = located_per_class[kv.first];
-        h += t.maps ? "<td>" + percent(t.pointing()) + "</td><td>" + fixed(t.energy / t.maps, 3) + "</td><td>" +
-                          fixed(t.area / t.maps, 3) + "</td>"
+        h += t.maps ? "<td>" + percent(t.pointing()) + "</td><td>" + fixed(t.energy / t.maps, 3) +
+                          "</td><td>" + fixed(t.area / t.maps, 3) + "</td>"
                     : "<td></td><td></td><td></td>";
       }
       h += "</tr>\n";
@@ -263,7 +266,8 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
   }
   if (judged) {
     // Rows: truth, columns: prediction; a count opens the gallery on exactly those images.
-    h += "<details><summary>Confusion matrix (rows: truth, columns: predicted)</summary><table class=\"cm\"><tr>"
+    h += "<details><summary>Confusion matrix (rows: truth, columns: predicted)</summary><table "
+         "class=\"cm\"><tr>"
          "<th></th>";
     std::vector<std::string> order(classes.begin(), classes.end());
     for (size_t j = 0; j < order.size(); ++j)
@@ -278,8 +282,8 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
           continue;
         }
         h += std::string("<td class=\"") + (i == j ? "diag" : "off") + "\"><a onclick=\"showPair(" +
-             escape_html(nlohmann::json(order[i]).dump()) + "," + escape_html(nlohmann::json(order[j]).dump()) +
-             ")\">" + std::to_string(it->second) + "</a></td>";
+             escape_html(nlohmann::json(order[i]).dump()) + "," +
+             escape_html(nlohmann::json(order[j]).dump()) + ")\">" + std::to_string(it->second) + "</a></td>";
       }
       h += "</tr>\n";
     }
@@ -297,21 +301,25 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
     filter_classes.insert(predicted(*r));
     if (has_truth(*r)) filter_classes.insert((*r)["truth"].get<std::string>());
   }
-  h += "<div id=\"filters\">class <select id=\"cls\" onchange=\"applyFilters()\"><option value=\"\">all</option>";
+  h += "<div id=\"filters\">class <select id=\"cls\" onchange=\"applyFilters()\"><option "
+       "value=\"\">all</option>";
   for (const std::string& c : filter_classes)
     h += "<option value=\"" + escape_html(c) + "\">" + escape_html(c) + "</option>";
-  h += "</select> <label><input type=\"checkbox\" id=\"wrong\" onchange=\"applyFilters()\"> wrong only</label> "
-       "<span id=\"pair\"></span><a onclick=\"clearPair()\" style=\"cursor:pointer;color:#00c\">[all pairs]</a> "
+  h += "</select> <label><input type=\"checkbox\" id=\"wrong\" onchange=\"applyFilters()\"> wrong "
+       "only</label> "
+       "<span id=\"pair\"></span><a onclick=\"clearPair()\" style=\"cursor:pointer;color:#00c\">[all "
+       "pairs]</a> "
        "showing <span id=\"shown\">" +
-       std::to_string(ok.size()) + "</span> of " + std::to_string(ok.size()) + "</div>\n<div id=\"gallery\">\n";
+       std::to_string(ok.size()) + "</span> of " + std::to_string(ok.size()) +
+       "</div>\n<div id=\"gallery\">\n";
   for (const nlohmann::json* r : ok) {
     const bool wrong = judgeable(*r) && !correct(*r);
     h += std::string("<div class=\"card") + (wrong ? " wrong" : "") + "\" data-truth=\"" +
          escape_html(has_truth(*r) ? (*r)["truth"].get<std::string>() : "") + "\" data-pred=\"" +
          escape_html(predicted(*r)) + "\" data-wrong=\"" + (wrong ? "1" : "0") + "\">";
-    const nlohmann::json* first = r->contains("maps") && !(*r)["maps"].empty() && (*r)["maps"][0].contains("file")
-                                      ? &(*r)["maps"][0]
-                                      : nullptr;
+    const nlohmann::json* first =
+        r->contains("maps") && !(*r)["maps"].empty() && (*r)["maps"][0].contains("file") ? &(*r)["maps"][0]
+                                                                                         : nullptr;
     const nlohmann::json* truth_map = nullptr;
     if (wrong) {
       truth_map = map_of_kind(*r, "truth");
@@ -321,14 +329,16 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
     }
     const std::string original = image_link(relative_to((*r)["path"].get<std::string>(), out_dir));
     // The image's own size reserves its space before it loads, so lazy loading stays lazy at 10,000 cards.
-    const std::string size = r->contains("width") ? " width=\"" + std::to_string((*r)["width"].get<int>()) +
-                                                        "\" height=\"" + std::to_string((*r)["height"].get<int>()) + "\""
-                                                  : "";
+    const std::string size = r->contains("width")
+                                 ? " width=\"" + std::to_string((*r)["width"].get<int>()) + "\" height=\"" +
+                                       std::to_string((*r)["height"].get<int>()) + "\""
+                                 : "";
     if (first && truth_map) {
-      h += "<div class=\"pair\"><img" + size + " loading=\"lazy\" title=\"predicted: " + escape_html((*first)["label"]) +
-           "\" src=\"" + image_link((*first)["file"]) + "\"> <img" + size + " loading=\"lazy\" title=\"true class: " +
-           escape_html((*truth_map)["label"]) + "\" src=\"" + image_link((*truth_map)["file"]) +
-           "\"></div><div>left: predicted, right: true class</div>";
+      h += "<div class=\"pair\"><img" + size +
+           " loading=\"lazy\" title=\"predicted: " + escape_html((*first)["label"]) + "\" src=\"" +
+           image_link((*first)["file"]) + "\"> <img" + size +
+           " loading=\"lazy\" title=\"true class: " + escape_html((*truth_map)["label"]) + "\" src=\"" +
+           image_link((*truth_map)["file"]) + "\"></div><div>left: predicted, right: true class</div>";
     } else if (first) {
       h += "<img" + size + " loading=\"lazy\" src=\"" + image_link((*first)["file"]) + "\">";
     } else {
@@ -339,8 +349,8 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
     int shown = 0;
     for (const nlohmann::json& t : (*r)["top"]) {
       if (shown++ == 3) break;
-      h += "<div>" + escape_html(t["label"].get<std::string>()) + " " + percent(t["probability"].get<double>()) +
-           "</div>";
+      h += "<div>" + escape_html(t["label"].get<std::string>()) + " " +
+           percent(t["probability"].get<double>()) + "</div>";
     }
     if (first && first->contains("pointing") && !(*first)["pointing"].is_null())
       h += "<div>peak on object: " + std::string((*first)["pointing"].get<bool>() ? "yes" : "no") +

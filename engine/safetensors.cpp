@@ -69,7 +69,9 @@ struct DuplicateKeyFinder : nlohmann::json_sax<nlohmann::json> {
     if (depth == 1 && !keys.insert(k).second) duplicate = k;
     return duplicate.empty();
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
 };
 
 nlohmann::json parse_header(const std::string& path, const char* begin, const char* end) {
@@ -149,7 +151,8 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
   const size_t size = static_cast<size_t>(st.st_size);
   if (size < 8) {
     close(fd);
-    fail(path, "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length (truncated?)");
+    fail(path,
+         "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length (truncated?)");
   }
   if (size > kMaxFileBytes) {
     close(fd);

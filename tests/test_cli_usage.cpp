@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kWeights = camtest::data_path("golden_r50w16.safetensors");  // 11 classes fruit_00..fruit_10
+const std::string kWeights =
+    camtest::data_path("golden_r50w16.safetensors");  // 11 classes fruit_00..fruit_10
 
 // Two class folders of random images; returns the folder holding them.
 std::string make_dataset(const std::string& dir, int per_class = 2) {
@@ -38,8 +39,8 @@ std::string engine(const std::string& args) {
 
 TEST_CASE("--topk 0: predictions (top-5) are still written; the CSV and the report work") {
   const std::string dir = camtest::temp_dir(), data = make_dataset(dir);
-  camtest::CliRun r =
-      camtest::run_cli(engine("--topk 0 --csv --report --labels-from-folders --out " + dir + "/o " + data), dir);
+  camtest::CliRun r = camtest::run_cli(
+      engine("--topk 0 --csv --report --labels-from-folders --out " + dir + "/o " + data), dir);
   REQUIRE(r.status == 0);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/o/predictions.jsonl");
   REQUIRE(records.size() == 4);
@@ -70,8 +71,8 @@ TEST_CASE("--class: a map on every image, also when the class is in the top-k; f
   const std::string dir = camtest::temp_dir(), data = make_dataset(dir);
   REQUIRE(camtest::run_cli(engine("--topk 0 --out " + dir + "/p " + data), dir).status == 0);
   const std::string top1 = cam::read_jsonl(dir + "/p/predictions.jsonl")[0]["top"][0]["label"];
-  REQUIRE(camtest::run_cli(engine("--topk 2 --class " + top1 + " --class fruit_00 --raw --out " + dir + "/o " + data),
-                           dir)
+  REQUIRE(camtest::run_cli(
+              engine("--topk 2 --class " + top1 + " --class fruit_00 --raw --out " + dir + "/o " + data), dir)
               .status == 0);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/o/predictions.jsonl");
   for (const nlohmann::json& rec : records) {
@@ -107,7 +108,8 @@ TEST_CASE("ground truth the model does not know: warned once, left out of the ac
   camtest::CliRun r =
       camtest::run_cli(engine("--labels-from-folders --report --out " + dir + "/o " + data), dir);
   CHECK(r.status == 0);
-  CHECK(r.err.find("ground truth 'Apple Red 1' (2 images) is not a label of this model") != std::string::npos);
+  CHECK(r.err.find("ground truth 'Apple Red 1' (2 images) is not a label of this model") !=
+        std::string::npos);
   CHECK(r.err.find("/2 images with a known true class") != std::string::npos);
   std::ifstream in(dir + "/o/index.html");
   std::string html((std::istreambuf_iterator<char>(in)), {});
@@ -135,8 +137,8 @@ TEST_CASE("one size syntax (WxH or N), --format jpeg, panels in the chosen forma
   CHECK(camtest::run_cli(engine("--input-size 0x0 x.png"), dir).status == 2);
   CHECK(camtest::run_cli(engine("--out-size 10x10abc x.png"), dir).err.find("--out-size must be") !=
         std::string::npos);
-  REQUIRE(camtest::run_cli(engine("--input-size 64 --out-size 50 --format jpeg --panel --topk 10 --out " + dir +
-                                  "/o " + data),
+  REQUIRE(camtest::run_cli(engine("--input-size 64 --out-size 50 --format jpeg --panel --topk 10 --out " +
+                                  dir + "/o " + data),
                            dir)
               .status == 0);
   nlohmann::json rec = cam::read_jsonl(dir + "/o/predictions.jsonl")[0];
@@ -155,12 +157,14 @@ TEST_CASE("summary and notes: accuracy, singular, empty folder, too large a top-
   CHECK(r.status == 2);
   CHECK(r.err.find("empty: no images in this folder") != std::string::npos);
   CHECK(r.err.find("no images found in the inputs given") != std::string::npos);
-  r = camtest::run_cli(engine("--topk 20 --labels-from-folders --out " + dir + "/o " + data + "/fruit_03"), dir);
+  r = camtest::run_cli(engine("--topk 20 --labels-from-folders --out " + dir + "/o " + data + "/fruit_03"),
+                       dir);
   CHECK(r.status == 0);
   CHECK(r.err.find("--topk 20 is more than the model's 11 classes; making 11 maps") != std::string::npos);
   CHECK(r.err.find("1 image (1 ok") != std::string::npos);
   CHECK(r.err.find("top-1 accuracy") != std::string::npos);
-  CHECK(r.err.find("(100%), ") != std::string::npos);  // the non-terminal progress line has a share and an ETA
+  CHECK(r.err.find("(100%), ") !=
+        std::string::npos);  // the non-terminal progress line has a share and an ETA
   CHECK(r.err.find("ETA") != std::string::npos);
   if (!fs::exists("/proc/driver/nvidia/version")) {
     r = camtest::run_cli("--weights " + kWeights + " --out " + dir + "/g " + data, dir);

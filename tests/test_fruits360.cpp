@@ -67,14 +67,16 @@ TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 ma
   double energy = 0;
   for (size_t start = 0; start < photos.size(); start += 16) {
     std::vector<cam::Image> images;
-    for (size_t i = start; i < std::min(photos.size(), start + 16); ++i) images.push_back(cam::read_image(photos[i].path));
+    for (size_t i = start; i < std::min(photos.size(), start + 16); ++i)
+      images.push_back(cam::read_image(photos[i].path));
     std::vector<cam::ImageResult> results = engine.run(images, mo);
     for (size_t j = 0; j < images.size(); ++j) {
       const Photo& photo = photos[start + j];
       correct += engine.label(results[j].top[0]) == photo.truth;
       const std::vector<float>& map = results[j].maps[0].map;
       const std::vector<uint8_t> object = camtest::reference_object_mask(images[j], 230);
-      cam::Localization loc = cam::localize(map.data(), pre.height, pre.width, images[j].width, images[j].height);
+      cam::Localization loc =
+          cam::localize(map.data(), pre.height, pre.width, images[j].width, images[j].height);
       if (loc.empty) continue;
       ++scored;
       hits += object[static_cast<size_t>(loc.peak_y) * images[j].width + loc.peak_x];
@@ -82,9 +84,9 @@ TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 ma
     }
   }
   const double n = static_cast<double>(photos.size());
-  MESSAGE("Fruits-360 held-out (" << photos.size() << " photos): accuracy " << correct / n << ", pointing game "
-                                  << hits / static_cast<double>(scored) << ", energy-in-mask "
-                                  << energy / scored);
+  MESSAGE("Fruits-360 held-out (" << photos.size() << " photos): accuracy " << correct / n
+                                  << ", pointing game " << hits / static_cast<double>(scored)
+                                  << ", energy-in-mask " << energy / scored);
   CHECK(correct / n >= 0.95);
   CHECK(scored >= photos.size() - 2);
   CHECK(hits / static_cast<double>(scored) >= 0.60);
@@ -92,8 +94,10 @@ TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 ma
 
 TEST_CASE("Fruits-360 model: the CLI's pointing game and energy-in-mask equal the plain reference") {
   const std::string dir = camtest::temp_dir();
-  camtest::CliRun r = camtest::run_cli("--weights " + kModel + " --backend cpu --object-mask white --report "
-                                       "--labels-from-folders --out " + dir + "/out " + kHeldOut,
+  camtest::CliRun r = camtest::run_cli("--weights " + kModel +
+                                           " --backend cpu --object-mask white --report "
+                                           "--labels-from-folders --out " +
+                                           dir + "/out " + kHeldOut,
                                        dir);
   REQUIRE(r.status == 0);
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
@@ -115,8 +119,8 @@ TEST_CASE("Fruits-360 model: the CLI's pointing game and energy-in-mask equal th
     energy += m["energy_in_mask"].get<double>();
   }
   char line[256];
-  std::snprintf(line, sizeof line, "pointing game %.1f%% (%d/%d), energy-in-mask %.3f", 100.0 * hits / maps, hits,
-                maps, energy / maps);
+  std::snprintf(line, sizeof line, "pointing game %.1f%% (%d/%d), energy-in-mask %.3f", 100.0 * hits / maps,
+                hits, maps, energy / maps);
   CHECK(r.err.find(line) != std::string::npos);
   CAPTURE(line);
   CHECK(r.err.find("top-1 maps against the object mask") != std::string::npos);

@@ -67,7 +67,8 @@ TEST_CASE("arguments the filesystem refuses: one clear error, no uncaught except
   camtest::CliRun r = camtest::run_cli(engine("--out " + dir + "/o " + dir + "/loop"), dir, "timeout 60 ");
   CHECK(r.status == 2);
   CHECK(r.err.find("loop: cannot read (") != std::string::npos);
-  r = camtest::run_cli(engine("--out " + dir + "/o " + dir + "/" + std::string(300, 'x')), dir, "timeout 60 ");
+  r = camtest::run_cli(engine("--out " + dir + "/o " + dir + "/" + std::string(300, 'x')), dir,
+                       "timeout 60 ");
   CHECK(r.status == 2);
   CHECK(r.err.find("cannot read (File name too long)") != std::string::npos);
 }
@@ -78,7 +79,8 @@ TEST_CASE("a folder, a FIFO and a device as images: refused at once with the rea
   fs::create_directories(dir + "/in/folder.jpg");
   REQUIRE(mkfifo((dir + "/in/pipe.jpg").c_str(), 0644) == 0);
   std::ofstream(dir + "/list.txt") << "in/p0.png\nin/folder.jpg\nin/pipe.jpg\n/dev/zero\n";
-  camtest::CliRun r = camtest::run_cli(engine("--out " + dir + "/o " + dir + "/list.txt"), dir, "timeout 60 ");
+  camtest::CliRun r =
+      camtest::run_cli(engine("--out " + dir + "/o " + dir + "/list.txt"), dir, "timeout 60 ");
   CHECK(r.status == 1);
   CHECK(r.err.find("folder.jpg: not an image file (a folder)") != std::string::npos);
   CHECK(r.err.find("pipe.jpg: not an image file (a FIFO)") != std::string::npos);
@@ -106,12 +108,14 @@ TEST_CASE("--resume after an interruption equals the uninterrupted run byte for 
           "--io-threads", "1", "--out", out.c_str(), in.c_str(), nullptr);
     _exit(127);
   }
-  for (int waited = 0; waited < 30000 && cam::read_jsonl(dir + "/cut/predictions.jsonl").size() < 8; waited += 5)
+  for (int waited = 0; waited < 30000 && cam::read_jsonl(dir + "/cut/predictions.jsonl").size() < 8;
+       waited += 5)
     usleep(5000);
   kill(pid, SIGINT);
   waitpid(pid, nullptr, 0);
   for (int round = 0; round < 2; ++round)
-    CHECK(camtest::run_cli(engine("--batch 4 --resume --out " + dir + "/cut " + dir + "/in"), dir).status == 1);
+    CHECK(camtest::run_cli(engine("--batch 4 --resume --out " + dir + "/cut " + dir + "/in"), dir).status ==
+          1);
   CHECK(read_text(dir + "/cut/predictions.jsonl") == read_text(dir + "/full/predictions.jsonl"));
 }
 
@@ -121,14 +125,16 @@ TEST_CASE("duplicate inputs: each copy its own name and files, no races on tempo
   std::ofstream list(dir + "/list.txt");
   for (int i = 0; i < 300; ++i) list << "in/p0.png\n";
   list.close();
-  camtest::CliRun r = camtest::run_cli(engine("--io-threads 4 --out " + dir + "/o " + dir + "/list.txt"), dir);
+  camtest::CliRun r =
+      camtest::run_cli(engine("--io-threads 4 --out " + dir + "/o " + dir + "/list.txt"), dir);
   CHECK(r.status == 0);
   CHECK(r.err.empty());
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/o/predictions.jsonl");
   REQUIRE(records.size() == 300);
   CHECK(records[0]["name"] == "p0.png");
   CHECK(records[299]["name"] == "p0.png~300");
-  for (const nlohmann::json& rec : records) CHECK(fs::exists(dir + "/o/" + rec["maps"][0]["file"].get<std::string>()));
+  for (const nlohmann::json& rec : records)
+    CHECK(fs::exists(dir + "/o/" + rec["maps"][0]["file"].get<std::string>()));
 }
 
 TEST_CASE("two runs on one output folder: the second is refused while the first holds it") {
@@ -200,8 +206,9 @@ TEST_CASE("out of inodes is a full output: the run stops with exit 2 and --resum
   write_images(dir + "/in", 12, 8);
   fs::create_directories(dir + "/small");
   const std::string script = "mount -t tmpfs -o size=64m,nr_inodes=24 tmpfs " + dir + "/small && " +
-                             camtest::engine_bin() + " " + engine("--topk 2 --out " + dir + "/small/out " + dir + "/in") +
-                             " 2>" + dir + "/stderr.txt; echo $? >" + dir + "/status";
+                             camtest::engine_bin() + " " +
+                             engine("--topk 2 --out " + dir + "/small/out " + dir + "/in") + " 2>" + dir +
+                             "/stderr.txt; echo $? >" + dir + "/status";
   if (camtest::run_command("unshare -Urm sh -c '" + script + "' </dev/null >/dev/null 2>&1") != 0 ||
       !fs::exists(dir + "/status")) {
     MESSAGE("SKIPPED: cannot mount a small tmpfs here (unshare -Urm + mount -t tmpfs failed)");
@@ -217,7 +224,8 @@ TEST_CASE("out of inodes is a full output: the run stops with exit 2 and --resum
 TEST_CASE("memory: options that cannot fit the budget are refused; huge images one by one; under ulimit -v") {
   const std::string dir = camtest::temp_dir();
   write_images(dir + "/in", 2, 9);
-  camtest::CliRun r = camtest::run_cli(engine("--batch 4096 --memory-budget 2048 --out " + dir + "/o " + dir + "/in"), dir);
+  camtest::CliRun r =
+      camtest::run_cli(engine("--batch 4096 --memory-budget 2048 --out " + dir + "/o " + dir + "/in"), dir);
   CHECK(r.status == 2);
   CHECK(r.err.find("--batch 4096 at 100x100 needs about") != std::string::npos);
   // AddressSanitizer reserves terabytes of address space, so an ASan build cannot run under ulimit -v.
@@ -230,7 +238,8 @@ TEST_CASE("memory: options that cannot fit the budget are refused; huge images o
   r = camtest::run_cli(engine("--out-size 16384x16384 --out " + dir + "/o " + dir + "/in"), dir, limit_as);
   CHECK(r.status == 2);
   CHECK(r.err.find("--out-size 16384x16384 needs") != std::string::npos);
-  // a 10000x10000 PNG (a few hundred KB) within the default --max-pixels: refused for the budget, the run goes on
+  // a 10000x10000 PNG (a few hundred KB) within the default --max-pixels: refused for the budget, the run
+  // goes on
   cam::Image big;
   big.width = big.height = 10000;
   big.rgb.assign(size_t{10000} * 10000 * 3, 200);
@@ -242,7 +251,8 @@ TEST_CASE("memory: options that cannot fit the budget are refused; huge images o
   CHECK(cam::read_jsonl(dir + "/b/predictions.jsonl").size() == 3);
   // the default budget follows the address-space limit
   if (!limit_as.empty()) {
-    r = camtest::run_cli(engine("--batch 4096 --input-size 512 --out " + dir + "/v " + dir + "/in"), dir, limit_as);
+    r = camtest::run_cli(engine("--batch 4096 --input-size 512 --out " + dir + "/v " + dir + "/in"), dir,
+                         limit_as);
     CHECK(r.status == 2);
     CHECK(r.err.find("over half the memory budget") != std::string::npos);
   }

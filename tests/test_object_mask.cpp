@@ -1,7 +1,7 @@
 // Localisation ground truth and scores (engine/object_mask.*): masks from a white background, boxes and mask
 // images, and the pointing game / energy-in-mask, each against a plain reference written here a different way
-// (the background grown by whole-image sweeps until nothing changes; the energy summed pixel by pixel from the
-// inverse mapping of mask pixels to map pixels).
+// (the background grown by whole-image sweeps until nothing changes; the energy summed pixel by pixel from
+// the inverse mapping of mask pixels to map pixels).
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -85,8 +85,8 @@ TEST_CASE("pointing game and energy-in-mask against a pixel-by-pixel reference")
     }
     CHECK(!s.empty_map);
     CHECK(s.energy == doctest::Approx(on / all).epsilon(1e-12));
-    const bool peak_in = loc.peak_x >= ow / 4 && loc.peak_x <= ow / 2 + t && loc.peak_y >= oh / 5 &&
-                         loc.peak_y <= oh - 3;
+    const bool peak_in =
+        loc.peak_x >= ow / 4 && loc.peak_x <= ow / 2 + t && loc.peak_y >= oh / 5 && loc.peak_y <= oh - 3;
     CHECK(s.peak_inside == peak_in);
   }
   std::vector<float> zeros(6 * 6, 0.0f);

@@ -76,6 +76,14 @@ TEST_CASE("folders are listed recursively and sorted; labels from parent folders
   CHECK(items[0].truth == "Apple");
 }
 
+TEST_CASE("localize: an all-zero map is empty (no peak, no box), not a box over the whole image") {
+  std::vector<float> zeros(10 * 10, 0.0f);
+  cam::Localization loc = cam::localize(zeros.data(), 10, 10, 100, 100);
+  CHECK(loc.empty);
+  zeros[5] = 0.25f;
+  CHECK(!cam::localize(zeros.data(), 10, 10, 100, 100).empty);
+}
+
 TEST_CASE("localize: peak and the 20% box, mapped to original pixels") {
   std::vector<float> map(10 * 10, 0.0f);
   map[3 * 10 + 6] = 1.0f;   // peak at (x 6, y 3)
@@ -159,7 +167,8 @@ TEST_CASE("report: errors by confidence, URL-encoded links, unknown truth left o
       rec(R"J({"path":"d.jpg","truth":"Apple Red 1","truth_unknown":true,
               "top":[{"class":0,"label":"Apple","probability":0.7}],"maps":[]})J"),
       rec(R"J({"path":"e.jpg","error":"e.jpg: not an image (unknown format)"})J")};
-  const std::string h = cam::render_report_html(records, {{"backend", "cpu"}, {"model", "m.safetensors"}}, ".");
+  const std::string h =
+      cam::render_report_html(records, {{"backend", "cpu"}, {"model", "m.safetensors"}}, ".");
   CHECK(h.find("5 images, 1 failed; top-1 accuracy 33.3% (1/3)") != std::string::npos);  // d.jpg left out
   CHECK(h.find("Apple Red 1 (1)") != std::string::npos);
   CHECK(h.find("src=\"a%231.jpg.top1.png\"") != std::string::npos);
@@ -167,13 +176,14 @@ TEST_CASE("report: errors by confidence, URL-encoded links, unknown truth left o
   CHECK(h.find("href=\"c%20100%25.jpg\"") != std::string::npos);  // the original, relative to the report
   CHECK(h.find("c%20100%25.jpg.top1.png") < h.find("b.jpg.top1.png"));  // 95% wrong before 60% wrong
   CHECK(h.find("b.jpg.top1.png") < h.find("a%231.jpg.top1.png"));       // errors before the right ones
-  CHECK(h.find("src=\"b.jpg.truth.png\"") != std::string::npos);       // the true-class map beside
+  CHECK(h.find("src=\"b.jpg.truth.png\"") != std::string::npos);        // the true-class map beside
   CHECK(h.find("href=\"b.jpg.panel.png\"") != std::string::npos);
   CHECK(h.find("e.jpg: not an image (unknown format)") != std::string::npos);
   CHECK(h.find("showPair(&quot;Corn&quot;,&quot;Onion&quot;)\">1</a>") != std::string::npos);
   CHECK(h.find("<td>cpu</td>") != std::string::npos);
   CHECK(h.find("data-wrong=\"1\"") != std::string::npos);
   // a record with no ranking (written by an older run) must not crash the CSV
-  std::string csv = cam::render_predictions_csv({rec(R"J({"path":"f.jpg","truth":"Apple","top":[],"maps":[]})J")});
+  std::string csv =
+      cam::render_predictions_csv({rec(R"J({"path":"f.jpg","truth":"Apple","top":[],"maps":[]})J")});
   CHECK(csv.find("f.jpg,Apple,,,,0,\n") != std::string::npos);
 }

@@ -163,5 +163,4 @@ std::vector<uint8_t> reference_object_mask(const cam::Image& img, int threshold)
   return background;
 }
 
-
 }  // namespace camtest

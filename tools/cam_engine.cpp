@@ -68,7 +68,8 @@ std::string path_key(const std::string& path) {
   return cam::is_valid_utf8(path) ? path : "bytes:" + cam::percent_escape(path, true);
 }
 std::string record_key(const nlohmann::json& r) {
-  return r.contains("path_bytes") ? "bytes:" + r["path_bytes"].get<std::string>() : r["path"].get<std::string>();
+  return r.contains("path_bytes") ? "bytes:" + r["path_bytes"].get<std::string>()
+                                  : r["path"].get<std::string>();
 }
 
 nlohmann::json error_record(const cam::InputItem& item, const std::string& error) {
@@ -78,7 +79,8 @@ nlohmann::json error_record(const cam::InputItem& item, const std::string& error
   return r;
 }
 
-// One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of throwing.
+// One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of
+// throwing.
 std::string json_line(const nlohmann::json& r) {
   return r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -111,45 +113,50 @@ class Runner {
   }
 
   // The memory budget (--memory-budget, default half the machine's RAM) bounds what a run holds at once: the
-  // engine's batch buffers, and up to four batches of images in flight (two decoding ahead, one in the engine,
-  // one encoding), each with its overlays and any --out-size canvases. Options that cannot fit are refused
-  // before any work; images too large for their share are refused one by one like any bad image. Returns the
-  // pixel limit per image.
+  // engine's batch buffers, and up to four batches of images in flight (two decoding ahead, one in the
+  // engine, one encoding), each with its overlays and any --out-size canvases. Options that cannot fit are
+  // refused before any work; images too large for their share are refused one by one like any bad image.
+  // Returns the pixel limit per image.
   int64_t plan_memory() const {
     const cam::Preprocess& pre = engine_.model().preprocess;
     double activations = 0;  // floats of the largest conv output of one image
-    engine_.model().for_each_conv_at(pre.height, pre.width, [&](const cam::ConvLayer& c, int ih, int iw, bool, bool) {
-      activations = std::max(activations, static_cast<double>(c.out_channels) * c.out_size(ih) * c.out_size(iw));
-    });
+    engine_.model().for_each_conv_at(
+        pre.height, pre.width, [&](const cam::ConvLayer& c, int ih, int iw, bool, bool) {
+          activations =
+              std::max(activations, static_cast<double>(c.out_channels) * c.out_size(ih) * c.out_size(iw));
+        });
     const double engine_bytes = o_.batch * activations * 4 * 4;  // about four such buffers live at once
     const double budget = budget_bytes();
     const double gib = 1024.0 * 1024 * 1024;
     char what[256];
     if (engine_bytes > budget / 2) {
-      std::snprintf(what, sizeof what,
-                    "--batch %d at %dx%d needs about %.1f GiB of engine buffers, over half the memory budget of "
-                    "%.1f GiB (--memory-budget); use a smaller --batch",
-                    o_.batch, pre.width, pre.height, engine_bytes / gib, budget / gib);
+      std::snprintf(
+          what, sizeof what,
+          "--batch %d at %dx%d needs about %.1f GiB of engine buffers, over half the memory budget of "
+          "%.1f GiB (--memory-budget); use a smaller --batch",
+          o_.batch, pre.width, pre.height, engine_bytes / gib, budget / gib);
       throw cam::Error(what);
     }
     const size_t maps = maps_.topk + maps_.classes.size() + 1;  // + a true-class map
     const double per_image = (budget - engine_bytes) / (4.0 * o_.batch);
     const double canvas = out_w_ ? 3.0 * out_w_ * out_h_ * (maps + 1) : 0;
     if (canvas > per_image / 2) {
-      std::snprintf(what, sizeof what,
-                    "--out-size %dx%d needs %.1f GiB for the overlays of %d batches of %d images, over the memory "
-                    "budget of %.1f GiB (--memory-budget); use a smaller --out-size or --batch",
-                    out_w_, out_h_, canvas * 4 * o_.batch / gib, 4, o_.batch, budget / gib);
+      std::snprintf(
+          what, sizeof what,
+          "--out-size %dx%d needs %.1f GiB for the overlays of %d batches of %d images, over the memory "
+          "budget of %.1f GiB (--memory-budget); use a smaller --out-size or --batch",
+          out_w_, out_h_, canvas * 4 * o_.batch / gib, 4, o_.batch, budget / gib);
       throw cam::Error(what);
     }
     // An image of P pixels holds its decode, its resized copy and one overlay per map: 3 P (maps + 2) bytes.
     const int64_t fits = static_cast<int64_t>((per_image - canvas) / (3.0 * (maps + 2)));
     const int64_t limit = std::min<int64_t>(o_.max_pixels, fits);
     if (o_.verbose)
-      std::fprintf(stderr,
-                   "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
-                   "(%d batches of %d in flight)\n",
-                   budget / gib, engine_bytes / gib, static_cast<long long>(limit), 4, o_.batch);
+      std::fprintf(
+          stderr,
+          "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
+          "(%d batches of %d in flight)\n",
+          budget / gib, engine_bytes / gib, static_cast<long long>(limit), 4, o_.batch);
     return limit;
   }
 
@@ -293,14 +300,15 @@ class Runner {
   // "truth"), appended after the others: the report shows it beside the predicted one. One engine call per
   // distinct true class in the batch, for those images only.
   void add_truth_maps(const std::vector<cam::InputItem>& items, size_t first,
-                      const std::vector<std::shared_ptr<Decoded>>& decoded, const std::vector<const cam::Image*>& images,
-                      std::vector<cam::ImageResult>& results) {
+                      const std::vector<std::shared_ptr<Decoded>>& decoded,
+                      const std::vector<const cam::Image*>& images, std::vector<cam::ImageResult>& results) {
     std::map<int, std::vector<size_t>> by_truth;  // true class -> positions in `results`
     for (size_t i = 0, good = 0; i < decoded.size(); ++i) {
       if (!decoded[i]->error.empty()) continue;
       const size_t g = good++;
       auto known = label_index_.find(items[first + i].truth);
-      if (known == label_index_.end() || results[g].top.empty() || results[g].top[0] == known->second) continue;
+      if (known == label_index_.end() || results[g].top.empty() || results[g].top[0] == known->second)
+        continue;
       bool mapped = false;
       for (int j = 0; j < maps_.topk; ++j) mapped = mapped || results[g].top[j] == known->second;
       if (!mapped) by_truth[known->second].push_back(g);
@@ -311,7 +319,8 @@ class Runner {
       std::vector<const cam::Image*> subset;
       for (size_t g : positions) subset.push_back(images[g]);
       std::vector<cam::ImageResult> extra = engine_.run(subset, one);
-      for (size_t j = 0; j < positions.size(); ++j) results[positions[j]].maps.push_back(std::move(extra[j].maps[0]));
+      for (size_t j = 0; j < positions.size(); ++j)
+        results[positions[j]].maps.push_back(std::move(extra[j].maps[0]));
     }
   }
 
@@ -399,14 +408,18 @@ class Runner {
         if (loc.empty)
           entry["empty"] = true;
         else
-          entry["peak"] = {loc.peak_x, loc.peak_y}, entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
+          entry["peak"] = {loc.peak_x, loc.peak_y},
+          entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
         r["maps"].push_back(std::move(entry));
         if (!object.inside.empty()) {
           cam::MaskScore score =
               cam::score_map(m.map.data(), pre.height, pre.width, loc, object, o_.pointing_tolerance);
-          r["maps"].back()["pointing"] = score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_inside);
-          r["maps"].back()["peak_distance"] = score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_distance);
-          r["maps"].back()["energy_in_mask"] = score.empty_map ? nlohmann::json() : nlohmann::json(score.energy);
+          r["maps"].back()["pointing"] =
+              score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_inside);
+          r["maps"].back()["peak_distance"] =
+              score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_distance);
+          r["maps"].back()["energy_in_mask"] =
+              score.empty_map ? nlohmann::json() : nlohmann::json(score.energy);
         }
         overlays.push_back(overlay);
         char prob[32];
@@ -434,7 +447,8 @@ class Runner {
       if (full) output_full_ = true;
       for (const std::string& file : written) std::remove(file.c_str());
       r = error_record(item, e.what());
-      if (full) r["retry"] = true;  // not a property of the image: said, but not recorded, so --resume redoes it
+      if (full)
+        r["retry"] = true;  // not a property of the image: said, but not recorded, so --resume redoes it
     }
     encode_microseconds_ += static_cast<int64_t>(seconds_since(t) * 1e6);
     return r;
@@ -500,8 +514,8 @@ class Runner {
                    std::string(width - filled, '.').c_str(), done, total_, rate, eta, final_line ? "\n" : "");
     } else if (final_line || seconds_since(last_line_) >= 5.0) {
       last_line_ = Clock::now();
-      std::fprintf(stderr, "cam_engine: %zu/%zu images (%.0f%%), %.0f img/s, ETA %s\n", done, total_, share, rate,
-                   eta);
+      std::fprintf(stderr, "cam_engine: %zu/%zu images (%.0f%%), %.0f img/s, ETA %s\n", done, total_, share,
+                   rate, eta);
     }
   }
 
@@ -532,29 +546,32 @@ class Runner {
         {"input size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
         {"backend", engine_.backend_name()},
         {"precision", o_.precision},
-        {"maps", "top-" + std::to_string(maps_.topk) + (classes.empty() ? "" : " and " + classes) +
-                     (o_.object_mask.empty() ? ""
-                                                   : "; object mask " + o_.object_mask + ", pointing tolerance " +
-                                                         std::to_string(static_cast<int>(o_.pointing_tolerance)) + " px")},
+        {"maps",
+         "top-" + std::to_string(maps_.topk) + (classes.empty() ? "" : " and " + classes) +
+             (o_.object_mask.empty() ? ""
+                                     : "; object mask " + o_.object_mask + ", pointing tolerance " +
+                                           std::to_string(static_cast<int>(o_.pointing_tolerance)) + " px")},
         {"batch", o_.batch},
         {"date", date},
-        {"this run", std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) +
-                         " s (" + std::to_string(static_cast<int>(elapsed > 0 ? (ok_ + failed_) / elapsed : 0)) +
-                         " img/s)" + (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "")}};
+        {"this run",
+         std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) + " s (" +
+             std::to_string(static_cast<int>(elapsed > 0 ? (ok_ + failed_) / elapsed : 0)) + " img/s)" +
+             (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "")}};
     return run;
   }
 
   void summary(bool interrupted) {
     const double elapsed = seconds_since(start_);
     const size_t n = ok_ + failed_;
-    std::fprintf(stderr,
-                 "cam_engine: %s%zu image%s (%zu ok, %zu failed, %zu skipped as done%s) in %.2f s, %.1f img/s; "
-                 "decode %.2f s, "
-                 "engine %.2f s, encode %.2f s (thread seconds); outputs in %s\n",
-                 interrupted ? "interrupted after " : "", n, n == 1 ? "" : "s", ok_, failed_, skipped_,
-                 failed_before_ ? (", " + std::to_string(failed_before_) + " of them failed before").c_str() : "",
-                 elapsed, elapsed > 0 ? n / elapsed : 0.0, decode_seconds_, engine_seconds_,
-                 encode_microseconds_.load() / 1e6, o_.out.c_str());
+    std::fprintf(
+        stderr,
+        "cam_engine: %s%zu image%s (%zu ok, %zu failed, %zu skipped as done%s) in %.2f s, %.1f img/s; "
+        "decode %.2f s, "
+        "engine %.2f s, encode %.2f s (thread seconds); outputs in %s\n",
+        interrupted ? "interrupted after " : "", n, n == 1 ? "" : "s", ok_, failed_, skipped_,
+        failed_before_ ? (", " + std::to_string(failed_before_) + " of them failed before").c_str() : "",
+        elapsed, elapsed > 0 ? n / elapsed : 0.0, decode_seconds_, engine_seconds_,
+        encode_microseconds_.load() / 1e6, o_.out.c_str());
     if (judged_)
       std::fprintf(stderr, "cam_engine: top-1 accuracy %.2f%% (%zu/%zu images with a known true class)\n",
                    100.0 * right_ / judged_, right_, judged_);
@@ -568,7 +585,7 @@ class Runner {
   cam::MapOptions maps_;
   cam::MaskSource masks_;
   std::map<std::string, int> label_index_;  // label -> class index
-  cam::LocalizationTally localization_;  // this run's top-1 scores, for the summary
+  cam::LocalizationTally localization_;     // this run's top-1 scores, for the summary
   int out_w_ = 0, out_h_ = 0, io_threads_ = 1;
   int64_t max_pixels_ = 0;  // --max-pixels, lowered to what the memory budget allows per image
   bool progress_tty_ = false;
@@ -598,7 +615,8 @@ void lock_output_folder(const std::string& out) {
   for (fs::recursive_directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
     if (it->path().filename().string().rfind(cam::kTemporaryPrefix, 0) == 0 && it->is_regular_file(ec))
       removed += fs::remove(it->path(), ec);
-  if (removed) std::fprintf(stderr, "cam_engine: removed %zu temporary file(s) an earlier run left\n", removed);
+  if (removed)
+    std::fprintf(stderr, "cam_engine: removed %zu temporary file(s) an earlier run left\n", removed);
 }
 
 // --info: what a user needs to call the model by its labels and feed it the right pixels.
@@ -665,10 +683,11 @@ void check_run_record(const cam::CliOptions& o, const cam::MapOptions& mo, const
                          "); resume with the same options, or write to a new --out");
     }
   } else if (fs::exists(fs::path(o.out) / "predictions.jsonl") && !o.quiet) {
-    std::fprintf(stderr,
-                 "cam_engine: note: %s holds an earlier run; this run rewrites predictions.jsonl, and the earlier "
-                 "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
-                 o.out.c_str());
+    std::fprintf(
+        stderr,
+        "cam_engine: note: %s holds an earlier run; this run rewrites predictions.jsonl, and the earlier "
+        "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
+        o.out.c_str());
   }
   cam::write_text_file(path.string(), record.dump(1) + "\n");
 }
@@ -718,13 +737,14 @@ int main(int argc, char** argv) {
     cam::MapOptions mo;
     mo.topk = std::min(o.topk, classes);
     if (o.topk > classes && !o.quiet)
-      std::fprintf(stderr, "cam_engine: --topk %d is more than the model's %d classes; making %d maps\n", o.topk,
-                   classes, classes);
+      std::fprintf(stderr, "cam_engine: --topk %d is more than the model's %d classes; making %d maps\n",
+                   o.topk, classes, classes);
     for (const std::string& c : o.classes) mo.classes.push_back(engine.class_index(c));
     mo.image_weight = o.alpha;
     mo.colormap = cam::colormap_index(o.colormap);
     std::vector<std::string> notes;
-    std::vector<cam::InputItem> items = cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin, &notes);
+    std::vector<cam::InputItem> items =
+        cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin, &notes);
     for (const std::string& note : notes) std::fprintf(stderr, "cam_engine: %s\n", note.c_str());
     if (items.empty()) throw cam::Error("no images found in the inputs given");
     warn_unknown_truth(items, engine);

@@ -25,7 +25,8 @@ bool parse_size(const std::string& text, int lo, int hi, int& width, int& height
   if (text.find_first_not_of("0123456789x") != std::string::npos) return false;
   const size_t x = text.find('x');
   const std::string a = text.substr(0, x), b = x == std::string::npos ? a : text.substr(x + 1);
-  if (a.empty() || b.empty() || b.find('x') != std::string::npos || a.size() > 6 || b.size() > 6) return false;
+  if (a.empty() || b.empty() || b.find('x') != std::string::npos || a.size() > 6 || b.size() > 6)
+    return false;
   const int w = std::stoi(a), h = std::stoi(b);
   if (w < lo || h < lo || w > hi || h > hi) return false;
   width = w, height = h;
