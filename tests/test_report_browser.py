@@ -87,7 +87,8 @@ def main():
     records = [json.loads(line) for line in open(os.path.join(out, "predictions.jsonl"))]
     if args.cards:
         good = [r for r in records if "error" not in r]
-        many = [good[i % len(good)] for i in range(args.cards)]
+        # copies of the real records (same files), each with its own name so --resume keeps them all
+        many = [dict(good[i % len(good)], name="%s~copy%d" % (good[i % len(good)]["name"], i)) for i in range(args.cards)]
         with open(os.path.join(out, "predictions.jsonl"), "w") as f:
             f.write("".join(json.dumps(r) + "\n" for r in many))
         subprocess.run([args.engine, "--weights", args.weights, "--backend", "cpu", "--quiet", "--report",
