@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The HTML report in a real browser (Debian's headless Chromium): cam_engine runs over real Fruits-360 photos
-(plus a file whose name needs URL-encoding and a broken one) with --report, then tests/report_harness.html loads
+(plus a file whose name needs URL-encoding, a broken one and one filed under the wrong class) with --report, then tests/report_harness.html loads
 the report in a frame and reports what a person would see. Checked: the page loads, the cards and the "showing"
 count equal the successful records of predictions.jsonl, no image or image link is broken, "wrong only" shows
 exactly the misclassified records, a confusion cell shows its count of images. A screenshot is written for a
@@ -76,6 +76,8 @@ def main():
     first_class = sorted(d for d in os.listdir(inputs))[0]
     first = sorted(os.listdir(os.path.join(inputs, first_class)))[0]
     shutil.copy(os.path.join(inputs, first_class, first), os.path.join(inputs, first_class, "odd #1 100%.jpg"))
+    second_class = sorted(d for d in os.listdir(inputs))[1]  # a photo filed under the wrong class: an error card
+    shutil.copy(os.path.join(inputs, first_class, first), os.path.join(inputs, second_class, "mislabeled.jpg"))
     with open(os.path.join(inputs, first_class, "broken.jpg"), "wb") as f:
         f.write(b"\xff\xd8\xff not a jpeg")
     run = subprocess.run([args.engine, "--weights", args.weights, "--backend", "cpu", "--quiet", "--topk", "3",
@@ -109,6 +111,7 @@ def main():
     ok &= check(not result["broken"], "no broken image or image link %s" % result["broken"][:3])
     ok &= check(result["wrong_only"] == len(wrong) and result["wrong_only_shown"] == str(len(wrong)),
                 "wrong only: %d cards shown, %d records misclassified" % (result["wrong_only"], len(wrong)))
+    ok &= check(len(wrong) >= 1, "%d misclassified (the mislabeled photo among them)" % len(wrong))
     if wrong:
         ok &= check(str(result.get("first_pair")) == result.get("first_pair_count"),
                     "a confusion cell shows its %s images" % result.get("first_pair_count"))
