@@ -3,8 +3,6 @@
 // the JSONL written in input order after each batch's files are complete, so memory stays flat on any list
 // length.
 #include <fcntl.h>
-#include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +23,8 @@
 
 #include "atomic_file.h"
 #include "cli_options.h"
+#include "cli_records.h"
+#include "cli_setup.h"
 #include "cpu_ops.h"
 #include "engine.h"
 #include "error.h"
@@ -56,35 +56,6 @@ struct Decoded {
   double seconds = 0;
 };
 
-// File names are bytes and JSON is UTF-8: a path that is not valid UTF-8 is written readable in "path" (its
-// stray bytes as %XX) and exactly in "path_bytes" (every byte outside printable ASCII, and '%', as %XX).
-nlohmann::json path_record(const std::string& path) {
-  if (cam::is_valid_utf8(path)) return {{"path", path}};
-  return {{"path", cam::percent_escape(path, false)}, {"path_bytes", cam::percent_escape(path, true)}};
-}
-
-// The key --resume matches records and inputs by: the path, or its exact bytes where it needed escaping.
-std::string path_key(const std::string& path) {
-  return cam::is_valid_utf8(path) ? path : "bytes:" + cam::percent_escape(path, true);
-}
-std::string record_key(const nlohmann::json& r) {
-  return r.contains("path_bytes") ? "bytes:" + r["path_bytes"].get<std::string>()
-                                  : r["path"].get<std::string>();
-}
-
-nlohmann::json error_record(const cam::InputItem& item, const std::string& error) {
-  nlohmann::json r = path_record(item.path);
-  r["name"] = item.output;
-  r["error"] = cam::percent_escape(error, false);
-  return r;
-}
-
-// One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of
-// throwing.
-std::string json_line(const nlohmann::json& r) {
-  return r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-}
-
 std::string safe_name(const std::string& label) {
   std::string s;
   for (char c : label)
@@ -109,65 +80,7 @@ class Runner {
                       ? o.io_threads
                       : std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
     progress_tty_ = !o.quiet && isatty(STDERR_FILENO);
-    max_pixels_ = plan_memory();
-  }
-
-  // The memory budget (--memory-budget, default half the machine's RAM) bounds what a run holds at once: the
-  // engine's batch buffers, and up to four batches of images in flight (two decoding ahead, one in the
-  // engine, one encoding), each with its overlays and any --out-size canvases. Options that cannot fit are
-  // refused before any work; images too large for their share are refused one by one like any bad image.
-  // Returns the pixel limit per image.
-  int64_t plan_memory() const {
-    const cam::Preprocess& pre = engine_.model().preprocess;
-    double activations = 0;  // floats of the largest conv output of one image
-    engine_.model().for_each_conv_at(
-        pre.height, pre.width, [&](const cam::ConvLayer& c, int ih, int iw, bool, bool) {
-          activations =
-              std::max(activations, static_cast<double>(c.out_channels) * c.out_size(ih) * c.out_size(iw));
-        });
-    const double engine_bytes = o_.batch * activations * 4 * 4;  // about four such buffers live at once
-    const double budget = budget_bytes();
-    const double gib = 1024.0 * 1024 * 1024;
-    char what[256];
-    if (engine_bytes > budget / 2) {
-      std::snprintf(
-          what, sizeof what,
-          "--batch %d at %dx%d needs about %.1f GiB of engine buffers, over half the memory budget of "
-          "%.1f GiB (--memory-budget); use a smaller --batch",
-          o_.batch, pre.width, pre.height, engine_bytes / gib, budget / gib);
-      throw cam::Error(what);
-    }
-    const size_t maps = maps_.topk + maps_.classes.size() + 1;  // + a true-class map
-    const double per_image = (budget - engine_bytes) / (4.0 * o_.batch);
-    const double canvas = out_w_ ? 3.0 * out_w_ * out_h_ * (maps + 1) : 0;
-    if (canvas > per_image / 2) {
-      std::snprintf(
-          what, sizeof what,
-          "--out-size %dx%d needs %.1f GiB for the overlays of %d batches of %d images, over the memory "
-          "budget of %.1f GiB (--memory-budget); use a smaller --out-size or --batch",
-          out_w_, out_h_, canvas * 4 * o_.batch / gib, 4, o_.batch, budget / gib);
-      throw cam::Error(what);
-    }
-    // An image of P pixels holds its decode, its resized copy and one overlay per map: 3 P (maps + 2) bytes.
-    const int64_t fits = static_cast<int64_t>((per_image - canvas) / (3.0 * (maps + 2)));
-    const int64_t limit = std::min<int64_t>(o_.max_pixels, fits);
-    if (o_.verbose)
-      std::fprintf(
-          stderr,
-          "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
-          "(%d batches of %d in flight)\n",
-          budget / gib, engine_bytes / gib, static_cast<long long>(limit), 4, o_.batch);
-    return limit;
-  }
-
-  double budget_bytes() const {
-    if (o_.memory_budget_mb > 0) return o_.memory_budget_mb * 1024.0 * 1024.0;
-    double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
-    if (!(ram > 0)) ram = 8.0 * 1024 * 1024 * 1024;
-    struct rlimit limit;  // an address-space limit (ulimit -v) caps it too, past the program's own ~1 GiB
-    if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
-      ram = std::min(ram, 2.0 * (static_cast<double>(limit.rlim_cur) - 1024.0 * 1024 * 1024));
-    return std::max(ram / 2, 64.0 * 1024 * 1024);
+    max_pixels_ = cam::plan_memory(o, engine, maps_, out_w_, out_h_);
   }
 
   // Returns the exit status.
@@ -221,7 +134,7 @@ class Runner {
         const cam::InputItem& item = items[b * o_.batch + i];
         if (!decoded[i]->error.empty()) {
           std::promise<nlohmann::json> p;
-          p.set_value(error_record(item, decoded[i]->error));
+          p.set_value(cam::error_record(item, decoded[i]->error));
           next.push_back(p.get_future());
           continue;
         }
@@ -252,7 +165,7 @@ class Runner {
   // The key a record is resumed by: its output name (unique per input), or for records of older versions the
   // path.
   static std::string resume_key(const nlohmann::json& r) {
-    return r.contains("name") ? "name:" + r["name"].get<std::string>() : record_key(r);
+    return r.contains("name") ? "name:" + r["name"].get<std::string>() : cam::record_key(r);
   }
 
   // Keeps the previous run's complete records, failures included (an image that failed fails again, and the
@@ -266,12 +179,12 @@ class Runner {
       for (const std::string& f : record_files(r)) complete = complete && fs::exists(fs::path(o_.out) / f);
       if (!complete || !done.insert(resume_key(r)).second) continue;
       failed_before_ += r.contains("error");
-      kept += json_line(r);
+      kept += cam::json_line(r);
     }
     cam::write_text_file(jsonl_path, kept);
     std::vector<cam::InputItem> todo;
     for (const cam::InputItem& item : all)
-      if (!done.count("name:" + item.output) && !done.count(path_key(item.path))) todo.push_back(item);
+      if (!done.count("name:" + item.output) && !done.count(cam::path_key(item.path))) todo.push_back(item);
     skipped_ = all.size() - todo.size();
     return todo;
   }
@@ -282,12 +195,12 @@ class Runner {
     std::map<std::string, std::string> lines;
     std::string rest, ordered;
     for (const nlohmann::json& r : cam::read_jsonl(jsonl_path)) {
-      const std::string line = json_line(r);
+      const std::string line = cam::json_line(r);
       if (!lines.emplace(resume_key(r), line).second) rest += line;
     }
     for (const cam::InputItem& item : all) {
       auto it = lines.find("name:" + item.output);
-      if (it == lines.end()) it = lines.find(path_key(item.path));
+      if (it == lines.end()) it = lines.find(cam::path_key(item.path));
       if (it == lines.end()) continue;
       ordered += it->second;
       lines.erase(it);
@@ -349,7 +262,7 @@ class Runner {
   // this image are removed and the record is an error record; a full output also stops the run.
   nlohmann::json encode(const cam::InputItem& item, const cam::Image& image, const cam::ImageResult& result) {
     Clock::time_point t = Clock::now();
-    nlohmann::json r = path_record(item.path);
+    nlohmann::json r = cam::path_record(item.path);
     r["name"] = item.output;
     std::vector<std::string> written;
     auto save_image = [&](const std::string& file, const cam::Image& picture) {
@@ -446,7 +359,7 @@ class Runner {
       const bool full = dynamic_cast<const cam::OutputFullError*>(&e) != nullptr;
       if (full) output_full_ = true;
       for (const std::string& file : written) std::remove(file.c_str());
-      r = error_record(item, e.what());
+      r = cam::error_record(item, e.what());
       if (full)
         r["retry"] = true;  // not a property of the image: said, but not recorded, so --resume redoes it
     }
@@ -479,7 +392,7 @@ class Runner {
           right_ += !r["top"].empty() && r["top"][0]["label"] == r["truth"];
         }
       }
-      lines += json_line(r);
+      lines += cam::json_line(r);
     }
     records.clear();
     for (size_t done = 0; done < lines.size();) {
@@ -600,98 +513,6 @@ class Runner {
   Clock::time_point start_, last_line_;
 };
 
-// One writer per output folder: an exclusive lock on OUT/.cam_engine.lock, held until the process ends (a
-// second run on the same --out would tear predictions.jsonl). Holding it, the temporary files a killed run
-// left there are removed: no other writer can own them.
-void lock_output_folder(const std::string& out) {
-  const std::string lock_path = (fs::path(out) / ".cam_engine.lock").string();
-  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw cam::Error(lock_path + ": cannot create the lock file (" + std::strerror(errno) + ")");
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-    throw cam::Error(out + ": in use by another cam_engine run (" + lock_path +
-                     " is locked); wait for it to finish or write to another --out");
-  std::error_code ec;
-  size_t removed = 0;
-  for (fs::recursive_directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
-    if (it->path().filename().string().rfind(cam::kTemporaryPrefix, 0) == 0 && it->is_regular_file(ec))
-      removed += fs::remove(it->path(), ec);
-  if (removed)
-    std::fprintf(stderr, "cam_engine: removed %zu temporary file(s) an earlier run left\n", removed);
-}
-
-// --info: what a user needs to call the model by its labels and feed it the right pixels.
-int print_info(const std::string& weights) {
-  const cam::ResNet net = cam::ResNet::load(weights);
-  const cam::Preprocess& p = net.preprocess;
-  std::printf("%s\n%s\ninput %dx%d (WxH), maps %dx%d, %s, scale %g, mean [%g, %g, %g], std [%g, %g, %g]\n",
-              weights.c_str(), net.describe().c_str(), p.width, p.height, net.feature_size(p.width),
-              net.feature_size(p.height), p.bgr ? "BGR" : "RGB", p.scale, p.mean[0], p.mean[1], p.mean[2],
-              p.stddev[0], p.stddev[1], p.stddev[2]);
-  if (!net.source.empty()) std::printf("source: %s\n", net.source.c_str());
-  std::printf("%d classes:\n", net.num_classes);
-  for (int k = 0; k < net.num_classes; ++k) std::printf("%5d  %s\n", k, net.labels[k].c_str());
-  return std::fflush(stdout) == 0 && !std::ferror(stdout) ? 0 : 2;
-}
-
-// Ground truth the model has no label for is left out of the accuracy; say so once per label.
-void warn_unknown_truth(const std::vector<cam::InputItem>& items, const cam::Engine& engine) {
-  std::set<std::string> labels(engine.model().labels.begin(), engine.model().labels.end()), unknown;
-  std::map<std::string, int> count;
-  for (const cam::InputItem& item : items)
-    if (!item.truth.empty() && !labels.count(item.truth)) ++count[item.truth];
-  for (const auto& [truth, n] : count)
-    std::fprintf(stderr,
-                 "cam_engine: ground truth '%s' (%d image%s) is not a label of this model; left out of the "
-                 "accuracy (cam_engine --info lists the labels)\n",
-                 truth.c_str(), n, n == 1 ? "" : "s");
-}
-
-// The options that decide which files an output folder holds and what they contain, kept in OUT/run.json.
-// --resume goes on only with the same ones (else a top-1 run resumed with --topk 3 would silently skip every
-// image); a fresh run into a folder that holds an earlier one says that the earlier files stay.
-void check_run_record(const cam::CliOptions& o, const cam::MapOptions& mo, const cam::Engine& engine) {
-  const cam::Preprocess& pre = engine.model().preprocess;
-  std::error_code ec;
-  nlohmann::json record = {{"weights", fs::absolute(o.weights, ec).lexically_normal().string()},
-                           {"weights_bytes", fs::file_size(o.weights, ec)},
-                           {"topk", mo.topk},
-                           {"classes", mo.classes},
-                           {"format", o.format},
-                           {"out_size", o.out_size},
-                           {"input_size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
-                           {"panel", o.panel},
-                           {"raw", o.raw},
-                           {"colormap", o.colormap},
-                           {"alpha", o.alpha},
-                           {"precision", o.precision},
-                           {"object_mask", o.object_mask},
-                           {"pointing_tolerance", o.pointing_tolerance},
-                           {"labels_from_folders", o.labels_from_folders}};
-  const fs::path path = fs::path(o.out) / "run.json";
-  if (o.resume) {
-    std::ifstream in(path);
-    nlohmann::json before = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
-    if (before.is_object()) {
-      std::string changed;
-      for (auto it = record.begin(); it != record.end(); ++it)
-        if (!before.contains(it.key()) || before[it.key()] != it.value())
-          changed += (changed.empty() ? "" : ", ") + it.key() + " " +
-                     (before.contains(it.key()) ? before[it.key()].dump() : "(unset)") + " -> " +
-                     it.value().dump();
-      if (!changed.empty())
-        throw cam::Error("--resume: " + o.out + " was written with other options (" + changed +
-                         "); resume with the same options, or write to a new --out");
-    }
-  } else if (fs::exists(fs::path(o.out) / "predictions.jsonl") && !o.quiet) {
-    std::fprintf(
-        stderr,
-        "cam_engine: note: %s holds an earlier run; this run rewrites predictions.jsonl, and the earlier "
-        "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
-        o.out.c_str());
-  }
-  cam::write_text_file(path.string(), record.dump(1) + "\n");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -705,7 +526,7 @@ int main(int argc, char** argv) {
   if (o.help) return std::fputs(cam::cli_help(), stdout) < 0 ? 2 : 0;
   if (!o.info.empty()) {
     try {
-      return print_info(o.info);
+      return cam::print_info(o.info);
     } catch (const cam::Error& e) {
       std::fprintf(stderr, "cam_engine: %s\n", e.what());
       return 2;
@@ -724,7 +545,7 @@ int main(int argc, char** argv) {
     fs::create_directories(o.out, ec);
     if (!fs::is_directory(o.out) || access(o.out.c_str(), W_OK) != 0)
       throw cam::Error(o.out + ": cannot create or write the output folder");
-    lock_output_folder(o.out);
+    cam::lock_output_folder(o.out);
     cam::EngineOptions eo;
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device,
     eo.verbose = o.verbose;
@@ -747,8 +568,8 @@ int main(int argc, char** argv) {
         cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin, &notes);
     for (const std::string& note : notes) std::fprintf(stderr, "cam_engine: %s\n", note.c_str());
     if (items.empty()) throw cam::Error("no images found in the inputs given");
-    warn_unknown_truth(items, engine);
-    check_run_record(o, mo, engine);
+    cam::warn_unknown_truth(items, engine);
+    cam::check_run_record(o, mo, engine);
     if (o.verbose)
       std::fprintf(stderr, "cam_engine: %s on %s, %zu images\n", engine.model().describe().c_str(),
                    engine.backend_name().c_str(), items.size());

@@ -1,0 +1,165 @@
+// What the CLI does before a run starts: the output folder's lock, the run record --resume checks, warnings
+// about the inputs, --info, and the memory plan.
+#include "cli_setup.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "atomic_file.h"
+#include "error.h"
+#include "outputs.h"
+#include "resnet.h"
+
+namespace fs = std::filesystem;
+
+namespace cam {
+
+double memory_budget_bytes(const CliOptions& o) {
+  if (o.memory_budget_mb > 0) return o.memory_budget_mb * 1024.0 * 1024.0;
+  double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  if (!(ram > 0)) ram = 8.0 * 1024 * 1024 * 1024;
+  struct rlimit limit;  // an address-space limit (ulimit -v) caps it too, past the program's own ~1 GiB
+  if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    ram = std::min(ram, 2.0 * (static_cast<double>(limit.rlim_cur) - 1024.0 * 1024 * 1024));
+  return std::max(ram / 2, 64.0 * 1024 * 1024);
+}
+
+int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions& maps, int out_w, int out_h) {
+  const Preprocess& pre = engine.model().preprocess;
+  double activations = 0;  // floats of the largest conv output of one image
+  engine.model().for_each_conv_at(pre.height, pre.width, [&](const ConvLayer& c, int ih, int iw, bool, bool) {
+    activations =
+        std::max(activations, static_cast<double>(c.out_channels) * c.out_size(ih) * c.out_size(iw));
+  });
+  const double engine_bytes = o.batch * activations * 4 * 4;  // about four such buffers live at once
+  const double budget = memory_budget_bytes(o);
+  const double gib = 1024.0 * 1024 * 1024;
+  char what[256];
+  if (engine_bytes > budget / 2) {
+    std::snprintf(
+        what, sizeof what,
+        "--batch %d at %dx%d needs about %.1f GiB of engine buffers, over half the memory budget of "
+        "%.1f GiB (--memory-budget); use a smaller --batch",
+        o.batch, pre.width, pre.height, engine_bytes / gib, budget / gib);
+    throw Error(what);
+  }
+  const size_t map_count = maps.topk + maps.classes.size() + 1;  // + a true-class map
+  const double per_image = (budget - engine_bytes) / (4.0 * o.batch);
+  const double canvas = out_w ? 3.0 * out_w * out_h * (map_count + 1) : 0;
+  if (canvas > per_image / 2) {
+    std::snprintf(
+        what, sizeof what,
+        "--out-size %dx%d needs %.1f GiB for the overlays of %d batches of %d images, over the memory "
+        "budget of %.1f GiB (--memory-budget); use a smaller --out-size or --batch",
+        out_w, out_h, canvas * 4 * o.batch / gib, 4, o.batch, budget / gib);
+    throw Error(what);
+  }
+  // An image of P pixels holds its decode, its resized copy and one overlay per map: 3 P (maps + 2) bytes.
+  const int64_t fits = static_cast<int64_t>((per_image - canvas) / (3.0 * (map_count + 2)));
+  const int64_t limit = std::min<int64_t>(o.max_pixels, fits);
+  if (o.verbose)
+    std::fprintf(
+        stderr,
+        "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
+        "(%d batches of %d in flight)\n",
+        budget / gib, engine_bytes / gib, static_cast<long long>(limit), 4, o.batch);
+  return limit;
+}
+
+void lock_output_folder(const std::string& out) {
+  const std::string lock_path = (fs::path(out) / ".cam_engine.lock").string();
+  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(lock_path + ": cannot create the lock file (" + std::strerror(errno) + ")");
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+    throw Error(out + ": in use by another cam_engine run (" + lock_path +
+                " is locked); wait for it to finish or write to another --out");
+  std::error_code ec;
+  size_t removed = 0;
+  for (fs::recursive_directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().rfind(kTemporaryPrefix, 0) == 0 && it->is_regular_file(ec))
+      removed += fs::remove(it->path(), ec);
+  if (removed)
+    std::fprintf(stderr, "cam_engine: removed %zu temporary file(s) an earlier run left\n", removed);
+}
+
+int print_info(const std::string& weights) {
+  const ResNet net = ResNet::load(weights);
+  const Preprocess& p = net.preprocess;
+  std::printf("%s\n%s\ninput %dx%d (WxH), maps %dx%d, %s, scale %g, mean [%g, %g, %g], std [%g, %g, %g]\n",
+              weights.c_str(), net.describe().c_str(), p.width, p.height, net.feature_size(p.width),
+              net.feature_size(p.height), p.bgr ? "BGR" : "RGB", p.scale, p.mean[0], p.mean[1], p.mean[2],
+              p.stddev[0], p.stddev[1], p.stddev[2]);
+  if (!net.source.empty()) std::printf("source: %s\n", net.source.c_str());
+  std::printf("%d classes:\n", net.num_classes);
+  for (int k = 0; k < net.num_classes; ++k) std::printf("%5d  %s\n", k, net.labels[k].c_str());
+  return std::fflush(stdout) == 0 && !std::ferror(stdout) ? 0 : 2;
+}
+
+void warn_unknown_truth(const std::vector<InputItem>& items, const Engine& engine) {
+  std::set<std::string> labels(engine.model().labels.begin(), engine.model().labels.end()), unknown;
+  std::map<std::string, int> count;
+  for (const InputItem& item : items)
+    if (!item.truth.empty() && !labels.count(item.truth)) ++count[item.truth];
+  for (const auto& [truth, n] : count)
+    std::fprintf(stderr,
+                 "cam_engine: ground truth '%s' (%d image%s) is not a label of this model; left out of the "
+                 "accuracy (cam_engine --info lists the labels)\n",
+                 truth.c_str(), n, n == 1 ? "" : "s");
+}
+
+void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine) {
+  const Preprocess& pre = engine.model().preprocess;
+  std::error_code ec;
+  nlohmann::json record = {{"weights", fs::absolute(o.weights, ec).lexically_normal().string()},
+                           {"weights_bytes", fs::file_size(o.weights, ec)},
+                           {"topk", mo.topk},
+                           {"classes", mo.classes},
+                           {"format", o.format},
+                           {"out_size", o.out_size},
+                           {"input_size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
+                           {"panel", o.panel},
+                           {"raw", o.raw},
+                           {"colormap", o.colormap},
+                           {"alpha", o.alpha},
+                           {"precision", o.precision},
+                           {"object_mask", o.object_mask},
+                           {"pointing_tolerance", o.pointing_tolerance},
+                           {"labels_from_folders", o.labels_from_folders}};
+  const fs::path path = fs::path(o.out) / "run.json";
+  if (o.resume) {
+    std::ifstream in(path);
+    nlohmann::json before = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+    if (before.is_object()) {
+      std::string changed;
+      for (auto it = record.begin(); it != record.end(); ++it)
+        if (!before.contains(it.key()) || before[it.key()] != it.value())
+          changed += (changed.empty() ? "" : ", ") + it.key() + " " +
+                     (before.contains(it.key()) ? before[it.key()].dump() : "(unset)") + " -> " +
+                     it.value().dump();
+      if (!changed.empty())
+        throw Error("--resume: " + o.out + " was written with other options (" + changed +
+                    "); resume with the same options, or write to a new --out");
+    }
+  } else if (fs::exists(fs::path(o.out) / "predictions.jsonl") && !o.quiet) {
+    std::fprintf(
+        stderr,
+        "cam_engine: note: %s holds an earlier run; this run rewrites predictions.jsonl, and the earlier "
+        "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
+        o.out.c_str());
+  }
+  write_text_file(path.string(), record.dump(1) + "\n");
+}
+
+}  // namespace cam

@@ -1,0 +1,39 @@
+// What the CLI does before a run starts (cli_setup.cpp).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli_options.h"
+#include "engine.h"
+#include "inputs.h"
+
+namespace cam {
+
+// The memory budget (--memory-budget, default half the machine's RAM) bounds what a run holds at once: the
+// engine's batch buffers, and up to four batches of images in flight (two decoding ahead, one in the
+// engine, one encoding), each with its overlays and any --out-size canvases. Options that cannot fit are
+// refused before any work; images too large for their share are refused one by one like any bad image.
+// Returns the pixel limit per image.
+int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions& maps, int out_w, int out_h);
+
+// --memory-budget, else half the RAM (capped by an address-space limit), in bytes.
+double memory_budget_bytes(const CliOptions& o);
+
+// One writer per output folder: an exclusive lock on OUT/.cam_engine.lock, held until the process ends (a
+// second run on the same --out would tear predictions.jsonl). Holding it, the temporary files a killed run
+// left there are removed: no other writer can own them. Throws cam::Error when another run holds it.
+void lock_output_folder(const std::string& out);
+
+// --info: the model's layers, input size, preprocessing and labels on stdout. Returns the exit status.
+int print_info(const std::string& weights);
+
+// Ground truth the model has no label for is left out of the accuracy; says so once per label.
+void warn_unknown_truth(const std::vector<InputItem>& items, const Engine& engine);
+
+// The options that decide which files an output folder holds and what they contain, kept in OUT/run.json:
+// --resume goes on only with the same ones (throws cam::Error listing the differences); a fresh run into a
+// folder that holds an earlier one says that the earlier files stay.
+void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine);
+
+}  // namespace cam
