@@ -4,21 +4,16 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "atomic_file.h"
 #include "cpu_ops.h"
 #include "error.h"
+#include "read_file.h"
 
 namespace cam {
 namespace {
@@ -105,53 +100,9 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name, in
   return img;
 }
 
-namespace {
-
-std::string file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a folder";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
-}  // namespace
-
-int open_regular_file(const std::string& path, size_t max_bytes, size_t& size) {
-  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below like any other non-file.
-  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const std::string kind = fstat(fd, &st) != 0 ? std::string(std::strerror(errno)) : file_kind(st.st_mode);
-    close(fd);
-    throw Error(path + ": not an image file (" + kind + ")");
-  }
-  size = static_cast<size_t>(st.st_size);
-  if (size > max_bytes) {
-    close(fd);
-    throw Error(path + ": file is " + std::to_string(size) + " bytes, larger than the " +
-                std::to_string(max_bytes) + " read at most");
-  }
-  return fd;
-}
-
 Image read_image(const std::string& path, int64_t max_pixels) {
-  size_t size = 0;
-  const int fd = open_regular_file(path, static_cast<size_t>(INT32_MAX), size);  // stb takes int sizes
-  std::vector<uint8_t> bytes(size);
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = read(fd, bytes.data() + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : 0;
-      close(fd);
-      throw Error(path + ": read error (" + (err ? std::strerror(err) : "the file shrank while read") + ")");
-    }
-    done += static_cast<size_t>(n);
-  }
-  close(fd);
+  // stb takes int sizes: 2 GB at most
+  const std::vector<uint8_t> bytes = read_regular_file(path, static_cast<size_t>(INT32_MAX), "image file");
   return decode_image(bytes.data(), bytes.size(), path, max_pixels);
 }
 

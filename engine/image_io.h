@@ -17,13 +17,8 @@ constexpr int64_t kDefaultMaxPixels = 100'000'000;
 // (checked before any pixel buffer is allocated).
 Image decode_image(const uint8_t* data, size_t size, const std::string& name,
                    int64_t max_pixels = kDefaultMaxPixels);
-// Reads only a regular file (a folder, FIFO or device is refused without waiting on it) of at most 2 GB,
-// checking its size before reading.
+// Reads only a regular file of at most 2 GB (read_file.h).
 Image read_image(const std::string& path, int64_t max_pixels = kDefaultMaxPixels);
-
-// Opens `path` for reading when it is a regular file of at most max_bytes (its size in `size`); throws
-// cam::Error naming the file otherwise. Returns the descriptor (O_CLOEXEC), which the caller closes.
-int open_regular_file(const std::string& path, size_t max_bytes, size_t& size);
 
 // The PNG or JPEG file bytes of an image. Throws cam::Error if stb cannot encode it.
 std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality = 95);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -122,11 +123,6 @@ std::array<int, 4> parse_box(const nlohmann::json& j, const std::string& where) 
   return b;
 }
 
-std::string file_name(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 }  // namespace
 
 MaskSource::MaskSource(const std::string& spec) {
@@ -166,14 +162,14 @@ MaskSource::MaskSource(const std::string& spec) {
   }
 }
 
-ObjectMask MaskSource::mask_for(const std::string& path, const std::string& output_stem,
+ObjectMask MaskSource::mask_for(const std::string& path, const std::string& output_name,
                                 const Image& image) const {
   if (kind_ == Kind::white) return mask_from_white_background(image, threshold_);
   if (kind_ == Kind::masks) {
-    const std::string file = folder_ + "/" + output_stem + ".png";
+    const std::string file = folder_ + "/" + output_name + ".png";
     return mask_from_image(read_image(file), image.width, image.height);
   }
-  for (const std::string& key : {path, file_name(path)}) {
+  for (const std::string& key : {path, std::filesystem::path(path).filename().string()}) {
     auto it = std::lower_bound(boxes_.begin(), boxes_.end(), key,
                                [](const auto& entry, const std::string& k) { return entry.first < k; });
     if (it != boxes_.end() && it->first == key) return mask_from_boxes(image.width, image.height, it->second);

@@ -46,15 +46,15 @@ MaskScore score_map(const float* map, int h, int w, const Localization& peak, co
                     double tolerance = 0);
 
 // How a run gets its masks: "white" or "white:T" (T in 1..255, default 230), "boxes:FILE" (JSON object: image
-// path or file name -> [x0, y0, x1, y1] or a list of such boxes), or "masks:DIR" (DIR/<output name>.png).
-// Throws cam::Error for a malformed spec or boxes file.
+// path or file name -> [x0, y0, x1, y1] or a list of such boxes), or "masks:DIR" (DIR/<output name>.png, e.g.
+// DIR/Apple/r0_1.jpg.png). Throws cam::Error for a malformed spec or boxes file.
 class MaskSource {
  public:
   MaskSource() = default;
   explicit MaskSource(const std::string& spec);
   bool enabled() const { return kind_ != Kind::none; }
   // The mask for one image; throws cam::Error when the image has none (no box, missing mask file).
-  ObjectMask mask_for(const std::string& path, const std::string& output_stem, const Image& image) const;
+  ObjectMask mask_for(const std::string& path, const std::string& output_name, const Image& image) const;
 
  private:
   enum class Kind { none, white, boxes, masks };

@@ -1,17 +1,15 @@
-// safetensors reader: memory-maps the file and validates header, table and data layout before use.
+// safetensors reader: reads the file whole and validates header, table and data layout before use.
 #include "safetensors.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 #include "error.h"
+#include "read_file.h"
 
 namespace cam {
 namespace {
@@ -140,42 +138,11 @@ int64_t TensorView::numel() const {
 
 // The file is read, not memory-mapped: a file truncated while mapped kills the process with SIGBUS on the
 // first access past its new end, while a short read is an error that names the file.
-SafeTensors::SafeTensors(const std::string& path) : path_(path) {
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO is refused below, not waited on
-  if (fd < 0) fail(path, std::string("cannot open weights file: ") + std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    fail(path, "not a regular file");
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 8) {
-    close(fd);
-    fail(path,
-         "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length (truncated?)");
-  }
-  if (size > kMaxFileBytes) {
-    close(fd);
-    fail(path, "file is " + std::to_string(size) + " bytes, over the " + std::to_string(kMaxFileBytes) +
-                   "-byte limit for weights (a ResNet-152 in F32 is 240 MB)");
-  }
-  owned_.resize(size);
-  for (size_t done = 0; done < size;) {
-    const ssize_t n = read(fd, owned_.data() + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = n < 0 ? std::strerror(errno) : "the file shrank while it was read";
-      close(fd);
-      fail(path, "read error (" + why + ")");
-    }
-    done += static_cast<size_t>(n);
-  }
-  close(fd);
-  parse(owned_.data(), owned_.size());
-}
+SafeTensors::SafeTensors(const std::string& path)
+    : SafeTensors(path, read_regular_file(path, kMaxFileBytes, "weights file")) {}
 
-SafeTensors::SafeTensors(const std::string& name, const std::vector<uint8_t>& bytes)
-    : path_(name), owned_(bytes) {
+SafeTensors::SafeTensors(const std::string& name, std::vector<uint8_t> bytes)
+    : path_(name), owned_(std::move(bytes)) {
   if (owned_.size() < 8)
     fail(name, "file is " + std::to_string(owned_.size()) +
                    " bytes, too short for the 8-byte header length (truncated?)");

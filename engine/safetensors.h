@@ -44,8 +44,8 @@ class SafeTensors {
  public:
   // Throws cam::Error naming `path` and the rule broken.
   explicit SafeTensors(const std::string& path);
-  // The same checks on bytes already in memory (copied); `name` stands for the path in messages.
-  SafeTensors(const std::string& name, const std::vector<uint8_t>& bytes);
+  // The same checks on bytes already in memory (taken over); `name` stands for the path in messages.
+  SafeTensors(const std::string& name, std::vector<uint8_t> bytes);
   ~SafeTensors();
   SafeTensors(const SafeTensors&) = delete;
   SafeTensors& operator=(const SafeTensors&) = delete;

@@ -127,7 +127,7 @@ class Runner {
       }
       Clock::time_point t = Clock::now();
       auto results = std::make_shared<std::vector<cam::ImageResult>>(engine_.run(images, maps_));
-      add_truth_maps(items, b * o_.batch, decoded, images, *results);
+      if (o_.report || o_.panel) add_truth_maps(items, b * o_.batch, decoded, images, *results);
       engine_seconds_ += seconds_since(t);
       std::vector<std::future<nlohmann::json>> next;
       for (size_t i = 0, good = 0; i < decoded.size(); ++i) {
@@ -210,8 +210,8 @@ class Runner {
   }
 
   // For a misclassified image whose true class has no map among the top-k, a map of the true class (kind
-  // "truth"), appended after the others: the report shows it beside the predicted one. One engine call per
-  // distinct true class in the batch, for those images only.
+  // "truth"), appended after the others, made only for what shows it (the report beside the predicted one,
+  // the panel). One engine call per distinct true class in the batch, for those images only.
   void add_truth_maps(const std::vector<cam::InputItem>& items, size_t first,
                       const std::vector<std::shared_ptr<Decoded>>& decoded,
                       const std::vector<const cam::Image*>& images, std::vector<cam::ImageResult>& results) {

@@ -91,7 +91,7 @@ options:
 
 outputs (in --out): NAME is the input's path below the common folder of all inputs, extension kept (a path
 given twice gets NAME~2): NAME.top1.png ... NAME.topK.png (zero-padded: top01 when K >= 10),
-NAME.class-LABEL.png, NAME.truth.png (a misclassified image's true class), predictions.jsonl (one object per
+NAME.class-LABEL.png, NAME.truth.png (a misclassified image's true class, with --report or --panel), predictions.jsonl (one object per
 image: path, truth, the top-5 or top-K ranking, per map its kind, peak and the box above 20% of the max in
 original pixels, null for an all-zero map, and files), run.json (the options --resume must match).
 exit status: 0 all images done, 1 some images failed, 2 usage/weights errors or a full output disk, 130 interrupted.
