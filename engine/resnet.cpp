@@ -27,6 +27,16 @@ class Loader {
 
   ResNet build() {
     ResNet net;
+    if (file_.has("conv1.0.weight"))
+      fail(
+          "tensor 'conv1.0.weight': a deep stem (three 3x3 convs, as timm's resnet*c/d/s) is not supported; "
+          "the "
+          "engine runs ResNets with the torchvision 7x7 stem");
+    if (file_.has("layer1.0.downsample.1.weight") && !file_.has("layer1.0.downsample.0.weight"))
+      fail(
+          "tensor 'layer1.0.downsample.1.weight' without 'downsample.0.weight': an average-pool shortcut "
+          "(timm's "
+          "resnet*d) is not supported; the engine runs 1x1-conv shortcuts");
     net.stem = conv("conv1", "bn1", 3, 7, 2);
     int channels = net.stem.out_channels;
     for (int s = 1; file_.has(layer(s, 0) + ".conv1.weight"); ++s) {

@@ -3,8 +3,8 @@
 format, converted by tools/convert.py, run through cam_engine and compared with the source model's own outputs
 (probabilities and Grad-CAM by autograd). Exits 77 (ctest: skipped) when /usr/bin/python3 lacks a package.
 
-Keras files are written with h5py in the layouts Keras itself writes (Keras 2 model.save: model_weights/<layer>
-with layer_names and weight_names attributes; Keras 3 .weights.h5: layers/<layer>/vars/<i>), from a PyTorch model
+Keras files are written with h5py in the layout Keras 2 model.save writes (model_weights/<layer> with layer_names
+and weight_names attributes; tests/test_peers_keras.py uses the real Keras 2 and 3), from a PyTorch model
 with Keras v1 semantics (conv biases, stride in the first 1x1, BN eps 1.001e-5). ONNX files come from
 torch.onnx.export, which folds BN into the convolutions.
 """
@@ -97,15 +97,6 @@ def write_keras2(path, layers):
                 g.create_dataset(w, data=a)
 
 
-def write_keras3(path, layers):
-    with h5py.File(path, "w") as f:
-        for n, vars_ in layers:
-            parent = "layers/resnet50/layers/" + n if not (n == "predictions" or n.startswith("dense")) else "layers/" + n
-            g = f.create_group(parent + "/vars")
-            for i, (_, a) in enumerate(vars_):
-                g.create_dataset(str(i), data=a)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", required=True)
@@ -124,15 +115,15 @@ def main():
     round_trip("pytorch whole model", m2, os.path.join(tmp, "whole.pt"), os.path.join(tmp, "whole.safetensors"), args.engine,
                "--input-size", "80x64")
 
-    # Keras v1 semantics, both file layouts, with a Dense hidden layer.
+    # Keras v1 semantics in the Keras 2 .h5 layout, with a Dense hidden layer (real Keras files of both versions:
+    # tests/test_peers_keras.py).
     k = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 4, hidden=(24,), stride_in_1x1=True, conv_bias=True, eps=1.001e-5), 3)
     with torch.no_grad():
         k.conv1.weight /= 60.0  # caffe inputs span about +-128: keep activations (and probabilities) in a useful range
     layers = keras_layers(k)
     write_keras2(os.path.join(tmp, "model.h5"), layers)
-    write_keras3(os.path.join(tmp, "model.weights.h5"), layers)
-    for name in ("model.h5", "model.weights.h5"):
-        round_trip("keras " + name, k, os.path.join(tmp, name), os.path.join(tmp, name + ".safetensors"), args.engine, "--input-size", "96")
+    round_trip("keras 2 layout model.h5", k, os.path.join(tmp, "model.h5"), os.path.join(tmp, "model.h5.safetensors"), args.engine,
+               "--input-size", "96")
 
     # ONNX export (BN folded into conv biases), bottleneck blocks with downsample branches.
     o = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 7), 4).eval()

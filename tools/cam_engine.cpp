@@ -550,6 +550,7 @@ int main(int argc, char** argv) {
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device,
     eo.verbose = o.verbose;
     eo.quiet = o.quiet;
+
     eo.conv_fusion = o.conv_fusion;
     eo.tuning_file = o.tuning_file;
     eo.input_width = o.input_w, eo.input_height = o.input_h;
@@ -557,6 +558,7 @@ int main(int argc, char** argv) {
     const int classes = engine.model().num_classes;
     cam::MapOptions mo;
     mo.topk = std::min(o.topk, classes);
+    mo.predictions = o.predictions;
     if (o.topk > classes && !o.quiet)
       std::fprintf(stderr, "cam_engine: --topk %d is more than the model's %d classes; making %d maps\n",
                    o.topk, classes, classes);

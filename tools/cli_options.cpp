@@ -47,7 +47,8 @@ options:
   --weights FILE          model in safetensors (see weights/FORMAT.md; tools/convert.py makes one)
   --out DIR               output folder (default cam_out); created if missing
   --topk K                maps for the K most probable classes (default 1; 0 for none); predictions.jsonl
-                          always ranks at least the top 5
+                          ranks at least the top --predictions classes
+  --predictions N|all     classes ranked with their probabilities in predictions.jsonl (default 5)
   --class NAME|INDEX      also a map for this class on every image (repeatable; case-insensitive when
                           unambiguous)
   --labels-from-folders   the parent folder's name is the ground truth (ImageFolder / Fruits-360 layout)
@@ -111,6 +112,10 @@ CliOptions parse_cli(int argc, char** argv) {
       {"--info", [&](const std::string& v) { o.info = v; }},
       {"--out", [&](const std::string& v) { o.out = v; }},
       {"--topk", [&](const std::string& v) { o.topk = static_cast<int>(parse_int("--topk", v, 0, 100)); }},
+      {"--predictions",
+       [&](const std::string& v) {
+         o.predictions = v == "all" ? 1 << 30 : static_cast<int>(parse_int("--predictions", v, 1, 1 << 30));
+       }},
       {"--class", [&](const std::string& v) { o.classes.push_back(v); }},
       {"--batch",
        [&](const std::string& v) { o.batch = static_cast<int>(parse_int("--batch", v, 1, 4096)); }},

@@ -12,6 +12,7 @@ struct CliOptions {
   std::string out = "cam_out";
   std::vector<std::string> inputs;  // images, folders, list files, "-"
   int topk = 1;
+  int predictions = 5;  // classes ranked in predictions.jsonl (at least topk; clamped to the model's)
   std::vector<std::string> classes;  // labels or indices
   int batch = 16;
   std::string backend = "auto";

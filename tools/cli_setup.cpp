@@ -125,6 +125,7 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
   nlohmann::json record = {{"weights", fs::absolute(o.weights, ec).lexically_normal().string()},
                            {"weights_bytes", fs::file_size(o.weights, ec)},
                            {"topk", mo.topk},
+                           {"predictions", std::min(o.predictions, engine.model().num_classes)},
                            {"classes", mo.classes},
                            {"format", o.format},
                            {"out_size", o.out_size},

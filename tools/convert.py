@@ -2,7 +2,7 @@
 """Converts a ResNet from PyTorch, Keras or ONNX into an engine-ready safetensors file (torchvision names).
 
   convert.py model.pth -o model.safetensors --labels-from-dataset Fruits360/Training
-  convert.py resnet50_fruits.h5 -o model.safetensors --labels labels.txt          (Keras 2 .h5 / Keras 3 .weights.h5)
+  convert.py resnet50_fruits.keras -o model.safetensors --labels labels.txt  (Keras 2 .h5, Keras 3 .keras / .weights.h5)
   convert.py model.onnx -o model.safetensors --labels labels.txt --input-size 100
 
 Sources: a PyTorch state_dict or pickled model (torchvision or timm names, DataParallel's "module." stripped), a
@@ -120,44 +120,15 @@ def check_module_head(module):
 
 # ---------------------------------------------------------------- Keras
 
-KERAS_VARS = {"conv": ["kernel", "bias"], "bn": ["gamma", "beta", "moving_mean", "moving_variance"], "dense": ["kernel", "bias"]}
-
-
-def keras_layers(path):
-    """Ordered [(layer name, {var: array})] from a Keras 2 .h5 (model.save / save_weights) or Keras 3 .weights.h5."""
-    import h5py
-
-    layers = []
-    with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
-        if "layer_names" in root.attrs:  # Keras 2
-            for lname in [n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]]:
-                g = root[lname]
-                wnames = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("weight_names", [])]
-                per_layer = {}
-                for wn in wnames:
-                    parts = wn.split("/")
-                    owner, var = parts[-2], parts[-1].split(":")[0]
-                    per_layer.setdefault(owner, {})[var] = np.asarray(g[wn], dtype=np.float32)
-                layers += list(per_layer.items())
-        else:  # Keras 3: <...>/<layer name>/vars/<index>
-            found = []
-
-            def visit(name, obj):
-                if isinstance(obj, h5py.Group) and name.endswith("/vars") and len(obj):
-                    found.append((name.split("/")[-2], [np.asarray(obj[str(i)], dtype=np.float32) for i in range(len(obj))]))
-            f.visititems(visit)
-            for lname, arrays in found:
-                kind = "bn" if lname.endswith("_bn") else ("conv" if lname.endswith("_conv") else "dense")
-                layers.append((lname, dict(zip(KERAS_VARS[kind], arrays))))
-    if not layers:
-        raise ConversionError("%s: no Keras layer weights found (not a Keras .h5 / .weights.h5?)" % path)
-    return layers
-
-
 def from_keras(path):
+    import keras_reader
+
+    try:
+        layers, activations = keras_reader.read(path)
+    except keras_reader.KerasFileError as e:
+        raise ConversionError(str(e))
     out, dense = {}, []
-    for lname, v in keras_layers(path):
+    for lname, v in layers:
         if lname == "conv1_conv":
             conv, bn = "conv1", None
         elif lname == "conv1_bn":
@@ -194,7 +165,23 @@ def from_keras(path):
         chain.append((np.ascontiguousarray(nxt[1]["kernel"].T), nxt[1].get("bias", np.zeros(nxt[1]["kernel"].shape[1], np.float32))))
         dim = nxt[1]["kernel"].shape[1]
     write_head(out, chain, path)
+    check_dense_activations(activations, len(chain), path)
     return out, {"stride_in_1x1": "true", "bn_eps": "1.001e-05"}, None
+
+
+def check_dense_activations(activations, count, path):
+    """The engine's head is (Linear -> ReLU)* -> Linear -> softmax: a config saying otherwise is refused."""
+    if activations is None:
+        print("convert.py: %s has no model config (weights only): hidden Dense layers are taken to use ReLU and the "
+              "last one softmax" % path, file=sys.stderr)
+        return
+    if len(activations) != count:
+        raise ConversionError("%s: the config has %d Dense layers, the weights %d" % (path, len(activations), count))
+    for i, (name, act) in enumerate(activations):
+        last = i == count - 1
+        if (last and act not in ("softmax", "linear")) or (not last and act != "relu"):
+            raise ConversionError("%s: Dense layer '%s' has activation '%s'; the engine's head takes ReLU between "
+                                  "Dense layers and softmax (or linear) after the last" % (path, name, act))
 
 
 # ---------------------------------------------------------------- ONNX
@@ -206,8 +193,18 @@ def from_onnx(path):
     model = onnx.load(path)
     g = model.graph
     init = {t.name: numpy_helper.to_array(t).astype(np.float32) for t in g.initializer}
-    consumers = {}
+    # Constants reach the layers as initializers, Constant nodes, or Identity copies of either (the TorchScript
+    # exporter shares equal initializers through Identity nodes); all of them count as constant inputs.
+    nodes = []
     for node in g.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            init[node.output[0]] = numpy_helper.to_array(node.attribute[0].t).astype(np.float32)
+        elif node.op_type == "Identity" and node.input[0] in init:
+            init[node.output[0]] = init[node.input[0]]
+        else:
+            nodes.append(node)
+    consumers = {}
+    for node in nodes:
         for i in node.input:
             consumers.setdefault(i, []).append(node)
     attrs = lambda n: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}  # noqa: E731
@@ -244,6 +241,8 @@ def from_onnx(path):
             bname = name.replace("conv", "bn") if "downsample" not in name else name[:-1] + "1"
             bname = "bn1" if name == "conv1" else bname
             for suffix, i in (("weight", 1), ("bias", 2), ("running_mean", 3), ("running_var", 4)):
+                if bn.input[i] not in init:
+                    fail(bn, "BatchNormalization with constant parameters")
                 out["%s.%s" % (bname, suffix)] = init[bn.input[i]]
             meta["bn_eps"] = repr(attrs(bn).get("epsilon", 1e-5))
             y = bn.output[0]
@@ -262,7 +261,7 @@ def from_onnx(path):
     if pool.op_type != "MaxPool" or attrs(pool).get("kernel_shape") != [3, 3] or attrs(pool).get("strides") != [2, 2]:
         fail(pool, "MaxPool 3x3 stride 2")
     x = pool.output[0]
-    stage, block, channels = 0, 0, None
+    stage, block = 0, 0
     while True:
         users = consumers.get(x, [])
         if len(users) == 1 and users[0].op_type in ("GlobalAveragePool", "ReduceMean"):
@@ -380,7 +379,7 @@ def main():
     fmt = args.format
     if fmt == "auto":
         low = args.source.lower()
-        fmt = "keras" if low.endswith((".h5", ".hdf5")) else "onnx" if low.endswith(".onnx") else "pytorch"
+        fmt = "keras" if low.endswith((".h5", ".hdf5", ".keras")) else "onnx" if low.endswith(".onnx") else "pytorch"
     try:
         tensors, meta, embedded = {"pytorch": from_pytorch, "keras": from_keras, "onnx": from_onnx}[fmt](args.source)
         labels = read_labels(args, tensors, embedded)

@@ -2,7 +2,9 @@
 # Installs what cam_engine builds and tests with, from Debian's packages (run as root or with sudo).
 # The CUDA toolkit with cuDNN 9 is not a Debian package: when /usr/local/cuda exists the CUDA backend is built too.
 # chromium (headless) checks the HTML report in the tests; python3-torch and python3-pil are the oracles of the
-# shipped model and the converters.
+# shipped model and the converters. Then the peer libraries the tests compare with (Keras, ONNX Runtime,
+# pytorch-grad-cam, torchcam, timm, current PyTorch) go into .venv from PyPI, pinned (tools/requirements-peers.txt);
+# CAM_SKIP_PEERS=1 skips that step (the tests that need them then skip with the reason).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -11,6 +13,19 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   libdnnl-dev libstb-dev nlohmann-json3-dev doctest-dev \
-  python3 python3-numpy python3-torch python3-torchvision python3-opencv python3-pil python3-h5py python3-onnx \
+  python3 python3-venv python3-numpy python3-torch python3-torchvision python3-opencv python3-pil python3-h5py python3-onnx \
   clang-14 libclang-rt-14-dev \
   chromium fonts-dejavu-core
+
+if [ "${CAM_SKIP_PEERS:-0}" != 1 ]; then
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  venv=$root/.venv
+  if ! "$venv/bin/python" -c 'import sys; sys.exit(0 if sys.prefix != sys.base_prefix else 1)' 2>/dev/null; then
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+  fi
+  start=$(date +%s)
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tools/requirements-peers.txt" \
+    -c "$root/tools/constraints-peers.txt"
+  echo "setup.sh: peer libraries in $venv ($(( $(date +%s) - start )) s)"
+fi

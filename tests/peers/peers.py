@@ -1,0 +1,46 @@
+"""Shared by the tests that compare cam_engine with the real libraries (the .venv tools/setup.sh makes from
+tools/requirements-peers.txt): a skip with the reason when a library is missing, and the pass/fail table.
+The engine's side (cam_engine on PNGs, every probability and the top-1 raw map) is tools/convert_check.py's."""
+import importlib
+import os
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up banners would bury the table
+
+
+def need(*modules):
+    """Imports the modules or exits 77 (ctest: skipped) naming the missing one and how to install it."""
+    loaded = []
+    for name in modules:
+        try:
+            loaded.append(importlib.import_module(name))
+        except ImportError as e:
+            print("SKIPPED: %s is missing for %s (%s); bash tools/setup.sh installs the peer libraries into .venv"
+                  % (name, sys.executable, e))
+            sys.exit(77)
+    return loaded
+
+
+def convert(source, out, *extra):
+    """tools/convert.py in this interpreter; (exit code, its output)."""
+    import subprocess
+
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert.py"), source, "-o", out] + list(extra),
+                       capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+class Results:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, name, ok, detail):
+        self.rows.append((name, bool(ok), detail))
+        print("%-58s %s  %s" % (name, "ok  " if ok else "FAIL", detail), flush=True)
+
+    def finish(self):
+        failed = sum(not ok for _, ok, _ in self.rows)
+        print("%d passed, %d failed" % (len(self.rows) - failed, failed))
+        return 1 if failed or not self.rows else 0

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The CAM libraries themselves as oracles: pytorch-grad-cam (GradCAM on model.layer4[-1], show_cam_on_image) and
+torchcam (CAM, GradCAM) against cam_engine's maps and overlays, for torchvision and timm ResNets (18 and 50, a
+131-class head, and an MLP head), on real Fruits-360 photos (tests/data/fruits360_heldout, resized here with PIL to
+the input size and handed to the engine as PNG, so both sides see the same pixels). Bounds: maps max |diff|
+<= 1e-4 (fp32, different summation orders), overlays the golden tests' bound (max |diff| <= 3, at most 0.1% of
+the bytes differ: a map value on a 1/255 boundary of the JET lookup can land either side).
+torchcam's maps are at the feature resolution; they are finished with the conventions' steps (docs: ReLU where the
+method has none, min-max, bilinear resize, min-max), which are exactly what pytorch-grad-cam does after the
+weighting, so the weighting itself is what is compared.
+timm: `timm.create_model('resnet50', num_classes=N)` saved with safetensors.torch.save_file loads in the engine
+with no conversion; `resnet50d` (deep stem, average-pool shortcut) is refused with the reason.
+Usage: test_peers_cam.py --engine build/cam_engine   (exit 77 = skipped without the peer libraries)
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402
+
+np, torch, torchvision, timm, pytorch_grad_cam, torchcam, safetensors_torch, PIL_Image = peers.need(
+    "numpy", "torch", "torchvision", "timm", "pytorch_grad_cam", "torchcam", "safetensors.torch", "PIL.Image")
+from pytorch_grad_cam.utils.image import show_cam_on_image  # noqa: E402
+from torchcam.methods import CAM as TorchcamCAM  # noqa: E402
+from torchcam.methods import GradCAM as TorchcamGradCAM  # noqa: E402
+
+import convert_check  # noqa: E402
+import torch_resnet  # noqa: E402
+
+warnings.filterwarnings("ignore")
+F = torch.nn.functional
+MEAN, STD = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def photos(size, n=4):
+    """n real Fruits-360 photos from different classes, PIL-resized (bilinear) to size x size, uint8 (n, H, W, 3)."""
+    folders = sorted(glob.glob(os.path.join(peers.ROOT, "tests", "data", "fruits360_heldout", "*", "")))
+    picks = [sorted(glob.glob(os.path.join(folders[i * len(folders) // n], "*.jpg")))[0] for i in range(n)]
+    return np.stack([np.asarray(PIL_Image.open(p).convert("RGB").resize((size, size), PIL_Image.BILINEAR))
+                     for p in picks])
+
+
+def finish(m, size, relu):
+    """Conventions steps 2-5 on feature-resolution maps (N, h, w): [ReLU], min-max, bilinear resize, min-max."""
+    m = m.relu() if relu else m
+    out = []
+    for x in m:
+        x = x - x.min()
+        x = F.interpolate((x / (1e-7 + x.max()))[None, None], size=(size, size), mode="bilinear", align_corners=False)
+        x = x - x.min()
+        out.append((x / (1e-7 + x.max()))[0, 0].detach().numpy())
+    return np.stack(out)
+
+
+def run_engine(engine, weights, images, out, *extra):
+    """cam_engine on the images as PNG: (top-1 classes, raw top-1 maps, overlays) in input order."""
+    import json
+
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for i, im in enumerate(images):
+        paths.append(os.path.join(out, "in_%d.png" % i))
+        PIL_Image.fromarray(im).save(paths[-1])
+    subprocess.run([engine, "--weights", weights, "--backend", "cpu", "--raw", "--quiet", "--out",
+                    os.path.join(out, "cams")] + list(extra) + paths, check=True)
+    top, maps, overlays = [], [], []
+    with open(os.path.join(out, "cams", "predictions.jsonl")) as f:
+        for line in f:
+            rec = json.loads(line)
+            top.append(rec["top"][0]["class"])
+            maps.append(np.load(os.path.join(out, "cams", rec["raw"]))[0])
+            overlays.append(np.asarray(PIL_Image.open(os.path.join(out, "cams", rec["maps"][0]["file"])).convert("RGB")))
+    return np.array(top), np.stack(maps), np.stack(overlays)
+
+
+def overlay_difference(got, images, maps):
+    want = np.stack([show_cam_on_image(im.astype(np.float32) / 255, m, use_rgb=True, image_weight=0.5)
+                     for im, m in zip(images, maps)])
+    d = np.abs(got.astype(int) - want.astype(int))
+    return int(d.max()), float((d > 0).mean())
+
+
+def compare_model(results, name, model, weights, images, engine, extra, tmp):
+    size = images.shape[1]
+    x = torch.from_numpy(((images.astype(np.float32) / 255 - MEAN) / STD).transpose(0, 3, 1, 2).copy())
+    top, maps, overlays = run_engine(engine, weights, images, os.path.join(tmp, name.replace(" ", "_")), *extra)
+    with torch.no_grad():
+        want_top = model(x).argmax(1).numpy()
+    if not np.array_equal(top, want_top):
+        results.add(name, False, "top-1 classes differ: engine %s, PyTorch %s" % (top, want_top))
+        return
+    with pytorch_grad_cam.GradCAM(model=model, target_layers=[model.layer4[-1]]) as cam:
+        pgc = cam(input_tensor=x, targets=None)  # targets=None: each image's highest-scoring class
+    d_pgc = float(np.abs(maps - pgc).max())
+    o_max, o_frac = overlay_difference(overlays, images, pgc)
+    results.add(name + ": pytorch-grad-cam GradCAM + show_cam_on_image", d_pgc <= 1e-4 and o_max <= 3 and o_frac <= 1e-3,
+                "map max |diff| %.3g; overlay max |diff| %d, %.4f%% of bytes differ" % (d_pgc, o_max, 100 * o_frac))
+    with TorchcamGradCAM(model, target_layer="layer4") as extractor:
+        scores = model(x)
+        tc = extractor(class_idx=[int(c) for c in top], scores=scores)[0]
+    d_tg = float(np.abs(maps - finish(tc, size, relu=True)).max())
+    detail = "GradCAM map max |diff| %.3g" % d_tg
+    ok = d_tg <= 1e-4
+    if isinstance(model.fc, torch.nn.Linear):  # CAM needs the classifier to be one Linear
+        with TorchcamCAM(model, target_layer="layer4", fc_layer="fc", input_shape=(3, size, size)) as extractor:
+            with torch.no_grad():
+                scores = model(x)
+            tc = extractor(class_idx=[int(c) for c in top], scores=scores, normalized=False)[0]
+        d_tc = float(np.abs(maps - finish(tc, size, relu=True)).max())
+        detail = "CAM map max |diff| %.3g, " % d_tc + detail
+        ok = ok and d_tc <= 1e-4
+    results.add(name + ": torchcam", ok, detail)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", required=True)
+    args = ap.parse_args()
+    results = peers.Results()
+    tmp = tempfile.mkdtemp()
+    print("torch %s, torchvision %s, timm %s, grad-cam %s, torchcam %s" % (
+        torch.__version__, torchvision.__version__, timm.__version__, getattr(pytorch_grad_cam, "__version__", "1.5.7"),
+        torchcam.__version__))
+    torch.manual_seed(0)
+    mlp = torchvision.models.resnet50(num_classes=131)
+    mlp.fc = torch.nn.Sequential(torch.nn.Linear(2048, 256), torch.nn.ReLU(), torch.nn.Dropout(0.3),
+                                 torch.nn.Linear(256, 131))
+    models = [("torchvision resnet18, 131 classes", torchvision.models.resnet18(num_classes=131), 160),
+              ("torchvision resnet50, 131 classes", torchvision.models.resnet50(num_classes=131), 224),
+              ("torchvision resnet50, MLP head", mlp, 160),
+              ("timm resnet18, 131 classes", timm.create_model("resnet18", num_classes=131), 160),
+              ("timm resnet50, 131 classes", timm.create_model("resnet50", num_classes=131), 224)]
+    for seed, (name, model, size) in enumerate(models):
+        model = torch_resnet.randomize(model, seed + 1).eval()
+        weights = os.path.join(tmp, "m%d.safetensors" % seed)
+        if isinstance(model.fc, torch.nn.Linear):  # saved as the libraries save it: no conversion step
+            safetensors_torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+        else:
+            torch.save(model.state_dict(), weights + ".pth")
+            code, text = peers.convert(weights + ".pth", weights, "--input-size", str(size))
+            if code != 0:
+                results.add(name, False, "convert failed: " + text.strip().splitlines()[-1])
+                continue
+        compare_model(results, name, model, weights, photos(size), args.engine, ["--input-size", str(size)], tmp)
+
+    deep = os.path.join(tmp, "resnet50d.safetensors")
+    safetensors_torch.save_file(timm.create_model("resnet50d", num_classes=5).state_dict(), deep)
+    r = subprocess.run([args.engine, "--info", deep], capture_output=True, text=True)
+    last = (r.stdout + r.stderr).strip().splitlines()[-1] if (r.stdout + r.stderr).strip() else "no output"
+    results.add("timm resnet50d refused with the reason", r.returncode != 0 and "stem" in last, last)
+    return results.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
