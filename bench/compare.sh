@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# One command for the side-by-side benchmark: the engine (cam_bench) and PyTorch (pytorch_cam.py) on the same
-# random full-size ResNet-50 weights, batches and sizes; prints a Markdown table with engine/PyTorch ratios.
+# One command for the side-by-side benchmark: the engine (cam_bench) and its peers on the same random full-size
+# ResNet-50 weights, batches, sizes and threads, in one run: Debian's PyTorch and, from .venv (tools/setup.sh),
+# PyPI's current PyTorch and ONNX Runtime (pytorch_cam.py, onnxruntime_cam.py); prints a Markdown table with
+# engine/peer ratios and the engine against the fastest peer.
 # Adds the CUDA rows by itself when a GPU is usable (cam_bench built with CUDA and torch.cuda available).
 #
 #   bench/compare.sh                        # CPU here: batches 1,16 at 224 and 100
 #   BUILD=build-gpu GPU_BATCHES=1,64,256 bench/compare.sh > table.md
-# Environment: BUILD (build folder), PYTHON, BATCHES, GPU_BATCHES, SIZES, REPS, THREADS, CLASSES, OUTDIR (keeps JSON),
+# Environment: BUILD (build folder), PYTHON, PEERS_PYTHON (default .venv/bin/python), BATCHES, GPU_BATCHES, SIZES, REPS, THREADS, CLASSES, OUTDIR (keeps JSON),
 # WEIGHTS (where the random weights are made or found), CPU_ROWS=0 (GPU rows only), TORCH_CUDA_MODES (default eager,amp-cl,compile,gradcam).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +23,8 @@ if [ -z "${PYTHON:-}" ]; then
   PYTHON=python3
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then PYTHON=/usr/bin/python3; fi
 fi
+peers_python=${PEERS_PYTHON:-$root/.venv/bin/python}
+torch_origin() { case "$1" in /usr/bin/*) echo Debian ;; *) echo "$1" ;; esac; }
 out=${OUTDIR:-$(mktemp -d)}
 mkdir -p "$out"
 weights=${WEIGHTS:-$out/resnet50_random.safetensors}
@@ -32,7 +36,18 @@ if [ "${CPU_ROWS:-1}" != 0 ]; then
     --reps "$reps" --json "$out/engine_cpu.json" >&2
   echo "== PyTorch, CPU ($threads threads)" >&2
   "$PYTHON" "$here/pytorch_cam.py" --weights "$weights" --device cpu --threads "$threads" --batch "$batches" \
-    --size "$sizes" --reps "$reps" --modes eager,eager-cl --json "$out/torch_cpu.json" >&2
+    --size "$sizes" --reps "$reps" --modes eager,eager-cl --label "$(torch_origin "$PYTHON")" \
+    --json "$out/torch_cpu.json" >&2
+  if [ -x "$peers_python" ] && [ "$peers_python" != "$PYTHON" ]; then
+    echo "== PyTorch from PyPI (.venv), CPU ($threads threads)" >&2
+    "$peers_python" "$here/pytorch_cam.py" --weights "$weights" --device cpu --threads "$threads" --batch "$batches" \
+      --size "$sizes" --reps "$reps" --modes eager,eager-cl --label PyPI --json "$out/torch_pypi_cpu.json" >&2
+    echo "== ONNX Runtime, CPU ($threads threads)" >&2
+    "$peers_python" "$here/onnxruntime_cam.py" --weights "$weights" --threads "$threads" --batch "$batches" \
+      --size "$sizes" --reps "$reps" --json "$out/onnxruntime_cpu.json" >&2
+  else
+    echo "== no .venv (bash tools/setup.sh): PyPI PyTorch and ONNX Runtime rows left out" >&2
+  fi
 fi
 
 if "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null &&
@@ -48,4 +63,4 @@ if "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 
 else
   echo "== no usable GPU: CPU rows only" >&2
 fi
-"$PYTHON" "$here/compare_table.py" "$out"/engine_*.json "$out"/torch_*.json
+"$PYTHON" "$here/compare_table.py" "$out"/engine_*.json "$out"/torch_*.json $(ls "$out"/onnxruntime_*.json 2>/dev/null)

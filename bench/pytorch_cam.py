@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -114,6 +115,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (default: all cores, as cam_bench)")
     ap.add_argument("--topk", type=int, default=1)
+    ap.add_argument("--label", default="", help="where this torch comes from, for the table (Debian, PyPI)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.threads:
@@ -121,7 +123,10 @@ def main():
     device = torch.device(args.device)
     # cuDNN picks its algorithms by timing per shape, as the engine does at planning (the warm-up runs pay for it).
     torch.backends.cudnn.benchmark = device.type == "cuda"
-    header = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cudnn_benchmark": torch.backends.cudnn.benchmark,
+    onednn = re.search(r"(?:oneDNN|MKL-DNN) v([0-9.]+)", torch.__config__.show())
+    library = "PyTorch %s%s" % (torch.__version__.split("+")[0], args.label and " (%s)" % args.label)
+    header = {"torch": torch.__version__, "library": library, "onednn": onednn.group(1) if onednn else "unknown",
+              "threads": torch.get_num_threads(), "cudnn_benchmark": torch.backends.cudnn.benchmark,
               "cpu": platform.processor() or platform.machine(),
               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     print("# " + json.dumps(header))
@@ -164,7 +169,7 @@ def main():
                 times.sort()
                 median = statistics.median(times)
                 p90 = times[min(len(times) - 1, int(0.9 * (len(times) - 1) + 0.5))]
-                row = {"backend": "torch-" + device.type, "mode": mode, "batch": batch, "size": size, "median_ms": median,
+                row = {"backend": "torch-" + device.type, "library": library, "mode": mode, "batch": batch, "size": size, "median_ms": median,
                        "p90_ms": p90, "images_per_s": batch / (median / 1e3)}
                 rows.append(row)
                 print("%-8s %-9s %5d %5d %10.2f %10.2f %10.1f" % (row["backend"], mode, batch, size, median, p90, row["images_per_s"]))

@@ -155,20 +155,20 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
     ResizeWindow win = resize_window(x, iw, ow);
     for (int y = 0; y < ih; ++y)
       for (int c = 0; c < 3; ++c) {
-        float acc = 0.0f;
+        int acc = kResizeAccumulatorStart;
         for (int k = 0; k < win.count; ++k)
-          acc += resize_weight(win, k) * in[(static_cast<int64_t>(y) * iw + win.first + k) * 3 + c];
-        rows[(static_cast<int64_t>(y) * ow + x) * 3 + c] = round_to_u8(acc);
+          acc += resize_coefficient(win, k) * in[(static_cast<int64_t>(y) * iw + win.first + k) * 3 + c];
+        rows[(static_cast<int64_t>(y) * ow + x) * 3 + c] = resize_to_u8(acc);
       }
   }
   for (int y = 0; y < oh; ++y) {
     ResizeWindow win = resize_window(y, ih, oh);
     for (int x = 0; x < ow; ++x)
       for (int c = 0; c < 3; ++c) {
-        float acc = 0.0f;
+        int acc = kResizeAccumulatorStart;
         for (int k = 0; k < win.count; ++k)
-          acc += resize_weight(win, k) * rows[(static_cast<int64_t>(win.first + k) * ow + x) * 3 + c];
-        out[(static_cast<int64_t>(y) * ow + x) * 3 + c] = round_to_u8(acc);
+          acc += resize_coefficient(win, k) * rows[(static_cast<int64_t>(win.first + k) * ow + x) * 3 + c];
+        out[(static_cast<int64_t>(y) * ow + x) * 3 + c] = resize_to_u8(acc);
       }
   }
 }

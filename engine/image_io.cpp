@@ -1,12 +1,19 @@
-// stb-based image I/O. libstb-dev ships the implementations as a shared library, so no *_IMPLEMENTATION here.
+// Image I/O: JPEG decoding through libjpeg-turbo with PIL's settings (the library and defaults PIL, OpenCV
+// and TensorFlow decode with, so the pixels are PIL's bit for bit); every other format and the encoders
+// through stb. libstb-dev ships the stb implementations as a shared library, so no *_IMPLEMENTATION here.
 #include "image_io.h"
 
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <jpeglib.h>
+#include <jerror.h>
+// clang-format on
 #include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
+#include <csetjmp>
 #include <cstring>
 #include <vector>
 
@@ -76,11 +83,92 @@ void check_jpeg_tables(const uint8_t* data, size_t size, const std::string& name
   }
 }
 
+// libjpeg reports errors through error_exit, which must not return: it jumps back to decode_jpeg. A file that
+// ends early is an error too (libjpeg would only warn and pad with gray; PIL refuses it as truncated); other
+// warnings (extraneous bytes before a marker) are ignored, as PIL ignores them.
+struct JpegErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr cinfo) {
+  JpegErrors* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  std::longjmp(e->jump, 1);
+}
+
+void jpeg_message(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(cinfo);
+}
+
+// Gray and YCbCr come out as RGB from libjpeg (gray replicated, as PIL's convert("RGB")); CMYK and YCCK come
+// out as inverted CMYK (PIL assumes Adobe's convention) and are turned into RGB with PIL's formula:
+// nk = 255 - k, channel = nk - round(c * nk / 255) with PIL's fixed-point rounding.
+bool is_jpeg(const uint8_t* data, size_t size) {
+  return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+}
+
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+  jpeg_decompress_struct cinfo;
+  JpegErrors errors;
+  cinfo.err = jpeg_std_error(&errors.mgr);
+  errors.mgr.error_exit = jpeg_fail;
+  errors.mgr.emit_message = jpeg_message;
+  Image img;  // declared before setjmp: nothing with a destructor is created between setjmp and a longjmp
+  std::vector<uint8_t> row;
+  if (setjmp(errors.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    throw Error(name + ": cannot decode JPEG (libjpeg: " + errors.message + ")");
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&cinfo, TRUE);
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  const int64_t w = cinfo.image_width, h = cinfo.image_height;
+  if (w <= 0 || h <= 0) {
+    jpeg_destroy_decompress(&cinfo);
+    throw Error(name + ": image has zero size");
+  }
+  if (w * h > max_pixels) {
+    jpeg_destroy_decompress(&cinfo);
+    throw Error(name + ": image is " + std::to_string(w) + "x" + std::to_string(h) + ", over the limit of " +
+                std::to_string(max_pixels) + " pixels");
+  }
+  jpeg_start_decompress(&cinfo);
+  img.width = static_cast<int>(w), img.height = static_cast<int>(h);
+  img.rgb.resize(static_cast<size_t>(w * h * 3));
+  row.resize(static_cast<size_t>(w * cinfo.output_components));
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW rows[1] = {row.data()};
+    const int64_t y = cinfo.output_scanline;
+    jpeg_read_scanlines(&cinfo, rows, 1);
+    uint8_t* out = &img.rgb[static_cast<size_t>(y * w * 3)];
+    if (!cmyk) {
+      std::memcpy(out, row.data(), static_cast<size_t>(w * 3));
+      continue;
+    }
+    for (int64_t x = 0; x < w; ++x) {
+      const uint8_t* p = &row[static_cast<size_t>(x * 4)];
+      const int nk = p[3];  // inverted k: 255 - k
+      for (int c = 0; c < 3; ++c) {
+        const int t = (255 - p[c]) * nk + 128;
+        out[x * 3 + c] = static_cast<uint8_t>(std::clamp(nk - (((t >> 8) + t) >> 8), 0, 255));
+      }
+    }
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return img;
+}
+
 }  // namespace
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   if (size == 0) throw Error(name + ": empty file");
   if (size > static_cast<size_t>(INT32_MAX)) throw Error(name + ": file larger than 2 GB");
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, name, max_pixels);
   check_png_chunks(data, size, name);
   check_jpeg_tables(data, size, name);
   int w = 0, h = 0, channels = 0;

@@ -1,7 +1,8 @@
-// Image decode/encode (stb_image, stb_image_write) and resize for the engine's RGB8 images.
-// Decode: JPEG, PNG (8/16-bit; 16-bit keeps the high byte), BMP, TGA, GIF (first frame). Gray is replicated
-// to RGB; alpha is dropped without compositing, as PIL's convert("RGB") does, so inputs match a PyTorch
-// pipeline.
+// Image decode/encode and resize for the engine's RGB8 images, giving PIL's pixels.
+// Decode: JPEG through libjpeg-turbo with PIL's settings (ISLOW IDCT, fancy upsampling; gray replicated, CMYK
+// converted as PIL's convert("RGB")); PNG (8/16-bit; 16-bit keeps the high byte), BMP, TGA, GIF (first frame)
+// through stb_image. Alpha is dropped without compositing, as PIL's convert("RGB") does. Encode:
+// stb_image_write.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -28,7 +29,8 @@ std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality
 // full).
 void write_image(const std::string& path, const Image& image, int jpeg_quality = 95);
 
-// Antialiased bilinear resize (kernels/preprocess_math.h), the one used for the network input.
+// PIL's Image.resize(size, BILINEAR) to the bit (kernels/preprocess_math.h), the one used for the network
+// input.
 Image resize_image(const Image& image, int width, int height);
 
 }  // namespace cam

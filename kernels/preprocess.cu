@@ -1,5 +1,6 @@
 // Preprocess kernels: one thread per output sample of each pass; the filter window is recomputed per thread
-// from preprocess_math.h (a few FLOPs) instead of being stored, so any scale factor works without tables.
+// from preprocess_math.h (a few double FLOPs, as PIL computes them, so the pixels are PIL's) instead of being
+// stored, so any scale factor works without tables.
 #include "preprocess.cuh"
 #include "preprocess_math.h"
 
@@ -17,13 +18,13 @@ __global__ void resize_rows_kernel(const uint8_t* images, const ImageSlot* slots
     if (y >= s.height) continue;
     ResizeWindow win = resize_window(x, s.width, out_w);
     const uint8_t* src = images + s.offset + static_cast<int64_t>(y) * s.width * 3;
-    float acc[3] = {0.0f, 0.0f, 0.0f};
+    int acc[3] = {kResizeAccumulatorStart, kResizeAccumulatorStart, kResizeAccumulatorStart};
     for (int k = 0; k < win.count; ++k) {
-      float wk = resize_weight(win, k);
+      const int wk = resize_coefficient(win, k);
       for (int c = 0; c < 3; ++c) acc[c] += wk * src[(win.first + k) * 3 + c];
     }
     uint8_t* dst = rows + s.rows_offset + (static_cast<int64_t>(y) * out_w + x) * 3;
-    for (int c = 0; c < 3; ++c) dst[c] = round_to_u8(acc[c]);
+    for (int c = 0; c < 3; ++c) dst[c] = resize_to_u8(acc[c]);
   }
 }
 
@@ -37,16 +38,16 @@ __global__ void resize_columns_normalize_kernel(const uint8_t* rows, const Image
         b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
     ImageSlot s = slots[b];
     ResizeWindow win = resize_window(y, s.height, out_h);
-    float acc[3] = {0.0f, 0.0f, 0.0f};
+    int acc[3] = {kResizeAccumulatorStart, kResizeAccumulatorStart, kResizeAccumulatorStart};
     for (int k = 0; k < win.count; ++k) {
-      float wk = resize_weight(win, k);
+      const int wk = resize_coefficient(win, k);
       const uint8_t* src = rows + s.rows_offset + (static_cast<int64_t>(win.first + k) * out_w + x) * 3;
       for (int c = 0; c < 3; ++c) acc[c] += wk * src[c];
     }
     T* dst = out + i * channels;
 #pragma unroll
     for (int c = 0; c < 3; ++c) {
-      uint8_t v = round_to_u8(norm.bgr ? acc[2 - c] : acc[c]);  // constant indices keep acc in registers
+      uint8_t v = resize_to_u8(norm.bgr ? acc[2 - c] : acc[c]);  // constant indices keep acc in registers
       dst[c] = store_as<T>(normalize_pixel(v, norm.scale, norm.mean[c], norm.stddev[c]));
     }
     for (int c = 3; c < channels; ++c) dst[c] = store_as<T>(0.0f);

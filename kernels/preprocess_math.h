@@ -1,57 +1,65 @@
 // Element math of preprocessing: image resize and per-channel normalisation.
-// Resize is separable, bilinear (triangle) filter with half-pixel centres; when shrinking the filter is
-// widened by the scale factor (antialias), as PIL and torchvision's antialiased resize do. Each pass rounds
-// to uint8, like PIL's 8-bit path that torchvision's ToTensor pipelines use. Normalisation: x = (v * scale -
-// mean) / std.
+// Resize is PIL's Image.resize(size, BILINEAR) (Resample.c), the resize of torchvision's PIL pipelines,
+// reproduced to the bit: separable triangle filter with half-pixel centres, widened by the scale factor when
+// shrinking (antialias); windows and weights in double, normalised, then turned into 22-bit fixed-point
+// coefficients; each pass accumulates integers from 2^21 (rounding), shifts and clamps to uint8; the
+// horizontal pass first. Normalisation: x = (v * scale - mean) / std.
 #pragma once
 #include "hd.h"
 
 namespace cam {
 
+constexpr int kResizePrecisionBits = 22;  // PIL's PRECISION_BITS (32 - 8 - 2)
+
 // The source window of one output sample along one axis, with the normalising factor of its weights.
 struct ResizeWindow {
-  int first;          // first source index
-  int count;          // number of source samples
-  float center;       // source-space centre of the output sample
-  float inv_support;  // 1 / filter half-width (1 when enlarging)
-  float inv_norm;     // 1 / sum of the raw weights
+  int first;           // first source index
+  int count;           // number of source samples
+  double center;       // source-space centre of the output sample
+  double inv_support;  // 1 / filter scale (1 when enlarging)
+  double inv_norm;     // 1 / sum of the raw weights (0 when they sum to 0)
 };
 
-CAM_HD float triangle_filter(float t) {
-  t = t < 0.0f ? -t : t;
-  return t < 1.0f ? 1.0f - t : 0.0f;
+CAM_HD double triangle_filter(double t) {
+  t = t < 0.0 ? -t : t;
+  return t < 1.0 ? 1.0 - t : 0.0;
 }
 
-CAM_HD float resize_raw_weight(const ResizeWindow& win, int k) {
-  return triangle_filter((static_cast<float>(win.first + k) - win.center + 0.5f) * win.inv_support);
+CAM_HD double resize_raw_weight(const ResizeWindow& win, int k) {
+  return triangle_filter((static_cast<double>(win.first + k) - win.center + 0.5) * win.inv_support);
 }
 
 CAM_HD ResizeWindow resize_window(int dst, int src_size, int dst_size) {
-  float scale = static_cast<float>(src_size) / static_cast<float>(dst_size);
-  float support = scale > 1.0f ? scale : 1.0f;
+  const double scale = static_cast<double>(src_size) / static_cast<double>(dst_size);
+  const double filter_scale = scale > 1.0 ? scale : 1.0;
+  const double support = filter_scale;  // the triangle's support (1) times the filter scale
   ResizeWindow win;
-  win.center = (static_cast<float>(dst) + 0.5f) * scale;
-  int lo = static_cast<int>(win.center - support + 0.5f);
-  int hi = static_cast<int>(win.center + support + 0.5f);
+  win.center = (static_cast<double>(dst) + 0.5) * scale;
+  int lo = static_cast<int>(win.center - support + 0.5);
+  int hi = static_cast<int>(win.center + support + 0.5);
   lo = lo < 0 ? 0 : lo;
   hi = hi > src_size ? src_size : hi;
   win.first = lo;
   win.count = hi - lo;
-  win.inv_support = 1.0f / support;
-  float sum = 0.0f;
-  win.inv_norm = 1.0f;
+  win.inv_support = 1.0 / filter_scale;
+  double sum = 0.0;
   for (int k = 0; k < win.count; ++k) sum += resize_raw_weight(win, k);
-  win.inv_norm = sum > 0.0f ? 1.0f / sum : 0.0f;
+  win.inv_norm = sum != 0.0 ? 1.0 / sum : 0.0;
   return win;
 }
 
-CAM_HD float resize_weight(const ResizeWindow& win, int k) {
-  return resize_raw_weight(win, k) * win.inv_norm;
+// The k-th weight of the window as PIL's fixed-point coefficient (rounded half away from zero).
+CAM_HD int resize_coefficient(const ResizeWindow& win, int k) {
+  const double w = resize_raw_weight(win, k) * win.inv_norm * static_cast<double>(1 << kResizePrecisionBits);
+  return w < 0.0 ? static_cast<int>(-0.5 + w) : static_cast<int>(0.5 + w);
 }
 
-CAM_HD unsigned char round_to_u8(float v) {
-  v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-  return static_cast<unsigned char>(v + 0.5f);
+// A pass's accumulator starts at half a unit, so that the final shift rounds.
+constexpr int kResizeAccumulatorStart = 1 << (kResizePrecisionBits - 1);
+
+CAM_HD unsigned char resize_to_u8(int accumulator) {
+  const int v = accumulator >> kResizePrecisionBits;
+  return static_cast<unsigned char>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
 CAM_HD float normalize_pixel(unsigned char v, float scale, float mean, float stddev) {

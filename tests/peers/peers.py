@@ -32,6 +32,23 @@ def convert(source, out, *extra):
     return r.returncode, r.stdout + r.stderr
 
 
+def version(distribution):
+    """The installed version of a PyPI distribution (for libraries without __version__)."""
+    from importlib import metadata
+
+    return metadata.version(distribution)
+
+
+def start():
+    """(the cam_engine binary from --engine, an empty Results, a fresh temporary folder)."""
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", required=True)
+    return ap.parse_args().engine, Results(), tempfile.mkdtemp()
+
+
 class Results:
     def __init__(self):
         self.rows = []

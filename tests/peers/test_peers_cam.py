@@ -12,12 +12,10 @@ timm: `timm.create_model('resnet50', num_classes=N)` saved with safetensors.torc
 with no conversion; `resnet50d` (deep stem, average-pool shortcut) is refused with the reason.
 Usage: test_peers_cam.py --engine build/cam_engine   (exit 77 = skipped without the peer libraries)
 """
-import argparse
 import glob
 import os
 import subprocess
 import sys
-import tempfile
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +27,6 @@ from pytorch_grad_cam.utils.image import show_cam_on_image  # noqa: E402
 from torchcam.methods import CAM as TorchcamCAM  # noqa: E402
 from torchcam.methods import GradCAM as TorchcamGradCAM  # noqa: E402
 
-import convert_check  # noqa: E402
 import torch_resnet  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -118,13 +115,9 @@ def compare_model(results, name, model, weights, images, engine, extra, tmp):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--engine", required=True)
-    args = ap.parse_args()
-    results = peers.Results()
-    tmp = tempfile.mkdtemp()
+    engine, results, tmp = peers.start()
     print("torch %s, torchvision %s, timm %s, grad-cam %s, torchcam %s" % (
-        torch.__version__, torchvision.__version__, timm.__version__, getattr(pytorch_grad_cam, "__version__", "1.5.7"),
+        torch.__version__, torchvision.__version__, timm.__version__, peers.version("grad-cam"),
         torchcam.__version__))
     torch.manual_seed(0)
     mlp = torchvision.models.resnet50(num_classes=131)
@@ -146,11 +139,11 @@ def main():
             if code != 0:
                 results.add(name, False, "convert failed: " + text.strip().splitlines()[-1])
                 continue
-        compare_model(results, name, model, weights, photos(size), args.engine, ["--input-size", str(size)], tmp)
+        compare_model(results, name, model, weights, photos(size), engine, ["--input-size", str(size)], tmp)
 
     deep = os.path.join(tmp, "resnet50d.safetensors")
     safetensors_torch.save_file(timm.create_model("resnet50d", num_classes=5).state_dict(), deep)
-    r = subprocess.run([args.engine, "--info", deep], capture_output=True, text=True)
+    r = subprocess.run([engine, "--info", deep], capture_output=True, text=True)
     last = (r.stdout + r.stderr).strip().splitlines()[-1] if (r.stdout + r.stderr).strip() else "no output"
     results.add("timm resnet50d refused with the reason", r.returncode != 0 and "stem" in last, last)
     return results.finish()

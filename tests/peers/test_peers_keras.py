@@ -13,10 +13,8 @@ Keras's preprocess_input ("caffe": BGR, mean subtracted), which the converter's 
 A Dense head with another activation is refused with the layer named.
 Usage: test_peers_keras.py --engine build/cam_engine   (exit 77 = skipped without the peer libraries)
 """
-import argparse
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers  # noqa: E402
@@ -82,11 +80,7 @@ def keras_side(K, model, base, images):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--engine", required=True)
-    args = ap.parse_args()
-    results = peers.Results()
-    tmp = tempfile.mkdtemp()
+    engine, results, tmp = peers.start()
     images = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
     shapes = ["GAP -> Dense", "Sequential([base, GAP, Dropout, Dense])", "GAP -> Dense-ReLU-Dropout -> Dense",
               "pooling='avg' + Dense"]
@@ -108,7 +102,7 @@ def main():
                 if code != 0:
                     results.add(label, False, "convert failed: " + text.strip().splitlines()[-1])
                     continue
-                p, c = convert_check.max_differences(*convert_check.engine_outputs(out, images, args.engine),
+                p, c = convert_check.max_differences(*convert_check.engine_outputs(out, images, engine),
                                                      probs, top, maps, "Keras")
                 results.add(label, p <= 1e-5 and c <= 1e-4, "probabilities max |diff| %.3g (max prob %.3f), "
                             "Grad-CAM max |diff| %.3g" % (p, float(probs.max()), c))

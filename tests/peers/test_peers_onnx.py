@@ -10,11 +10,9 @@ ONNX Runtime runs the whole batch at once, so the dynamic batch axis is exercise
 (torchvision's MobileNetV3) is refused with the node named.
 Usage: test_peers_onnx.py --engine build/cam_engine   (exit 77 = skipped without the peer libraries)
 """
-import argparse
 import json
 import os
 import sys
-import tempfile
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -53,11 +51,7 @@ def ort_probabilities(path, weights, images):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--engine", required=True)
-    args = ap.parse_args()
-    results = peers.Results()
-    tmp = tempfile.mkdtemp()
+    engine, results, tmp = peers.start()
     print("torch %s, onnx %s, onnxruntime %s" % (torch.__version__, onnx.__version__, ort.__version__))
     r50 = torch_resnet.randomize(torchvision.models.resnet50(num_classes=43), 1).eval()
     r18 = torchvision.models.resnet18(num_classes=131)
@@ -74,7 +68,7 @@ def main():
             results.add(name, False, "convert failed: " + text.strip().splitlines()[-1])
             continue
         images = convert_check.random_images(out, 3, 7)
-        engine = convert_check.engine_outputs(out, images, args.engine)
+        engine = convert_check.engine_outputs(out, images, engine)
         p_ort = float(np.abs(engine[0] - ort_probabilities(source, out, images)).max())
         _, meta = safetensors_io.load(out)
         probs, top, maps = convert_check.torch_cams(model, images, json.loads(meta["preprocess"]))

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""The engine's pixels are PIL's: decoded JPEGs (libjpeg-turbo with PIL's settings) and the antialiased bilinear
+resize (Image.resize(size, BILINEAR), torchvision's PIL path) compared bit for bit with PIL, through
+tests/image_pixels (the engine's read_image and resize_image, written as PNG).
+Inputs: real Fruits-360 photos (tests/data/fruits360_heldout, 100x100 JPEG) stretched to 224x224 and 160x160 as
+the shipped model and fine-tunes do, shrunk to 64x64 and to odd sizes; generated photos: large noisy ones
+(1024x768 q85, shrunk to 224x224 and to 301x177), odd-sized (333x221), gray, CMYK, progressive, 4:4:4 and 4:2:0
+subsampling. Exit 77 (skipped) without PIL.
+Usage: test_pil_pixels.py --tool build/tests/image_pixels
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    from PIL import Image
+except ImportError as e:
+    print("SKIPPED: %s (apt-get install python3-pil python3-numpy)" % e)
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def generated(tmp):
+    """(name, path) of generated JPEGs: smooth content with noise, so every DCT coefficient and rounding matters."""
+    rng = np.random.default_rng(0)
+    out = []
+
+    def photo(w, h):
+        y, x = np.mgrid[0:h, 0:w]
+        base = np.stack([128 + 100 * np.sin(x / 37.0 + c) * np.cos(y / 23.0 - c) for c in range(3)], -1)
+        return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+    cases = [("large 1024x768 q85", photo(1024, 768), "RGB", dict(quality=85)),
+             ("odd 333x221 q95 4:4:4", photo(333, 221), "RGB", dict(quality=95, subsampling=0)),
+             ("odd 257x129 q75 4:2:0", photo(257, 129), "RGB", dict(quality=75, subsampling=2)),
+             ("progressive 640x480", photo(640, 480), "RGB", dict(quality=90, progressive=True)),
+             ("gray 300x200", photo(300, 200), "L", dict(quality=90)),
+             ("CMYK 200x150", photo(200, 150), "CMYK", dict(quality=90))]
+    for name, array, mode, options in cases:
+        path = os.path.join(tmp, name.split()[0] + "_%dx%d.jpg" % (array.shape[1], array.shape[0]))
+        Image.fromarray(array).convert(mode).save(path, **options)
+        out.append((name, path))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", required=True)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp()
+    photos = sorted(glob.glob(os.path.join(HERE, "data", "fruits360_heldout", "*", "*.jpg")))[::8]
+    sources = [("Fruits-360 " + os.path.basename(os.path.dirname(p)), p) for p in photos] + generated(tmp)
+    failures, checks = 0, 0
+    for name, path in sources:
+        pil = Image.open(path).convert("RGB")
+        w, h = pil.size
+        sizes = [None, (224, 224), (160, 160), (64, 64), (w * 2 // 3 + 1, h // 2 + 3)]
+        if w > 500:
+            sizes += [(301, 177)]
+        for size in sizes:
+            want = np.asarray(pil if size is None else pil.resize(size, Image.BILINEAR))
+            out = os.path.join(tmp, "engine.png")
+            cmd = [args.tool, path, out] + ([] if size is None else ["%dx%d" % size])
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            what = "%s %s" % (name, "decoded" if size is None else "resized to %dx%d" % size)
+            checks += 1
+            if r.returncode != 0:
+                print("FAIL %s: %s" % (what, r.stderr.strip()))
+                failures += 1
+                continue
+            got = np.asarray(Image.open(out).convert("RGB"))
+            if got.shape != want.shape or not np.array_equal(got, want):
+                d = np.abs(got.astype(int) - want.astype(int)) if got.shape == want.shape else None
+                print("FAIL %s: %s" % (what, "shape %s vs %s" % (got.shape, want.shape) if d is None else
+                                       "max |diff| %d, %.3f%% of values differ" % (d.max(), 100 * (d > 0).mean())))
+                failures += 1
+            else:
+                print("ok   %s: identical (%dx%d)" % (what, want.shape[1], want.shape[0]))
+    print("%d of %d identical to PIL %s" % (checks - failures, checks, Image.__version__))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
