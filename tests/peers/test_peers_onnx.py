@@ -68,11 +68,11 @@ def main():
             results.add(name, False, "convert failed: " + text.strip().splitlines()[-1])
             continue
         images = convert_check.random_images(out, 3, 7)
-        engine = convert_check.engine_outputs(out, images, engine)
-        p_ort = float(np.abs(engine[0] - ort_probabilities(source, out, images)).max())
+        got = convert_check.engine_outputs(out, images, engine)
+        p_ort = float(np.abs(got[0] - ort_probabilities(source, out, images)).max())
         _, meta = safetensors_io.load(out)
         probs, top, maps = convert_check.torch_cams(model, images, json.loads(meta["preprocess"]))
-        _, c = convert_check.max_differences(*engine, probs, top, maps)
+        _, c = convert_check.max_differences(*got, probs, top, maps)
         results.add(name, p_ort <= 1e-5 and c <= 1e-4, "%s; probabilities vs ONNX Runtime max |diff| %.3g, Grad-CAM vs "
                     "PyTorch max |diff| %.3g" % (what, p_ort, c))
 
