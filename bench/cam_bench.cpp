@@ -31,16 +31,16 @@
 #include "engine.h"
 #include "error.h"
 #include "image_io.h"
-#ifdef CAM_WITH_CUDA
-#include "cuda_backend.h"
-#endif
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  std::string weights, backend = "cpu", precision = "fp32", json_path, conv_fusion = "auto";
+  std::string weights, json_path;
+  cam::BackendKind backend = cam::BackendKind::kCpu;
+  cam::Precision precision = cam::Precision::kFp32;
+  cam::ConvFusion conv_fusion = cam::ConvFusion::kAuto;
   std::vector<int> batches = {1, 16}, sizes = {224, 100};
   int reps = 10, warmup = 2, threads = 0, topk = 1, chunk = 0;     // chunk: CUDA images per pipelined chunk
   bool split = false, layers = false, e2e = false, eager = false;  // eager: CUDA without graphs
@@ -72,7 +72,7 @@ double cpu_peak_gflops(int threads) {
 }
 
 // Dense tensor/CUDA-core peaks from the vendors' data sheets, in GFLOP/s; 0 when the card is not listed.
-double gpu_peak_gflops(const std::string& description, const std::string& precision) {
+double gpu_peak_gflops(const std::string& description, cam::Precision precision) {
   struct Card {
     const char* name;
     const char* not_name;
@@ -85,7 +85,9 @@ double gpu_peak_gflops(const std::string& description, const std::string& precis
   for (const Card& c : cards)
     if (description.find(c.name) != std::string::npos &&
         (!*c.not_name || description.find(c.not_name) == std::string::npos))
-      return precision == "fp32" ? c.fp32 : precision == "tf32" ? c.tf32 : c.half;
+      return precision == cam::Precision::kFp32   ? c.fp32
+             : precision == cam::Precision::kTf32 ? c.tf32
+                                                  : c.half;
   return 0;
 }
 
@@ -118,9 +120,9 @@ Options parse(int argc, char** argv) {
     if (a == "--weights")
       o.weights = value();
     else if (a == "--backend")
-      o.backend = value();
+      o.backend = cam::parse_backend(value());
     else if (a == "--precision")
-      o.precision = value();
+      o.precision = cam::parse_precision(value());
     else if (a == "--batch")
       o.batches = int_list(value());
     else if (a == "--size")
@@ -136,7 +138,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--json")
       o.json_path = value();
     else if (a == "--conv-fusion")
-      o.conv_fusion = value();
+      o.conv_fusion = cam::parse_conv_fusion(value());
     else if (a == "--chunk")
       o.chunk = std::stoi(value());
     else if (a == "--eager")
@@ -180,11 +182,12 @@ class Bench {
     const double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9);
     const double ips = batch / (median / 1e3), gflops = flops_per_image * ips / 1e9;
     std::string peak = peak_ > 0 ? std::to_string(static_cast<int>(100 * gflops / peak_ + 0.5)) + "%" : "-";
-    std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f %6s\n", o_.backend.c_str(),
-                o_.precision.c_str(), batch, size, what.c_str(), median, p90, ips, gflops, peak.c_str());
+    std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f %6s\n", cam::name_of(o_.backend),
+                cam::name_of(o_.precision), batch, size, what.c_str(), median, p90, ips, gflops,
+                peak.c_str());
     std::fflush(stdout);
-    rows_.push_back({{"backend", o_.backend},
-                     {"precision", o_.precision},
+    rows_.push_back({{"backend", cam::name_of(o_.backend)},
+                     {"precision", cam::name_of(o_.precision)},
                      {"batch", batch},
                      {"size", size},
                      {"what", what},
@@ -199,15 +202,15 @@ class Bench {
   // Profiled repetitions: the phase split of a batch and, when asked, the per-layer table.
   void split(cam::Engine& engine, const std::vector<cam::Image>& images, const cam::MapOptions& mo,
              int size) {
-    engine.backend().set_profiling(true, o_.layers);
+    engine.set_profiling(true, o_.layers);
     std::vector<std::vector<cam::TimedStep>> phase_runs, layer_runs;
     for (int r = 0; r < o_.warmup + o_.reps; ++r) {
       engine.run(images, mo);
       if (r < o_.warmup) continue;
-      phase_runs.push_back(engine.backend().last_phases());
-      layer_runs.push_back(engine.backend().last_layers());
+      phase_runs.push_back(engine.last_phases());
+      layer_runs.push_back(engine.last_layers());
     }
-    engine.backend().set_profiling(false, false);
+    engine.set_profiling(false, false);
     std::vector<cam::TimedStep> phases = median_steps(phase_runs), layers = median_steps(layer_runs);
     double total = 0;
     for (const cam::TimedStep& s : phases) total += s.ms;
@@ -249,20 +252,18 @@ int run(const Options& o) {
                            {"threads", omp_get_max_threads()},
                            {"onednn", std::to_string(dv->major) + "." + std::to_string(dv->minor) + "." +
                                           std::to_string(dv->patch)},
-                           {"backend", o.backend},
-                           {"precision", o.precision},
-                           {"conv_fusion", o.conv_fusion},
+                           {"backend", cam::name_of(o.backend)},
+                           {"precision", cam::name_of(o.precision)},
+                           {"conv_fusion", cam::name_of(o.conv_fusion)},
                            {"chunk", o.chunk},
                            {"graphs", !o.eager},
                            {"weights", o.weights}};
   double peak = o.peak_gflops;
   std::string peak_source = "--peak-gflops";
-#ifdef CAM_WITH_CUDA
-  if (o.backend == "cuda") header["gpu"] = cam::cuda_device_description(0);
-  if (o.backend == "cuda" && peak <= 0)
+  if (o.backend == cam::BackendKind::kCuda) header["gpu"] = cam::cuda_device_summary(0);
+  if (o.backend == cam::BackendKind::kCuda && peak <= 0)
     peak = gpu_peak_gflops(header["gpu"], o.precision), peak_source = "data sheet, dense";
-#endif
-  if (o.backend == "cpu" && peak <= 0)
+  if (o.backend == cam::BackendKind::kCpu && peak <= 0)
     peak = cpu_peak_gflops(omp_get_max_threads()),
     peak_source = "estimate: threads x reported clock x FLOP/cycle of the vector ISA";
   if (peak > 0) header["peak_gflops"] = peak, header["peak_source"] = peak_source;
@@ -274,8 +275,8 @@ int run(const Options& o) {
   for (int size : o.sizes) {
     cam::EngineOptions eo;
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.input_height = size,
-    eo.input_width = size, eo.conv_fusion = o.conv_fusion, eo.pipeline_chunk = o.chunk,
-    eo.use_graphs = !o.eager;
+    eo.input_width = size, eo.cuda.conv_fusion = o.conv_fusion, eo.cuda.pipeline_chunk = o.chunk,
+    eo.cuda.use_graphs = !o.eager;
     cam::Engine engine(o.weights, eo);
     const double flops_per_image = 2.0 * engine.model().macs(size, size);
     for (int batch : o.batches) {

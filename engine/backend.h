@@ -1,4 +1,4 @@
-// The operations every backend (CPU, CUDA) implements, and the per-image results they return.
+// The operations every backend (CPU, CUDA) implements (an engine internal: users call Engine, engine.h).
 // A backend owns its copy of the network and runs whole batches; tests reach the single ops through cpu_ops.h
 // and the kernels' launchers.
 #pragma once
@@ -7,22 +7,9 @@
 #include <vector>
 
 #include "image.h"
+#include "results.h"
 
 namespace cam {
-
-struct ClassMap {
-  int class_index = -1;
-  float probability = 0.0f;
-  std::vector<float> map;  // (input_h, input_w) in [0, 1]
-  Image overlay;           // at the original image size; empty unless asked
-};
-
-struct ImageResult {
-  std::vector<float> logits;         // (classes)
-  std::vector<float> probabilities;  // (classes), softmax of logits
-  std::vector<int> top;              // the most probable classes, by logit (ties: lower index), best first
-  std::vector<ClassMap> maps;        // one per top-k class in `top` order, then one per requested class
-};
 
 struct BatchRequest {
   std::vector<const Image*> images;  // any sizes; resized to the network input by the backend
@@ -41,14 +28,6 @@ struct ForwardResult {
   std::vector<std::vector<float>> hidden;  // MLP head activations after ReLU, each (N, out)
   std::vector<std::vector<float>>
       stages;  // when asked: stem (after max-pool), then each stage's output, NHWC
-};
-
-// One timed step of a batch, for benchmarks: a phase of run() or a layer of the forward.
-struct TimedStep {
-  std::string
-      name;  // "upload", "preprocess", "forward", "cam", "overlay", "download"; or "layer2.0.conv2", "fc"
-  double ms = 0;
-  double flops = 0;  // layers: multiply-adds x 2 of the whole batch; 0 for phases
 };
 
 class Backend {

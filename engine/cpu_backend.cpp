@@ -1,5 +1,6 @@
 // CPU backend: oneDNN 2.x convolutions in NHWC fp32, primitives and reordered weights built once per (N, H,
-// W), activations in five buffers sized once per plan. Everything else comes from cpu_ops.
+// W) from the network schedule, activations in its five buffers sized once per plan. Everything else comes
+// from cpu_ops.
 #include "cpu_backend.h"
 
 #include <omp.h>
@@ -21,18 +22,6 @@ struct CpuBackend::Dnnl {
 };
 
 namespace {
-
-struct ConvStep {
-  dnnl::convolution_forward primitive;
-  memory weights;  // in the layout the primitive chose
-  memory bias;
-  memory::desc src, dst;
-  int out_h = 0, out_w = 0;
-  // A strided 1x1 convolution runs as a subsample into a dense buffer and a stride-1 convolution: the same
-  // sums, and oneDNN 2.6's stride-2 1x1 kernels ran at a quarter of the speed of the others (24-39 against
-  // 80-140 GFLOP/s, cam_bench --layers, ResNet-50 batch 16 at 100x100: 24% of the time for 3% of the FLOPs).
-  int subsample = 1;
-};
 
 // Every subsample-th pixel of an NHWC tensor (n, h, w, c) into a dense (n, out_h, out_w, c).
 void subsample_nhwc(const float* in, int n, int h, int w, int c, int step, int out_h, int out_w, float* out) {
@@ -60,9 +49,22 @@ class Laps {
 
 }  // namespace
 
+struct CpuBackend::ConvPrimitive {
+  dnnl::convolution_forward primitive;
+  memory weights;  // in the layout the primitive chose
+  memory bias;
+  memory::desc src, dst;
+  int out_h = 0, out_w = 0;
+  // A strided 1x1 convolution runs as a subsample into a dense buffer and a stride-1 convolution: the same
+  // sums, and oneDNN 2.6's stride-2 1x1 kernels ran at a quarter of the speed of the others (24-39 against
+  // 80-140 GFLOP/s, cam_bench --layers, ResNet-50 batch 16 at 100x100: 24% of the time for 3% of the FLOPs).
+  int subsample = 1;
+};
+
 struct CpuBackend::Plan {
-  std::unordered_map<const ConvLayer*, ConvStep> steps;
-  std::vector<float> buffers[5];  // activation arena: five buffers of the largest activation
+  Schedule schedule;
+  std::vector<ConvPrimitive> convs;                // one per schedule step (unused for the pool)
+  std::vector<float> buffers[Schedule::kBuffers];  // activation arena, each of the largest activation
 };
 
 CpuBackend::CpuBackend(const ResNet& net, int threads, bool fuse_epilogue)
@@ -72,66 +74,80 @@ CpuBackend::CpuBackend(const ResNet& net, int threads, bool fuse_epilogue)
 
 CpuBackend::~CpuBackend() = default;
 
+// The oneDNN primitive of one conv step: the BN shift as bias and, fused, the shortcut as a binary add and
+// ReLU as post-ops; the projection shortcut's stride as a subsample (ConvPrimitive::subsample).
+CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
+  const ConvLayer& c = *step.conv;
+  ConvPrimitive s;
+  s.out_h = step.out_h;
+  s.out_w = step.out_w;
+  s.subsample = step.shortcut && c.kernel == 1 && c.pad == 0 ? c.stride : 1;
+  const int src_h = s.subsample > 1 ? s.out_h : step.in_h, src_w = s.subsample > 1 ? s.out_w : step.in_w;
+  s.src = memory::desc({n, c.in_channels, src_h, src_w}, memory::data_type::f32, memory::format_tag::nhwc);
+  s.dst =
+      memory::desc({n, c.out_channels, s.out_h, s.out_w}, memory::data_type::f32, memory::format_tag::nhwc);
+  memory::desc any_weights({c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32,
+                           memory::format_tag::any);
+  memory::desc bias_md({c.out_channels}, memory::data_type::f32, memory::format_tag::a);
+  dnnl::primitive_attr attr;
+  if (fuse_epilogue_) {
+    dnnl::post_ops ops;
+    if (step.residual != Step::kNone) ops.append_sum(1.0f);
+    if (step.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  const int stride_used = s.subsample > 1 ? 1 : c.stride;
+  memory::dims stride{stride_used, stride_used}, pad{c.pad, c.pad};
+  auto desc = fuse_epilogue_ ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                               dnnl::algorithm::convolution_direct, s.src,
+                                                               any_weights, bias_md, s.dst, stride, pad, pad)
+                             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                               dnnl::algorithm::convolution_direct, s.src,
+                                                               any_weights, s.dst, stride, pad, pad);
+  dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_->engine);
+  s.primitive = dnnl::convolution_forward(pd);
+  memory user_weights(
+      {{c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32, memory::format_tag::ohwi},
+      dnnl_->engine, const_cast<float*>(c.weight.data()));
+  s.weights = memory(pd.weights_desc(), dnnl_->engine);
+  dnnl::reorder(user_weights, s.weights).execute(dnnl_->stream, user_weights, s.weights);
+  s.bias = memory(bias_md, dnnl_->engine, const_cast<float*>(c.shift.data()));
+  return s;
+}
+
 CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
   auto key = std::make_tuple(n, h, w);
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
   auto plan = std::make_unique<Plan>();
-  size_t largest = 0;
-  // subsample_ok: the forward hands this conv a free buffer for the subsample (the shortcut convs).
-  auto add = [&](const ConvLayer& c, int ih, int iw, bool residual, bool relu, bool subsample_ok = false) {
-    ConvStep s;
-    s.out_h = c.out_size(ih);
-    s.out_w = c.out_size(iw);
-    s.subsample = subsample_ok && c.kernel == 1 && c.pad == 0 ? c.stride : 1;
-    const int src_h = s.subsample > 1 ? s.out_h : ih, src_w = s.subsample > 1 ? s.out_w : iw;
-    s.src = memory::desc({n, c.in_channels, src_h, src_w}, memory::data_type::f32, memory::format_tag::nhwc);
-    s.dst =
-        memory::desc({n, c.out_channels, s.out_h, s.out_w}, memory::data_type::f32, memory::format_tag::nhwc);
-    memory::desc any_weights({c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32,
-                             memory::format_tag::any);
-    memory::desc bias_md({c.out_channels}, memory::data_type::f32, memory::format_tag::a);
-    dnnl::primitive_attr attr;
-    if (fuse_epilogue_) {
-      dnnl::post_ops ops;
-      if (residual) ops.append_sum(1.0f);
-      if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      attr.set_post_ops(ops);
-    }
-    const int stride_used = s.subsample > 1 ? 1 : c.stride;
-    memory::dims stride{stride_used, stride_used}, pad{c.pad, c.pad};
-    auto desc = fuse_epilogue_ ? dnnl::convolution_forward::desc(
-                                     dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                     s.src, any_weights, bias_md, s.dst, stride, pad, pad)
-                               : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                                 dnnl::algorithm::convolution_direct, s.src,
-                                                                 any_weights, s.dst, stride, pad, pad);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_->engine);
-    s.primitive = dnnl::convolution_forward(pd);
-    memory user_weights({{c.out_channels, c.in_channels, c.kernel, c.kernel},
-                         memory::data_type::f32,
-                         memory::format_tag::ohwi},
-                        dnnl_->engine, const_cast<float*>(c.weight.data()));
-    s.weights = memory(pd.weights_desc(), dnnl_->engine);
-    dnnl::reorder(user_weights, s.weights).execute(dnnl_->stream, user_weights, s.weights);
-    s.bias = memory(bias_md, dnnl_->engine, const_cast<float*>(c.shift.data()));
-    largest = std::max(largest, static_cast<size_t>(n) * s.out_h * s.out_w * c.out_channels);
-    plan->steps[&c] = s;
-    return std::make_pair(s.out_h, s.out_w);
-  };
-  auto size = add(net_.stem, h, w, false, true);
-  size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
-  for (const auto& stage : net_.stages)
-    for (const Block& b : stage) {
-      auto in = size;
-      size = add(b.conv1, size.first, size.second, false, true);
-      size = add(b.conv2, size.first, size.second, !b.conv3.out_channels, true);
-      if (b.conv3.out_channels) size = add(b.conv3, size.first, size.second, true, true);
-      if (b.has_downsample) add(b.downsample, in.first, in.second, false, false, true);
-    }
+  plan->schedule = net_.schedule(h, w);
+  for (const Step& step : plan->schedule.steps)
+    plan->convs.push_back(step.kind == Step::Kind::kConv ? plan_conv(step, n) : ConvPrimitive());
   dnnl_->stream.wait();
-  for (auto& buffer : plan->buffers) buffer.resize(largest);
+  for (auto& buffer : plan->buffers) buffer.resize(static_cast<size_t>(n) * plan->schedule.largest);
   return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+// y = act(conv(x) + shift [+ residual]) of one step. Fused: one oneDNN primitive whose sum post-op adds what
+// y holds, so with a residual y must be the residual's buffer (the caller accumulates in place); otherwise
+// the plain conv into y and the shared bn_act math in place on y. A subsampled input goes to free_buffer.
+void CpuBackend::run_conv(const Step& step, const ConvPrimitive& s, int n, const float* x, float* y,
+                          const float* residual, float* free_buffer) {
+  const ConvLayer& c = *step.conv;
+  if (s.subsample > 1) {
+    subsample_nhwc(x, n, step.in_h, step.in_w, c.in_channels, s.subsample, s.out_h, s.out_w, free_buffer);
+    x = free_buffer;
+  }
+  memory src_mem(s.src, dnnl_->engine, const_cast<float*>(x));
+  memory dst_mem(s.dst, dnnl_->engine, y);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst_mem}};
+  if (fuse_epilogue_) args[DNNL_ARG_BIAS] = s.bias;
+  s.primitive.execute(dnnl_->stream, args);
+  dnnl_->stream.wait();
+  if (!fuse_epilogue_)
+    bn_act_cpu(y, c.shift.data(), residual, step.relu, static_cast<int64_t>(n) * s.out_h * s.out_w,
+               c.out_channels, y);
 }
 
 void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
@@ -139,72 +155,43 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   Laps laps;
   layers_.clear();
   laps.start();
-  auto layer_done = [&](const std::string& name, double flops) {
-    if (profile_layers_) laps.lap(layers_, name, flops);
-  };
-  float* buf[5];
-  for (int i = 0; i < 5; ++i) buf[i] = plan.buffers[i].data();
-  float* scratch = buf[4];  // unfused path: raw conv output before bn_act
-  // Runs one conv from src into dst; with `residual`, dst already holds the shortcut and receives the sum.
-  // A strided 1x1 conv first subsamples src (h, w) into `free_buffer`.
-  auto conv = [&](const ConvLayer& c, const float* src, float* dst, bool residual, bool relu,
-                  std::pair<int, int> in_size = {0, 0}, float* free_buffer = nullptr) {
-    const ConvStep& s = plan.steps.at(&c);
-    if (s.subsample > 1) {
-      subsample_nhwc(src, n, in_size.first, in_size.second, c.in_channels, s.subsample, s.out_h, s.out_w,
-                     free_buffer);
-      src = free_buffer;
-    }
-    memory src_mem(s.src, dnnl_->engine, const_cast<float*>(src));
-    memory dst_mem(s.dst, dnnl_->engine, fuse_epilogue_ ? dst : scratch);
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst_mem}};
-    if (fuse_epilogue_) args[DNNL_ARG_BIAS] = s.bias;
-    s.primitive.execute(dnnl_->stream, args);
-    dnnl_->stream.wait();
-    if (!fuse_epilogue_)
-      bn_act_cpu(scratch, nullptr, c.shift.data(), residual ? dst : nullptr, relu,
-                 static_cast<int64_t>(n) * s.out_h * s.out_w, c.out_channels, dst);
-    layer_done(c.name, 2.0 * n * s.out_h * s.out_w * c.out_channels * c.in_channels * c.kernel * c.kernel);
-    return std::make_pair(s.out_h, s.out_w);
+  // Schedule buffer -> plan buffer. A fused residual step accumulates in place into its residual's buffer
+  // (oneDNN's sum post-op), which the schedule leaves dead after the step; that buffer then becomes the
+  // step's output and the output's buffer takes its place.
+  int physical[Schedule::kBuffers];
+  for (int b = 0; b < Schedule::kBuffers; ++b) physical[b] = b;
+  auto buffer = [&](int index) {
+    return index == Step::kNetworkInput ? const_cast<float*>(input)
+           : index == Step::kNone       ? nullptr
+                                        : plan.buffers[physical[index]].data();
   };
   out.stages.clear();
-  auto keep = [&](const float* x, std::pair<int, int> size, int channels) {
-    if (keep_stages)
-      out.stages.emplace_back(x, x + static_cast<size_t>(n) * size.first * size.second * channels);
-  };
-
-  auto size = conv(net_.stem, input, buf[1], false, true);
-  max_pool_cpu(buf[1], n, size.first, size.second, net_.stem.out_channels, buf[0]);
-  size = {(size.first - 1) / 2 + 1, (size.second - 1) / 2 + 1};
-  layer_done("maxpool", 0);
-  keep(buf[0], size, net_.stem.out_channels);
-  int x = 0, t1 = 1, t2 = 2, shortcut = 3;  // buffer roles
-  for (const auto& stage : net_.stages) {
-    for (const Block& b : stage) {
-      int out_index = x;
-      if (b.has_downsample) {
-        conv(b.downsample, buf[x], buf[shortcut], false, false, size, buf[t1]);  // t1 is free until conv1
-        out_index = shortcut;
-      }
-      conv(b.conv1, buf[x], buf[t1], false, true);
-      if (b.conv3.out_channels) {
-        conv(b.conv2, buf[t1], buf[t2], false, true);
-        size = conv(b.conv3, buf[t2], buf[out_index], true, true);
-      } else {
-        size = conv(b.conv2, buf[t1], buf[out_index], true, true);
-      }
-      if (out_index != x) std::swap(x, shortcut);
+  for (size_t i = 0; i < plan.schedule.steps.size(); ++i) {
+    const Step& step = plan.schedule.steps[i];
+    if (step.kind == Step::Kind::kMaxPool) {
+      max_pool_cpu(buffer(step.input), n, step.in_h, step.in_w, step.in_channels, buffer(step.output));
+      if (profile_layers_) laps.lap(layers_, "maxpool");
+    } else {
+      const bool in_place = fuse_epilogue_ && step.residual != Step::kNone;
+      run_conv(step, plan.convs[i], n, buffer(step.input), buffer(in_place ? step.residual : step.output),
+               buffer(step.residual), buffer(step.free));
+      if (in_place) std::swap(physical[step.output], physical[step.residual]);
+      if (profile_layers_) laps.lap(layers_, step.conv->name, 2.0 * n * step.macs());
     }
-    keep(buf[x], size, stage.back().last().out_channels);
+    if (keep_stages && step.stage_output) {
+      const float* x = buffer(step.output);
+      out.stages.emplace_back(x, x + static_cast<size_t>(n) * step.out_h * step.out_w * step.out_channels);
+    }
   }
-  const int c = net_.feature_channels, hw = size.first * size.second;
-  out.feature_h = size.first;
-  out.feature_w = size.second;
-  out.features.assign(buf[x], buf[x] + static_cast<size_t>(n) * hw * c);
+  const Schedule& schedule = plan.schedule;
+  const float* features = buffer(schedule.features);
+  const int c = net_.feature_channels, hw = schedule.feature_h * schedule.feature_w;
+  out.feature_h = schedule.feature_h;
+  out.feature_w = schedule.feature_w;
+  out.features.assign(features, features + static_cast<size_t>(n) * hw * c);
   std::vector<float> pooled(static_cast<size_t>(n) * c);
-  global_avg_pool_cpu(buf[x], n, hw, c, pooled.data());
-  layer_done("avgpool", 0);
+  global_avg_pool_cpu(features, n, hw, c, pooled.data());
+  if (profile_layers_) laps.lap(layers_, "avgpool");
   out.hidden.clear();
   const float* head_input = pooled.data();
   for (const Dense& d : net_.hidden) {
@@ -212,12 +199,12 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
     linear_cpu(head_input, n, d.in, d.weight.data(), d.bias.data(), d.out, out.hidden.back().data());
     for (float& v : out.hidden.back()) v = v > 0.0f ? v : 0.0f;
     head_input = out.hidden.back().data();
-    layer_done(d.name, 2.0 * n * d.in * d.out);
+    if (profile_layers_) laps.lap(layers_, d.name, 2.0 * n * d.in * d.out);
   }
   out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
   linear_cpu(head_input, n, net_.head_dim(), net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes,
              out.logits.data());
-  layer_done("fc", 2.0 * n * net_.head_dim() * net_.num_classes);
+  if (profile_layers_) laps.lap(layers_, "fc", 2.0 * n * net_.head_dim() * net_.num_classes);
 }
 
 // Images are independent outside the forward, so preprocessing, maps and overlays run one image per thread;

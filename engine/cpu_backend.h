@@ -22,7 +22,11 @@ class CpuBackend : public Backend {
 
  private:
   struct Plan;
+  struct ConvPrimitive;
   Plan& plan_for(int n, int h, int w);
+  ConvPrimitive plan_conv(const Step& step, int n) const;
+  void run_conv(const Step& step, const ConvPrimitive& s, int n, const float* x, float* y,
+                const float* residual, float* free_buffer);
 
   const ResNet& net_;
   bool fuse_epilogue_;

@@ -5,27 +5,27 @@
 #include <cmath>
 #include <limits>
 
-#include "../kernels/bn_act_math.h"
-#include "../kernels/cam_math.h"
-#include "../kernels/colormap_table.h"
-#include "../kernels/overlay_math.h"
-#include "../kernels/preprocess_math.h"
+#include "bn_act_math.h"
+#include "cam_math.h"
+#include "colormap_table.h"
+#include "overlay_math.h"
+#include "pool_math.h"
+#include "preprocess_math.h"
 
 namespace cam {
 
-void bn_act_cpu(const float* x, const float* scale, const float* shift, const float* residual, bool relu,
-                int64_t pixels, int channels, float* y) {
+void bn_act_cpu(const float* x, const float* shift, const float* residual, bool relu, int64_t pixels,
+                int channels, float* y) {
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < pixels; ++p) {
     const int64_t row = p * channels;
     for (int c = 0; c < channels; ++c)
-      y[row + c] =
-          bn_act(x[row + c], scale ? scale[c] : 1.0f, shift[c], residual ? residual[row + c] : 0.0f, relu);
+      y[row + c] = bn_act(x[row + c], shift[c], residual ? residual[row + c] : 0.0f, relu);
   }
 }
 
 void max_pool_cpu(const float* x, int n, int h, int w, int c, float* y) {
-  const int oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
+  const int oh = max_pool_out_size(h), ow = max_pool_out_size(w);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < n; ++b)
     for (int oy = 0; oy < oh; ++oy)

@@ -7,10 +7,10 @@
 
 namespace cam {
 
-// y = x * scale[c] + shift[c] (+ residual) (ReLU); scale and residual may be null. x, y, residual: (pixels,
+// y = x + shift[c] (+ residual) (ReLU); residual may be null. x, y, residual: (pixels,
 // C).
-void bn_act_cpu(const float* x, const float* scale, const float* shift, const float* residual, bool relu,
-                int64_t pixels, int channels, float* y);
+void bn_act_cpu(const float* x, const float* shift, const float* residual, bool relu, int64_t pixels,
+                int channels, float* y);
 
 // Max-pool 3x3 stride 2 pad 1 (padding never wins). x: (N, H, W, C) -> y: (N, (H-1)/2+1, (W-1)/2+1, C).
 void max_pool_cpu(const float* x, int n, int h, int w, int c, float* y);

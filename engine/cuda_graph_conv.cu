@@ -1,11 +1,11 @@
 // GraphConv (cuda_graph_conv.cuh): one conv + bias [+ residual] [+ ReLU] as a cuDNN backend graph, the engine
-// picked by heuristics and timing; and CudaBackend::plan_graph_convs, which builds one per conv shape of a
+// picked by heuristics and timing; and ConvPlanner::plan_graph_convs, which builds one per conv shape of a
 // plan.
 #include <chrono>
 #include <memory>
 #include <vector>
 
-#include "cuda_backend_impl.cuh"
+#include "cuda_conv_planner.cuh"
 #include "cuda_graph_conv.cuh"
 
 namespace cam {
@@ -264,22 +264,23 @@ bool GraphConv::build(cudnnHandle_t handle, const GraphConvShape& s, const Graph
 // For --conv-fusion graph: a GraphConv per conv shape and epilogue of the plan (cached across plans), built
 // and timed on the plan's buffers (x in buffer 0, y in 1, residual in 2) with the large search workspace; the
 // workspace must then hold the largest chosen one. Shapes cuDNN builds no graph for keep the other paths.
-void CudaBackend::plan_graph_convs(Plan& p, size_t& needed) {
-  for (auto& entry : p.convs) {
+void ConvPlanner::plan_graph_convs(ConvPlans& plans, const ConvWeights& weights, void* const scratch[3],
+                                   size_t& needed) {
+  for (auto& entry : plans) {
     const ConvLayer& layer = *entry.first;
     ConvPlan& cp = entry.second;
     const ConvKey key = cp.key();
     auto cached = graph_convs_.find(key);
     if (cached == graph_convs_.end()) {
-      const DeviceConv& d = weights_.at(&layer);
+      const DeviceConv& d = weights.at(&layer);
       GraphConvShape s;
       std::tie(s.n, s.in_channels, s.h, s.w, s.out_channels, s.kernel, s.stride) = cp.shape;
       s.pad = layer.pad, s.out_h = cp.out_h, s.out_w = cp.out_w, s.residual = cp.residual, s.relu = cp.relu;
       s.data_type = data_type_, s.allow_tensor_cores = math_ == CUDNN_TENSOR_OP_MATH;
       workspace_.ensure(kFindWorkspaceBytes);
       GraphConvArgs args;
-      args.x = p.buffers[0], args.weight = d.weight, args.bias = d.shift, args.y = p.buffers[1];
-      args.residual = cp.residual ? p.buffers[2] : nullptr, args.workspace = workspace_.ptr;
+      args.x = scratch[0], args.weight = d.weight, args.bias = d.shift, args.y = scratch[1];
+      args.residual = cp.residual ? scratch[2] : nullptr, args.workspace = workspace_.ptr;
       auto recorded = graph_config_.find(key);
       auto graph = std::make_unique<GraphConv>();
       const auto started = std::chrono::steady_clock::now();

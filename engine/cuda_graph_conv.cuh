@@ -5,7 +5,7 @@
 // offers one tensor-core algorithm per shape on Hopper; the graph API lets cuDNN's heuristics list every
 // engine that runs the whole graph (including runtime-compiled fused epilogues), of which the first few are
 // timed on the plan's own buffers and the fastest kept. Engines that are not deterministic are skipped, and
-// for strict fp32 so are those that use tensor cores (TF32). Used by CudaBackend for --conv-fusion graph.
+// for strict fp32 so are those that use tensor cores (TF32). Used by ConvPlanner for --conv-fusion graph.
 #pragma once
 #include <cudnn.h>
 

@@ -1,4 +1,4 @@
-// CudaBackend's tuning record: the conv algorithm (cudnnFind) and fusion choice per shape, as JSON, so a
+// ConvPlanner's tuning record: the conv algorithm (cudnnFind) and fusion choice per shape, as JSON, so a
 // later run can repeat exactly the kernels of an earlier one instead of measuring again (timing noise can
 // change a choice, and with it the last bits of the outputs).
 //   {"format": "cam_engine tuning 1", "for": "<device, versions, precision>",
@@ -8,7 +8,7 @@
 // "graph" (--conv-fusion graph) is optional when reading.
 #include <nlohmann/json.hpp>
 
-#include "cuda_backend_impl.cuh"
+#include "cuda_conv_planner.cuh"
 #include "error.h"
 
 namespace cam {
@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kFormat = "cam_engine tuning 1";
 }
 
-std::string CudaBackend::tuning() const {
+std::string ConvPlanner::tuning() const {
   nlohmann::json algorithms = nlohmann::json::array(), fusion = nlohmann::json::array(),
                  graph = nlohmann::json::array();
   for (const auto& [key, choice] : algo_cache_) {
@@ -47,7 +47,7 @@ std::string CudaBackend::tuning() const {
          "\n";
 }
 
-void CudaBackend::set_tuning(const std::string& text) {
+void ConvPlanner::set_tuning(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat || !j.contains("for") ||
       !j["for"].is_string() || !j.contains("algorithms") || !j["algorithms"].is_array() ||
@@ -89,7 +89,7 @@ void CudaBackend::set_tuning(const std::string& text) {
     std::vector<int64_t> v = ints(row, 10);
     graph[std::make_tuple(shape(v), v[7] != 0, v[8] != 0)] = static_cast<int>(v[9]);
   }
-  if (!plans_.empty()) throw Error("a tuning record must be given before the first batch");
+  if (planned_) throw Error("a tuning record must be given before the first batch");
   algo_cache_ = std::move(algorithms);
   fusion_cache_ = std::move(fusion);
   graph_config_ = std::move(graph);

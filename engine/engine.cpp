@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "atomic_file.h"
+#include "backend.h"
 #include "colormap_table.h"
 #include "cpu_backend.h"
 #include "cpu_ops.h"
@@ -19,25 +20,14 @@ namespace cam {
 namespace {
 
 std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o) {
-  if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
-    throw Error("unknown backend '" + o.backend + "' (expected auto, cpu or cuda)");
-  if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "fp16" && o.precision != "bf16")
-    throw Error("unknown precision '" + o.precision + "' (expected fp32, tf32, fp16 or bf16)");
-  if (o.conv_fusion != "auto" && o.conv_fusion != "off" && o.conv_fusion != "on" && o.conv_fusion != "graph")
-    throw Error("unknown conv fusion '" + o.conv_fusion + "' (expected auto, off, on or graph)");
-  if (o.backend != "cpu") {
+  if (o.backend != BackendKind::kCpu) {
 #ifdef CAM_WITH_CUDA
-    std::string why = cuda_unavailable_reason(o.device);
-    if (why.empty()) {
-      CudaOptions co;
-      co.precision = o.precision, co.device = o.device, co.verbose = o.verbose,
-      co.conv_fusion = o.conv_fusion, co.pipeline_chunk = o.pipeline_chunk, co.use_graphs = o.use_graphs;
-      return make_cuda_backend(net, co);
-    }
+    std::string why = cuda_unavailable_reason(o.cuda.device);
+    if (why.empty()) return make_cuda_backend(net, o.precision, o.cuda, o.verbose);
 #else
     std::string why = "this build has no CUDA backend (configured with CAM_WITH_CUDA=OFF or no CUDA toolkit)";
 #endif
-    if (o.backend == "cuda") throw Error("CUDA backend requested but unavailable: " + why);
+    if (o.backend == BackendKind::kCuda) throw Error("CUDA backend requested but unavailable: " + why);
 #ifdef CAM_WITH_CUDA
     // Said only where a GPU driver is loaded (a GPU that cannot be used is news) or when asked: a machine
     // without GPUs running on its CPU is the normal case.
@@ -46,8 +36,9 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
       std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
 #endif
   }
-  if (o.precision != "fp32")
-    throw Error("the CPU backend computes in fp32 only (asked for " + o.precision + ")");
+  if (o.precision != Precision::kFp32)
+    throw Error(std::string("the CPU backend computes in fp32 only (asked for ") + name_of(o.precision) +
+                ")");
   return std::make_unique<CpuBackend>(net, o.threads);
 }
 
@@ -66,6 +57,26 @@ int colormap_index(const std::string& name) {
     known += (i ? ", " : "") + std::string(kColormapNames[i]);
   }
   throw Error("unknown colormap '" + name + "' (expected one of " + known + ")");
+}
+
+Image overlay_map(const float* map, int map_h, int map_w, const Image& image, float image_weight,
+                  int colormap) {
+  Image out;
+  out.width = image.width, out.height = image.height;
+  out.rgb.resize(image.rgb.size());
+  overlay_cpu(map, map_h, map_w, image.rgb.data(), image.height, image.width, image_weight, colormap,
+              out.rgb.data());
+  return out;
+}
+
+std::string cuda_device_summary(int device) {
+#ifdef CAM_WITH_CUDA
+  const std::string why = cuda_unavailable_reason(device);
+  return why.empty() ? cuda_device_description(device) : "no usable CUDA device: " + why;
+#else
+  (void)device;
+  return "this build has no CUDA backend";
+#endif
 }
 
 namespace {
@@ -109,6 +120,22 @@ void Engine::save_tuning() {
 }
 
 Engine::~Engine() = default;
+
+std::string Engine::backend_name() const {
+  return backend_->name();
+}
+void Engine::set_profiling(bool phases, bool layers) {
+  backend_->set_profiling(phases, layers);
+}
+const std::vector<TimedStep>& Engine::last_phases() const {
+  return backend_->last_phases();
+}
+const std::vector<TimedStep>& Engine::last_layers() const {
+  return backend_->last_layers();
+}
+std::string Engine::tuning() const {
+  return backend_->tuning();
+}
 
 namespace {
 

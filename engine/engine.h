@@ -10,21 +10,19 @@
 #include <string>
 #include <vector>
 
-#include "backend.h"
+#include "results.h"
 #include "image.h"
+#include "options.h"
 #include "resnet.h"
 
 namespace cam {
 
 struct EngineOptions {
-  std::string backend = "auto";      // auto | cpu | cuda
-  std::string precision = "fp32";    // fp32 (CPU and CUDA); tf32, fp16, bf16 (CUDA)
-  int threads = 0;                   // CPU threads; 0 = all cores
-  int device = 0;                    // CUDA device index
-  std::string conv_fusion = "auto";  // CUDA: cuDNN fused conv+bias+add+ReLU per shape (CudaOptions)
-  int pipeline_chunk = 0;            // CUDA: images per pipelined chunk; 0 = the whole batch at once
-  bool use_graphs = true;            // CUDA: replay CUDA Graphs (false: eager launches)
-  // CUDA: the measured choices (Backend::tuning) are read from this file when it exists and written back when
+  BackendKind backend = BackendKind::kAuto;  // auto: CUDA when a device is there
+  Precision precision = Precision::kFp32;    // fp32 on both backends; tf32, fp16, bf16 on CUDA
+  int threads = 0;                           // CPU threads; 0 = all cores
+  CudaOptions cuda;
+  // CUDA: the measured choices (Engine::tuning) are read from this file when it exists and written back when
   // a new shape was measured, so later runs repeat the same kernels and outputs. Empty: measure every run.
   std::string tuning_file;
   bool verbose = false;
@@ -45,6 +43,17 @@ struct MapOptions {
 // Index of a colormap name (jet, turbo, viridis, inferno, magma, plasma, hot, bone); throws cam::Error.
 int colormap_index(const std::string& name);
 
+// A map (map_h, map_w) in [0, 1] blended over `image` at the image's size, as the backends draw overlays:
+// the map resized bilinearly, colored by `colormap`, weighted against the image by image_weight.
+Image overlay_map(const float* map, int map_h, int map_w, const Image& image, float image_weight,
+                  int colormap);
+
+// The CUDA device's name and driver, runtime and library versions, for benchmark headers; a sentence saying
+// why not where no device can be used or the build has no CUDA backend.
+std::string cuda_device_summary(int device);
+
+class Backend;
+
 class Engine {
  public:
   // Throws cam::Error for unreadable or invalid weights and impossible options.
@@ -53,13 +62,19 @@ class Engine {
 
   const ResNet& model() const { return net_; }
   const std::string& label(int class_index) const { return net_.labels.at(class_index); }
-  std::string backend_name() const { return backend_->name(); }
+  std::string backend_name() const;
   // Class index for a label or a decimal index; throws cam::Error when neither matches.
   int class_index(const std::string& name_or_index) const;
 
   std::vector<ImageResult> run(const std::vector<Image>& images, const MapOptions& options);
   std::vector<ImageResult> run(const std::vector<const Image*>& images, const MapOptions& options);
-  Backend& backend() { return *backend_; }
+  // Benchmarks: while on, run() times its phases (and, with `layers`, every layer of the forward); see
+  // Backend::set_profiling.
+  void set_profiling(bool phases, bool layers);
+  const std::vector<TimedStep>& last_phases() const;
+  const std::vector<TimedStep>& last_layers() const;
+  // The choices measured so far (CUDA: conv algorithm and fusion per shape) as JSON; empty on the CPU.
+  std::string tuning() const;
 
  private:
   void save_tuning();

@@ -2,11 +2,13 @@
 // that flow into it, and folds BN into the convolutions.
 #include "resnet.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "error.h"
+#include "pool_math.h"
 #include "safetensors.h"
 
 namespace cam {
@@ -290,40 +292,95 @@ int ResNet::depth() const {
 }
 
 int ResNet::feature_size(int size) const {
-  size = stem.out_size(size);
-  size = (size + 2 - 3) / 2 + 1;  // max-pool 3x3/2 pad 1
-  for (const auto& stage : stages)
-    for (const Block& b : stage)
-      size = b.conv3.out_channels ? b.conv3.out_size(b.conv2.out_size(b.conv1.out_size(size)))
-                                  : b.conv2.out_size(b.conv1.out_size(size));
-  return size;
+  return schedule(size, size).feature_h;
+}
+
+double Step::macs() const {
+  if (kind != Kind::kConv) return 0;
+  return static_cast<double>(out_h) * out_w * out_channels * in_channels * conv->kernel * conv->kernel;
 }
 
 double ResNet::macs(int h, int w) const {
   double total = static_cast<double>(num_classes) * head_dim();
   for (const Dense& d : hidden) total += static_cast<double>(d.in) * d.out;
-  for_each_conv_at(h, w, [&](const ConvLayer& c, int ih, int iw, bool, bool) {
-    total += static_cast<double>(c.out_size(ih)) * c.out_size(iw) * c.out_channels * c.in_channels *
-             c.kernel * c.kernel;
-  });
+  for (const Step& s : schedule(h, w).steps) total += s.macs();
   return total;
 }
 
-void ResNet::for_each_conv_at(int h, int w,
-                              const std::function<void(const ConvLayer&, int, int, bool, bool)>& f) const {
-  f(stem, h, w, false, true);
-  h = (stem.out_size(h) - 1) / 2 + 1, w = (stem.out_size(w) - 1) / 2 + 1;  // after the 3x3/2 max-pool
+std::vector<const ConvLayer*> ResNet::convs() const {
+  std::vector<const ConvLayer*> all{&stem};
   for (const auto& stage : stages)
     for (const Block& b : stage) {
-      const int in_h = h, in_w = w;
-      const ConvLayer* convs[3] = {&b.conv1, &b.conv2, &b.conv3};
-      for (const ConvLayer* c : convs) {
-        if (!c->out_channels) continue;
-        f(*c, h, w, c == &b.last(), true);
-        h = c->out_size(h), w = c->out_size(w);
-      }
-      if (b.has_downsample) f(b.downsample, in_h, in_w, false, false);
+      all.push_back(&b.conv1);
+      all.push_back(&b.conv2);
+      if (b.conv3.out_channels) all.push_back(&b.conv3);
+      if (b.has_downsample) all.push_back(&b.downsample);
     }
+  return all;
+}
+
+// Buffer roles inside a block: x the block input, t1/t2 the inner activations, shortcut the projection, next
+// the block output. After a block, next becomes x and the buffers of the consumed input and residual are free
+// again, so five buffers hold any depth.
+Schedule ResNet::schedule(int h, int w) const {
+  Schedule out;
+  int block_input = Step::kNone, pending_residual = Step::kNone;
+  auto add = [&](Step s) {
+    for (int b = 0; b < Schedule::kBuffers && s.free == Step::kNone; ++b)
+      if (b != s.input && b != s.output && b != s.residual && b != block_input && b != pending_residual)
+        s.free = b;
+    out.largest = std::max(out.largest, static_cast<size_t>(s.out_h) * s.out_w * s.out_channels);
+    out.steps.push_back(s);
+    return s;
+  };
+  auto conv_step = [&](const ConvLayer& c, int in_h, int in_w, int input, int output, int residual,
+                       bool relu) {
+    Step s;
+    s.conv = &c;
+    s.in_h = in_h, s.in_w = in_w, s.out_h = c.out_size(in_h), s.out_w = c.out_size(in_w);
+    s.in_channels = c.in_channels, s.out_channels = c.out_channels;
+    s.input = input, s.output = output, s.residual = residual, s.relu = relu;
+    return add(s);
+  };
+  const Step stem_step = conv_step(stem, h, w, Step::kNetworkInput, 1, Step::kNone, true);
+  Step pool;
+  pool.kind = Step::Kind::kMaxPool;
+  pool.in_h = stem_step.out_h, pool.in_w = stem_step.out_w;
+  pool.out_h = max_pool_out_size(pool.in_h), pool.out_w = max_pool_out_size(pool.in_w);
+  pool.in_channels = pool.out_channels = stem.out_channels;
+  pool.input = 1, pool.output = 0, pool.stage_output = true;
+  add(pool);
+  h = pool.out_h, w = pool.out_w;
+  int x = 0, t1 = 1, t2 = 2, shortcut = 3, next = 4;
+  for (const auto& stage : stages) {
+    for (const Block& b : stage) {
+      block_input = x;
+      int residual = x;
+      if (b.has_downsample) {
+        conv_step(b.downsample, h, w, x, shortcut, Step::kNone, false);
+        out.steps.back().shortcut = true;
+        residual = shortcut;
+      }
+      pending_residual = residual;
+      const Step first = conv_step(b.conv1, h, w, x, t1, Step::kNone, true);
+      int inner = t1, inner_h = first.out_h, inner_w = first.out_w;
+      if (b.conv3.out_channels) {
+        const Step second = conv_step(b.conv2, inner_h, inner_w, t1, t2, Step::kNone, true);
+        inner = t2, inner_h = second.out_h, inner_w = second.out_w;
+      }
+      pending_residual = Step::kNone;
+      const Step last = conv_step(b.last(), inner_h, inner_w, inner, next, residual, true);
+      h = last.out_h, w = last.out_w;
+      x = next;
+      next = residual;
+      if (residual != block_input) shortcut = block_input;
+    }
+    out.steps.back().stage_output = true;
+  }
+  block_input = Step::kNone;
+  out.features = x;
+  out.feature_h = h, out.feature_w = w;
+  return out;
 }
 
 std::string ResNet::describe() const {

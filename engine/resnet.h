@@ -3,7 +3,6 @@
 // conv weights and one per-channel shift, computed in double and stored fp32.
 #pragma once
 #include <array>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +51,34 @@ struct Dense {
   std::vector<float> bias;    // (out)
 };
 
+// One step of the forward at a given input size: a conv with its epilogue, y = act(conv(x) + shift
+// [+ residual]), or the stem's max-pool. Activations live in Schedule::kBuffers buffers of the largest
+// activation; a step names them by index, kNetworkInput being the (normalised) input image.
+struct Step {
+  enum class Kind { kConv, kMaxPool };
+  static constexpr int kNone = -1, kNetworkInput = -2;
+  Kind kind = Kind::kConv;
+  const ConvLayer* conv = nullptr;  // kConv only
+  int in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int in_channels = 0, out_channels = 0;
+  int input = 0, output = 0;
+  int residual = kNone;  // buffer added before the activation (the block's shortcut); dead after the step
+  int free = kNone;      // a buffer that holds nothing live during this step (scratch for a backend)
+  bool relu = true;
+  bool shortcut = false;      // the block's projection shortcut (1x1, no activation)
+  bool stage_output = false;  // output holds the stem's output (after the pool) or a stage's last block
+  // Multiply-accumulates of this step for one image (0 for the pool).
+  double macs() const;
+};
+
+struct Schedule {
+  static constexpr int kBuffers = 5;
+  std::vector<Step> steps;
+  size_t largest = 0;  // elements of the largest activation of one image
+  int features = 0;    // buffer holding the last block's output
+  int feature_h = 0, feature_w = 0;
+};
+
 struct ResNet {
   ConvLayer stem;                          // 7x7/2 conv + BN (ReLU and 3x3/2 max-pool follow)
   std::vector<std::vector<Block>> stages;  // layer1..layerN
@@ -74,12 +101,12 @@ struct ResNet {
   std::string describe() const;
   // Spatial size of the final feature map for an input of `size` pixels along one axis.
   int feature_size(int size) const;
-  // Multiply-accumulates of one image's forward (convolutions + FC) at input (h, w).
+  // Multiply-accumulates of one image's forward (convolutions + head) at input (h, w).
   double macs(int h, int w) const;
-  // Every conv in forward order for an input of (h, w): f(conv, its input height and width, whether the
-  // block's shortcut is added to its output, whether ReLU follows).
-  void for_each_conv_at(int h, int w,
-                        const std::function<void(const ConvLayer&, int, int, bool, bool)>& f) const;
+  // Every conv layer, in forward order (a block's projection shortcut after its last conv).
+  std::vector<const ConvLayer*> convs() const;
+  // The forward at input (h, w) as one flat list of steps; every backend runs it as written.
+  Schedule schedule(int h, int w) const;
 };
 
 }  // namespace cam

@@ -14,9 +14,8 @@ struct alignas(16) Vec {
 };
 
 template <typename T>
-__global__ void bn_act_vector_kernel(const Vec<T>* x, const float* scale, const float* shift,
-                                     const Vec<T>* residual, bool relu, int64_t vectors, int channels,
-                                     Vec<T>* y) {
+__global__ void bn_act_vector_kernel(const Vec<T>* x, const float* shift, const Vec<T>* residual, bool relu,
+                                     int64_t vectors, int channels, Vec<T>* y) {
   constexpr int kCount = Vec<T>::kCount;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < vectors;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -26,26 +25,25 @@ __global__ void bn_act_vector_kernel(const Vec<T>* x, const float* scale, const 
 #pragma unroll
     for (int k = 0; k < kCount; ++k) {
       float r = residual ? load_f32(res.v[k]) : 0.0f;
-      out.v[k] = store_as<T>(bn_act(load_f32(in.v[k]), scale ? scale[c0 + k] : 1.0f, shift[c0 + k], r, relu));
+      out.v[k] = store_as<T>(bn_act(load_f32(in.v[k]), shift[c0 + k], r, relu));
     }
     y[i] = out;
   }
 }
 
 template <typename T>
-__global__ void bn_act_scalar_kernel(const T* x, const float* scale, const float* shift, const T* residual,
-                                     bool relu, int64_t count, int channels, T* y) {
+__global__ void bn_act_scalar_kernel(const T* x, const float* shift, const T* residual, bool relu,
+                                     int64_t count, int channels, T* y) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int c = static_cast<int>(i % channels);
-    y[i] = store_as<T>(bn_act(load_f32(x[i]), scale ? scale[c] : 1.0f, shift[c],
-                              residual ? load_f32(residual[i]) : 0.0f, relu));
+    y[i] = store_as<T>(bn_act(load_f32(x[i]), shift[c], residual ? load_f32(residual[i]) : 0.0f, relu));
   }
 }
 
 template <typename T>
-void launch_typed(const void* x, const float* scale, const float* shift, const void* residual, bool relu,
-                  int64_t pixels, int channels, void* y, cudaStream_t stream) {
+void launch_typed(const void* x, const float* shift, const void* residual, bool relu, int64_t pixels,
+                  int channels, void* y, cudaStream_t stream) {
   const int threads = 256;
   const int64_t count = pixels * channels;
   constexpr int kCount = Vec<T>::kCount;
@@ -55,11 +53,11 @@ void launch_typed(const void* x, const float* scale, const float* shift, const v
                  0;
   if (channels % kCount == 0 && aligned) {
     bn_act_vector_kernel<T><<<blocks_for(count / kCount, threads), threads, 0, stream>>>(
-        static_cast<const Vec<T>*>(x), scale, shift, static_cast<const Vec<T>*>(residual), relu,
-        count / kCount, channels, static_cast<Vec<T>*>(y));
+        static_cast<const Vec<T>*>(x), shift, static_cast<const Vec<T>*>(residual), relu, count / kCount,
+        channels, static_cast<Vec<T>*>(y));
   } else {
     bn_act_scalar_kernel<T><<<blocks_for(count, threads), threads, 0, stream>>>(
-        static_cast<const T*>(x), scale, shift, static_cast<const T*>(residual), relu, count, channels,
+        static_cast<const T*>(x), shift, static_cast<const T*>(residual), relu, count, channels,
         static_cast<T*>(y));
   }
   CUDA_CHECK_LAUNCH();
@@ -67,15 +65,11 @@ void launch_typed(const void* x, const float* scale, const float* shift, const v
 
 }  // namespace
 
-void launch_bn_act(Storage storage, const void* x, const float* scale, const float* shift,
-                   const void* residual, bool relu, int64_t pixels, int channels, void* y,
-                   cudaStream_t stream) {
-  if (storage == Storage::kF32)
-    launch_typed<float>(x, scale, shift, residual, relu, pixels, channels, y, stream);
-  if (storage == Storage::kF16)
-    launch_typed<__half>(x, scale, shift, residual, relu, pixels, channels, y, stream);
-  if (storage == Storage::kBF16)
-    launch_typed<__nv_bfloat16>(x, scale, shift, residual, relu, pixels, channels, y, stream);
+void launch_bn_act(Storage storage, const void* x, const float* shift, const void* residual, bool relu,
+                   int64_t pixels, int channels, void* y, cudaStream_t stream) {
+  with_storage_type(storage, [&](auto zero) {
+    launch_typed<decltype(zero)>(x, shift, residual, relu, pixels, channels, y, stream);
+  });
 }
 
 }  // namespace cam

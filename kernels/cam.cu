@@ -16,14 +16,14 @@ __constant__ unsigned char c_colormaps[kColormapCount][256 * 3];
 
 template <typename T>
 __global__ void cam_kernel(const T* features, int h, int w, int channels, const float* fc_weight,
-                           const float* slot_weights, const int* topk, int k, const int* requested, int r,
+                           const float* map_weights, const int* topk, int k, const int* requested, int r,
                            int out_h, int out_w, float* maps) {
   extern __shared__ float lowres[];  // (h * w)
   __shared__ float scratch[32];
   const int slots = k + r, image = blockIdx.x / slots, slot = blockIdx.x % slots;
   const int cls = slot < k ? topk[image * k + slot] : requested[slot - k];
-  const float* weight = slot_weights ? slot_weights + static_cast<int64_t>(blockIdx.x) * channels
-                                     : fc_weight + static_cast<int64_t>(cls) * channels;
+  const float* weight = map_weights ? map_weights + static_cast<int64_t>(blockIdx.x) * channels
+                                    : fc_weight + static_cast<int64_t>(cls) * channels;
   const T* a = features + static_cast<int64_t>(image) * h * w * channels;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   for (int p = warp; p < h * w; p += warps) {
@@ -57,8 +57,8 @@ __global__ void cam_kernel(const T* features, int h, int w, int channels, const 
 
 // Blend of one output pixel of slot `j` of image `s`: the map resized to the original size, then
 // overlay_blend.
-__device__ void blend_at(const float* map, int map_h, int map_w, const uint8_t* images, const OverlaySlot& s,
-                         int p, float image_weight, int colormap, float* rgb) {
+__device__ void blend_at(const float* map, int map_h, int map_w, const uint8_t* images,
+                         const PackedOverlay& s, int p, float image_weight, int colormap, float* rgb) {
   float mask = bilinear_sample(map, map_w, linear_tap(p / s.width, map_h, s.height),
                                linear_tap(p % s.width, map_w, s.width));
   overlay_blend(mask, images + s.image_offset + static_cast<int64_t>(p) * 3, c_colormaps[colormap],
@@ -66,11 +66,11 @@ __device__ void blend_at(const float* map, int map_h, int map_w, const uint8_t* 
 }
 
 __global__ void overlay_max_kernel(const float* maps, int slots, int map_h, int map_w, const uint8_t* images,
-                                   const OverlaySlot* desc, float image_weight, int colormap,
+                                   const PackedOverlay* desc, float image_weight, int colormap,
                                    float* blend_max) {
   __shared__ float scratch[32];
   const int image = blockIdx.y / slots;
-  const OverlaySlot s = desc[image];
+  const PackedOverlay s = desc[image];
   const float* map = maps + static_cast<int64_t>(blockIdx.y) * map_h * map_w;
   float mx = 0.0f;
   for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < s.width * s.height; p += gridDim.x * blockDim.x) {
@@ -84,10 +84,10 @@ __global__ void overlay_max_kernel(const float* maps, int slots, int map_h, int 
 }
 
 __global__ void overlay_write_kernel(const float* maps, int slots, int map_h, int map_w,
-                                     const uint8_t* images, const OverlaySlot* desc, float image_weight,
+                                     const uint8_t* images, const PackedOverlay* desc, float image_weight,
                                      int colormap, const float* blend_max, uint8_t* overlays) {
   const int image = blockIdx.y / slots, slot = blockIdx.y % slots;
-  const OverlaySlot s = desc[image];
+  const PackedOverlay s = desc[image];
   const float* map = maps + static_cast<int64_t>(blockIdx.y) * map_h * map_w;
   const float mx = blend_max[blockIdx.y];
   uint8_t* out = overlays + s.output_offset + static_cast<int64_t>(slot) * s.width * s.height * 3;
@@ -100,10 +100,10 @@ __global__ void overlay_write_kernel(const float* maps, int slots, int map_h, in
 
 template <typename T>
 void launch_cam_typed(const void* features, int n, int h, int w, int channels, const float* fc_weight,
-                      const float* slot_weights, const int* topk, int k, const int* requested, int r,
+                      const float* map_weights, const int* topk, int k, const int* requested, int r,
                       int out_h, int out_w, float* maps, cudaStream_t stream) {
   cam_kernel<T><<<n*(k + r), kCamThreads, h * w * sizeof(float), stream>>>(
-      static_cast<const T*>(features), h, w, channels, fc_weight, slot_weights, topk, k, requested, r, out_h,
+      static_cast<const T*>(features), h, w, channels, fc_weight, map_weights, topk, k, requested, r, out_h,
       out_w, maps);
   CUDA_CHECK_LAUNCH();
 }
@@ -111,18 +111,13 @@ void launch_cam_typed(const void* features, int n, int h, int w, int channels, c
 }  // namespace
 
 void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels,
-                const float* fc_weight, const float* slot_weights, const int* topk, int k,
+                const float* fc_weight, const float* map_weights, const int* topk, int k,
                 const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream) {
   if (n * (k + r) == 0) return;
-  if (storage == Storage::kF32)
-    launch_cam_typed<float>(features, n, h, w, channels, fc_weight, slot_weights, topk, k, requested, r,
-                            out_h, out_w, maps, stream);
-  if (storage == Storage::kF16)
-    launch_cam_typed<__half>(features, n, h, w, channels, fc_weight, slot_weights, topk, k, requested, r,
-                             out_h, out_w, maps, stream);
-  if (storage == Storage::kBF16)
-    launch_cam_typed<__nv_bfloat16>(features, n, h, w, channels, fc_weight, slot_weights, topk, k, requested,
-                                    r, out_h, out_w, maps, stream);
+  with_storage_type(storage, [&](auto zero) {
+    launch_cam_typed<decltype(zero)>(features, n, h, w, channels, fc_weight, map_weights, topk, k, requested,
+                                     r, out_h, out_w, maps, stream);
+  });
 }
 
 void upload_colormaps() {
@@ -130,18 +125,18 @@ void upload_colormaps() {
 }
 
 void launch_overlay(const float* maps, int n, int slots, int map_h, int map_w, const uint8_t* images,
-                    const OverlaySlot* slots_desc, int max_pixels, float image_weight, int colormap,
+                    const PackedOverlay* packed, int max_pixels, float image_weight, int colormap,
                     float* blend_max, uint8_t* overlays, cudaStream_t stream) {
   if (n * slots == 0) return;
   const int threads = 256;
   dim3 grid(static_cast<unsigned>((max_pixels + threads * 4 - 1) / (threads * 4)),
             static_cast<unsigned>(n * slots));
   CUDA_CHECK(cudaMemsetAsync(blend_max, 0, sizeof(float) * n * slots, stream));
-  overlay_max_kernel<<<grid, threads, 0, stream>>>(maps, slots, map_h, map_w, images, slots_desc,
-                                                   image_weight, colormap, blend_max);
+  overlay_max_kernel<<<grid, threads, 0, stream>>>(maps, slots, map_h, map_w, images, packed, image_weight,
+                                                   colormap, blend_max);
   CUDA_CHECK_LAUNCH();
-  overlay_write_kernel<<<grid, threads, 0, stream>>>(maps, slots, map_h, map_w, images, slots_desc,
-                                                     image_weight, colormap, blend_max, overlays);
+  overlay_write_kernel<<<grid, threads, 0, stream>>>(maps, slots, map_h, map_w, images, packed, image_weight,
+                                                     colormap, blend_max, overlays);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -12,12 +12,12 @@
 
 namespace cam {
 
-// slot_weights (N, k + r, C), when not null, replaces the fc rows (MLP heads: kernels/head.cuh).
+// map_weights (N, k + r, C), when not null, replaces the fc rows (MLP heads: kernels/head.cuh).
 void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels,
-                const float* fc_weight, const float* slot_weights, const int* topk, int k,
+                const float* fc_weight, const float* map_weights, const int* topk, int k,
                 const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream);
 
-struct OverlaySlot {
+struct PackedOverlay {
   int64_t image_offset;   // the original RGB8 image in the packed input buffer
   int64_t output_offset;  // its first overlay; slot j follows at + j * width * height * 3
   int width;
@@ -27,9 +27,9 @@ struct OverlaySlot {
 // Copies the colormap tables into constant memory; once per device, before the first launch_overlay.
 void upload_colormaps();
 
-// maps: (N, slots, map_h, map_w); slots_desc: device array of N; blend_max: scratch of N * slots floats.
+// maps: (N, slots, map_h, map_w); packed: device array of N; blend_max: scratch of N * slots floats.
 void launch_overlay(const float* maps, int n, int slots, int map_h, int map_w, const uint8_t* images,
-                    const OverlaySlot* slots_desc, int max_pixels, float image_weight, int colormap,
+                    const PackedOverlay* packed, int max_pixels, float image_weight, int colormap,
                     float* blend_max, uint8_t* overlays, cudaStream_t stream);
 
 }  // namespace cam

@@ -31,28 +31,46 @@ inline size_t storage_bytes(Storage s) {
   return s == Storage::kF32 ? 4 : 2;
 }
 
-__device__ __forceinline__ float load_f32(float v) {
+// The one place a Storage becomes a C++ type: calls f(T()) with T = float, __half or __nv_bfloat16, so a
+// launcher writes `with_storage_type(s, [&](auto zero) { using T = decltype(zero); kernel<T><<<...>>>(...);
+// });`
+template <typename F>
+void with_storage_type(Storage s, F&& f) {
+  switch (s) {
+    case Storage::kF32:
+      f(float());
+      return;
+    case Storage::kF16:
+      f(__half());
+      return;
+    case Storage::kBF16:
+      f(__nv_bfloat16());
+      return;
+  }
+}
+
+__host__ __device__ __forceinline__ float load_f32(float v) {
   return v;
 }
-__device__ __forceinline__ float load_f32(__half v) {
+__host__ __device__ __forceinline__ float load_f32(__half v) {
   return __half2float(v);
 }
-__device__ __forceinline__ float load_f32(__nv_bfloat16 v) {
+__host__ __device__ __forceinline__ float load_f32(__nv_bfloat16 v) {
   return __bfloat162float(v);
 }
 
 template <typename T>
-__device__ __forceinline__ T store_as(float v);
+__host__ __device__ __forceinline__ T store_as(float v);
 template <>
-__device__ __forceinline__ float store_as<float>(float v) {
+__host__ __device__ __forceinline__ float store_as<float>(float v) {
   return v;
 }
 template <>
-__device__ __forceinline__ __half store_as<__half>(float v) {
+__host__ __device__ __forceinline__ __half store_as<__half>(float v) {
   return __float2half_rn(v);
 }
 template <>
-__device__ __forceinline__ __nv_bfloat16 store_as<__nv_bfloat16>(float v) {
+__host__ __device__ __forceinline__ __nv_bfloat16 store_as<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 

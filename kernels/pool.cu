@@ -4,6 +4,7 @@
 #include <cfloat>
 
 #include "pool.cuh"
+#include "pool_math.h"
 
 namespace cam {
 namespace {
@@ -43,17 +44,13 @@ __global__ void global_avg_pool_kernel(const T* x, int n, int hw, int c, float* 
 
 void launch_max_pool(Storage storage, const void* x, int n, int h, int w, int c, void* y,
                      cudaStream_t stream) {
-  const int oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1, threads = 256;
+  const int oh = max_pool_out_size(h), ow = max_pool_out_size(w), threads = 256;
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * oh * ow * c, threads);
-  if (storage == Storage::kF32)
-    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const float*>(x), n, h, w, c, oh, ow,
-                                                    static_cast<float*>(y));
-  if (storage == Storage::kF16)
-    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __half*>(x), n, h, w, c, oh, ow,
-                                                    static_cast<__half*>(y));
-  if (storage == Storage::kBF16)
-    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(x), n, h, w, c, oh, ow,
-                                                    static_cast<__nv_bfloat16*>(y));
+  with_storage_type(storage, [&](auto zero) {
+    using T = decltype(zero);
+    max_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const T*>(x), n, h, w, c, oh, ow,
+                                                    static_cast<T*>(y));
+  });
   CUDA_CHECK_LAUNCH();
 }
 
@@ -61,12 +58,10 @@ void launch_global_avg_pool(Storage storage, const void* x, int n, int hw, int c
                             cudaStream_t stream) {
   const int threads = 256;
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * c, threads);
-  if (storage == Storage::kF32)
-    global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const float*>(x), n, hw, c, y);
-  if (storage == Storage::kF16)
-    global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __half*>(x), n, hw, c, y);
-  if (storage == Storage::kBF16)
-    global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(x), n, hw, c, y);
+  with_storage_type(storage, [&](auto zero) {
+    using T = decltype(zero);
+    global_avg_pool_kernel<<<blocks, threads, 0, stream>>>(static_cast<const T*>(x), n, hw, c, y);
+  });
   CUDA_CHECK_LAUNCH();
 }
 

@@ -7,14 +7,14 @@
 namespace cam {
 namespace {
 
-__global__ void resize_rows_kernel(const uint8_t* images, const ImageSlot* slots, int n, int max_height,
+__global__ void resize_rows_kernel(const uint8_t* images, const PackedImage* packed, int n, int max_height,
                                    int out_w, uint8_t* rows) {
   const int64_t total = static_cast<int64_t>(n) * max_height * out_w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % max_height),
         b = static_cast<int>(i / (static_cast<int64_t>(out_w) * max_height));
-    ImageSlot s = slots[b];
+    PackedImage s = packed[b];
     if (y >= s.height) continue;
     ResizeWindow win = resize_window(x, s.width, out_w);
     const uint8_t* src = images + s.offset + static_cast<int64_t>(y) * s.width * 3;
@@ -29,14 +29,15 @@ __global__ void resize_rows_kernel(const uint8_t* images, const ImageSlot* slots
 }
 
 template <typename T>
-__global__ void resize_columns_normalize_kernel(const uint8_t* rows, const ImageSlot* slots, int n, int out_h,
-                                                int out_w, int channels, Normalization norm, T* out) {
+__global__ void resize_columns_normalize_kernel(const uint8_t* rows, const PackedImage* packed, int n,
+                                                int out_h, int out_w, int channels, Normalization norm,
+                                                T* out) {
   const int64_t total = static_cast<int64_t>(n) * out_h * out_w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
         b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
-    ImageSlot s = slots[b];
+    PackedImage s = packed[b];
     ResizeWindow win = resize_window(y, s.height, out_h);
     int acc[3] = {kResizeAccumulatorStart, kResizeAccumulatorStart, kResizeAccumulatorStart};
     for (int k = 0; k < win.count; ++k) {
@@ -63,23 +64,19 @@ __global__ void pack_input_kernel(const float* x, int64_t pixels, int channels, 
 
 }  // namespace
 
-void launch_preprocess(Storage storage, const uint8_t* images, const ImageSlot* slots, int n, int max_height,
-                       int out_h, int out_w, int channels, Normalization norm, uint8_t* rows, void* out,
-                       cudaStream_t stream) {
+void launch_preprocess(Storage storage, const uint8_t* images, const PackedImage* packed, int n,
+                       int max_height, int out_h, int out_w, int channels, Normalization norm, uint8_t* rows,
+                       void* out, cudaStream_t stream) {
   const int threads = 256;
   resize_rows_kernel<<<blocks_for(static_cast<int64_t>(n) * max_height * out_w, threads), threads, 0,
-                       stream>>>(images, slots, n, max_height, out_w, rows);
+                       stream>>>(images, packed, n, max_height, out_w, rows);
   CUDA_CHECK_LAUNCH();
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads);
-  if (storage == Storage::kF32)
-    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels,
-                                                                    norm, static_cast<float*>(out));
-  if (storage == Storage::kF16)
-    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels,
-                                                                    norm, static_cast<__half*>(out));
-  if (storage == Storage::kBF16)
-    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, slots, n, out_h, out_w, channels,
-                                                                    norm, static_cast<__nv_bfloat16*>(out));
+  with_storage_type(storage, [&](auto zero) {
+    using T = decltype(zero);
+    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, packed, n, out_h, out_w, channels,
+                                                                    norm, static_cast<T*>(out));
+  });
   CUDA_CHECK_LAUNCH();
 }
 
@@ -87,12 +84,10 @@ void launch_pack_input(Storage storage, const float* x, int64_t pixels, int chan
                        cudaStream_t stream) {
   const int threads = 256;
   const unsigned blocks = blocks_for(pixels, threads);
-  if (storage == Storage::kF32)
-    pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<float*>(out));
-  if (storage == Storage::kF16)
-    pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<__half*>(out));
-  if (storage == Storage::kBF16)
-    pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<__nv_bfloat16*>(out));
+  with_storage_type(storage, [&](auto zero) {
+    using T = decltype(zero);
+    pack_input_kernel<<<blocks, threads, 0, stream>>>(x, pixels, channels, static_cast<T*>(out));
+  });
   CUDA_CHECK_LAUNCH();
 }
 

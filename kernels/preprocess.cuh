@@ -8,7 +8,7 @@
 
 namespace cam {
 
-struct ImageSlot {
+struct PackedImage {
   int64_t offset;       // first byte of the image in the packed uint8 buffer
   int64_t rows_offset;  // first byte of its (height, out_w, 3) horizontal-pass rows in the scratch buffer
   int width;
@@ -22,10 +22,10 @@ struct Normalization {
   int bgr;
 };
 
-// slots: device array of n. rows: scratch of sum(height * out_w * 3) bytes.
-void launch_preprocess(Storage storage, const uint8_t* images, const ImageSlot* slots, int n, int max_height,
-                       int out_h, int out_w, int channels, Normalization norm, uint8_t* rows, void* out,
-                       cudaStream_t stream);
+// packed: device array of n. rows: scratch of sum(height * out_w * 3) bytes.
+void launch_preprocess(Storage storage, const uint8_t* images, const PackedImage* packed, int n,
+                       int max_height, int out_h, int out_w, int channels, Normalization norm, uint8_t* rows,
+                       void* out, cudaStream_t stream);
 
 // Already-normalised fp32 input (pixels, 3) -> (pixels, channels) storage type with zero padding.
 void launch_pack_input(Storage storage, const float* x, int64_t pixels, int channels, void* out,

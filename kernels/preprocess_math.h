@@ -5,7 +5,7 @@
 // coefficients; each pass accumulates integers from 2^21 (rounding), shifts and clamps to uint8; the
 // horizontal pass first. Normalisation: x = (v * scale - mean) / std.
 #pragma once
-#include "hd.h"
+#include "host_device.h"
 
 namespace cam {
 

@@ -43,8 +43,8 @@ void check_forward(cam::Backend& backend, const std::string& expected_path, cons
 void check_engine(const std::string& weights_path, const std::string& expected_path,
                   const std::string& backend, const std::string& precision, const GoldenBounds& bounds) {
   cam::EngineOptions options;
-  options.backend = backend;
-  options.precision = precision;
+  options.backend = cam::parse_backend(backend);
+  options.precision = cam::parse_precision(precision);
   cam::Engine engine(weights_path, options);
   cam::SafeTensors expected(expected_path);
   std::vector<cam::Image> images = fixture_images(expected_path);

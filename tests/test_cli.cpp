@@ -53,7 +53,7 @@ TEST_CASE("outputs decode; JSONL equals the engine API; --raw equals the golden 
   std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
   REQUIRE(records.size() == images.size());
   cam::EngineOptions eo;
-  eo.backend = "cpu";
+  eo.backend = cam::BackendKind::kCpu;
   cam::Engine engine(kWeights, eo);
   cam::SafeTensors expected(kExpected);
   std::vector<float> cams = expected.to_float(expected.get("cams")),

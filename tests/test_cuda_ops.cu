@@ -126,20 +126,18 @@ TEST_CASE("GPU bn_act equals the CPU op (vector and scalar paths, every storage)
         const int pixels = 333;
         std::vector<float> x = rounded(camtest::random_floats(pixels * channels, rng), s);
         std::vector<float> res = rounded(camtest::random_floats(pixels * channels, rng), s);
-        std::vector<float> scale = camtest::random_floats(channels, rng, 0.5f, 2.0f),
-                           shift = camtest::random_floats(channels, rng);
+        std::vector<float> shift = camtest::random_floats(channels, rng);
         Guarded dx(x.size() * cam::storage_bytes(s)), dr(x.size() * cam::storage_bytes(s)),
             dy(x.size() * cam::storage_bytes(s));
-        Guarded dscale(channels * 4), dshift(channels * 4);
+        Guarded dshift(channels * 4);
         dx.upload(encode(x, s).data());
         dr.upload(encode(res, s).data());
-        dscale.upload(scale.data());
         dshift.upload(shift.data());
-        cam::launch_bn_act(s, dx.ptr, dscale.as<float>(), dshift.as<float>(), residual ? dr.ptr : nullptr,
-                           true, pixels, channels, dy.ptr, nullptr);
+        cam::launch_bn_act(s, dx.ptr, dshift.as<float>(), residual ? dr.ptr : nullptr, true, pixels, channels,
+                           dy.ptr, nullptr);
         std::vector<float> want(x.size());
-        cam::bn_act_cpu(x.data(), scale.data(), shift.data(), residual ? res.data() : nullptr, true, pixels,
-                        channels, want.data());
+        cam::bn_act_cpu(x.data(), shift.data(), residual ? res.data() : nullptr, true, pixels, channels,
+                        want.data());
         CHECK(camtest::rel_l2(decode(dy.download(), s), want) <= tolerance(s));
       }
 }
@@ -232,7 +230,7 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
                                     camtest::random_image(37, 251, rng)};
   std::vector<float> maps = camtest::random_floats(images.size() * slots * mh * mw, rng, 0, 1);
   std::vector<uint8_t> packed;
-  std::vector<cam::OverlaySlot> desc;
+  std::vector<cam::PackedOverlay> desc;
   size_t out_bytes = 0;
   for (const cam::Image& im : images) {
     desc.push_back(
@@ -240,12 +238,12 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
     packed.insert(packed.end(), im.rgb.begin(), im.rgb.end());
     out_bytes += im.rgb.size() * slots;
   }
-  Guarded dmaps(maps.size() * 4), dimg(packed.size()), ddesc(desc.size() * sizeof(cam::OverlaySlot)),
+  Guarded dmaps(maps.size() * 4), dimg(packed.size()), ddesc(desc.size() * sizeof(cam::PackedOverlay)),
       dmax(images.size() * slots * 4), dout(out_bytes);
   dmaps.upload(maps.data());
   dimg.upload(packed.data());
   ddesc.upload(desc.data());
-  cam::launch_overlay(dmaps.as<float>(), 2, slots, mh, mw, dimg.as<uint8_t>(), ddesc.as<cam::OverlaySlot>(),
+  cam::launch_overlay(dmaps.as<float>(), 2, slots, mh, mw, dimg.as<uint8_t>(), ddesc.as<cam::PackedOverlay>(),
                       37 * 251, 0.5f, 1, dmax.as<float>(), dout.as<uint8_t>(), nullptr);
   std::vector<uint8_t> got = dout.download();
   for (size_t i = 0; i < images.size(); ++i)
@@ -267,7 +265,7 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
                                     camtest::random_image(640, 480, rng), camtest::random_image(31, 17, rng)};
   const int oh = 100, ow = 100, channels = 8;
   std::vector<uint8_t> packed;
-  std::vector<cam::ImageSlot> slots;
+  std::vector<cam::PackedImage> slots;
   size_t rows = 0;
   int max_h = 0;
   for (const cam::Image& im : images) {
@@ -277,11 +275,11 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
     max_h = std::max(max_h, im.height);
   }
   cam::Normalization norm{1.0f / 255, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 0};
-  Guarded dimg(packed.size()), dslots(slots.size() * sizeof(cam::ImageSlot)), drows(rows),
+  Guarded dimg(packed.size()), dslots(slots.size() * sizeof(cam::PackedImage)), drows(rows),
       dout(images.size() * oh * ow * channels * 4);
   dimg.upload(packed.data());
   dslots.upload(slots.data());
-  cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::ImageSlot>(), 3, max_h, oh,
+  cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::PackedImage>(), 3, max_h, oh,
                          ow, channels, norm, drows.as<uint8_t>(), dout.ptr, nullptr);
   std::vector<float> got = dout.floats();
   for (size_t i = 0; i < images.size(); ++i) {
@@ -310,19 +308,22 @@ TEST_CASE(
   cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
   for (cudnnDataType_t type : {CUDNN_DATA_FLOAT, CUDNN_DATA_HALF, CUDNN_DATA_BFLOAT16})
     for (int size : {224, 100})
-      net.for_each_conv_at(
-          size, size, [&](const cam::ConvLayer& c, int ih, int iw, bool residual, bool relu) {
-            cam::cuda_detail::GraphConvShape s;
-            s.n = 64, s.in_channels = &c == &net.stem ? 8 : c.in_channels, s.h = ih, s.w = iw;
-            s.out_channels = c.out_channels, s.kernel = c.kernel, s.stride = c.stride, s.pad = c.pad;
-            s.out_h = c.out_size(ih), s.out_w = c.out_size(iw), s.residual = residual, s.relu = relu;
-            s.data_type = type;
-            cam::cuda_detail::GraphConv graph;
-            CAPTURE(c.name);
-            CAPTURE(size);
-            CAPTURE(static_cast<int>(type));
-            CHECK_MESSAGE(graph.describe(s, nullptr), graph.why());
-          });
+      for (const cam::Step& step : net.schedule(size, size).steps) {
+        if (step.kind != cam::Step::Kind::kConv) continue;
+        const cam::ConvLayer& c = *step.conv;
+        const int ih = step.in_h, iw = step.in_w;
+        const bool residual = step.residual != cam::Step::kNone, relu = step.relu;
+        cam::cuda_detail::GraphConvShape s;
+        s.n = 64, s.in_channels = &c == &net.stem ? 8 : c.in_channels, s.h = ih, s.w = iw;
+        s.out_channels = c.out_channels, s.kernel = c.kernel, s.stride = c.stride, s.pad = c.pad;
+        s.out_h = c.out_size(ih), s.out_w = c.out_size(iw), s.residual = residual, s.relu = relu;
+        s.data_type = type;
+        cam::cuda_detail::GraphConv graph;
+        CAPTURE(c.name);
+        CAPTURE(size);
+        CAPTURE(static_cast<int>(type));
+        CHECK_MESSAGE(graph.describe(s, nullptr), graph.why());
+      }
 }
 
 namespace {
@@ -373,8 +374,8 @@ TEST_CASE("GPU end-to-end against PyTorch fixtures: fp32 at the CPU bounds, tf32
     for (const char* fusion : {"off", "on"}) {
       CAPTURE(fusion);
       cam::CudaOptions co;
-      co.precision = precision, co.conv_fusion = fusion;
-      auto backend = cam::make_cuda_backend(net, co);
+      co.conv_fusion = cam::parse_conv_fusion(fusion);
+      auto backend = cam::make_cuda_backend(net, cam::parse_precision(precision), co, false);
       camtest::check_forward(*backend, expected, b);
     }
     camtest::check_engine(weights, expected, "cuda", precision, b);
@@ -386,8 +387,8 @@ TEST_CASE("graph path: --conv-fusion graph against PyTorch fixtures in every pre
   for_each_golden([](const std::string&, const std::string& expected, const cam::ResNet& net,
                      const std::string& precision) {
     cam::CudaOptions co;
-    co.precision = precision, co.conv_fusion = "graph";
-    auto backend = cam::make_cuda_backend(net, co);
+    co.conv_fusion = cam::ConvFusion::kGraph;
+    auto backend = cam::make_cuda_backend(net, cam::parse_precision(precision), co, false);
     camtest::check_forward(*backend, expected, golden_bounds(precision));
     // cuDNN must build a graph for some convs at least (the tuning record lists those).
     CHECK(!nlohmann::json::parse(backend->tuning())["graph"].empty());
@@ -431,10 +432,9 @@ TEST_CASE("CUDA Graph replay equals eager launches bit for bit") {
   cam::BatchRequest req = request_for(images, 3, {0, 4});
   for (const char* precision : {"fp32", "fp16"}) {
     cam::CudaOptions co;
-    co.precision = precision;
-    auto graph = cam::make_cuda_backend(net, co);
+    auto graph = cam::make_cuda_backend(net, cam::parse_precision(precision), co, false);
     co.use_graphs = false;
-    auto eager = cam::make_cuda_backend(net, co);
+    auto eager = cam::make_cuda_backend(net, cam::parse_precision(precision), co, false);
     std::vector<cam::ImageResult> a, b, again;
     graph->run(req, a);
     eager->set_tuning(
@@ -457,11 +457,11 @@ TEST_CASE("graphs stay valid when later plans move the conv workspace: batch siz
   std::vector<std::vector<cam::Image>> batches;
   for (int n : {6, 5, 4, 6, 3, 5, 4, 6}) batches.emplace_back(images.begin(), images.begin() + n);
   cam::CudaOptions co;
-  auto graph = cam::make_cuda_backend(net, co);
+  auto graph = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
   std::vector<std::vector<cam::ImageResult>> got(batches.size());
   for (size_t i = 0; i < batches.size(); ++i) graph->run(request_for(batches[i], 2, {1}), got[i]);
   co.use_graphs = false;
-  auto eager = cam::make_cuda_backend(net, co);
+  auto eager = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
   eager->set_tuning(graph->tuning());  // the same kernels: only the launch mode differs
   for (size_t i = 0; i < batches.size(); ++i) {
     CAPTURE(i);
@@ -479,7 +479,7 @@ TEST_CASE(
   for (int i = 0; i < 70; ++i) images.push_back(camtest::random_image(30 + i % 7 * 13, 20 + i % 5 * 17, rng));
   cam::CudaOptions co;
   co.pipeline_chunk = 16;  // 70 images: chunks of 16, 16, 16, 16, 6; plans alternate and are reused
-  auto backend = cam::make_cuda_backend(net, co);
+  auto backend = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
   cam::BatchRequest req = request_for(images, 2, {3});
   std::vector<cam::ImageResult> whole, part;
   backend->run(req, whole);
@@ -501,7 +501,8 @@ std::vector<uint8_t> check_tuning_repeats(const std::string& fusion, const std::
   std::vector<cam::Image> images =
       camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
   cam::EngineOptions eo;
-  eo.backend = "cuda", eo.precision = "fp16", eo.conv_fusion = fusion, eo.tuning_file = file;
+  eo.backend = cam::BackendKind::kCuda, eo.precision = cam::Precision::kFp16;
+  eo.cuda.conv_fusion = cam::parse_conv_fusion(fusion), eo.tuning_file = file;
   cam::MapOptions mo;
   mo.topk = 2;
   std::vector<cam::ImageResult> first, second;
@@ -528,8 +529,8 @@ TEST_CASE("a tuning file makes a later engine repeat the kernels and outputs; ba
               weights = camtest::data_path("golden_r50w16.safetensors");
   check_tuning_repeats("auto", file);
   cam::EngineOptions eo;
-  eo.backend = "cuda", eo.tuning_file = file;
-  eo.precision = "fp32";
+  eo.backend = cam::BackendKind::kCuda, eo.tuning_file = file;
+  eo.precision = cam::Precision::kFp32;
   CHECK_THROWS_WITH_AS(cam::Engine(weights, eo),
                        doctest::Contains("tuning.json: the tuning record was made for"), cam::Error);
   camtest::write_bytes(file, {'{', '}'});

@@ -15,25 +15,33 @@ const std::string kWeights = camtest::data_path("golden_r50w16.safetensors");
 
 cam::EngineOptions cpu() {
   cam::EngineOptions o;
-  o.backend = "cpu";
+  o.backend = cam::BackendKind::kCpu;
   return o;
 }
 
 }  // namespace
 
-TEST_CASE("option errors are clear") {
-  cam::EngineOptions o;
-  o.backend = "tpu";
-  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("unknown backend 'tpu'"), cam::Error);
-  o = cpu();
-  o.precision = "fp16";
-  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("the CPU backend computes in fp32 only"),
+TEST_CASE("option names parse to their values and back; anything else is refused naming the valid ones") {
+  for (const char* name : {"auto", "cpu", "cuda"})
+    CHECK(std::string(cam::name_of(cam::parse_backend(name))) == name);
+  for (const char* name : {"fp32", "tf32", "fp16", "bf16"})
+    CHECK(std::string(cam::name_of(cam::parse_precision(name))) == name);
+  for (const char* name : {"auto", "off", "on", "graph"})
+    CHECK(std::string(cam::name_of(cam::parse_conv_fusion(name))) == name);
+  CHECK(cam::parse_precision("bf16") == cam::Precision::kBf16);
+  CHECK_THROWS_WITH_AS(cam::parse_backend("tpu"), "unknown backend 'tpu' (expected auto, cpu or cuda)",
                        cam::Error);
-  o.precision = "int4";
-  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("unknown precision 'int4'"), cam::Error);
-  o.precision = "fp32";
-  o.conv_fusion = "sometimes";
-  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), doctest::Contains("unknown conv fusion 'sometimes'"),
+  CHECK_THROWS_WITH_AS(cam::parse_precision("int4"),
+                       "unknown precision 'int4' (expected fp32, tf32, fp16 or bf16)", cam::Error);
+  CHECK_THROWS_WITH_AS(cam::parse_conv_fusion("sometimes"),
+                       "unknown conv fusion 'sometimes' (expected auto, off, on or graph)", cam::Error);
+  CHECK_THROWS_AS(cam::parse_precision("FP32"), cam::Error);
+}
+
+TEST_CASE("option errors are clear") {
+  cam::EngineOptions o = cpu();
+  o.precision = cam::Precision::kFp16;
+  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), "the CPU backend computes in fp32 only (asked for fp16)",
                        cam::Error);
   CHECK_THROWS_WITH_AS(cam::Engine("/nonexistent/w.safetensors", cpu()),
                        doctest::Contains("/nonexistent/w.safetensors: cannot open"), cam::Error);
@@ -49,10 +57,10 @@ TEST_CASE("option errors are clear") {
 
 TEST_CASE("CUDA requested where there is none: a clear error; auto falls back to the CPU") {
   cam::EngineOptions o;
-  o.backend = "auto";
+  o.backend = cam::BackendKind::kAuto;
   cam::Engine automatic(kWeights, o);
   if (automatic.backend_name() == "cpu") {
-    o.backend = "cuda";
+    o.backend = cam::BackendKind::kCuda;
     CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o),
                          doctest::Contains("CUDA backend requested but unavailable"), cam::Error);
   } else {
@@ -67,7 +75,7 @@ TEST_CASE("a tuning file on the CPU backend: nothing is measured, nothing writte
   cam::Engine engine(kWeights, o);
   std::mt19937 rng(5);
   engine.run(std::vector<cam::Image>{camtest::random_image(50, 40, rng)}, cam::MapOptions());
-  CHECK(engine.backend().tuning().empty());
+  CHECK(engine.tuning().empty());
   CHECK(!std::ifstream(file).good());
 }
 

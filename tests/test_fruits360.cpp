@@ -57,7 +57,7 @@ TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 ma
   const std::vector<Photo> photos = held_out();
   REQUIRE(photos.size() == 129);  // 43 classes x 3
   cam::EngineOptions eo;
-  eo.backend = "cpu";
+  eo.backend = cam::BackendKind::kCpu;
   cam::Engine engine(kModel, eo);
   CHECK(engine.model().num_classes == 43);
   const cam::Preprocess& pre = engine.model().preprocess;

@@ -251,7 +251,7 @@ TEST_CASE("top-k follows the logits when the probabilities saturate (fc scaled s
     raw.tensors[name] = f32(raw.tensors[name].shape, v);
   }
   cam::EngineOptions eo;
-  eo.backend = "cpu";
+  eo.backend = cam::BackendKind::kCpu;
   cam::Engine engine(pack(raw, "saturated"), eo);
   std::mt19937 rng(5);
   std::vector<cam::Image> images = {camtest::random_image(64, 48, rng), camtest::random_image(30, 20, rng)};

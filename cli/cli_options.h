@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "options.h"
+
 namespace cam {
 
 struct CliOptions {
@@ -15,10 +17,10 @@ struct CliOptions {
   int predictions = 5;  // classes ranked in predictions.jsonl (at least topk; clamped to the model's)
   std::vector<std::string> classes;  // labels or indices
   int batch = 16;
-  std::string backend = "auto";
-  std::string precision = "fp32";
+  BackendKind backend = BackendKind::kAuto;
+  Precision precision = Precision::kFp32;
   int device = 0;
-  std::string conv_fusion = "auto";
+  ConvFusion conv_fusion = ConvFusion::kAuto;
   std::string tuning_file;
   int threads = 0;     // engine CPU threads, 0 = all
   int io_threads = 0;  // decode/encode threads, 0 = min(4, cores)

@@ -139,7 +139,7 @@ class Runner {
           continue;
         }
         next.push_back(io.submit([this, item, d = decoded[i], results, g = good++] {
-          return encode(item, d->image, (*results)[g]);
+          return write_outputs(item, d->image, (*results)[g]);
         }));
       }
       finish(writing);
@@ -260,7 +260,8 @@ class Runner {
 
   // Writes one image's files and returns its JSONL record. When a write fails, the files already written for
   // this image are removed and the record is an error record; a full output also stops the run.
-  nlohmann::json encode(const cam::InputItem& item, const cam::Image& image, const cam::ImageResult& result) {
+  nlohmann::json write_outputs(const cam::InputItem& item, const cam::Image& image,
+                               const cam::ImageResult& result) {
     Clock::time_point t = Clock::now();
     nlohmann::json r = cam::path_record(item.path);
     r["name"] = item.output;
@@ -303,9 +304,8 @@ class Runner {
         const std::string kind = map_kind(j, m.class_index);
         const cam::Image* overlay = &m.overlay;
         if (out_w_) {
-          blended[j].width = out_w_, blended[j].height = out_h_, blended[j].rgb.resize(resized.rgb.size());
-          cam::overlay_cpu(m.map.data(), pre.height, pre.width, resized.rgb.data(), out_h_, out_w_,
-                           maps_.image_weight, maps_.colormap, blended[j].rgb.data());
+          blended[j] = cam::overlay_map(m.map.data(), pre.height, pre.width, resized, maps_.image_weight,
+                                        maps_.colormap);
           overlay = &blended[j];
         }
         std::string file = item.output + "." + kind + "." + o_.format;
@@ -458,7 +458,7 @@ class Runner {
         {"labels", engine_.model().num_classes},
         {"input size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
         {"backend", engine_.backend_name()},
-        {"precision", o_.precision},
+        {"precision", name_of(o_.precision)},
         {"maps",
          "top-" + std::to_string(maps_.topk) + (classes.empty() ? "" : " and " + classes) +
              (o_.object_mask.empty() ? ""
@@ -547,11 +547,9 @@ int main(int argc, char** argv) {
       throw cam::Error(o.out + ": cannot create or write the output folder");
     cam::lock_output_folder(o.out);
     cam::EngineOptions eo;
-    eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.device = o.device,
-    eo.verbose = o.verbose;
-    eo.quiet = o.quiet;
-
-    eo.conv_fusion = o.conv_fusion;
+    eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads;
+    eo.verbose = o.verbose, eo.quiet = o.quiet;
+    eo.cuda.device = o.device, eo.cuda.conv_fusion = o.conv_fusion;
     eo.tuning_file = o.tuning_file;
     eo.input_width = o.input_w, eo.input_height = o.input_h;
     cam::Engine engine(o.weights, eo);

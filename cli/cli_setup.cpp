@@ -38,11 +38,8 @@ double memory_budget_bytes(const CliOptions& o) {
 
 int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions& maps, int out_w, int out_h) {
   const Preprocess& pre = engine.model().preprocess;
-  double activations = 0;  // floats of the largest conv output of one image
-  engine.model().for_each_conv_at(pre.height, pre.width, [&](const ConvLayer& c, int ih, int iw, bool, bool) {
-    activations =
-        std::max(activations, static_cast<double>(c.out_channels) * c.out_size(ih) * c.out_size(iw));
-  });
+  // floats of the largest activation of one image
+  const double activations = static_cast<double>(engine.model().schedule(pre.height, pre.width).largest);
   const double engine_bytes = o.batch * activations * 4 * 4;  // about four such buffers live at once
   const double budget = memory_budget_bytes(o);
   const double gib = 1024.0 * 1024 * 1024;
@@ -134,7 +131,7 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
                            {"raw", o.raw},
                            {"colormap", o.colormap},
                            {"alpha", o.alpha},
-                           {"precision", o.precision},
+                           {"precision", cam::name_of(o.precision)},
                            {"object_mask", o.object_mask},
                            {"pointing_tolerance", o.pointing_tolerance},
                            {"labels_from_folders", o.labels_from_folders}};

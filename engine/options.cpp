@@ -1,0 +1,44 @@
+// Name tables of the option enums: one per enum, for parsing and printing.
+#include "options.h"
+
+#include "error.h"
+
+namespace cam {
+namespace {
+
+template <typename Enum, int N>
+Enum parse_named(const char* (&names)[N], const std::string& value, const char* option) {
+  std::string valid;
+  for (int i = 0; i < N; ++i) {
+    if (value == names[i]) return static_cast<Enum>(i);
+    valid += (i ? (i + 1 == N ? " or " : ", ") : "") + std::string(names[i]);
+  }
+  throw Error(std::string("unknown ") + option + " '" + value + "' (expected " + valid + ")");
+}
+
+const char* kBackendNames[] = {"auto", "cpu", "cuda"};             // BackendKind order
+const char* kPrecisionNames[] = {"fp32", "tf32", "fp16", "bf16"};  // Precision order
+const char* kConvFusionNames[] = {"auto", "off", "on", "graph"};   // ConvFusion order
+
+}  // namespace
+
+BackendKind parse_backend(const std::string& name) {
+  return parse_named<BackendKind>(kBackendNames, name, "backend");
+}
+Precision parse_precision(const std::string& name) {
+  return parse_named<Precision>(kPrecisionNames, name, "precision");
+}
+ConvFusion parse_conv_fusion(const std::string& name) {
+  return parse_named<ConvFusion>(kConvFusionNames, name, "conv fusion");
+}
+const char* name_of(BackendKind kind) {
+  return kBackendNames[static_cast<int>(kind)];
+}
+const char* name_of(Precision precision) {
+  return kPrecisionNames[static_cast<int>(precision)];
+}
+const char* name_of(ConvFusion fusion) {
+  return kConvFusionNames[static_cast<int>(fusion)];
+}
+
+}  // namespace cam

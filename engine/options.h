@@ -1,0 +1,35 @@
+// The engine's choices as types, parsed once at the edge (CLI, benchmarks, tests): past parse_* no invalid
+// value exists. Each enum has one name table (options.cpp), used both to parse and to print.
+#pragma once
+#include <string>
+
+namespace cam {
+
+enum class BackendKind { kAuto, kCpu, kCuda };
+// Storage and math of activations and conv weights: fp32 exact (no TF32), tf32 math on fp32 storage,
+// fp16 or bf16 storage with fp32 accumulation. The CPU backend computes in fp32 only.
+enum class Precision { kFp32, kTf32, kFp16, kBf16 };
+// CUDA, per conv shape: cuDNN's fused conv + bias + residual + ReLU or the conv followed by our bn_act
+// kernel. auto: the faster of the two, measured at planning (bn_act on ties); off: always bn_act; on: fused
+// wherever cuDNN runs it (for tests); graph: each conv and its epilogue as one cuDNN graph-API graph
+// (cuda_graph_conv.cuh), auto for the shapes it cannot build. Experimental: not yet measured on a GPU.
+enum class ConvFusion { kAuto, kOff, kOn, kGraph };
+
+// Each throws cam::Error naming the option, the value and the valid names.
+BackendKind parse_backend(const std::string& name);
+Precision parse_precision(const std::string& name);
+ConvFusion parse_conv_fusion(const std::string& name);
+const char* name_of(BackendKind kind);
+const char* name_of(Precision precision);
+const char* name_of(ConvFusion fusion);
+
+struct CudaOptions {
+  int device = 0;
+  ConvFusion conv_fusion = ConvFusion::kAuto;
+  bool use_graphs = true;  // replay the forward + CAM as a CUDA Graph (eager launches otherwise)
+  // Images per chunk of a pipelined batch (copies of one chunk overlap the compute of another); 0: the whole
+  // batch at once (faster on an H200 at 64 and 256 images, see cuda_run.cu).
+  int pipeline_chunk = 0;
+};
+
+}  // namespace cam
