@@ -25,15 +25,14 @@
 #include "cli_options.h"
 #include "cli_records.h"
 #include "cli_setup.h"
-#include "cpu_ops.h"
 #include "engine.h"
 #include "error.h"
 #include "image_io.h"
 #include "inputs.h"
+#include "merge.h"
 #include "object_mask.h"
 #include "outputs.h"
 #include "report.h"
-#include "resnet.h"
 #include "thread_pool.h"
 
 namespace fs = std::filesystem;
@@ -176,7 +175,8 @@ class Runner {
     std::string kept;
     for (const nlohmann::json& r : cam::read_jsonl(jsonl_path)) {
       bool complete = true;
-      for (const std::string& f : record_files(r)) complete = complete && fs::exists(fs::path(o_.out) / f);
+      for (const std::string& f : cam::record_files(r))
+        complete = complete && fs::exists(fs::path(o_.out) / f);
       if (!complete || !done.insert(resume_key(r)).second) continue;
       failed_before_ += r.contains("error");
       kept += cam::json_line(r);
@@ -246,16 +246,6 @@ class Runner {
     }
     if (j < k + maps_.classes.size()) return "class-" + safe_name(engine_.label(class_index));
     return "truth";
-  }
-
-  static std::vector<std::string> record_files(const nlohmann::json& r) {
-    std::vector<std::string> files;
-    if (r.contains("maps"))
-      for (const nlohmann::json& m : r["maps"])
-        if (m.contains("file")) files.push_back(m["file"]);
-    for (const char* key : {"raw", "panel"})
-      if (r.contains(key)) files.push_back(r[key]);
-    return files;
   }
 
   // Writes one image's files and returns its JSONL record. When a write fails, the files already written for
@@ -443,33 +433,19 @@ class Runner {
                            cam::render_report_html(records, run_details(), o_.out));
   }
 
-  // What the report says about the run that wrote it.
+  // What the report says about the run that wrote it: the details known before it (in run.json too), its
+  // date and speed.
   nlohmann::json run_details() const {
-    const cam::Preprocess& pre = engine_.model().preprocess;
+    nlohmann::json run = cam::run_details(o_, maps_, engine_);
     char date[64];
     const std::time_t now = std::time(nullptr);
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
     const double elapsed = seconds_since(start_);
-    std::string classes;
-    for (int c : maps_.classes) classes += (classes.empty() ? "" : ", ") + engine_.label(c);
-    nlohmann::json run = {
-        {"model", o_.weights},
-        {"network", engine_.model().describe()},
-        {"labels", engine_.model().num_classes},
-        {"input size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
-        {"backend", engine_.backend_name()},
-        {"precision", name_of(o_.precision)},
-        {"maps",
-         "top-" + std::to_string(maps_.topk) + (classes.empty() ? "" : " and " + classes) +
-             (o_.object_mask.empty() ? ""
-                                     : "; object mask " + o_.object_mask + ", pointing tolerance " +
-                                           std::to_string(static_cast<int>(o_.pointing_tolerance)) + " px")},
-        {"batch", o_.batch},
-        {"date", date},
-        {"this run",
-         std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) + " s (" +
-             std::to_string(static_cast<int>(elapsed > 0 ? (ok_ + failed_) / elapsed : 0)) + " img/s)" +
-             (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "")}};
+    run["date"] = date;
+    run["this run"] = std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) +
+                      " s (" + std::to_string(static_cast<int>(elapsed > 0 ? (ok_ + failed_) / elapsed : 0)) +
+                      " img/s)" +
+                      (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "");
     return run;
   }
 
@@ -516,6 +492,7 @@ class Runner {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "merge") return cam::merge_main(argc - 1, argv + 1);
   cam::CliOptions o;
   try {
     o = cam::parse_cli(argc, argv);
@@ -568,8 +545,10 @@ int main(int argc, char** argv) {
         cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin, &notes);
     for (const std::string& note : notes) std::fprintf(stderr, "cam_engine: %s\n", note.c_str());
     if (items.empty()) throw cam::Error("no images found in the inputs given");
+    const size_t inputs = items.size();
+    if (o.shards) items = cam::shard_of(items, o.shard, o.shards);
     cam::warn_unknown_truth(items, engine);
-    cam::check_run_record(o, mo, engine);
+    cam::check_run_record(o, mo, engine, inputs, items.size());
     if (o.verbose)
       std::fprintf(stderr, "cam_engine: %s on %s, %zu images\n", engine.model().describe().c_str(),
                    engine.backend_name().c_str(), items.size());

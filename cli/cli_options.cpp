@@ -38,6 +38,8 @@ const char* cli_help() {
 
 usage: cam_engine --weights MODEL.safetensors [options] INPUT...
        cam_engine --info MODEL.safetensors      (the model's layers, input size, labels and metadata)
+       cam_engine merge --out DIR SHARD_OUT...  (one predictions.jsonl, CSV, report and file tree from the
+                                                --out folders of --shard 1/N ... N/N)
 
 INPUT is an image, a folder (searched recursively for jpg/jpeg/png/bmp/tga/gif), a list file (*.txt, *.lst,
 *.list: one path per line, optional TAB + ground-truth label, '#' comments, paths relative to the list), or '-'
@@ -82,6 +84,9 @@ options:
                           summary and the report
   --pointing-tolerance PX a peak within PX pixels of the object is a pointing-game hit (default 0: on it;
                           Zhang et al. 2016 use 15); the JSONL gives each peak's distance either way
+  --shard K/N             take every N-th input from the K-th (1 <= K <= N) of the list as given, so N
+                          processes (a Slurm job array, one per GPU) split it with no coordination; output
+                          names are those of the whole list; join the N --out folders with cam_engine merge
   --resume                skip images whose outputs already exist (after an interruption); refused when the
                           options that shape the outputs differ from the run that wrote --out
   --max-pixels N          refuse images larger than N pixels (default 100000000)
@@ -162,6 +167,17 @@ CliOptions parse_cli(int argc, char** argv) {
        }},
       {"--memory-budget",
        [&](const std::string& v) { o.memory_budget_mb = parse_int("--memory-budget", v, 64, 1L << 30); }},
+      {"--shard",
+       [&](const std::string& v) {
+         const size_t slash = v.find('/');
+         const std::string k = slash == std::string::npos ? "" : v.substr(0, slash);
+         const std::string n = slash == std::string::npos ? "" : v.substr(slash + 1);
+         if (k.empty() || n.empty() || k.find_first_not_of("0123456789") != std::string::npos ||
+             n.find_first_not_of("0123456789") != std::string::npos || k.size() > 6 || n.size() > 6 ||
+             std::stoi(k) < 1 || std::stoi(k) > std::stoi(n))
+           throw Error("--shard must be K/N with 1 <= K <= N (e.g. 2/8), got '" + v + "'");
+         o.shard = std::stoi(k), o.shards = std::stoi(n);
+       }},
       {"--max-pixels",
        [&](const std::string& v) { o.max_pixels = parse_int("--max-pixels", v, 1, 4'000'000'000L); }},
   };

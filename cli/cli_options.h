@@ -31,6 +31,7 @@ struct CliOptions {
   std::string object_mask;            // ground truth for localisation scores (object_mask.h); empty = none
   double pointing_tolerance = 0;      // pixels; a peak this close to the object counts as a hit
   int input_h = 0, input_w = 0;       // network input override; 0 = the weights' metadata
+  int shard = 0, shards = 0;          // --shard K/N: this process takes inputs K-1, K-1+N, ...; 0/0 = all
   int64_t max_pixels = 100'000'000;
   int64_t memory_budget_mb = 0;  // 0 = half the machine's RAM
   bool labels_from_folders = false, raw = false, panel = false, report = false, csv = false, resume = false;

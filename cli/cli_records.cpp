@@ -28,4 +28,14 @@ std::string json_line(const nlohmann::json& r) {
   return r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
+std::vector<std::string> record_files(const nlohmann::json& record) {
+  std::vector<std::string> files;
+  if (record.contains("maps"))
+    for (const nlohmann::json& m : record["maps"])
+      if (m.contains("file")) files.push_back(m["file"]);
+  for (const char* key : {"raw", "panel"})
+    if (record.contains(key)) files.push_back(record[key]);
+  return files;
+}
+
 }  // namespace cam

@@ -4,6 +4,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "inputs.h"
 
@@ -15,6 +16,8 @@ std::string path_key(const std::string& path);
 std::string record_key(const nlohmann::json& record);
 // {"path", "name", "error"} for an image that failed.
 nlohmann::json error_record(const InputItem& item, const std::string& error);
+// The files a record names (its maps' overlays, the .npy and the panel), relative to the output folder.
+std::vector<std::string> record_files(const nlohmann::json& record);
 // One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of
 // throwing.
 std::string json_line(const nlohmann::json& record);

@@ -116,7 +116,33 @@ void warn_unknown_truth(const std::vector<InputItem>& items, const Engine& engin
                  truth.c_str(), n, n == 1 ? "" : "s");
 }
 
-void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine) {
+std::vector<InputItem> shard_of(const std::vector<InputItem>& items, int k, int n) {
+  std::vector<InputItem> mine;
+  for (size_t i = static_cast<size_t>(k - 1); i < items.size(); i += static_cast<size_t>(n))
+    mine.push_back(items[i]);
+  return mine;
+}
+
+nlohmann::json run_details(const CliOptions& o, const MapOptions& mo, const Engine& engine) {
+  const Preprocess& pre = engine.model().preprocess;
+  std::string classes;
+  for (int c : mo.classes) classes += (classes.empty() ? "" : ", ") + engine.label(c);
+  return {{"model", o.weights},
+          {"network", engine.model().describe()},
+          {"labels", engine.model().num_classes},
+          {"input size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
+          {"backend", engine.backend_name()},
+          {"precision", name_of(o.precision)},
+          {"maps",
+           "top-" + std::to_string(mo.topk) + (classes.empty() ? "" : " and " + classes) +
+               (o.object_mask.empty() ? ""
+                                      : "; object mask " + o.object_mask + ", pointing tolerance " +
+                                            std::to_string(static_cast<int>(o.pointing_tolerance)) + " px")},
+          {"batch", o.batch}};
+}
+
+void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
+                      size_t shard_inputs) {
   const Preprocess& pre = engine.model().preprocess;
   std::error_code ec;
   nlohmann::json record = {{"weights", fs::absolute(o.weights, ec).lexically_normal().string()},
@@ -135,6 +161,10 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
                            {"object_mask", o.object_mask},
                            {"pointing_tolerance", o.pointing_tolerance},
                            {"labels_from_folders", o.labels_from_folders}};
+  if (o.shards) {
+    record["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
+    record["inputs"] = inputs, record["shard_inputs"] = shard_inputs;
+  }
   const fs::path path = fs::path(o.out) / "run.json";
   if (o.resume) {
     std::ifstream in(path);
@@ -157,6 +187,7 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
         "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
         o.out.c_str());
   }
+  record["details"] = run_details(o, mo, engine);  // for the report of a merge; not compared by --resume
   write_text_file(path.string(), record.dump(1) + "\n");
 }
 

@@ -1,6 +1,7 @@
 // What the CLI does before a run starts (cli_setup.cpp).
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,17 @@ int print_info(const std::string& weights);
 // Ground truth the model has no label for is left out of the accuracy; says so once per label.
 void warn_unknown_truth(const std::vector<InputItem>& items, const Engine& engine);
 
-// The options that decide which files an output folder holds and what they contain, kept in OUT/run.json:
-// --resume goes on only with the same ones (throws cam::Error listing the differences); a fresh run into a
-// folder that holds an earlier one says that the earlier files stay.
-void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine);
+// The options that decide which files an output folder holds and what they contain, kept in OUT/run.json
+// with the shard (--shard: which one, how many inputs the whole list and this shard have) and the report's
+// run details: --resume goes on only with the same ones (throws cam::Error listing the differences); a fresh
+// run into a folder that holds an earlier one says that the earlier files stay.
+void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
+                      size_t shard_inputs);
+
+// The report's run details known before a run: model, network, input size, backend, precision, maps, batch.
+nlohmann::json run_details(const CliOptions& o, const MapOptions& mo, const Engine& engine);
+
+// --shard K/N of the inputs: items K-1, K-1+N, K-1+2N, ... (every class folder spreads over the shards).
+std::vector<InputItem> shard_of(const std::vector<InputItem>& items, int k, int n);
 
 }  // namespace cam
