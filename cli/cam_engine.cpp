@@ -101,7 +101,9 @@ class Runner {
           Decoded d;
           Clock::time_point t = Clock::now();
           try {
-            d.image = cam::read_image(path, max_pixels_);
+            d.image = cam::read_image(
+                path, max_pixels_,
+                o_.ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply);
           } catch (const cam::Error& e) {
             d.error = e.what();
           }

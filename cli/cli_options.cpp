@@ -89,6 +89,8 @@ options:
                           names are those of the whole list; join the N --out folders with cam_engine merge
   --resume                skip images whose outputs already exist (after an interruption); refused when the
                           options that shape the outputs differ from the run that wrote --out
+  --ignore-exif           decode JPEGs as stored; by default a photo's EXIF orientation turns it upright as
+                          PIL's ImageOps.exif_transpose does (a plain Image.open(...).convert("RGB") does not)
   --max-pixels N          refuse images larger than N pixels (default 100000000)
   --memory-budget MB      what the run may hold at once (default half the RAM): a --batch or --out-size that
                           cannot fit is refused, and images too large for their share are refused one by one
@@ -187,6 +189,7 @@ CliOptions parse_cli(int argc, char** argv) {
                                         {"--report", &o.report},
                                         {"--csv", &o.csv},
                                         {"--resume", &o.resume},
+                                        {"--ignore-exif", &o.ignore_exif},
                                         {"--quiet", &o.quiet},
                                         {"--verbose", &o.verbose},
                                         {"--help", &o.help},

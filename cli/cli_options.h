@@ -36,6 +36,7 @@ struct CliOptions {
   int64_t memory_budget_mb = 0;  // 0 = half the machine's RAM
   bool labels_from_folders = false, raw = false, panel = false, report = false, csv = false, resume = false;
   bool quiet = false, verbose = false, help = false, version = false;
+  bool ignore_exif = false;  // --ignore-exif: JPEG pixels as stored, not turned upright by their EXIF tag
 };
 
 // "WxH" or "N" (N x N), each side within lo..hi; false for anything else ("10x10abc", "0x0").

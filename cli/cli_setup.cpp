@@ -160,7 +160,8 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
                            {"precision", cam::name_of(o.precision)},
                            {"object_mask", o.object_mask},
                            {"pointing_tolerance", o.pointing_tolerance},
-                           {"labels_from_folders", o.labels_from_folders}};
+                           {"labels_from_folders", o.labels_from_folders},
+                           {"exif_orientation", o.ignore_exif ? "ignore" : "apply"}};
   if (o.shards) {
     record["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
     record["inputs"] = inputs, record["shard_inputs"] = shard_inputs;

@@ -109,7 +109,8 @@ bool is_jpeg(const uint8_t* data, size_t size) {
   return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
 }
 
-Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels,
+                  ExifOrientation exif) {
   jpeg_decompress_struct cinfo;
   JpegErrors errors;
   cinfo.err = jpeg_std_error(&errors.mgr);
@@ -123,7 +124,11 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int
   }
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+  if (exif == ExifOrientation::kApply) jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&cinfo, TRUE);
+  int orientation = 1;
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m && orientation == 1; m = m->next)
+    if (m->marker == JPEG_APP0 + 1) orientation = exif_orientation(m->data, m->data_length);
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   const int64_t w = cinfo.image_width, h = cinfo.image_height;
@@ -160,15 +165,16 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
-  return img;
+  return orientation == 1 ? img : oriented(img, orientation);
 }
 
 }  // namespace
 
-Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels,
+                   ExifOrientation exif) {
   if (size == 0) throw Error(name + ": empty file");
   if (size > static_cast<size_t>(INT32_MAX)) throw Error(name + ": file larger than 2 GB");
-  if (is_jpeg(data, size)) return decode_jpeg(data, size, name, max_pixels);
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, name, max_pixels, exif);
   check_png_chunks(data, size, name);
   check_jpeg_tables(data, size, name);
   int w = 0, h = 0, channels = 0;
@@ -188,10 +194,75 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name, in
   return img;
 }
 
-Image read_image(const std::string& path, int64_t max_pixels) {
+Image read_image(const std::string& path, int64_t max_pixels, ExifOrientation exif) {
   // stb takes int sizes: 2 GB at most
   const std::vector<uint8_t> bytes = read_regular_file(path, static_cast<size_t>(INT32_MAX), "image file");
-  return decode_image(bytes.data(), bytes.size(), path, max_pixels);
+  return decode_image(bytes.data(), bytes.size(), path, max_pixels, exif);
+}
+
+// TIFF inside APP1: "Exif\0\0", byte order "II" or "MM", 42, the offset of IFD0 from the TIFF start; IFD0 is
+// a count then 12-byte entries (tag, type, count, value). Every read is bounds-checked: any damage means 1.
+int exif_orientation(const uint8_t* app1, size_t size) {
+  if (size < 14 || std::memcmp(app1, "Exif\0\0", 6) != 0) return 1;
+  const uint8_t* tiff = app1 + 6;
+  const size_t length = size - 6;
+  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
+  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 1;
+  auto u16 = [&](size_t at) -> uint32_t {
+    return little ? tiff[at] | tiff[at + 1] << 8 : tiff[at] << 8 | tiff[at + 1];
+  };
+  auto u32 = [&](size_t at) { return little ? u16(at) | u16(at + 2) << 16 : u16(at) << 16 | u16(at + 2); };
+  if (u16(2) != 42) return 1;
+  const size_t ifd = u32(4);
+  if (ifd > length - 2) return 1;
+  const size_t entries = u16(ifd);
+  for (size_t i = 0; i < entries && ifd + 2 + 12 * (i + 1) <= length; ++i) {
+    const size_t entry = ifd + 2 + 12 * i;
+    if (u16(entry) != 0x0112) continue;
+    const uint32_t type = u16(entry + 2), value = type == 3 ? u16(entry + 8) : type == 4 ? u32(entry + 8) : 0;
+    return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
+  }
+  return 1;
+}
+
+Image oriented(const Image& image, int orientation) {
+  const int w = image.width, h = image.height;
+  const bool swaps = orientation >= 5 && orientation <= 8;
+  Image out;
+  out.width = swaps ? h : w, out.height = swaps ? w : h;
+  out.rgb.resize(image.rgb.size());
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;  // the source pixel of output (x, y)
+      switch (orientation) {
+        case 2:
+          sx = w - 1 - x;
+          break;
+        case 3:
+          sx = w - 1 - x, sy = h - 1 - y;
+          break;
+        case 4:
+          sy = h - 1 - y;
+          break;
+        case 5:
+          sx = y, sy = x;
+          break;
+        case 6:
+          sx = y, sy = h - 1 - x;
+          break;
+        case 7:
+          sx = w - 1 - y, sy = h - 1 - x;
+          break;
+        case 8:
+          sx = w - 1 - y, sy = x;
+          break;
+        default:
+          break;
+      }
+      std::memcpy(&out.rgb[(static_cast<size_t>(y) * out.width + x) * 3],
+                  &image.rgb[(static_cast<size_t>(sy) * w + sx) * 3], 3);
+    }
+  return out;
 }
 
 std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality) {

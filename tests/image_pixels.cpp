@@ -1,6 +1,6 @@
 // Test helper for tests/test_pil_pixels.py: the engine's decoded (and optionally resized) pixels of an image
 // file, written as a lossless PNG, so that a Python test can compare them with PIL's bit for bit.
-//   image_pixels IN OUT.png [WxH]
+//   image_pixels [--ignore-exif] IN OUT.png [WxH]
 #include <cstdio>
 #include <string>
 
@@ -8,12 +8,16 @@
 #include "image_io.h"
 
 int main(int argc, char** argv) {
+  const bool ignore_exif = argc > 1 && std::string(argv[1]) == "--ignore-exif";
+  argc -= ignore_exif, argv += ignore_exif;
   if (argc != 3 && argc != 4) {
-    std::fprintf(stderr, "usage: image_pixels IN OUT.png [WxH]\n");
+    std::fprintf(stderr, "usage: image_pixels [--ignore-exif] IN OUT.png [WxH]\n");
     return 2;
   }
   try {
-    cam::Image image = cam::read_image(argv[1]);
+    cam::Image image =
+        cam::read_image(argv[1], cam::kDefaultMaxPixels,
+                        ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply);
     if (argc == 4) {
       int w = 0, h = 0;
       if (std::sscanf(argv[3], "%dx%d", &w, &h) != 2 || w < 1 || h < 1)

@@ -5,7 +5,8 @@ tests/image_pixels (the engine's read_image and resize_image, written as PNG).
 Inputs: real Fruits-360 photos (tests/data/fruits360_heldout, 100x100 JPEG) stretched to 224x224 and 160x160 as
 the shipped model and fine-tunes do, shrunk to 64x64 and to odd sizes; generated photos: large noisy ones
 (1024x768 q85, shrunk to 224x224 and to 301x177), odd-sized (333x221), gray, CMYK, progressive, 4:4:4 and 4:2:0
-subsampling. Exit 77 (skipped) without PIL.
+subsampling. EXIF orientations 1..8 (little- and big-endian TIFF, a malformed tag): the default decode equals
+ImageOps.exif_transpose, --ignore-exif the stored pixels. Exit 77 (skipped) without PIL.
 Usage: test_pil_pixels.py --tool build/tests/image_pixels
 """
 import argparse
@@ -17,7 +18,7 @@ import tempfile
 
 try:
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageOps
 except ImportError as e:
     print("SKIPPED: %s (apt-get install python3-pil python3-numpy)" % e)
     sys.exit(77)
@@ -46,6 +47,44 @@ def generated(tmp):
         Image.fromarray(array).convert(mode).save(path, **options)
         out.append((name, path))
     return out
+
+
+def exif_app1(orientation, big_endian):
+    """The TIFF bytes of an EXIF block with one tag, Orientation (0x0112, SHORT), in the given byte order."""
+    order, pack = (b"MM", ">") if big_endian else (b"II", "<")
+    import struct
+    return (order + struct.pack(pack + "HI", 42, 8) + struct.pack(pack + "H", 1) +
+            struct.pack(pack + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(pack + "I", 0))
+
+
+def exif_checks(tool, tmp):
+    """(checks, failures) of the EXIF orientations against ImageOps.exif_transpose."""
+    rng = np.random.default_rng(1)
+    array = rng.integers(0, 256, (61, 90, 3), dtype=np.uint8)  # wider than tall, odd: every turn shows
+    checks = failures = 0
+    cases = [(o, big) for o in range(1, 9) for big in (False, True)] + [(0, False), (9, True)]
+    for orientation, big in cases:
+        path = os.path.join(tmp, "exif_%d_%s.jpg" % (orientation, "MM" if big else "II"))
+        Image.fromarray(array).save(path, quality=95, exif=b"Exif\x00\x00" + exif_app1(orientation, big))
+        stored = Image.open(path)
+        if orientation in range(1, 9) and stored.getexif().get(0x0112) != orientation:
+            print("FAIL EXIF %d: PIL does not read the tag back" % orientation)
+            failures += 1
+        for flags, want, what in (([], ImageOps.exif_transpose(stored), "applied"),
+                                  (["--ignore-exif"], stored, "ignored")):
+            want = np.asarray(want.convert("RGB"))
+            out = os.path.join(tmp, "exif_engine.png")
+            r = subprocess.run([tool] + flags + [path, out], capture_output=True, text=True)
+            checks += 1
+            got = np.asarray(Image.open(out).convert("RGB")) if r.returncode == 0 else None
+            name = "EXIF orientation %d (%s) %s" % (orientation, "MM" if big else "II", what)
+            if got is None or got.shape != want.shape or not np.array_equal(got, want):
+                print("FAIL %s: %s" % (name, r.stderr.strip() if got is None else "shape %s vs %s or pixels differ" %
+                                       (got.shape, want.shape)))
+                failures += 1
+            else:
+                print("ok   %s: identical (%dx%d)" % (name, want.shape[1], want.shape[0]))
+    return checks, failures
 
 
 def main():
@@ -81,6 +120,8 @@ def main():
                 failures += 1
             else:
                 print("ok   %s: identical (%dx%d)" % (what, want.shape[1], want.shape[0]))
+    exif_count, exif_failures = exif_checks(args.tool, tmp)
+    checks, failures = checks + exif_count, failures + exif_failures
     print("%d of %d identical to PIL %s" % (checks - failures, checks, Image.__version__))
     return 1 if failures else 0
 
