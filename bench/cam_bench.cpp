@@ -3,7 +3,11 @@
 // Rows, each timed over --reps repetitions after --warmup runs (median and p90 per batch):
 //   cam       decoded uint8 images in -> preprocess, forward, top-k, CAM + upsample -> maps on the host
 //   +overlay  the same with the colormap blend at the original size, overlays on the host
-//   e2e       (--e2e) JPEG bytes in memory -> decode -> engine with overlays -> PNG bytes in memory
+//   e2e       (--e2e) the CLI's pipeline (engine/pipeline.h) over JPEG files: decode on the I/O threads ->
+//             engine with overlays -> PNG overlay files written (to a temporary folder) on the I/O threads;
+//             the time per batch is the run's wall time over its batches, with a line of core-ms per image
+// Images: random ones at the input size (their JPEGs, quality 90, for e2e), or with --photos LIST the photos
+// of a list file (one path per line) at their own size, cycled through batch after batch.
 // The clock is the host's steady clock around Engine::run, which returns only when everything is on the host,
 // so GPU rows include the uint8 upload and the download. --split then times the phases of a batch (upload,
 // preprocess, forward, cam, overlay, download; CUDA events on the GPU, eager launches), and --layers each
@@ -12,8 +16,9 @@
 // --peak-gflops).
 //
 //   cam_bench --weights r50.safetensors --backend cpu --batch 1,16 --size 224,100 [--split] [--layers]
-//   [--e2e]
+//   [--e2e] [--photos LIST]
 #include <omp.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dnnl.hpp>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -31,18 +37,20 @@
 #include "engine.h"
 #include "error.h"
 #include "image_io.h"
+#include "pipeline.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  std::string weights, json_path;
+  std::string weights, json_path, photos;
   cam::BackendKind backend = cam::BackendKind::kCpu;
   cam::Precision precision = cam::Precision::kFp32;
   cam::ConvFusion conv_fusion = cam::ConvFusion::kAuto;
   std::vector<int> batches = {1, 16}, sizes = {224, 100};
   int reps = 10, warmup = 2, threads = 0, topk = 1, chunk = 0;     // chunk: CUDA images per pipelined chunk
+  int io_threads = 0;                                              // e2e: 0 is the CLI's default
   bool split = false, layers = false, e2e = false, eager = false;  // eager: CUDA without graphs
   double peak_gflops = 0;
 };
@@ -103,11 +111,13 @@ double ms_since(Clock::time_point t) {
 const char* kUsage =
     "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] [--size 224,100]\n"
     "                 [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] [--e2e]\n"
+    "                 [--photos LIST] [--io-threads N]\n"
     "                 [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json "
     "FILE]\n"
     "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and "
     "size;\n"
-    "--split per phase, --layers per layer, --e2e adds JPEG decode and PNG encode in memory.\n";
+    "--split per phase, --layers per layer, --e2e the CLI's pipeline from JPEG files to PNG overlay files;\n"
+    "--photos: a list file of images to run instead of random ones.\n";
 
 Options parse(int argc, char** argv) {
   Options o;
@@ -151,6 +161,10 @@ Options parse(int argc, char** argv) {
       o.layers = true;
     else if (a == "--e2e")
       o.e2e = true;
+    else if (a == "--photos")
+      o.photos = value();
+    else if (a == "--io-threads")
+      o.io_threads = std::stoi(value());
     else if (a == "--help" || a == "-h")
       std::fputs(kUsage, stdout), std::exit(0);
     else
@@ -235,6 +249,59 @@ class Bench {
     splits_.push_back(split);
   }
 
+  // The CLI's pipeline over JPEG files (the photos, or the random images written as quality-90 JPEGs, eight
+  // batches of them), overlays written as PNG files to a temporary folder; one row of milliseconds per batch
+  // (each repetition a whole run over the files), and the I/O cost per image.
+  void e2e(cam::Engine& engine, cam::MapOptions mo, const std::vector<cam::Image>& random_images,
+           std::vector<std::string> files, int batch, int size, double flops_per_image) {
+    char pattern[] = "/tmp/cam_bench_e2e_XXXXXX";
+    if (!mkdtemp(pattern)) throw cam::Error("cannot make a temporary folder under /tmp");
+    const std::string dir = pattern;
+    for (size_t i = 0; i < random_images.size(); ++i) {
+      files.push_back(dir + "/in" + std::to_string(i) + ".jpg");
+      cam::write_image(files.back(), random_images[i], 90);
+    }
+    const size_t count = random_images.empty() ? files.size() : files.size() * 8;
+    mo.overlays = true;
+    cam::PipelineHooks hooks;
+    hooks.decode = [&](size_t i) { return cam::read_image(files[i % files.size()]); };
+    hooks.infer = [&](const std::vector<size_t>&, const std::vector<const cam::Image*>& images) {
+      return engine.run(images, mo);
+    };
+    hooks.encode = [&](size_t i, const cam::Image&, const cam::ImageResult& result) {
+      for (size_t j = 0; j < result.maps.size(); ++j)
+        cam::write_image(dir + "/out" + std::to_string(i) + "_" + std::to_string(j) + ".png",
+                         result.maps[j].overlay);
+      return cam::Record();
+    };
+    hooks.failed = [&](size_t, const std::string& error) -> cam::Record { throw cam::Error(error); };
+    hooks.deliver = [](std::vector<cam::Record>&) {};
+    hooks.stop = [] { return false; };
+    std::vector<double> ms, decode_ms, encode_ms;
+    int io_threads = 0;
+    for (int r = 0; r < o_.warmup + o_.reps; ++r) {
+      cam::Pipeline pipeline(batch, o_.io_threads);
+      pipeline.run(count, hooks);
+      io_threads = pipeline.io_threads();
+      if (r < o_.warmup) continue;
+      const cam::PipelineStats& t = pipeline.stats();
+      ms.push_back(1e3 * t.wall_s / static_cast<double>((count + batch - 1) / batch));
+      decode_ms.push_back(1e3 * t.decode_cpu_s / static_cast<double>(count));
+      encode_ms.push_back(1e3 * t.encode_cpu_s / static_cast<double>(count));
+    }
+    std::filesystem::remove_all(dir);
+    row("e2e", batch, size, flops_per_image, ms);
+    rows_.back()["decode_core_ms"] = percentile(decode_ms, 0.5);
+    rows_.back()["encode_write_core_ms"] = percentile(encode_ms, 0.5);
+    rows_.back()["io_threads"] = io_threads;
+    rows_.back()["images"] = count;
+    std::printf(
+        "      e2e per image (medians): decode %.3f core-ms, encode + write %.3f core-ms; %d I/O threads, "
+        "%zu %s\n",
+        percentile(decode_ms, 0.5), percentile(encode_ms, 0.5), io_threads, count,
+        random_images.empty() ? "photos" : "random JPEGs (q90)");
+  }
+
   nlohmann::json json(const nlohmann::json& header) const {
     return {{"header", header}, {"rows", rows_}, {"splits", splits_}};
   }
@@ -257,7 +324,8 @@ int run(const Options& o) {
                            {"conv_fusion", cam::name_of(o.conv_fusion)},
                            {"chunk", o.chunk},
                            {"graphs", !o.eager},
-                           {"weights", o.weights}};
+                           {"weights", o.weights},
+                           {"images", o.photos.empty() ? "random, at the input size" : o.photos}};
   double peak = o.peak_gflops;
   std::string peak_source = "--peak-gflops";
   if (o.backend == cam::BackendKind::kCuda) header["gpu"] = cam::cuda_device_summary(0);
@@ -272,6 +340,16 @@ int run(const Options& o) {
               "median_ms", "p90_ms", "img/s", "GFLOP/s", "%peak");
   Bench bench(o, peak);
   std::mt19937 rng(1);
+  std::vector<std::string> photo_paths;
+  std::vector<cam::Image> photos;
+  if (!o.photos.empty()) {
+    std::ifstream list(o.photos);
+    if (!list) throw cam::Error(o.photos + ": cannot read the list");
+    for (std::string line; std::getline(list, line);)
+      if (!line.empty() && line[0] != '#')
+        photo_paths.push_back(line), photos.push_back(cam::read_image(line));
+    if (photos.empty()) throw cam::Error(o.photos + ": no images listed");
+  }
   for (int size : o.sizes) {
     cam::EngineOptions eo;
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.input_height = size,
@@ -280,21 +358,29 @@ int run(const Options& o) {
     cam::Engine engine(o.weights, eo);
     const double flops_per_image = 2.0 * engine.model().macs(size, size);
     for (int batch : o.batches) {
-      std::vector<cam::Image> images(batch);
+      // The images of repetition r: the random batch, or the next `batch` photos of the list, cycled.
+      std::vector<cam::Image> images(photos.empty() ? batch : 0);
       std::uniform_int_distribution<int> px(0, 255);
       for (cam::Image& im : images) {
         im.width = im.height = size;
         im.rgb.resize(static_cast<size_t>(size) * size * 3);
         for (auto& p : im.rgb) p = static_cast<uint8_t>(px(rng));
       }
+      auto batch_at = [&](int r) {
+        std::vector<const cam::Image*> v;
+        for (int i = 0; i < batch; ++i)
+          v.push_back(photos.empty() ? &images[i]
+                                     : &photos[(static_cast<size_t>(r) * batch + i) % photos.size()]);
+        return v;
+      };
       cam::MapOptions mo;
       mo.topk = o.topk;
       // Milliseconds of each timed repetition of `once`, after the warm-up ones.
-      auto timed = [&](const std::function<void()>& once) {
+      auto timed = [&](const std::function<void(int)>& once) {
         std::vector<double> ms;
         for (int r = 0; r < o.warmup + o.reps; ++r) {
           Clock::time_point t = Clock::now();
-          once();
+          once(r);
           if (r >= o.warmup) ms.push_back(ms_since(t));
         }
         return ms;
@@ -302,26 +388,16 @@ int run(const Options& o) {
       for (bool overlay : {false, true}) {
         mo.overlays = overlay;
         bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image,
-                  timed([&] { engine.run(images, mo); }));
+                  timed([&](int r) { engine.run(batch_at(r), mo); }));
       }
-      if (o.e2e) {
-        std::vector<std::vector<uint8_t>> jpegs(batch);
-        for (int i = 0; i < batch; ++i) jpegs[i] = cam::encode_image(images[i], false, 90);
-        bench.row("e2e", batch, size, flops_per_image, timed([&] {
-                    std::vector<cam::Image> decoded(batch);
-#pragma omp parallel for schedule(dynamic)
-                    for (int i = 0; i < batch; ++i)
-                      decoded[i] = cam::decode_image(jpegs[i].data(), jpegs[i].size(), "bench");
-                    std::vector<cam::ImageResult> results = engine.run(decoded, mo);
-                    size_t bytes = 0;
-#pragma omp parallel for schedule(dynamic) reduction(+ : bytes)
-                    for (int i = 0; i < batch; ++i)
-                      for (const cam::ClassMap& m : results[i].maps)
-                        bytes += cam::encode_image(m.overlay, true).size();
-                    if (bytes == 0) throw cam::Error("no overlay was encoded");
-                  }));
+      if (o.e2e)
+        bench.e2e(engine, mo, photos.empty() ? images : std::vector<cam::Image>(), photo_paths, batch, size,
+                  flops_per_image);
+      if (o.split || o.layers) {
+        std::vector<cam::Image> first;
+        for (const cam::Image* im : batch_at(0)) first.push_back(*im);
+        bench.split(engine, first, mo, size);
       }
-      if (o.split || o.layers) bench.split(engine, images, mo, size);
     }
   }
   if (!o.json_path.empty()) std::ofstream(o.json_path) << bench.json(header).dump(1) << "\n";

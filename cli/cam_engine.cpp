@@ -1,7 +1,7 @@
 // cam_engine: predictions and class activation maps for image lists and folders.
-// Pipeline: decode threads (prefetching two batches) -> engine (one batch at a time) -> encode threads, with
-// the JSONL written in input order after each batch's files are complete, so memory stays flat on any list
-// length.
+// The run is engine/pipeline.h's (decode threads -> engine one batch at a time -> encode threads); this file
+// supplies what is done to each image and writes predictions.jsonl in input order after each batch's files
+// are complete, with resume, progress and the summary.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,8 +32,8 @@
 #include "merge.h"
 #include "object_mask.h"
 #include "outputs.h"
+#include "pipeline.h"
 #include "report.h"
-#include "thread_pool.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -49,12 +49,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-struct Decoded {
-  cam::Image image;
-  std::string error;
-  double seconds = 0;
-};
-
 std::string safe_name(const std::string& label) {
   std::string s;
   for (char c : label)
@@ -65,7 +59,7 @@ std::string safe_name(const std::string& label) {
 class Runner {
  public:
   Runner(const cam::CliOptions& o, cam::Engine& engine, const cam::MapOptions& maps)
-      : o_(o), engine_(engine), maps_(maps) {
+      : o_(o), engine_(engine), maps_(maps), pipeline_(o.batch, o.io_threads) {
     if (!o.object_mask.empty()) masks_ = cam::MaskSource(o.object_mask);
     for (int k = 0; k < engine.model().num_classes; ++k) label_index_.emplace(engine.label(k), k);
     const cam::Preprocess& pre = engine.model().preprocess;
@@ -75,9 +69,6 @@ class Runner {
       cam::parse_size(o.out_size, 1, 16384, out_w_, out_h_);  // validated by parse_cli
     }
     maps_.overlays = out_w_ == 0;  // the engine blends at the original size; other sizes are blended here
-    io_threads_ = o.io_threads > 0
-                      ? o.io_threads
-                      : std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
     progress_tty_ = !o.quiet && isatty(STDERR_FILENO);
     max_pixels_ = cam::plan_memory(o, engine, maps_, out_w_, out_h_);
   }
@@ -91,63 +82,28 @@ class Runner {
     jsonl_size_ = lseek(jsonl_, 0, SEEK_END);
     total_ = items.size();
     start_ = last_line_ = Clock::now();
-    cam::ThreadPool io(io_threads_);
-    const size_t batches = (items.size() + o_.batch - 1) / o_.batch;
-    std::deque<std::vector<std::future<Decoded>>> decoding;
-    auto schedule_decode = [&](size_t b) {
-      std::vector<std::future<Decoded>> fs;
-      for (size_t i = b * o_.batch; i < std::min(items.size(), (b + 1) * o_.batch); ++i)
-        fs.push_back(io.submit([this, path = items[i].path] {
-          Decoded d;
-          Clock::time_point t = Clock::now();
-          try {
-            d.image = cam::read_image(
-                path, max_pixels_,
-                o_.ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply);
-          } catch (const cam::Error& e) {
-            d.error = e.what();
-          }
-          d.seconds = seconds_since(t);
-          return d;
-        }));
-      decoding.push_back(std::move(fs));
+    const cam::ExifOrientation exif =
+        o_.ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply;
+    cam::PipelineHooks hooks;
+    hooks.decode = [&](size_t i) { return cam::read_image(items[i].path, max_pixels_, exif); };
+    hooks.infer = [&](const std::vector<size_t>& batch, const std::vector<const cam::Image*>& images) {
+      std::vector<cam::ImageResult> results = engine_.run(images, maps_);
+      if (o_.report || o_.panel) add_truth_maps(items, batch, images, results);
+      return results;
     };
-    for (size_t b = 0; b < std::min<size_t>(2, batches); ++b) schedule_decode(b);
-    std::vector<std::future<nlohmann::json>> writing;
-    size_t b = 0;
-    for (; b < batches && !g_interrupted && !output_full_; ++b) {
-      std::vector<std::future<Decoded>> futures = std::move(decoding.front());
-      decoding.pop_front();
-      if (b + 2 < batches) schedule_decode(b + 2);
-      std::vector<std::shared_ptr<Decoded>> decoded;
-      std::vector<const cam::Image*> images;
-      for (auto& f : futures) {
-        decoded.push_back(std::make_shared<Decoded>(f.get()));
-        decode_seconds_ += decoded.back()->seconds;
-        if (decoded.back()->error.empty()) images.push_back(&decoded.back()->image);
-      }
-      Clock::time_point t = Clock::now();
-      auto results = std::make_shared<std::vector<cam::ImageResult>>(engine_.run(images, maps_));
-      if (o_.report || o_.panel) add_truth_maps(items, b * o_.batch, decoded, images, *results);
-      engine_seconds_ += seconds_since(t);
-      std::vector<std::future<nlohmann::json>> next;
-      for (size_t i = 0, good = 0; i < decoded.size(); ++i) {
-        const cam::InputItem& item = items[b * o_.batch + i];
-        if (!decoded[i]->error.empty()) {
-          std::promise<nlohmann::json> p;
-          p.set_value(cam::error_record(item, decoded[i]->error));
-          next.push_back(p.get_future());
-          continue;
-        }
-        next.push_back(io.submit([this, item, d = decoded[i], results, g = good++] {
-          return write_outputs(item, d->image, (*results)[g]);
-        }));
-      }
-      finish(writing);
-      writing = std::move(next);
+    hooks.encode = [&](size_t i, const cam::Image& image, const cam::ImageResult& result) {
+      return write_outputs(items[i], image, result);
+    };
+    hooks.failed = [&](size_t i, const std::string& error) { return cam::error_record(items[i], error); };
+    hooks.deliver = [&](std::vector<cam::Record>& records) {
+      finish(records);
       show_progress(false);
-    }
-    finish(writing);
+    };
+    hooks.stop = [&] { return g_interrupted || output_full_; };
+    if (o_.verbose)
+      std::fprintf(stderr, "cam_engine: %d I/O threads (decode, encode, write)%s\n", pipeline_.io_threads(),
+                   o_.io_threads > 0 ? " (--io-threads)" : ", one per core");
+    const bool complete = pipeline_.run(items.size(), hooks);
     show_progress(true);
     close(jsonl_);
     if (output_full_) {
@@ -155,10 +111,10 @@ class Runner {
                    "cam_engine: stopped: the output is full; free space, then run again with --resume\n");
       return 2;
     }
-    if (o_.resume && b == batches) put_in_input_order(all, jsonl_path);
+    if (o_.resume && complete) put_in_input_order(all, jsonl_path);
     write_summaries(jsonl_path);
-    if (!o_.quiet) summary(b < batches);
-    if (b < batches) return 130;
+    if (!o_.quiet) summary(!complete);
+    if (!complete) return 130;
     return failed_ + failed_before_ ? 1 : 0;  // a resumed run ends as the uninterrupted one would
   }
 
@@ -214,14 +170,11 @@ class Runner {
   // For a misclassified image whose true class has no map among the top-k, a map of the true class (kind
   // "truth"), appended after the others, made only for what shows it (the report beside the predicted one,
   // the panel). One engine call per distinct true class in the batch, for those images only.
-  void add_truth_maps(const std::vector<cam::InputItem>& items, size_t first,
-                      const std::vector<std::shared_ptr<Decoded>>& decoded,
+  void add_truth_maps(const std::vector<cam::InputItem>& items, const std::vector<size_t>& batch,
                       const std::vector<const cam::Image*>& images, std::vector<cam::ImageResult>& results) {
     std::map<int, std::vector<size_t>> by_truth;  // true class -> positions in `results`
-    for (size_t i = 0, good = 0; i < decoded.size(); ++i) {
-      if (!decoded[i]->error.empty()) continue;
-      const size_t g = good++;
-      auto known = label_index_.find(items[first + i].truth);
+    for (size_t g = 0; g < batch.size(); ++g) {
+      auto known = label_index_.find(items[batch[g]].truth);
       if (known == label_index_.end() || results[g].top.empty() || results[g].top[0] == known->second)
         continue;
       bool mapped = false;
@@ -254,7 +207,6 @@ class Runner {
   // this image are removed and the record is an error record; a full output also stops the run.
   nlohmann::json write_outputs(const cam::InputItem& item, const cam::Image& image,
                                const cam::ImageResult& result) {
-    Clock::time_point t = Clock::now();
     nlohmann::json r = cam::path_record(item.path);
     r["name"] = item.output;
     std::vector<std::string> written;
@@ -355,16 +307,14 @@ class Runner {
       if (full)
         r["retry"] = true;  // not a property of the image: said, but not recorded, so --resume redoes it
     }
-    encode_microseconds_ += static_cast<int64_t>(seconds_since(t) * 1e6);
     return r;
   }
 
   // Appends a batch's records in input order, reporting failures on stderr. The lines go out in one checked
   // write; if it fails, the file is cut back to its last whole line and the run stops.
-  void finish(std::vector<std::future<nlohmann::json>>& records) {
+  void finish(std::vector<cam::Record>& records) {
     std::string lines;
-    for (auto& f : records) {
-      nlohmann::json r = f.get();
+    for (const cam::Record& r : records) {
       if (r.contains("retry")) {
         if (progress_tty_) std::fprintf(stderr, "\r\033[K");
         std::fprintf(stderr, "cam_engine: %s\n", r["error"].get<std::string>().c_str());
@@ -454,15 +404,16 @@ class Runner {
   void summary(bool interrupted) {
     const double elapsed = seconds_since(start_);
     const size_t n = ok_ + failed_;
+    const cam::PipelineStats& t = pipeline_.stats();
+    const double per_image = n ? 1e3 / static_cast<double>(n) : 0;
     std::fprintf(
         stderr,
         "cam_engine: %s%zu image%s (%zu ok, %zu failed, %zu skipped as done%s) in %.2f s, %.1f img/s; "
-        "decode %.2f s, "
-        "engine %.2f s, encode %.2f s (thread seconds); outputs in %s\n",
+        "engine %.2f s; per image %.3f core-ms decode, %.3f encode + write; outputs in %s\n",
         interrupted ? "interrupted after " : "", n, n == 1 ? "" : "s", ok_, failed_, skipped_,
         failed_before_ ? (", " + std::to_string(failed_before_) + " of them failed before").c_str() : "",
-        elapsed, elapsed > 0 ? n / elapsed : 0.0, decode_seconds_, engine_seconds_,
-        encode_microseconds_.load() / 1e6, o_.out.c_str());
+        elapsed, elapsed > 0 ? n / elapsed : 0.0, t.engine_s, t.decode_cpu_s * per_image,
+        t.encode_cpu_s * per_image, o_.out.c_str());
     if (judged_)
       std::fprintf(stderr, "cam_engine: top-1 accuracy %.2f%% (%zu/%zu images with a known true class)\n",
                    100.0 * right_ / judged_, right_, judged_);
@@ -477,7 +428,8 @@ class Runner {
   cam::MaskSource masks_;
   std::map<std::string, int> label_index_;  // label -> class index
   cam::LocalizationTally localization_;     // this run's top-1 scores, for the summary
-  int out_w_ = 0, out_h_ = 0, io_threads_ = 1;
+  cam::Pipeline pipeline_;
+  int out_w_ = 0, out_h_ = 0;
   int64_t max_pixels_ = 0;  // --max-pixels, lowered to what the memory budget allows per image
   bool progress_tty_ = false;
   int jsonl_ = -1;        // predictions.jsonl, written with checked write() calls
@@ -485,8 +437,6 @@ class Runner {
   size_t total_ = 0, ok_ = 0, failed_ = 0, skipped_ = 0;
   size_t failed_before_ = 0;       // failure records kept by --resume
   size_t judged_ = 0, right_ = 0;  // images of this run with a known true class, and those predicted right
-  double decode_seconds_ = 0, engine_seconds_ = 0;
-  std::atomic<int64_t> encode_microseconds_{0};  // summed over the encode threads
   std::atomic<bool> output_full_{false};
   Clock::time_point start_, last_line_;
 };
@@ -530,7 +480,7 @@ int main(int argc, char** argv) {
     eo.verbose = o.verbose, eo.quiet = o.quiet;
     eo.cuda.device = o.device, eo.cuda.conv_fusion = o.conv_fusion;
     eo.tuning_file = o.tuning_file;
-    eo.input_width = o.input_w, eo.input_height = o.input_h;
+    eo.input_width = o.input_w, eo.input_height = o.input_h, eo.resize = o.resize;
     cam::Engine engine(o.weights, eo);
     const int classes = engine.model().num_classes;
     cam::MapOptions mo;

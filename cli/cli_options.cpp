@@ -64,12 +64,16 @@ options:
   --tuning FILE           CUDA: reuse the conv algorithm and fusion choices recorded in FILE (written after
                           the first batch), so repeated runs give byte-identical outputs
   --threads N             CPU threads for the engine (default: all cores)
-  --io-threads N          threads decoding and encoding images (default min(4, cores))
+  --io-threads N          threads decoding, encoding and writing images (default: one per core)
   --colormap NAME         jet (default), turbo, viridis, inferno, magma, plasma, hot, bone
   --alpha A               weight of the image in the overlay, 0..1 (default 0.5)
   --format png|jpg        format of the overlays and panels (default png; jpeg = jpg)
   --out-size S            overlay size: original (default), input (the network's), WxH or N (NxN)
   --input-size WxH|N      network input size (default: the model's preprocess metadata)
+  --resize MODE           how images are resized to the input, each bit for bit as its library does it:
+                          pil-bilinear (PIL's antialiased BILINEAR, torchvision's), pil-nearest (PIL's
+                          NEAREST, Keras load_img's default) or cv2-linear (cv2.resize INTER_LINEAR);
+                          default: the model's preprocess metadata, else pil-bilinear
   --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K + C, H, W): the
                           top-K maps, then one per --class in the order given
   --panel                 also write NAME.panel.png: the image and each overlay, captioned
@@ -128,6 +132,7 @@ CliOptions parse_cli(int argc, char** argv) {
        [&](const std::string& v) { o.batch = static_cast<int>(parse_int("--batch", v, 1, 4096)); }},
       {"--backend", [&](const std::string& v) { o.backend = parse_backend(v); }},
       {"--precision", [&](const std::string& v) { o.precision = parse_precision(v); }},
+      {"--resize", [&](const std::string& v) { o.resize = parse_resize_mode(v); }},
       {"--conv-fusion", [&](const std::string& v) { o.conv_fusion = parse_conv_fusion(v); }},
       {"--tuning", [&](const std::string& v) { o.tuning_file = v; }},
       {"--device",

@@ -1,6 +1,7 @@
 // Command-line options of cam_engine and their parsing (--opt value and --opt=value forms).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct CliOptions {
   int batch = 16;
   BackendKind backend = BackendKind::kAuto;
   Precision precision = Precision::kFp32;
+  std::optional<ResizeMode> resize;  // --resize; unset: the model's preprocess metadata
   int device = 0;
   ConvFusion conv_fusion = ConvFusion::kAuto;
   std::string tuning_file;

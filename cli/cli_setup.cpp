@@ -94,10 +94,12 @@ void lock_output_folder(const std::string& out) {
 int print_info(const std::string& weights) {
   const ResNet net = ResNet::load(weights);
   const Preprocess& p = net.preprocess;
-  std::printf("%s\n%s\ninput %dx%d (WxH), maps %dx%d, %s, scale %g, mean [%g, %g, %g], std [%g, %g, %g]\n",
-              weights.c_str(), net.describe().c_str(), p.width, p.height, net.feature_size(p.width),
-              net.feature_size(p.height), p.bgr ? "BGR" : "RGB", p.scale, p.mean[0], p.mean[1], p.mean[2],
-              p.stddev[0], p.stddev[1], p.stddev[2]);
+  std::printf(
+      "%s\n%s\ninput %dx%d (WxH, resized %s), maps %dx%d, %s, scale %g, mean [%g, %g, %g], std [%g, %g, "
+      "%g]\n",
+      weights.c_str(), net.describe().c_str(), p.width, p.height, name_of(p.resize),
+      net.feature_size(p.width), net.feature_size(p.height), p.bgr ? "BGR" : "RGB", p.scale, p.mean[0],
+      p.mean[1], p.mean[2], p.stddev[0], p.stddev[1], p.stddev[2]);
   if (!net.source.empty()) std::printf("source: %s\n", net.source.c_str());
   std::printf("%d classes:\n", net.num_classes);
   for (int k = 0; k < net.num_classes; ++k) std::printf("%5d  %s\n", k, net.labels[k].c_str());
@@ -130,7 +132,8 @@ nlohmann::json run_details(const CliOptions& o, const MapOptions& mo, const Engi
   return {{"model", o.weights},
           {"network", engine.model().describe()},
           {"labels", engine.model().num_classes},
-          {"input size", std::to_string(pre.width) + "x" + std::to_string(pre.height)},
+          {"input size",
+           std::to_string(pre.width) + "x" + std::to_string(pre.height) + ", resized " + name_of(pre.resize)},
           {"backend", engine.backend_name()},
           {"precision", name_of(o.precision)},
           {"maps",
@@ -161,7 +164,8 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
                            {"object_mask", o.object_mask},
                            {"pointing_tolerance", o.pointing_tolerance},
                            {"labels_from_folders", o.labels_from_folders},
-                           {"exif_orientation", o.ignore_exif ? "ignore" : "apply"}};
+                           {"exif_orientation", o.ignore_exif ? "ignore" : "apply"},
+                           {"resize", name_of(pre.resize)}};
   if (o.shards) {
     record["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
     record["inputs"] = inputs, record["shard_inputs"] = shard_inputs;

@@ -53,10 +53,14 @@ Localization localize(const float* map, int h, int w, int orig_w, int orig_h, fl
   // first low-resolution sample, and the first pixel of that plateau would sit in a corner.
   double sum_x = 0, sum_y = 0;
   int at_top = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (int p = 0; p < pixels; ++p) {
-    const int x = p % w, y = p / w;
-    if (map[p] >= top - 1e-6f * top) sum_x += x, sum_y += y, ++at_top;
-    if (map[p] >= cut) x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+  const float plateau = top - 1e-6f * top;
+  for (int y = 0; y < h; ++y) {
+    const float* row = map + static_cast<size_t>(y) * w;
+    for (int x = 0; x < w; ++x) {
+      if (row[x] >= plateau) sum_x += x, sum_y += y, ++at_top;
+      if (row[x] >= cut)
+        x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+    }
   }
   const double sx = static_cast<double>(orig_w) / w, sy = static_cast<double>(orig_h) / h;
   loc.peak_x = std::min(orig_w - 1, static_cast<int>((sum_x / at_top + 0.5) * sx));

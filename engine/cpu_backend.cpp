@@ -226,7 +226,7 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
       const Image& img = *request.images[i];
       const uint8_t* pixels = img.rgb.data();
       if (img.height != h || img.width != w) {
-        resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w);
+        resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w, pre.resize);
         pixels = resized.data();
       }
       normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr,

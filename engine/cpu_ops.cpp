@@ -149,27 +149,90 @@ void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, in
   for (int64_t i = 0; i < pixels * 3; ++i) out[i] = overlay_quantize(blended[i], mx);
 }
 
-void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow) {
-  std::vector<uint8_t> rows(static_cast<size_t>(ih) * ow * 3);  // horizontal pass first, as PIL does
-  for (int x = 0; x < ow; ++x) {
-    ResizeWindow win = resize_window(x, iw, ow);
-    for (int y = 0; y < ih; ++y)
-      for (int c = 0; c < 3; ++c) {
-        int acc = kResizeAccumulatorStart;
-        for (int k = 0; k < win.count; ++k)
-          acc += resize_coefficient(win, k) * in[(static_cast<int64_t>(y) * iw + win.first + k) * 3 + c];
-        rows[(static_cast<int64_t>(y) * ow + x) * 3 + c] = resize_to_u8(acc);
-      }
+namespace {
+
+// One axis of a resize: each output index's source window and its fixed-point coefficients, computed once
+// (resize_window and resize_coefficient are per sample, as the GPU kernel uses them).
+struct ResizeAxis {
+  std::vector<int> first, count;  // (out)
+  std::vector<int> coefficients;  // (out, width) padded with zeros
+  int width = 0;                  // the widest window
+
+  ResizeAxis(int in_size, int out_size, ResizeMode mode) : first(out_size), count(out_size) {
+    std::vector<ResizeWindow> windows(out_size);
+    for (int o = 0; o < out_size; ++o) {
+      windows[o] = resize_window(o, in_size, out_size, mode);
+      first[o] = windows[o].first, count[o] = windows[o].count;
+      width = std::max(width, count[o]);
+    }
+    coefficients.assign(static_cast<size_t>(out_size) * width, 0);
+    for (int o = 0; o < out_size; ++o)
+      for (int k = 0; k < count[o]; ++k)
+        coefficients[static_cast<size_t>(o) * width + k] = resize_coefficient(windows[o], k);
   }
-  for (int y = 0; y < oh; ++y) {
-    ResizeWindow win = resize_window(y, ih, oh);
-    for (int x = 0; x < ow; ++x)
-      for (int c = 0; c < 3; ++c) {
-        int acc = kResizeAccumulatorStart;
-        for (int k = 0; k < win.count; ++k)
-          acc += resize_coefficient(win, k) * rows[(static_cast<int64_t>(win.first + k) * ow + x) * 3 + c];
-        out[(static_cast<int64_t>(y) * ow + x) * 3 + c] = resize_to_u8(acc);
+};
+
+// cv2's INTER_LINEAR (preprocess_math.h): per output row, the horizontal sums of its two source rows,
+// blended.
+void resize_cv_linear(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow) {
+  const int64_t row = static_cast<int64_t>(ow) * 3;
+  if (cv_linear_is_halving(ih, iw, oh, ow)) {
+    for (int y = 0; y < oh; ++y)
+      for (int64_t v = 0; v < row; ++v) {
+        const int64_t x = v / 3, c = v % 3;
+        const uint8_t* a = in + ((2 * y) * static_cast<int64_t>(iw) + 2 * x) * 3 + c;
+        const uint8_t* b = a + static_cast<int64_t>(iw) * 3;
+        out[y * row + v] = static_cast<uint8_t>((a[0] + a[3] + b[0] + b[3] + 2) >> 2);
       }
+    return;
+  }
+  std::vector<CvLinearTap> across(ow);
+  for (int x = 0; x < ow; ++x) across[x] = cv_linear_tap(x, iw, ow, true);
+  std::vector<int> sums[2] = {std::vector<int>(static_cast<size_t>(row)),
+                              std::vector<int>(static_cast<size_t>(row))};
+  for (int y = 0; y < oh; ++y) {
+    const CvLinearTap down = cv_linear_tap(y, ih, oh, false);
+    for (int k = 0; k < 2; ++k) {
+      const uint8_t* src = in + static_cast<int64_t>(k ? down.second : down.first) * iw * 3;
+      for (int x = 0; x < ow; ++x)
+        for (int c = 0; c < 3; ++c)
+          sums[k][x * 3 + c] =
+              src[across[x].first * 3 + c] * across[x].w0 + src[across[x].second * 3 + c] * across[x].w1;
+    }
+    for (int64_t v = 0; v < row; ++v)
+      out[y * row + v] = cv_linear_blend(sums[0][v], sums[1][v], down.w0, down.w1);
+  }
+}
+
+}  // namespace
+
+void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
+  if (mode == ResizeMode::kCvLinear) return resize_cv_linear(in, ih, iw, out, oh, ow);
+  const ResizeAxis across(iw, ow, mode), down(ih, oh, mode);
+  std::vector<uint8_t> rows(static_cast<size_t>(ih) * ow * 3);  // horizontal pass first, as PIL does
+  for (int y = 0; y < ih; ++y) {
+    const uint8_t* src = in + static_cast<int64_t>(y) * iw * 3;
+    uint8_t* dst = rows.data() + static_cast<int64_t>(y) * ow * 3;
+    for (int x = 0; x < ow; ++x) {
+      const int* k = &across.coefficients[static_cast<size_t>(x) * across.width];
+      const uint8_t* p = src + static_cast<int64_t>(across.first[x]) * 3;
+      int r = kResizeAccumulatorStart, g = r, b = r;
+      for (int j = 0; j < across.count[x]; ++j)
+        r += k[j] * p[j * 3], g += k[j] * p[j * 3 + 1], b += k[j] * p[j * 3 + 2];
+      dst[x * 3] = resize_to_u8(r), dst[x * 3 + 1] = resize_to_u8(g), dst[x * 3 + 2] = resize_to_u8(b);
+    }
+  }
+  const int64_t row = static_cast<int64_t>(ow) * 3;
+  std::vector<int> acc(static_cast<size_t>(row));
+  for (int y = 0; y < oh; ++y) {
+    const int* k = &down.coefficients[static_cast<size_t>(y) * down.width];
+    std::fill(acc.begin(), acc.end(), kResizeAccumulatorStart);
+    for (int j = 0; j < down.count[y]; ++j) {
+      const uint8_t* src = rows.data() + (down.first[y] + j) * row;
+      for (int64_t v = 0; v < row; ++v) acc[v] += k[j] * src[v];
+    }
+    uint8_t* dst = out + y * row;
+    for (int64_t v = 0; v < row; ++v) dst[v] = resize_to_u8(acc[v]);
   }
 }
 

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "resize_mode.h"
+
 namespace cam {
 
 // y = x + shift[c] (+ residual) (ReLU); residual may be null. x, y, residual: (pixels,
@@ -50,7 +52,7 @@ void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, in
 
 // Separable antialiased bilinear resize of an RGB8 image (preprocess_math.h). in: (ih, iw, 3) -> out: (oh,
 // ow, 3).
-void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow);
+void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode);
 
 // Normalises an RGB8 image (h, w, 3) into the network input (h, w, 3) fp32, in RGB or BGR channel order.
 void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean,

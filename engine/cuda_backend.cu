@@ -120,13 +120,25 @@ void CudaBackend::upload_weights(Precision precision) {
     std::fprintf(stderr, "cam_engine: cuda %s, weights arena %.1f MB\n", name_of(precision), total / 1e6);
 }
 
+// A batch runs on the smallest plan of its shape (size, maps, turn) with room for it: a short batch (the last
+// of a list, one with an image that failed to decode) reuses the full batch's plan, arena, conv choices and
+// graph, its unused images computing on stale inputs whose outputs nobody reads. A larger batch gets a new
+// plan, which replaces the smaller ones of its shape, so there is one plan per shape, whatever the sizes.
 CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r, int turn) {
+  auto same_shape = [&](const Plan& p) {
+    return p.h == h && p.w == w && p.k == k && p.r == r && p.turn == turn;
+  };
+  Plan* roomy = nullptr;
+  for (auto& kv : plans_)
+    if (same_shape(*kv.second) && kv.second->n >= n && (!roomy || kv.second->n < roomy->n))
+      roomy = kv.second.get();
+  if (roomy) return *roomy;
+  for (auto it = plans_.begin(); it != plans_.end();)
+    it = same_shape(*it->second) ? plans_.erase(it) : std::next(it);
   auto key = std::make_tuple(n, h, w, k, r, turn);
-  auto found = plans_.find(key);
-  if (found != plans_.end()) return *found->second;
   auto plan = std::make_unique<Plan>();
   Plan& p = *plan;
-  p.n = n, p.h = h, p.w = w, p.k = k, p.r = r;
+  p.n = n, p.h = h, p.w = w, p.k = k, p.r = r, p.turn = turn;
   p.schedule = net_.schedule(h, w);
   const size_t arena_bytes = allocate_arena(p);
   void* const scratch[3] = {p.buffers[0], p.buffers[1], p.buffers[2]};

@@ -36,7 +36,7 @@ class CudaBackend : public Backend {
   // Everything one batch shape needs on the device: the activation arena and its regions, the conv plans
   // and the CUDA Graph of the forward + head + CAM.
   struct Plan {
-    int n = 0, h = 0, w = 0, k = 0, r = 0;
+    int n = 0, h = 0, w = 0, k = 0, r = 0, turn = 0;  // images it has room for, input size, maps, turn
     Schedule schedule;  // the forward at (h, w): steps, buffer roles, feature size
     ConvPlans convs;
     GrowBuffer arena;

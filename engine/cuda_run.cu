@@ -126,8 +126,8 @@ void CudaBackend::launch(const BatchRequest& request, const BatchLayout& b, cons
   }
   laps_.phase("upload");
   for (int c = 0; c < chunks; ++c) {
-    Plan& p = *plans[c];
-    const int first = c * chunk, count = p.n;
+    Plan& p = *plans[c];  // with room for p.n >= count images
+    const int first = c * chunk, count = std::min(chunk, n - first);
     CUDA_CHECK(cudaStreamWaitEvent(compute, events_.uploaded(c), 0));
     if (c >= 2) CUDA_CHECK(cudaStreamWaitEvent(compute, events_.downloaded(c - 2), 0));  // plan free again
     if (r)
@@ -137,7 +137,7 @@ void CudaBackend::launch(const BatchRequest& request, const BatchLayout& b, cons
     for (int i = first; i < first + count; ++i) chunk_height = std::max(chunk_height, b.images[i].height);
     launch_preprocess(storage_, device_upload_.at<uint8_t>(0),
                       device_upload_.at<PackedImage>(b.tables_at) + first, count, chunk_height, b.h, b.w,
-                      kStemChannels, norm, rows_.at<uint8_t>(0), p.input, compute);
+                      kStemChannels, net_.preprocess.resize, norm, rows_.at<uint8_t>(0), p.input, compute);
     laps_.phase("preprocess");
     if (p.graph && !laps_.active()) {
       CUDA_CHECK(cudaGraphLaunch(p.graph.get(), compute));

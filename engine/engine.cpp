@@ -90,6 +90,7 @@ ResNet load_for(const std::string& weights_path, const EngineOptions& options) {
     net.preprocess.height = options.input_height;
     net.preprocess.width = options.input_width;
   }
+  if (options.resize) net.preprocess.resize = *options.resize;
   return net;
 }
 

@@ -7,6 +7,7 @@
 //   results[0].top[0], engine.label(results[0].top[0]), results[0].maps[0].map (input_h x input_w in [0, 1])
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct EngineOptions {
   bool quiet = false;    // no notice when auto falls back to the CPU
   int input_height = 0;  // network input size; 0 = the weights' preprocess metadata
   int input_width = 0;
+  std::optional<ResizeMode> resize;  // how images are resized to the input; unset = the preprocess metadata
 };
 
 struct MapOptions {

@@ -2,14 +2,15 @@
 // Decode: JPEG through libjpeg-turbo with PIL's settings (ISLOW IDCT, fancy upsampling; gray replicated, CMYK
 // converted as PIL's convert("RGB"); the EXIF orientation applied as ImageOps.exif_transpose unless asked
 // not to); PNG (8/16-bit; 16-bit keeps the high byte), BMP, TGA, GIF (first frame)
-// through stb_image. Alpha is dropped without compositing, as PIL's convert("RGB") does. Encode:
-// stb_image_write.
+// through stb_image. Alpha is dropped without compositing, as PIL's convert("RGB") does. Encode: PNG
+// around libdeflate (lossless), JPEG through libjpeg-turbo.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "image.h"
+#include "resize_mode.h"
 
 namespace cam {
 
@@ -35,7 +36,7 @@ int exif_orientation(const uint8_t* app1, size_t size);
 // 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise).
 Image oriented(const Image& image, int orientation);
 
-// The PNG or JPEG file bytes of an image. Throws cam::Error if stb cannot encode it.
+// The PNG or JPEG file bytes of an image. Throws cam::Error if it cannot be encoded.
 std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality = 95);
 
 // Writes PNG or JPEG by the path's extension (.png, .jpg, .jpeg) through write_file_atomically
@@ -43,8 +44,8 @@ std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality
 // full).
 void write_image(const std::string& path, const Image& image, int jpeg_quality = 95);
 
-// PIL's Image.resize(size, BILINEAR) to the bit (kernels/preprocess_math.h), the one used for the network
-// input.
-Image resize_image(const Image& image, int width, int height);
+// PIL's Image.resize(size, BILINEAR) or (NEAREST), or cv2.resize(INTER_LINEAR), to the bit
+// (kernels/preprocess_math.h), as the network input is resized.
+Image resize_image(const Image& image, int width, int height, ResizeMode mode = ResizeMode::kPilBilinear);
 
 }  // namespace cam

@@ -19,6 +19,7 @@ Enum parse_named(const char* (&names)[N], const std::string& value, const char* 
 const char* kBackendNames[] = {"auto", "cpu", "cuda"};             // BackendKind order
 const char* kPrecisionNames[] = {"fp32", "tf32", "fp16", "bf16"};  // Precision order
 const char* kConvFusionNames[] = {"auto", "off", "on", "graph"};   // ConvFusion order
+const char* kResizeModeNames[] = {"pil-bilinear", "pil-nearest", "cv2-linear"};  // ResizeMode order
 
 }  // namespace
 
@@ -31,6 +32,9 @@ Precision parse_precision(const std::string& name) {
 ConvFusion parse_conv_fusion(const std::string& name) {
   return parse_named<ConvFusion>(kConvFusionNames, name, "conv fusion");
 }
+ResizeMode parse_resize_mode(const std::string& name) {
+  return parse_named<ResizeMode>(kResizeModeNames, name, "resize mode");
+}
 const char* name_of(BackendKind kind) {
   return kBackendNames[static_cast<int>(kind)];
 }
@@ -39,6 +43,9 @@ const char* name_of(Precision precision) {
 }
 const char* name_of(ConvFusion fusion) {
   return kConvFusionNames[static_cast<int>(fusion)];
+}
+const char* name_of(ResizeMode mode) {
+  return kResizeModeNames[static_cast<int>(mode)];
 }
 
 }  // namespace cam

@@ -3,6 +3,8 @@
 #pragma once
 #include <string>
 
+#include "resize_mode.h"
+
 namespace cam {
 
 enum class BackendKind { kAuto, kCpu, kCuda };
@@ -19,9 +21,11 @@ enum class ConvFusion { kAuto, kOff, kOn, kGraph };
 BackendKind parse_backend(const std::string& name);
 Precision parse_precision(const std::string& name);
 ConvFusion parse_conv_fusion(const std::string& name);
+ResizeMode parse_resize_mode(const std::string& name);
 const char* name_of(BackendKind kind);
 const char* name_of(Precision precision);
 const char* name_of(ConvFusion fusion);
+const char* name_of(ResizeMode mode);
 
 struct CudaOptions {
   int device = 0;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "error.h"
+#include "options.h"
 #include "pool_math.h"
 #include "safetensors.h"
 
@@ -258,6 +259,14 @@ class Loader {
         fail("metadata preprocess.input_size must be [height, width] with each in 8..4096");
       p.height = v[0].get<int>();
       p.width = v[1].get<int>();
+    }
+    if (j.contains("resize")) {
+      if (!j["resize"].is_string()) fail("metadata preprocess.resize must be a string");
+      try {
+        p.resize = parse_resize_mode(j["resize"].get<std::string>());
+      } catch (const Error& e) {
+        fail(std::string("metadata preprocess: ") + e.what());
+      }
     }
     if (j.contains("channel_order")) {
       std::string order = j["channel_order"].is_string() ? j["channel_order"].get<std::string>() : "";

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "resize_mode.h"
+
 namespace cam {
 
 class SafeTensors;
@@ -19,6 +21,7 @@ struct Preprocess {
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
   std::array<float, 3> stddev{0.229f, 0.224f, 0.225f};
   bool bgr = false;
+  ResizeMode resize = ResizeMode::kPilBilinear;  // metadata "resize": pil-bilinear | pil-nearest | cv2-linear
 };
 
 struct ConvLayer {

@@ -1,6 +1,6 @@
 // Preprocess kernels: one thread per output sample of each pass; the filter window is recomputed per thread
 // from preprocess_math.h (a few double FLOPs, as PIL computes them, so the pixels are PIL's) instead of being
-// stored, so any scale factor works without tables.
+// stored, so any scale factor works without tables. cv2's INTER_LINEAR is one pass (2x2 taps per pixel).
 #include "preprocess.cuh"
 #include "preprocess_math.h"
 
@@ -8,7 +8,7 @@ namespace cam {
 namespace {
 
 __global__ void resize_rows_kernel(const uint8_t* images, const PackedImage* packed, int n, int max_height,
-                                   int out_w, uint8_t* rows) {
+                                   int out_w, ResizeMode mode, uint8_t* rows) {
   const int64_t total = static_cast<int64_t>(n) * max_height * out_w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -16,7 +16,7 @@ __global__ void resize_rows_kernel(const uint8_t* images, const PackedImage* pac
         b = static_cast<int>(i / (static_cast<int64_t>(out_w) * max_height));
     PackedImage s = packed[b];
     if (y >= s.height) continue;
-    ResizeWindow win = resize_window(x, s.width, out_w);
+    ResizeWindow win = resize_window(x, s.width, out_w, mode);
     const uint8_t* src = images + s.offset + static_cast<int64_t>(y) * s.width * 3;
     int acc[3] = {kResizeAccumulatorStart, kResizeAccumulatorStart, kResizeAccumulatorStart};
     for (int k = 0; k < win.count; ++k) {
@@ -30,15 +30,15 @@ __global__ void resize_rows_kernel(const uint8_t* images, const PackedImage* pac
 
 template <typename T>
 __global__ void resize_columns_normalize_kernel(const uint8_t* rows, const PackedImage* packed, int n,
-                                                int out_h, int out_w, int channels, Normalization norm,
-                                                T* out) {
+                                                int out_h, int out_w, int channels, ResizeMode mode,
+                                                Normalization norm, T* out) {
   const int64_t total = static_cast<int64_t>(n) * out_h * out_w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
         b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
     PackedImage s = packed[b];
-    ResizeWindow win = resize_window(y, s.height, out_h);
+    ResizeWindow win = resize_window(y, s.height, out_h, mode);
     int acc[3] = {kResizeAccumulatorStart, kResizeAccumulatorStart, kResizeAccumulatorStart};
     for (int k = 0; k < win.count; ++k) {
       const int wk = resize_coefficient(win, k);
@@ -55,6 +55,41 @@ __global__ void resize_columns_normalize_kernel(const uint8_t* rows, const Packe
   }
 }
 
+// cv2's INTER_LINEAR in one pass: each output pixel reads its 2x2 source samples (no rows buffer).
+template <typename T>
+__global__ void cv_linear_normalize_kernel(const uint8_t* images, const PackedImage* packed, int n, int out_h,
+                                           int out_w, int channels, Normalization norm, T* out) {
+  const int64_t total = static_cast<int64_t>(n) * out_h * out_w;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
+        b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
+    PackedImage s = packed[b];
+    const uint8_t* src = images + s.offset;
+    uint8_t v[3];
+    if (cv_linear_is_halving(s.height, s.width, out_h, out_w)) {
+      const uint8_t* a = src + (static_cast<int64_t>(2 * y) * s.width + 2 * x) * 3;
+      const uint8_t* c = a + static_cast<int64_t>(s.width) * 3;
+      for (int k = 0; k < 3; ++k) v[k] = static_cast<uint8_t>((a[k] + a[k + 3] + c[k] + c[k + 3] + 2) >> 2);
+    } else {
+      const CvLinearTap across = cv_linear_tap(x, s.width, out_w, true),
+                        down = cv_linear_tap(y, s.height, out_h, false);
+      const uint8_t* r0 = src + static_cast<int64_t>(down.first) * s.width * 3;
+      const uint8_t* r1 = src + static_cast<int64_t>(down.second) * s.width * 3;
+      for (int k = 0; k < 3; ++k) {
+        const int h0 = r0[across.first * 3 + k] * across.w0 + r0[across.second * 3 + k] * across.w1;
+        const int h1 = r1[across.first * 3 + k] * across.w0 + r1[across.second * 3 + k] * across.w1;
+        v[k] = cv_linear_blend(h0, h1, down.w0, down.w1);
+      }
+    }
+    T* dst = out + i * channels;
+    for (int c = 0; c < 3; ++c)
+      dst[c] =
+          store_as<T>(normalize_pixel(v[norm.bgr ? 2 - c : c], norm.scale, norm.mean[c], norm.stddev[c]));
+    for (int c = 3; c < channels; ++c) dst[c] = store_as<T>(0.0f);
+  }
+}
+
 template <typename T>
 __global__ void pack_input_kernel(const float* x, int64_t pixels, int channels, T* out) {
   for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < pixels;
@@ -65,17 +100,27 @@ __global__ void pack_input_kernel(const float* x, int64_t pixels, int channels, 
 }  // namespace
 
 void launch_preprocess(Storage storage, const uint8_t* images, const PackedImage* packed, int n,
-                       int max_height, int out_h, int out_w, int channels, Normalization norm, uint8_t* rows,
-                       void* out, cudaStream_t stream) {
+                       int max_height, int out_h, int out_w, int channels, ResizeMode mode,
+                       Normalization norm, uint8_t* rows, void* out, cudaStream_t stream) {
   const int threads = 256;
+  if (mode == ResizeMode::kCvLinear) {
+    with_storage_type(storage, [&](auto zero) {
+      using T = decltype(zero);
+      cv_linear_normalize_kernel<<<blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads), threads, 0,
+                                   stream>>>(images, packed, n, out_h, out_w, channels, norm,
+                                             static_cast<T*>(out));
+    });
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   resize_rows_kernel<<<blocks_for(static_cast<int64_t>(n) * max_height * out_w, threads), threads, 0,
-                       stream>>>(images, packed, n, max_height, out_w, rows);
+                       stream>>>(images, packed, n, max_height, out_w, mode, rows);
   CUDA_CHECK_LAUNCH();
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads);
   with_storage_type(storage, [&](auto zero) {
     using T = decltype(zero);
     resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, packed, n, out_h, out_w, channels,
-                                                                    norm, static_cast<T*>(out));
+                                                                    mode, norm, static_cast<T*>(out));
   });
   CUDA_CHECK_LAUNCH();
 }

@@ -1,11 +1,24 @@
 // Element math of preprocessing: image resize and per-channel normalisation.
-// Resize is PIL's Image.resize(size, BILINEAR) (Resample.c), the resize of torchvision's PIL pipelines,
-// reproduced to the bit: separable triangle filter with half-pixel centres, widened by the scale factor when
-// shrinking (antialias); windows and weights in double, normalised, then turned into 22-bit fixed-point
-// coefficients; each pass accumulates integers from 2^21 (rounding), shifts and clamps to uint8; the
-// horizontal pass first. Normalisation: x = (v * scale - mean) / std.
+// Resize, one of:
+// - PIL's Image.resize(size, BILINEAR) (Resample.c), the resize of torchvision's PIL pipelines, reproduced to
+//   the bit: separable triangle filter with half-pixel centres, widened by the scale factor when shrinking
+//   (antialias); windows and weights in double, normalised, then turned into 22-bit fixed-point
+//   coefficients; each pass accumulates integers from 2^21 (rounding), shifts and clamps to uint8; the
+//   horizontal pass first.
+// - PIL's Image.resize(size, NEAREST) (Geometry.c, ImagingScaleAffine), Keras load_img's default: output
+//   sample i takes source index (int) p_i with p_0 = step / 2 and p_i = p_(i-1) + step in double (repeated
+//   addition, as PIL does), step = source size / output size; expressed as a window of one sample with the
+//   coefficient 2^22, so the same two passes copy it exactly.
+// - OpenCV's cv2.resize(..., INTER_LINEAR) on uint8 (resize.cpp, as cv2 4.6 and 5.0 compute it on x86): two
+//   taps per axis at half-pixel centres, positions in float from a double scale, 11-bit coefficients each
+//   rounded half to even (cvRound); horizontally the taps at the borders are clamped with the weight on the
+//   edge sample, vertically only the rows are clamped (the weights stay). The horizontal sums stay integers;
+//   the vertical blend is the vector code's: ((h0 >> 4) * b0 >> 16) + ((h1 >> 4) * b1 >> 16), plus 2, >> 2.
+//   An exact halving on both axes is cv2's INTER_AREA shortcut: (a + b + c + d + 2) >> 2.
+// Normalisation: x = (v * scale - mean) / std.
 #pragma once
 #include "host_device.h"
+#include "resize_mode.h"
 
 namespace cam {
 
@@ -18,6 +31,7 @@ struct ResizeWindow {
   double center;       // source-space centre of the output sample
   double inv_support;  // 1 / filter scale (1 when enlarging)
   double inv_norm;     // 1 / sum of the raw weights (0 when they sum to 0)
+  bool whole;          // nearest: the one sample taken whole (coefficient 2^22)
 };
 
 CAM_HD double triangle_filter(double t) {
@@ -29,11 +43,20 @@ CAM_HD double resize_raw_weight(const ResizeWindow& win, int k) {
   return triangle_filter((static_cast<double>(win.first + k) - win.center + 0.5) * win.inv_support);
 }
 
-CAM_HD ResizeWindow resize_window(int dst, int src_size, int dst_size) {
+CAM_HD ResizeWindow resize_window(int dst, int src_size, int dst_size, ResizeMode mode) {
   const double scale = static_cast<double>(src_size) / static_cast<double>(dst_size);
   const double filter_scale = scale > 1.0 ? scale : 1.0;
   const double support = filter_scale;  // the triangle's support (1) times the filter scale
   ResizeWindow win;
+  win.whole = mode == ResizeMode::kPilNearest;
+  if (win.whole) {
+    double position = scale * 0.5;
+    for (int i = 0; i < dst; ++i) position += scale;
+    win.first = static_cast<int>(position);
+    win.count = win.first < src_size ? 1 : 0;  // past the edge PIL leaves the pixel 0
+    win.center = position, win.inv_support = 1.0, win.inv_norm = 1.0;
+    return win;
+  }
   win.center = (static_cast<double>(dst) + 0.5) * scale;
   int lo = static_cast<int>(win.center - support + 0.5);
   int hi = static_cast<int>(win.center + support + 0.5);
@@ -50,6 +73,7 @@ CAM_HD ResizeWindow resize_window(int dst, int src_size, int dst_size) {
 
 // The k-th weight of the window as PIL's fixed-point coefficient (rounded half away from zero).
 CAM_HD int resize_coefficient(const ResizeWindow& win, int k) {
+  if (win.whole) return 1 << kResizePrecisionBits;
   const double w = resize_raw_weight(win, k) * win.inv_norm * static_cast<double>(1 << kResizePrecisionBits);
   return w < 0.0 ? static_cast<int>(-0.5 + w) : static_cast<int>(0.5 + w);
 }
@@ -60,6 +84,45 @@ constexpr int kResizeAccumulatorStart = 1 << (kResizePrecisionBits - 1);
 CAM_HD unsigned char resize_to_u8(int accumulator) {
   const int v = accumulator >> kResizePrecisionBits;
   return static_cast<unsigned char>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+// One output index of cv2's INTER_LINEAR along an axis: the two source indices and their 11-bit weights.
+struct CvLinearTap {
+  int first, second;  // source indices, clamped to the image
+  int w0, w1;         // weights out of 2048
+};
+
+CAM_HD int round_half_even(float v) {  // cvRound for v >= 0
+  const float t = v + 0.5f;
+  int r = static_cast<int>(t);
+  if (static_cast<float>(r) == t && (r & 1)) --r;
+  return r;
+}
+
+CAM_HD CvLinearTap cv_linear_tap(int dst, int src_size, int dst_size, bool horizontal) {
+  const double scale = 1.0 / (static_cast<double>(dst_size) / static_cast<double>(src_size));
+  float f = static_cast<float>((dst + 0.5) * scale - 0.5);
+  int s = static_cast<int>(f);
+  if (f < static_cast<float>(s)) --s;  // floor
+  f -= static_cast<float>(s);
+  if (horizontal && (s < 0 || s >= src_size - 1)) f = 0.0f, s = s < 0 ? 0 : src_size - 1;
+  CvLinearTap t;
+  t.first = s < 0 ? 0 : (s > src_size - 1 ? src_size - 1 : s);
+  t.second = s + 1 < 0 ? 0 : (s + 1 > src_size - 1 ? src_size - 1 : s + 1);
+  t.w0 = round_half_even((1.0f - f) * 2048.0f);
+  t.w1 = round_half_even(f * 2048.0f);
+  return t;
+}
+
+// The vertical blend of two horizontal sums (each pixel x weight, up to 255 x 2048) into a uint8.
+CAM_HD unsigned char cv_linear_blend(int row0, int row1, int w0, int w1) {
+  const int v = ((((row0 >> 4) * w0) >> 16) + (((row1 >> 4) * w1) >> 16) + 2) >> 2;
+  return static_cast<unsigned char>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+// cv2 resizes an exact halving on both axes with its INTER_AREA shortcut.
+CAM_HD bool cv_linear_is_halving(int src_h, int src_w, int dst_h, int dst_w) {
+  return src_h == 2 * dst_h && src_w == 2 * dst_w;
 }
 
 CAM_HD float normalize_pixel(unsigned char v, float scale, float mean, float stddev) {

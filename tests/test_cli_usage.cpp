@@ -127,7 +127,7 @@ TEST_CASE("class names: case-insensitive when unambiguous, nearest labels sugges
   CHECK(camtest::run_command(camtest::engine_bin() + " --info " + kWeights + " > " + out) == 0);
   std::ifstream in(out);
   std::string text((std::istreambuf_iterator<char>(in)), {});
-  CHECK(text.find("input 100x100 (WxH), maps 4x4") != std::string::npos);
+  CHECK(text.find("input 100x100 (WxH, resized pil-bilinear), maps 4x4") != std::string::npos);
   CHECK(text.find("11 classes:") != std::string::npos);
   CHECK(text.find("   10  fruit_10") != std::string::npos);
 }

@@ -262,7 +262,8 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
 TEST_CASE("GPU preprocess equals CPU resize + normalise") {
   if (no_gpu()) return;
   std::vector<cam::Image> images = {camtest::random_image(100, 100, rng),
-                                    camtest::random_image(640, 480, rng), camtest::random_image(31, 17, rng)};
+                                    camtest::random_image(640, 480, rng), camtest::random_image(31, 17, rng),
+                                    camtest::random_image(200, 200, rng)};  // cv2-linear: a halving
   const int oh = 100, ow = 100, channels = 8;
   std::vector<uint8_t> packed;
   std::vector<cam::PackedImage> slots;
@@ -279,23 +280,30 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
       dout(images.size() * oh * ow * channels * 4);
   dimg.upload(packed.data());
   dslots.upload(slots.data());
-  cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::PackedImage>(), 3, max_h, oh,
-                         ow, channels, norm, drows.as<uint8_t>(), dout.ptr, nullptr);
-  std::vector<float> got = dout.floats();
-  for (size_t i = 0; i < images.size(); ++i) {
-    std::vector<uint8_t> resized(oh * ow * 3);
-    cam::resize_image_cpu(images[i].rgb.data(), images[i].height, images[i].width, resized.data(), oh, ow);
-    std::vector<float> want(oh * ow * 3);
-    cam::normalize_image_cpu(resized.data(), oh, ow, norm.scale, norm.mean, norm.stddev, false, want.data());
-    double worst = 0;
-    for (int p = 0; p < oh * ow; ++p) {
-      for (int c = 0; c < 3; ++c)
-        worst = std::max(
-            worst, std::fabs(static_cast<double>(got[(i * oh * ow + p) * channels + c]) - want[p * 3 + c]));
-      for (int c = 3; c < channels; ++c) CHECK(got[(i * oh * ow + p) * channels + c] == 0.0f);
+  for (cam::ResizeMode mode :
+       {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPilNearest, cam::ResizeMode::kCvLinear}) {
+    CAPTURE(static_cast<int>(mode));
+    cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::PackedImage>(),
+                           static_cast<int>(images.size()), max_h, oh, ow, channels, mode, norm,
+                           drows.as<uint8_t>(), dout.ptr, nullptr);
+    std::vector<float> got = dout.floats();
+    for (size_t i = 0; i < images.size(); ++i) {
+      std::vector<uint8_t> resized(oh * ow * 3);
+      cam::resize_image_cpu(images[i].rgb.data(), images[i].height, images[i].width, resized.data(), oh, ow,
+                            mode);
+      std::vector<float> want(oh * ow * 3);
+      cam::normalize_image_cpu(resized.data(), oh, ow, norm.scale, norm.mean, norm.stddev, false,
+                               want.data());
+      double worst = 0;
+      for (int p = 0; p < oh * ow; ++p) {
+        for (int c = 0; c < 3; ++c)
+          worst = std::max(
+              worst, std::fabs(static_cast<double>(got[(i * oh * ow + p) * channels + c]) - want[p * 3 + c]));
+        for (int c = 3; c < channels; ++c) CHECK(got[(i * oh * ow + p) * channels + c] == 0.0f);
+      }
+      CHECK(worst <=
+            1.0 / 255 / 0.224 + 1e-6);  // at most one uint8 level from FMA contraction at a rounding edge
     }
-    CHECK(worst <=
-          1.0 / 255 / 0.224 + 1e-6);  // at most one uint8 level from FMA contraction at a rounding edge
   }
 }
 
@@ -448,14 +456,14 @@ TEST_CASE("CUDA Graph replay equals eager launches bit for bit") {
 
 TEST_CASE("graphs stay valid when later plans move the conv workspace: batch sizes in any order") {
   if (no_gpu()) return;
-  // Each new batch size measures its convs in a large workspace and then shrinks it, so the workspace moves
-  // and the graphs captured before must follow it (a soak run with bad images, hence batches of 31 and 32,
-  // read freed memory before they did).
+  // Each new, larger batch size measures its convs in a large workspace and then shrinks it, so the workspace
+  // moves and the graphs captured before must follow it (a soak run with bad images, hence batches of 31 and
+  // 32, read freed memory before they did); smaller batches run on the larger plan.
   cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
   std::vector<cam::Image> images;
   for (int i = 0; i < 6; ++i) images.push_back(camtest::random_image(40 + 9 * i, 70 - 5 * i, rng));
   std::vector<std::vector<cam::Image>> batches;
-  for (int n : {6, 5, 4, 6, 3, 5, 4, 6}) batches.emplace_back(images.begin(), images.begin() + n);
+  for (int n : {3, 4, 6, 5, 3, 6, 4}) batches.emplace_back(images.begin(), images.begin() + n);
   cam::CudaOptions co;
   auto graph = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
   std::vector<std::vector<cam::ImageResult>> got(batches.size());
@@ -489,6 +497,32 @@ TEST_CASE(
     one.images.assign(req.images.begin() + first, req.images.begin() + std::min(images.size(), first + 16));
     backend->run(one, part);  // 16 images or fewer: one chunk, the compute stream only
     check_identical(whole, part, first);
+  }
+}
+
+TEST_CASE("a short batch runs on the full batch's plan: its images' outputs equal theirs in the full batch") {
+  if (no_gpu()) return;
+  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
+  std::vector<cam::Image> images;
+  for (int i = 0; i < 16; ++i) images.push_back(camtest::random_image(50 + i % 5 * 31, 40 + i % 3 * 29, rng));
+  for (bool graphs : {true, false}) {
+    CAPTURE(graphs);
+    cam::CudaOptions co;
+    co.use_graphs = graphs;
+    auto backend = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
+    cam::BatchRequest req = request_for(images, 2, {3});
+    std::vector<cam::ImageResult> whole, part;
+    backend->run(req, whole);
+    const std::string tuning = backend->tuning();
+    for (int n : {5, 1, 11}) {  // the last batch of a list, or one with images that failed to decode
+      CAPTURE(n);
+      cam::BatchRequest shorter = req;
+      shorter.images.resize(n);
+      backend->run(shorter, part);
+      REQUIRE(part.size() == static_cast<size_t>(n));
+      check_identical(whole, part, 0);
+    }
+    CHECK(backend->tuning() == tuning);  // nothing measured for the short batches: no new plan
   }
 }
 

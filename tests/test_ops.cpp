@@ -330,15 +330,48 @@ TEST_CASE("JET table matches OpenCV's anchors") {
   CHECK(cam::kJetRgb[128 * 3 + 1] == 255);  // green in the middle
 }
 
+TEST_CASE("nearest resize: doubling repeats each pixel, halving takes the odd ones, as PIL's NEAREST") {
+  cam::Image img = camtest::random_image(37, 23, rng);
+  std::vector<uint8_t> twice(46 * 74 * 3), half(11 * 18 * 3);
+  cam::resize_image_cpu(img.rgb.data(), 23, 37, twice.data(), 46, 74, cam::ResizeMode::kPilNearest);
+  cam::resize_image_cpu(img.rgb.data(), 23, 37, half.data(), 11, 18, cam::ResizeMode::kPilNearest);
+  for (int y = 0; y < 46; ++y)
+    for (int x = 0; x < 74; ++x)
+      for (int c = 0; c < 3; ++c)
+        CHECK(twice[(y * 74 + x) * 3 + c] == img.rgb[((y / 2) * 37 + x / 2) * 3 + c]);
+  // 23 -> 11 and 37 -> 18 are steps of 23/11 and 37/18: output i samples floor((i + 0.5) * step)
+  for (int y = 0; y < 11; ++y)
+    for (int x = 0; x < 18; ++x) {
+      const int sy = static_cast<int>((y + 0.5) * 23 / 11), sx = static_cast<int>((x + 0.5) * 37 / 18);
+      for (int c = 0; c < 3; ++c) CHECK(half[(y * 18 + x) * 3 + c] == img.rgb[(sy * 37 + sx) * 3 + c]);
+    }
+}
+
+TEST_CASE("cv2-linear resize: identity, and an exact halving is the rounded 2x2 mean, as cv2's INTER_AREA") {
+  cam::Image img = camtest::random_image(36, 24, rng);
+  std::vector<uint8_t> same(img.rgb.size()), half(12 * 18 * 3);
+  cam::resize_image_cpu(img.rgb.data(), 24, 36, same.data(), 24, 36, cam::ResizeMode::kCvLinear);
+  CHECK(same == img.rgb);
+  cam::resize_image_cpu(img.rgb.data(), 24, 36, half.data(), 12, 18, cam::ResizeMode::kCvLinear);
+  for (int y = 0; y < 12; ++y)
+    for (int x = 0; x < 18; ++x)
+      for (int c = 0; c < 3; ++c) {
+        auto at = [&](int yy, int xx) { return img.rgb[(yy * 36 + xx) * 3 + c]; };
+        const int sum =
+            at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1);
+        CHECK(half[(y * 18 + x) * 3 + c] == (sum + 2) / 4);
+      }
+}
+
 TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge against a PIL-style reference") {
   cam::Image img = camtest::random_image(37, 23, rng);
   std::vector<uint8_t> same(img.rgb.size());
-  cam::resize_image_cpu(img.rgb.data(), 23, 37, same.data(), 23, 37);
+  cam::resize_image_cpu(img.rgb.data(), 23, 37, same.data(), 23, 37, cam::ResizeMode::kPilBilinear);
   CHECK(same == img.rgb);
   for (auto size : {std::make_pair(10, 16), std::make_pair(50, 80), std::make_pair(23, 5)}) {
     const int oh = size.first, ow = size.second;
     std::vector<uint8_t> got(oh * ow * 3);
-    cam::resize_image_cpu(img.rgb.data(), 23, 37, got.data(), oh, ow);
+    cam::resize_image_cpu(img.rgb.data(), 23, 37, got.data(), oh, ow, cam::ResizeMode::kPilBilinear);
     // reference: separable triangle filter, support scaled when shrinking, horizontal first, uint8 rounding
     auto pass = [](const std::vector<double>& in, int outer, int in_len, int out_len, bool horizontal) {
       std::vector<double> out(static_cast<size_t>(outer) * out_len * 3);

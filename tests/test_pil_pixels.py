@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """The engine's pixels are PIL's: decoded JPEGs (libjpeg-turbo with PIL's settings) and the antialiased bilinear
-resize (Image.resize(size, BILINEAR), torchvision's PIL path) compared bit for bit with PIL, through
+resize (Image.resize(size, BILINEAR), torchvision's PIL path), the NEAREST one (Keras load_img's default) and
+OpenCV's cv2.resize(INTER_LINEAR) compared bit for bit with PIL and cv2, through
 tests/image_pixels (the engine's read_image and resize_image, written as PNG).
 Inputs: real Fruits-360 photos (tests/data/fruits360_heldout, 100x100 JPEG) stretched to 224x224 and 160x160 as
 the shipped model and fine-tunes do, shrunk to 64x64 and to odd sizes; generated photos: large noisy ones
 (1024x768 q85, shrunk to 224x224 and to 301x177), odd-sized (333x221), gray, CMYK, progressive, 4:4:4 and 4:2:0
 subsampling. EXIF orientations 1..8 (little- and big-endian TIFF, a malformed tag): the default decode equals
-ImageOps.exif_transpose, --ignore-exif the stored pixels. Exit 77 (skipped) without PIL.
+ImageOps.exif_transpose, --ignore-exif the stored pixels. The encoders: PNG lossless, JPEG as PIL's own. Exit 77 (skipped) without PIL.
 Usage: test_pil_pixels.py --tool build/tests/image_pixels
 """
 import argparse
@@ -24,6 +25,20 @@ except ImportError as e:
     sys.exit(77)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+try:
+    import cv2
+except ImportError:
+    cv2 = None
+
+
+def resized(pil, size, mode):
+    """The reference for the engine's --resize mode: PIL's own resize, or cv2's on the same RGB pixels."""
+    if mode == "cv2-linear":
+        return cv2.resize(np.asarray(pil), size, interpolation=cv2.INTER_LINEAR)
+    return np.asarray(pil.resize(size, {"pil-bilinear": Image.BILINEAR, "pil-nearest": Image.NEAREST}[mode]))
+
+
+MODES = ["pil-bilinear", "pil-nearest"] + (["cv2-linear"] if cv2 else [])
 
 
 def generated(tmp):
@@ -87,6 +102,37 @@ def exif_checks(tool, tmp):
     return checks, failures
 
 
+def encode_checks(tool, sources, tmp):
+    """(checks, failures) of the engine's encoders: its PNG (libpng, fast zlib settings) is lossless as PIL reads
+    it, and its JPEG at quality 95 (libjpeg-turbo, 4:2:0) decodes in PIL to the pixels of PIL's own
+    save(quality=95) of the same image."""
+    checks = failures = 0
+    for name, path in sources:
+        want = np.asarray(Image.open(path).convert("RGB"))
+        for ext in ("png", "jpg"):
+            out = os.path.join(tmp, "encoded." + ext)
+            r = subprocess.run([tool, path, out], capture_output=True, text=True)
+            checks += 1
+            if r.returncode != 0:
+                print("FAIL %s encoded as %s: %s" % (name, ext, r.stderr.strip()))
+                failures += 1
+                continue
+            got = np.asarray(Image.open(out).convert("RGB"))
+            reference = want
+            if ext == "jpg":
+                pil_jpeg = os.path.join(tmp, "pil.jpg")
+                Image.fromarray(want).save(pil_jpeg, quality=95)
+                reference = np.asarray(Image.open(pil_jpeg).convert("RGB"))
+            if got.shape != reference.shape or not np.array_equal(got, reference):
+                print("FAIL %s encoded as %s: differs from %s" % (name, ext, "the source" if ext == "png" else
+                                                                  "PIL's JPEG"))
+                failures += 1
+            else:
+                print("ok   %s encoded as %s: %s" % (name, ext, "lossless" if ext == "png" else
+                                                      "decodes as PIL's own quality-95 JPEG"))
+    return checks, failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
@@ -101,12 +147,15 @@ def main():
         sizes = [None, (224, 224), (160, 160), (64, 64), (w * 2 // 3 + 1, h // 2 + 3)]
         if w > 500:
             sizes += [(301, 177)]
-        for size in sizes:
-            want = np.asarray(pil if size is None else pil.resize(size, Image.BILINEAR))
+        if w % 2 == 0 and h % 2 == 0:
+            sizes += [(w // 2, h // 2)]  # an exact halving: cv2's INTER_LINEAR takes its INTER_AREA shortcut
+        cases = [(None, None)] + [(size, mode) for size in sizes[1:] for mode in MODES]
+        for size, mode in cases:
+            want = np.asarray(pil) if size is None else resized(pil, size, mode)
             out = os.path.join(tmp, "engine.png")
-            cmd = [args.tool, path, out] + ([] if size is None else ["%dx%d" % size])
+            cmd = [args.tool, path, out] + ([] if size is None else ["%dx%d" % size, mode])
             r = subprocess.run(cmd, capture_output=True, text=True)
-            what = "%s %s" % (name, "decoded" if size is None else "resized to %dx%d" % size)
+            what = "%s %s" % (name, "decoded" if size is None else "resized to %dx%d (%s)" % (size + (mode,)))
             checks += 1
             if r.returncode != 0:
                 print("FAIL %s: %s" % (what, r.stderr.strip()))
@@ -121,8 +170,10 @@ def main():
             else:
                 print("ok   %s: identical (%dx%d)" % (what, want.shape[1], want.shape[0]))
     exif_count, exif_failures = exif_checks(args.tool, tmp)
-    checks, failures = checks + exif_count, failures + exif_failures
-    print("%d of %d identical to PIL %s" % (checks - failures, checks, Image.__version__))
+    encode_count, encode_failures = encode_checks(args.tool, sources, tmp)
+    checks, failures = checks + exif_count + encode_count, failures + exif_failures + encode_failures
+    print("%d of %d identical to PIL %s%s" % (checks - failures, checks, Image.__version__,
+                                           " and OpenCV %s" % cv2.__version__ if cv2 else " (no cv2: its modes untested)"))
     return 1 if failures else 0
 
 

@@ -219,9 +219,16 @@ TEST_CASE("metadata: label count, labels type, preprocess values") {
   raw.metadata["preprocess"] = R"({"input_size":[2,100]})";
   CHECK(load_error(raw, "pre_size").find("preprocess.input_size must be [height, width]") !=
         std::string::npos);
+  raw.metadata["preprocess"] = R"({"resize":"bicubic"})";
+  CHECK(
+      load_error(raw, "pre_resize")
+          .find(
+              "metadata preprocess: unknown resize mode 'bicubic' (expected pil-bilinear, pil-nearest or cv2-linear)") !=
+      std::string::npos);
   raw.metadata["preprocess"] =
-      R"({"channel_order":"BGR","mean":[103.939,116.779,123.68],"std":[1,1,1],"scale":1})";
+      R"({"channel_order":"BGR","mean":[103.939,116.779,123.68],"std":[1,1,1],"scale":1,"resize":"pil-nearest"})";
   cam::ResNet net = cam::ResNet::load(pack(raw, "caffe"));
+  CHECK(net.preprocess.resize == cam::ResizeMode::kPilNearest);
   CHECK(net.preprocess.bgr);
   CHECK(net.preprocess.scale == 1.0f);
   CHECK(net.preprocess.mean[0] == doctest::Approx(103.939));
@@ -229,6 +236,7 @@ TEST_CASE("metadata: label count, labels type, preprocess values") {
   raw.metadata.erase("labels");
   cam::ResNet defaults = cam::ResNet::load(pack(raw, "defaults"));
   CHECK(defaults.preprocess.height == 224);
+  CHECK(defaults.preprocess.resize == cam::ResizeMode::kPilBilinear);
   CHECK(defaults.preprocess.mean[1] == doctest::Approx(0.456));
   CHECK(defaults.labels[4] == "class_4");
 }

@@ -373,6 +373,9 @@ def main():
                     help="the label list from a dataset's class folders, sorted (ImageFolder / flow_from_directory order)")
     ap.add_argument("--preprocess", help="torchvision | keras-caffe | a JSON object (default: by source)")
     ap.add_argument("--input-size", type=input_size, default=[224, 224], help="WxH or N (default 224)")
+    ap.add_argument("--resize", choices=["pil-bilinear", "pil-nearest", "cv2-linear"],
+                    help="how the model's images were resized to the input (stored in the preprocess metadata; "
+                         "the engine's default is pil-bilinear, torchvision's; Keras load_img's is pil-nearest)")
     ap.add_argument("--check", action="store_true", help="compare the source and the engine on random images")
     ap.add_argument("--engine", help="cam_engine binary for --check (default: build/cam_engine, then PATH)")
     args = ap.parse_args()
@@ -387,6 +390,8 @@ def main():
         if args.preprocess:
             pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else json.loads(args.preprocess)
         pre["input_size"] = args.input_size
+        if args.resize:
+            pre["resize"] = args.resize
         meta.update({"preprocess": json.dumps(pre), "source": "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt)})
         if labels is not None:
             meta["labels"] = json.dumps(labels)

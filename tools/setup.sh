@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
-  libdnnl-dev libstb-dev libjpeg62-turbo-dev nlohmann-json3-dev doctest-dev \
+  libdnnl-dev libstb-dev libjpeg62-turbo-dev libdeflate-dev nlohmann-json3-dev doctest-dev \
   python3 python3-venv python3-numpy python3-torch python3-torchvision python3-opencv python3-pil python3-h5py python3-onnx \
   clang-14 libclang-rt-14-dev \
   chromium fonts-dejavu-core

@@ -1,5 +1,6 @@
 // A fixed pool of worker threads running submitted tasks in FIFO order; submit() returns a future.
-// Used by the CLI pipeline for image decode and encode, so the engine never waits on one image's I/O.
+// The I/O threads of the pipeline (pipeline.h): image decode and encode, so the engine never waits on one
+// image's I/O.
 #pragma once
 #include <condition_variable>
 #include <functional>

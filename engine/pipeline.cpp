@@ -1,0 +1,118 @@
+#include "pipeline.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "error.h"
+#include "thread_pool.h"
+
+namespace cam {
+namespace {
+
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+struct Decoded {
+  Image image;
+  std::string error;  // empty when decoded
+  double cpu_s = 0;
+};
+
+struct Encoded {
+  Record record;
+  double cpu_s = 0;
+};
+
+}  // namespace
+
+int default_io_threads() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+Pipeline::Pipeline(int batch, int io_threads)
+    : batch_(std::max(1, batch)), io_threads_(io_threads > 0 ? io_threads : default_io_threads()) {}
+
+bool Pipeline::run(size_t count, const PipelineHooks& hooks) {
+  const auto start = std::chrono::steady_clock::now();
+  ThreadPool io(io_threads_);
+  const size_t batch = static_cast<size_t>(batch_), batches = (count + batch - 1) / batch;
+  std::deque<std::vector<std::future<Decoded>>> decoding;  // the next two batches
+  auto schedule_decode = [&](size_t b) {
+    std::vector<std::future<Decoded>> futures;
+    for (size_t i = b * batch; i < std::min(count, (b + 1) * batch); ++i)
+      futures.push_back(io.submit([&hooks, i] {
+        Decoded d;
+        const double t = thread_cpu_seconds();
+        try {
+          d.image = hooks.decode(i);
+        } catch (const Error& e) {
+          d.error = e.what();
+        }
+        d.cpu_s = thread_cpu_seconds() - t;
+        return d;
+      }));
+    decoding.push_back(std::move(futures));
+  };
+  // The previous batch's records, delivered once the next batch has gone through the engine.
+  std::vector<std::future<Encoded>> writing;
+  auto deliver = [&] {
+    std::vector<Record> records;
+    for (auto& f : writing) {
+      Encoded e = f.get();
+      stats_.encode_cpu_s += e.cpu_s;
+      records.push_back(std::move(e.record));
+    }
+    writing.clear();
+    if (!records.empty()) hooks.deliver(records);
+  };
+  for (size_t b = 0; b < std::min<size_t>(2, batches); ++b) schedule_decode(b);
+  size_t b = 0;
+  for (; b < batches && !hooks.stop(); ++b) {
+    std::vector<std::future<Decoded>> futures = std::move(decoding.front());
+    decoding.pop_front();
+    if (b + 2 < batches) schedule_decode(b + 2);
+    std::vector<std::shared_ptr<Decoded>> decoded;
+    std::vector<size_t> items;
+    std::vector<const Image*> images;
+    for (size_t j = 0; j < futures.size(); ++j) {
+      decoded.push_back(std::make_shared<Decoded>(futures[j].get()));
+      stats_.decode_cpu_s += decoded.back()->cpu_s;
+      if (!decoded.back()->error.empty()) continue;
+      items.push_back(b * batch + j);
+      images.push_back(&decoded.back()->image);
+    }
+    const auto t = std::chrono::steady_clock::now();
+    auto results = std::make_shared<std::vector<ImageResult>>(hooks.infer(items, images));
+    stats_.engine_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    if (results->size() != images.size())
+      throw Error("the engine returned a result per image of another batch");
+    stats_.images += images.size();
+    stats_.failed += decoded.size() - images.size();
+    std::vector<std::future<Encoded>> next;
+    for (size_t j = 0, good = 0; j < decoded.size(); ++j)
+      next.push_back(io.submit([&hooks, i = b * batch + j, d = decoded[j], results,
+                                g = decoded[j]->error.empty() ? good++ : 0] {
+        Encoded e;
+        const double t0 = thread_cpu_seconds();
+        e.record = d->error.empty() ? hooks.encode(i, d->image, (*results)[g]) : hooks.failed(i, d->error);
+        e.cpu_s = thread_cpu_seconds() - t0;
+        return e;
+      }));
+    deliver();
+    writing = std::move(next);
+  }
+  deliver();
+  stats_.wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return b == batches;
+}
+
+}  // namespace cam

@@ -1,0 +1,14 @@
+// How images are resized to the network input (the preprocess metadata's "resize", --resize); the math of
+// each mode is in preprocess_math.h. Its own header so that the engine's options (options.h) name it without
+// the kernel math.
+#pragma once
+
+namespace cam {
+
+enum class ResizeMode : int {
+  kPilBilinear = 0,  // PIL's Image.resize(size, BILINEAR), antialiased: torchvision's PIL pipelines
+  kPilNearest = 1,   // PIL's Image.resize(size, NEAREST): Keras load_img's default
+  kCvLinear = 2,     // OpenCV's cv2.resize(..., INTER_LINEAR): not antialiased, cv2-based pipelines
+};
+
+}  // namespace cam
