@@ -172,26 +172,23 @@ struct ResizeAxis {
   }
 };
 
-// cv2's INTER_LINEAR (preprocess_math.h): per output row, the horizontal sums of its two source rows,
-// blended.
-void resize_cv_linear(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow) {
+// cv2's INTER_LINEAR and INTER_AREA (preprocess_math.h): cell averages per pixel when INTER_AREA shrinks (or
+// INTER_LINEAR halves); otherwise, per output row, the horizontal sums of its two source rows, blended.
+void resize_cv(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
   const int64_t row = static_cast<int64_t>(ow) * 3;
-  if (cv_linear_is_halving(ih, iw, oh, ow)) {
+  const bool area = mode == ResizeMode::kCvArea;
+  if (cv_area_shrinks(ih, iw, oh, ow) && (area || cv_linear_is_halving(ih, iw, oh, ow))) {
     for (int y = 0; y < oh; ++y)
-      for (int64_t v = 0; v < row; ++v) {
-        const int64_t x = v / 3, c = v % 3;
-        const uint8_t* a = in + ((2 * y) * static_cast<int64_t>(iw) + 2 * x) * 3 + c;
-        const uint8_t* b = a + static_cast<int64_t>(iw) * 3;
-        out[y * row + v] = static_cast<uint8_t>((a[0] + a[3] + b[0] + b[3] + 2) >> 2);
-      }
+      for (int x = 0; x < ow; ++x)
+        for (int c = 0; c < 3; ++c) out[y * row + x * 3 + c] = cv_area_pixel(in, ih, iw, oh, ow, x, y, c);
     return;
   }
   std::vector<CvLinearTap> across(ow);
-  for (int x = 0; x < ow; ++x) across[x] = cv_linear_tap(x, iw, ow, true);
+  for (int x = 0; x < ow; ++x) across[x] = cv_linear_tap(x, iw, ow, true, area);
   std::vector<int> sums[2] = {std::vector<int>(static_cast<size_t>(row)),
                               std::vector<int>(static_cast<size_t>(row))};
   for (int y = 0; y < oh; ++y) {
-    const CvLinearTap down = cv_linear_tap(y, ih, oh, false);
+    const CvLinearTap down = cv_linear_tap(y, ih, oh, false, area);
     for (int k = 0; k < 2; ++k) {
       const uint8_t* src = in + static_cast<int64_t>(k ? down.second : down.first) * iw * 3;
       for (int x = 0; x < ow; ++x)
@@ -207,7 +204,8 @@ void resize_cv_linear(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
 }  // namespace
 
 void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
-  if (mode == ResizeMode::kCvLinear) return resize_cv_linear(in, ih, iw, out, oh, ow);
+  if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea)
+    return resize_cv(in, ih, iw, out, oh, ow, mode);
   const ResizeAxis across(iw, ow, mode), down(ih, oh, mode);
   std::vector<uint8_t> rows(static_cast<size_t>(ih) * ow * 3);  // horizontal pass first, as PIL does
   for (int y = 0; y < ih; ++y) {

@@ -44,7 +44,7 @@ std::vector<uint8_t> encode_image(const Image& image, bool png, int jpeg_quality
 // full).
 void write_image(const std::string& path, const Image& image, int jpeg_quality = 95);
 
-// PIL's Image.resize(size, BILINEAR) or (NEAREST), or cv2.resize(INTER_LINEAR), to the bit
+// PIL's Image.resize(size, BILINEAR) or (NEAREST), or cv2.resize(INTER_LINEAR) or (INTER_AREA), to the bit
 // (kernels/preprocess_math.h), as the network input is resized.
 Image resize_image(const Image& image, int width, int height, ResizeMode mode = ResizeMode::kPilBilinear);
 

@@ -21,7 +21,7 @@ struct Preprocess {
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
   std::array<float, 3> stddev{0.229f, 0.224f, 0.225f};
   bool bgr = false;
-  ResizeMode resize = ResizeMode::kPilBilinear;  // metadata "resize": pil-bilinear | pil-nearest | cv2-linear
+  ResizeMode resize = ResizeMode::kPilBilinear;  // metadata "resize", as options.cpp names them
 };
 
 struct ConvLayer {

@@ -1,6 +1,6 @@
 // Preprocess kernels: one thread per output sample of each pass; the filter window is recomputed per thread
 // from preprocess_math.h (a few double FLOPs, as PIL computes them, so the pixels are PIL's) instead of being
-// stored, so any scale factor works without tables. cv2's INTER_LINEAR is one pass (2x2 taps per pixel).
+// stored, so any scale factor works without tables. cv2's modes are one pass (2x2 taps or a cell per pixel).
 #include "preprocess.cuh"
 #include "preprocess_math.h"
 
@@ -55,11 +55,14 @@ __global__ void resize_columns_normalize_kernel(const uint8_t* rows, const Packe
   }
 }
 
-// cv2's INTER_LINEAR in one pass: each output pixel reads its 2x2 source samples (no rows buffer).
+// cv2's INTER_LINEAR and INTER_AREA in one pass: each output pixel reads its 2x2 source samples, or its cell
+// when INTER_AREA shrinks (or INTER_LINEAR halves); no rows buffer.
 template <typename T>
-__global__ void cv_linear_normalize_kernel(const uint8_t* images, const PackedImage* packed, int n, int out_h,
-                                           int out_w, int channels, Normalization norm, T* out) {
+__global__ void cv_resize_normalize_kernel(const uint8_t* images, const PackedImage* packed, int n, int out_h,
+                                           int out_w, int channels, ResizeMode mode, Normalization norm,
+                                           T* out) {
   const int64_t total = static_cast<int64_t>(n) * out_h * out_w;
+  const bool area = mode == ResizeMode::kCvArea;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
@@ -67,13 +70,12 @@ __global__ void cv_linear_normalize_kernel(const uint8_t* images, const PackedIm
     PackedImage s = packed[b];
     const uint8_t* src = images + s.offset;
     uint8_t v[3];
-    if (cv_linear_is_halving(s.height, s.width, out_h, out_w)) {
-      const uint8_t* a = src + (static_cast<int64_t>(2 * y) * s.width + 2 * x) * 3;
-      const uint8_t* c = a + static_cast<int64_t>(s.width) * 3;
-      for (int k = 0; k < 3; ++k) v[k] = static_cast<uint8_t>((a[k] + a[k + 3] + c[k] + c[k + 3] + 2) >> 2);
+    if (cv_area_shrinks(s.height, s.width, out_h, out_w) &&
+        (area || cv_linear_is_halving(s.height, s.width, out_h, out_w))) {
+      for (int k = 0; k < 3; ++k) v[k] = cv_area_pixel(src, s.height, s.width, out_h, out_w, x, y, k);
     } else {
-      const CvLinearTap across = cv_linear_tap(x, s.width, out_w, true),
-                        down = cv_linear_tap(y, s.height, out_h, false);
+      const CvLinearTap across = cv_linear_tap(x, s.width, out_w, true, area),
+                        down = cv_linear_tap(y, s.height, out_h, false, area);
       const uint8_t* r0 = src + static_cast<int64_t>(down.first) * s.width * 3;
       const uint8_t* r1 = src + static_cast<int64_t>(down.second) * s.width * 3;
       for (int k = 0; k < 3; ++k) {

@@ -15,6 +15,16 @@
 //   edge sample, vertically only the rows are clamped (the weights stay). The horizontal sums stay integers;
 //   the vertical blend is the vector code's: ((h0 >> 4) * b0 >> 16) + ((h1 >> 4) * b1 >> 16), plus 2, >> 2.
 //   An exact halving on both axes is cv2's INTER_AREA shortcut: (a + b + c + d + 2) >> 2.
+// - OpenCV's cv2.resize(..., INTER_AREA) on uint8: when neither axis grows, each output pixel is the mean of
+// its
+//   cell [d * scale, (d + 1) * scale) of source pixels, partial samples weighted by their overlap
+//   (computeResizeAreaTab, weights in float from double), summed in float in cv2's order (along the row, then
+//   the rows each times its weight) and rounded half to even; whole-number scales on both axes take cv2's
+//   integer shortcut (the sum times 1/area in float, rounded; exact halving: + 2, >> 2). When an axis grows,
+//   cv2 uses the INTER_LINEAR machinery with its own positions: s = floor(d * scale), fraction
+//   f = (d + 1) - (s + 1) / scale, 0 when negative, else its fractional part.
+// No fused multiply-adds anywhere (the host compiles with -ffp-contract=off, the device uses __fmul_rn and
+// __fadd_rn where the order matters), so host and device round alike.
 // Normalisation: x = (v * scale - mean) / std.
 #pragma once
 #include "host_device.h"
@@ -99,12 +109,26 @@ CAM_HD int round_half_even(float v) {  // cvRound for v >= 0
   return r;
 }
 
-CAM_HD CvLinearTap cv_linear_tap(int dst, int src_size, int dst_size, bool horizontal) {
-  const double scale = 1.0 / (static_cast<double>(dst_size) / static_cast<double>(src_size));
-  float f = static_cast<float>((dst + 0.5) * scale - 0.5);
-  int s = static_cast<int>(f);
-  if (f < static_cast<float>(s)) --s;  // floor
-  f -= static_cast<float>(s);
+CAM_HD double floor_of(double v) {
+  const double t = static_cast<double>(static_cast<long long>(v));
+  return t > v ? t - 1.0 : t;
+}
+
+// area: INTER_AREA's positions on an axis that grows (see above); otherwise INTER_LINEAR's.
+CAM_HD CvLinearTap cv_linear_tap(int dst, int src_size, int dst_size, bool horizontal, bool area) {
+  const double inv_scale = static_cast<double>(dst_size) / static_cast<double>(src_size);
+  const double scale = 1.0 / inv_scale;
+  float f;
+  int s;
+  if (area) {
+    s = static_cast<int>(floor_of(dst * scale));
+    f = static_cast<float>((dst + 1) - (s + 1) * inv_scale);
+    f = f <= 0.0f ? 0.0f : f - static_cast<float>(floor_of(f));
+  } else {
+    f = static_cast<float>((dst + 0.5) * scale - 0.5);
+    s = static_cast<int>(floor_of(f));
+    f -= static_cast<float>(s);
+  }
   if (horizontal && (s < 0 || s >= src_size - 1)) f = 0.0f, s = s < 0 ? 0 : src_size - 1;
   CvLinearTap t;
   t.first = s < 0 ? 0 : (s > src_size - 1 ? src_size - 1 : s);
@@ -123,6 +147,91 @@ CAM_HD unsigned char cv_linear_blend(int row0, int row1, int w0, int w1) {
 // cv2 resizes an exact halving on both axes with its INTER_AREA shortcut.
 CAM_HD bool cv_linear_is_halving(int src_h, int src_w, int dst_h, int dst_w) {
   return src_h == 2 * dst_h && src_w == 2 * dst_w;
+}
+
+CAM_HD float mul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
+CAM_HD float add_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+// INTER_AREA's cell of output index d on a shrinking axis: source samples first..last, the first and last
+// possibly partial.
+struct CvAreaCell {
+  double start, end, width;    // [d * scale, d * scale + scale), width min(scale, size - start)
+  int whole_first, whole_end;  // the whole samples [whole_first, whole_end)
+  bool left, right;            // a partial sample before / at whole_end
+};
+
+CAM_HD CvAreaCell cv_area_cell(int d, int src_size, double scale) {
+  CvAreaCell c;
+  c.start = d * scale, c.end = c.start + scale;
+  c.width = scale < src_size - c.start ? scale : src_size - c.start;
+  const double floor_start = floor_of(c.start);
+  int first = static_cast<int>(floor_start) + (floor_start < c.start ? 1 : 0);  // ceil
+  int end = static_cast<int>(floor_of(c.end));
+  end = end < src_size - 1 ? end : src_size - 1;
+  first = first < end ? first : end;
+  c.whole_first = first, c.whole_end = end;
+  c.left = first - c.start > 1e-3, c.right = c.end - end > 1e-3;
+  return c;
+}
+
+// The cell's weight of source sample s, as cv2's table has it (float).
+CAM_HD float cv_area_weight(const CvAreaCell& c, int s) {
+  if (c.left && s == c.whole_first - 1) return static_cast<float>((c.whole_first - c.start) / c.width);
+  if (s >= c.whole_first && s < c.whole_end) return static_cast<float>(1.0 / c.width);
+  const double tail = c.end - c.whole_end < 1.0 ? c.end - c.whole_end : 1.0;
+  return static_cast<float>((tail < c.width ? tail : c.width) / c.width);  // c.right && s == c.whole_end
+}
+
+// Whether INTER_AREA averages cells (neither axis grows), and whether with its integer shortcut.
+CAM_HD bool cv_area_shrinks(int src_h, int src_w, int dst_h, int dst_w) {
+  return dst_h <= src_h && dst_w <= src_w;
+}
+// cv2's test: scale = 1 / (dst / src) within DBL_EPSILON of its rounding on both axes; the factor, or 0.
+CAM_HD int cv_area_integer_scale(int src_size, int dst_size) {
+  const double scale = 1.0 / (static_cast<double>(dst_size) / static_cast<double>(src_size));
+  const int k = static_cast<int>(floor_of(scale + 0.5));
+  const double off = scale - k;
+  return (off < 0 ? -off : off) < 2.220446049250313e-16 ? k : 0;
+}
+
+// One channel of an INTER_AREA output pixel on shrinking axes; src is (src_h, src_w, 3) uint8.
+CAM_HD unsigned char cv_area_pixel(const unsigned char* src, int src_h, int src_w, int dst_h, int dst_w,
+                                   int x, int y, int channel) {
+  const int kx = cv_area_integer_scale(src_w, dst_w), ky = cv_area_integer_scale(src_h, dst_h);
+  if (kx && ky) {
+    int sum = 0;
+    for (int j = 0; j < ky; ++j)
+      for (int i = 0; i < kx; ++i)
+        sum += src[((y * ky + j) * static_cast<long long>(src_w) + x * kx + i) * 3 + channel];
+    if (kx == 2 && ky == 2) return static_cast<unsigned char>((sum + 2) >> 2);
+    const int v = round_half_even(mul_rn(static_cast<float>(sum), 1.0f / static_cast<float>(kx * ky)));
+    return static_cast<unsigned char>(v > 255 ? 255 : v);
+  }
+  const CvAreaCell cx = cv_area_cell(x, src_w, 1.0 / (static_cast<double>(dst_w) / src_w));
+  const CvAreaCell cy = cv_area_cell(y, src_h, 1.0 / (static_cast<double>(dst_h) / src_h));
+  float sum = 0.0f;
+  for (int sy = cy.whole_first - (cy.left ? 1 : 0); sy < cy.whole_end + (cy.right ? 1 : 0); ++sy) {
+    float row = 0.0f;
+    const unsigned char* line = src + static_cast<long long>(sy) * src_w * 3 + channel;
+    for (int sx = cx.whole_first - (cx.left ? 1 : 0); sx < cx.whole_end + (cx.right ? 1 : 0); ++sx)
+      row = add_rn(row, mul_rn(static_cast<float>(line[sx * 3]), cv_area_weight(cx, sx)));
+    sum = add_rn(sum, mul_rn(cv_area_weight(cy, sy), row));
+  }
+  const int v = round_half_even(sum);
+  return static_cast<unsigned char>(v > 255 ? 255 : v);
 }
 
 CAM_HD float normalize_pixel(unsigned char v, float scale, float mean, float stddev) {

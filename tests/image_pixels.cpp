@@ -1,6 +1,6 @@
 // Test helper for tests/test_pil_pixels.py: the engine's decoded (and optionally resized) pixels of an image
 // file, written as a lossless PNG, so that a Python test can compare them with PIL's bit for bit.
-//   image_pixels [--ignore-exif] IN OUT.png [WxH [pil-bilinear|pil-nearest|cv2-linear]]
+//   image_pixels [--ignore-exif] IN OUT.png [WxH [MODE]]
 #include <cstdio>
 #include <string>
 
@@ -12,9 +12,7 @@ int main(int argc, char** argv) {
   const bool ignore_exif = argc > 1 && std::string(argv[1]) == "--ignore-exif";
   argc -= ignore_exif, argv += ignore_exif;
   if (argc < 3 || argc > 5) {
-    std::fprintf(
-        stderr,
-        "usage: image_pixels [--ignore-exif] IN OUT.png [WxH [pil-bilinear|pil-nearest|cv2-linear]]\n");
+    std::fprintf(stderr, "usage: image_pixels [--ignore-exif] IN OUT.png [WxH [MODE]]\n");
     return 2;
   }
   try {

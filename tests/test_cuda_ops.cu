@@ -280,8 +280,8 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
       dout(images.size() * oh * ow * channels * 4);
   dimg.upload(packed.data());
   dslots.upload(slots.data());
-  for (cam::ResizeMode mode :
-       {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPilNearest, cam::ResizeMode::kCvLinear}) {
+  for (cam::ResizeMode mode : {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPilNearest,
+                               cam::ResizeMode::kCvLinear, cam::ResizeMode::kCvArea}) {
     CAPTURE(static_cast<int>(mode));
     cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::PackedImage>(),
                            static_cast<int>(images.size()), max_h, oh, ow, channels, mode, norm,

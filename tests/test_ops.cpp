@@ -363,6 +363,20 @@ TEST_CASE("cv2-linear resize: identity, and an exact halving is the rounded 2x2 
       }
 }
 
+TEST_CASE("cv2-area resize: a whole-number shrink is the rounded mean of each cell") {
+  cam::Image img = camtest::random_image(36, 24, rng);
+  std::vector<uint8_t> third(8 * 12 * 3);
+  cam::resize_image_cpu(img.rgb.data(), 24, 36, third.data(), 8, 12, cam::ResizeMode::kCvArea);
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 12; ++x)
+      for (int c = 0; c < 3; ++c) {
+        int sum = 0;
+        for (int j = 0; j < 3; ++j)
+          for (int i = 0; i < 3; ++i) sum += img.rgb[((3 * y + j) * 36 + 3 * x + i) * 3 + c];
+        CHECK(third[(y * 12 + x) * 3 + c] == std::lround(sum / 9.0));  // never a tie: 9 is odd
+      }
+}
+
 TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge against a PIL-style reference") {
   cam::Image img = camtest::random_image(37, 23, rng);
   std::vector<uint8_t> same(img.rgb.size());
