@@ -201,17 +201,13 @@ void resize_cv(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, 
   }
 }
 
-}  // namespace
-
-void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
-  if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea)
-    return resize_cv(in, ih, iw, out, oh, ow, mode);
-  const ResizeAxis across(iw, ow, mode), down(ih, oh, mode);
-  std::vector<uint8_t> rows(static_cast<size_t>(ih) * ow * 3);  // horizontal pass first, as PIL does
-  for (int y = 0; y < ih; ++y) {
-    const uint8_t* src = in + static_cast<int64_t>(y) * iw * 3;
-    uint8_t* dst = rows.data() + static_cast<int64_t>(y) * ow * 3;
-    for (int x = 0; x < ow; ++x) {
+// PIL's horizontal pass: (h, in_w) -> (h, axis's out) with uint8 rounding.
+void resize_horizontal(const uint8_t* in, int h, int in_w, const ResizeAxis& across, int out_w,
+                       uint8_t* out) {
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* src = in + static_cast<int64_t>(y) * in_w * 3;
+    uint8_t* dst = out + static_cast<int64_t>(y) * out_w * 3;
+    for (int x = 0; x < out_w; ++x) {
       const int* k = &across.coefficients[static_cast<size_t>(x) * across.width];
       const uint8_t* p = src + static_cast<int64_t>(across.first[x]) * 3;
       int r = kResizeAccumulatorStart, g = r, b = r;
@@ -220,17 +216,38 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
       dst[x * 3] = resize_to_u8(r), dst[x * 3 + 1] = resize_to_u8(g), dst[x * 3 + 2] = resize_to_u8(b);
     }
   }
-  const int64_t row = static_cast<int64_t>(ow) * 3;
+}
+
+// PIL's vertical pass: (in_h, w) -> (axis's out, w) with uint8 rounding.
+void resize_vertical(const uint8_t* in, int w, const ResizeAxis& down, int out_h, uint8_t* out) {
+  const int64_t row = static_cast<int64_t>(w) * 3;
   std::vector<int> acc(static_cast<size_t>(row));
-  for (int y = 0; y < oh; ++y) {
+  for (int y = 0; y < out_h; ++y) {
     const int* k = &down.coefficients[static_cast<size_t>(y) * down.width];
     std::fill(acc.begin(), acc.end(), kResizeAccumulatorStart);
     for (int j = 0; j < down.count[y]; ++j) {
-      const uint8_t* src = rows.data() + (down.first[y] + j) * row;
+      const uint8_t* src = in + (down.first[y] + j) * row;
       for (int64_t v = 0; v < row; ++v) acc[v] += k[j] * src[v];
     }
     uint8_t* dst = out + y * row;
     for (int64_t v = 0; v < row; ++v) dst[v] = resize_to_u8(acc[v]);
+  }
+}
+
+}  // namespace
+
+void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
+  if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea)
+    return resize_cv(in, ih, iw, out, oh, ow, mode);
+  const ResizeAxis across(iw, ow, mode), down(ih, oh, mode);
+  const PilPasses passes = pil_passes(ih, iw, oh, ow, mode);
+  std::vector<uint8_t> rows(static_cast<size_t>(passes.rows) * passes.cols * 3);  // the first pass's image
+  if (passes.vertical_first) {
+    resize_vertical(in, iw, down, oh, rows.data());
+    resize_horizontal(rows.data(), oh, iw, across, ow, out);
+  } else {
+    resize_horizontal(in, ih, iw, across, ow, rows.data());
+    resize_vertical(rows.data(), ow, down, oh, out);
   }
 }
 

@@ -69,7 +69,8 @@ CudaBackend::BatchLayout CudaBackend::pack(const BatchRequest& request) {
                      img.width, img.height};
     image_bytes += img.rgb.size();
     b.image_end[i] = image_bytes;
-    rows_bytes += static_cast<size_t>(img.height) * b.w * 3;
+    const PilPasses passes = pil_passes(img.height, img.width, b.h, b.w, net_.preprocess.resize);
+    rows_bytes += static_cast<size_t>(passes.rows) * passes.cols * 3;
     b.max_pixels = std::max(b.max_pixels, img.width * img.height);
   }
   b.tables_at = align256(image_bytes);
@@ -133,11 +134,16 @@ void CudaBackend::launch(const BatchRequest& request, const BatchLayout& b, cons
     if (r)
       CUDA_CHECK(cudaMemcpyAsync(p.requested, device_upload_.at<int>(b.requested_at), r * sizeof(int),
                                  cudaMemcpyDeviceToDevice, compute));
-    int chunk_height = 0;
-    for (int i = first; i < first + count; ++i) chunk_height = std::max(chunk_height, b.images[i].height);
+    int first_rows = 0, first_cols = 0;  // the largest first-pass image of the chunk
+    for (int i = first; i < first + count; ++i) {
+      const PilPasses passes =
+          pil_passes(b.images[i].height, b.images[i].width, b.h, b.w, net_.preprocess.resize);
+      first_rows = std::max(first_rows, passes.rows), first_cols = std::max(first_cols, passes.cols);
+    }
     launch_preprocess(storage_, device_upload_.at<uint8_t>(0),
-                      device_upload_.at<PackedImage>(b.tables_at) + first, count, chunk_height, b.h, b.w,
-                      kStemChannels, net_.preprocess.resize, norm, rows_.at<uint8_t>(0), p.input, compute);
+                      device_upload_.at<PackedImage>(b.tables_at) + first, count, first_rows, first_cols, b.h,
+                      b.w, kStemChannels, net_.preprocess.resize, norm, rows_.at<uint8_t>(0), p.input,
+                      compute);
     laps_.phase("preprocess");
     if (p.graph && !laps_.active()) {
       CUDA_CHECK(cudaGraphLaunch(p.graph.get(), compute));

@@ -7,43 +7,58 @@
 namespace cam {
 namespace {
 
-__global__ void resize_rows_kernel(const uint8_t* images, const PackedImage* packed, int n, int max_height,
-                                   int out_w, ResizeMode mode, uint8_t* rows) {
-  const int64_t total = static_cast<int64_t>(n) * max_height * out_w;
+// PIL's first pass, into each image's (passes.rows, passes.cols) intermediate: horizontal, or vertical when
+// Pillow 13 runs that first. Threads cover the largest intermediate of the batch.
+__global__ void resize_first_pass_kernel(const uint8_t* images, const PackedImage* packed, int n,
+                                         int first_rows, int first_cols, int out_h, int out_w,
+                                         ResizeMode mode, uint8_t* rows) {
+  const int64_t total = static_cast<int64_t>(n) * first_rows * first_cols;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % max_height),
-        b = static_cast<int>(i / (static_cast<int64_t>(out_w) * max_height));
+    int c = static_cast<int>(i % first_cols), r = static_cast<int>((i / first_cols) % first_rows),
+        b = static_cast<int>(i / (static_cast<int64_t>(first_cols) * first_rows));
     PackedImage s = packed[b];
-    if (y >= s.height) continue;
-    ResizeWindow win = resize_window(x, s.width, out_w, mode);
-    const uint8_t* src = images + s.offset + static_cast<int64_t>(y) * s.width * 3;
+    const PilPasses passes = pil_passes(s.height, s.width, out_h, out_w, mode);
+    if (r >= passes.rows || c >= passes.cols) continue;
+    // Along the pass's axis: the window of output index (r or c) and the stride between its source samples.
+    const ResizeWindow win = passes.vertical_first ? resize_window(r, s.height, out_h, mode)
+                                                   : resize_window(c, s.width, out_w, mode);
+    const int64_t stride = passes.vertical_first ? static_cast<int64_t>(s.width) * 3 : 3;
+    const uint8_t* src =
+        images + s.offset +
+        (passes.vertical_first ? static_cast<int64_t>(c) * 3 : static_cast<int64_t>(r) * s.width * 3);
     int acc[3] = {kResizeAccumulatorStart, kResizeAccumulatorStart, kResizeAccumulatorStart};
     for (int k = 0; k < win.count; ++k) {
       const int wk = resize_coefficient(win, k);
-      for (int c = 0; c < 3; ++c) acc[c] += wk * src[(win.first + k) * 3 + c];
+      for (int ch = 0; ch < 3; ++ch) acc[ch] += wk * src[(win.first + k) * stride + ch];
     }
-    uint8_t* dst = rows + s.rows_offset + (static_cast<int64_t>(y) * out_w + x) * 3;
-    for (int c = 0; c < 3; ++c) dst[c] = resize_to_u8(acc[c]);
+    uint8_t* dst = rows + s.rows_offset + (static_cast<int64_t>(r) * passes.cols + c) * 3;
+    for (int ch = 0; ch < 3; ++ch) dst[ch] = resize_to_u8(acc[ch]);
   }
 }
 
+// PIL's second pass from the intermediate, then normalisation into the network input.
 template <typename T>
-__global__ void resize_columns_normalize_kernel(const uint8_t* rows, const PackedImage* packed, int n,
-                                                int out_h, int out_w, int channels, ResizeMode mode,
-                                                Normalization norm, T* out) {
+__global__ void resize_second_pass_normalize_kernel(const uint8_t* rows, const PackedImage* packed, int n,
+                                                    int out_h, int out_w, int channels, ResizeMode mode,
+                                                    Normalization norm, T* out) {
   const int64_t total = static_cast<int64_t>(n) * out_h * out_w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
         b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
     PackedImage s = packed[b];
-    ResizeWindow win = resize_window(y, s.height, out_h, mode);
+    const PilPasses passes = pil_passes(s.height, s.width, out_h, out_w, mode);
+    const ResizeWindow win = passes.vertical_first ? resize_window(x, s.width, out_w, mode)
+                                                   : resize_window(y, s.height, out_h, mode);
+    const int64_t stride = passes.vertical_first ? 3 : static_cast<int64_t>(passes.cols) * 3;
+    const uint8_t* src =
+        rows + s.rows_offset +
+        (passes.vertical_first ? static_cast<int64_t>(y) * passes.cols * 3 : static_cast<int64_t>(x) * 3);
     int acc[3] = {kResizeAccumulatorStart, kResizeAccumulatorStart, kResizeAccumulatorStart};
     for (int k = 0; k < win.count; ++k) {
       const int wk = resize_coefficient(win, k);
-      const uint8_t* src = rows + s.rows_offset + (static_cast<int64_t>(win.first + k) * out_w + x) * 3;
-      for (int c = 0; c < 3; ++c) acc[c] += wk * src[c];
+      for (int c = 0; c < 3; ++c) acc[c] += wk * src[(win.first + k) * stride + c];
     }
     T* dst = out + i * channels;
 #pragma unroll
@@ -102,27 +117,28 @@ __global__ void pack_input_kernel(const float* x, int64_t pixels, int channels, 
 }  // namespace
 
 void launch_preprocess(Storage storage, const uint8_t* images, const PackedImage* packed, int n,
-                       int max_height, int out_h, int out_w, int channels, ResizeMode mode,
+                       int first_rows, int first_cols, int out_h, int out_w, int channels, ResizeMode mode,
                        Normalization norm, uint8_t* rows, void* out, cudaStream_t stream) {
   const int threads = 256;
-  if (mode == ResizeMode::kCvLinear) {
+  if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea) {
     with_storage_type(storage, [&](auto zero) {
       using T = decltype(zero);
-      cv_linear_normalize_kernel<<<blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads), threads, 0,
-                                   stream>>>(images, packed, n, out_h, out_w, channels, norm,
+      cv_resize_normalize_kernel<<<blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads), threads, 0,
+                                   stream>>>(images, packed, n, out_h, out_w, channels, mode, norm,
                                              static_cast<T*>(out));
     });
     CUDA_CHECK_LAUNCH();
     return;
   }
-  resize_rows_kernel<<<blocks_for(static_cast<int64_t>(n) * max_height * out_w, threads), threads, 0,
-                       stream>>>(images, packed, n, max_height, out_w, mode, rows);
+  resize_first_pass_kernel<<<blocks_for(static_cast<int64_t>(n) * first_rows * first_cols, threads), threads,
+                             0, stream>>>(images, packed, n, first_rows, first_cols, out_h, out_w, mode,
+                                          rows);
   CUDA_CHECK_LAUNCH();
   const unsigned blocks = blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads);
   with_storage_type(storage, [&](auto zero) {
     using T = decltype(zero);
-    resize_columns_normalize_kernel<<<blocks, threads, 0, stream>>>(rows, packed, n, out_h, out_w, channels,
-                                                                    mode, norm, static_cast<T*>(out));
+    resize_second_pass_normalize_kernel<<<blocks, threads, 0, stream>>>(
+        rows, packed, n, out_h, out_w, channels, mode, norm, static_cast<T*>(out));
   });
   CUDA_CHECK_LAUNCH();
 }

@@ -1,8 +1,9 @@
 // Preprocessing on the device: uint8 RGB images of any sizes (packed one after another) -> the network input
 // (N, H, W, Cp) NHWC in the storage type, Cp >= 3 with zero padding (8 for tensor-core friendly stem convs).
-// Resize by `mode`, exactly as the CPU backend does (preprocess_math.h): PIL's modes separable (horizontal
-// pass into `rows`, then vertical) with uint8 rounding after each pass, cv2's INTER_LINEAR and INTER_AREA in
-// one pass (rows unused); then x = (v * scale - mean[c]) / std[c] in RGB or BGR order.
+// Resize by `mode`, exactly as the CPU backend does (preprocess_math.h): PIL's modes in two passes with uint8
+// rounding after each (the first into `rows`: horizontal, or vertical where Pillow 13 runs that first), cv2's
+// INTER_LINEAR and INTER_AREA in one (rows unused); then x = (v * scale - mean[c]) / std[c] in RGB or BGR
+// order.
 #pragma once
 #include "common.cuh"
 #include "preprocess_math.h"
@@ -10,8 +11,9 @@
 namespace cam {
 
 struct PackedImage {
-  int64_t offset;       // first byte of the image in the packed uint8 buffer
-  int64_t rows_offset;  // first byte of its (height, out_w, 3) horizontal-pass rows in the scratch buffer
+  int64_t offset;  // first byte of the image in the packed uint8 buffer
+  int64_t
+      rows_offset;  // first byte of its first-pass image (pil_passes: rows, cols, 3) in the scratch buffer
   int width;
   int height;
 };
@@ -23,9 +25,10 @@ struct Normalization {
   int bgr;
 };
 
-// packed: device array of n. rows: scratch of sum(height * out_w * 3) bytes.
+// packed: device array of n. rows: scratch of sum(rows * cols * 3) bytes over the images' pil_passes, whose
+// largest rows and cols are first_rows and first_cols.
 void launch_preprocess(Storage storage, const uint8_t* images, const PackedImage* packed, int n,
-                       int max_height, int out_h, int out_w, int channels, ResizeMode mode,
+                       int first_rows, int first_cols, int out_h, int out_w, int channels, ResizeMode mode,
                        Normalization norm, uint8_t* rows, void* out, cudaStream_t stream);
 
 // Already-normalised fp32 input (pixels, 3) -> (pixels, channels) storage type with zero padding.

@@ -4,7 +4,7 @@
 //   the bit: separable triangle filter with half-pixel centres, widened by the scale factor when shrinking
 //   (antialias); windows and weights in double, normalised, then turned into 22-bit fixed-point
 //   coefficients; each pass accumulates integers from 2^21 (rounding), shifts and clamps to uint8; the
-//   horizontal pass first.
+//   passes in Pillow 13's order (pil_passes) or, for kPil12Bilinear, always the horizontal one first.
 // - PIL's Image.resize(size, NEAREST) (Geometry.c, ImagingScaleAffine), Keras load_img's default: output
 //   sample i takes source index (int) p_i with p_0 = step / 2 and p_i = p_(i-1) + step in double (repeated
 //   addition, as PIL does), step = source size / output size; expressed as a window of one sample with the
@@ -86,6 +86,22 @@ CAM_HD int resize_coefficient(const ResizeWindow& win, int k) {
   if (win.whole) return 1 << kResizePrecisionBits;
   const double w = resize_raw_weight(win, k) * win.inv_norm * static_cast<double>(1 << kResizePrecisionBits);
   return w < 0.0 ? static_cast<int>(-0.5 + w) : static_cast<int>(0.5 + w);
+}
+
+// The order of PIL's two bilinear passes and the size of the image between them. Pillow 13 runs the vertical
+// pass first when the height shrinks by more than twice as many pixels as the width (Resample.c); Pillow up
+// to 12 (Debian 12's 9.4) always ran the horizontal one first (kPil12Bilinear), as nearest has no order.
+struct PilPasses {
+  bool vertical_first;
+  int rows, cols;  // the intermediate image: (in_h, out_w), or (out_h, in_w) when vertical first
+};
+
+CAM_HD PilPasses pil_passes(int in_h, int in_w, int out_h, int out_w, ResizeMode mode) {
+  const bool vertical =
+      mode == ResizeMode::kPilBilinear && in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w);
+  PilPasses p;
+  p.vertical_first = vertical, p.rows = vertical ? out_h : in_h, p.cols = vertical ? in_w : out_w;
+  return p;
 }
 
 // A pass's accumulator starts at half a unit, so that the final shift rounds.

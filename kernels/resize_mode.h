@@ -6,10 +6,11 @@
 namespace cam {
 
 enum class ResizeMode : int {
-  kPilBilinear = 0,  // PIL's Image.resize(size, BILINEAR), antialiased: torchvision's PIL pipelines
-  kPilNearest = 1,   // PIL's Image.resize(size, NEAREST): Keras load_img's default
-  kCvLinear = 2,     // OpenCV's cv2.resize(..., INTER_LINEAR): not antialiased, cv2-based pipelines
-  kCvArea = 3,       // OpenCV's cv2.resize(..., INTER_AREA): cell averages when shrinking
+  kPilBilinear = 0,    // PIL's Image.resize(size, BILINEAR), antialiased: torchvision's PIL pipelines
+  kPilNearest = 1,     // PIL's Image.resize(size, NEAREST): Keras load_img's default
+  kCvLinear = 2,       // OpenCV's cv2.resize(..., INTER_LINEAR): not antialiased, cv2-based pipelines
+  kCvArea = 3,         // OpenCV's cv2.resize(..., INTER_AREA): cell averages when shrinking
+  kPil12Bilinear = 4,  // kPilBilinear as Pillow up to 12 (Debian 12's 9.4) ran it: the horizontal pass first
 };
 
 }  // namespace cam

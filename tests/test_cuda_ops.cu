@@ -261,31 +261,39 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
 
 TEST_CASE("GPU preprocess equals CPU resize + normalise") {
   if (no_gpu()) return;
-  std::vector<cam::Image> images = {camtest::random_image(100, 100, rng),
-                                    camtest::random_image(640, 480, rng), camtest::random_image(31, 17, rng),
-                                    camtest::random_image(200, 200, rng)};  // cv2-linear: a halving
+  std::vector<cam::Image> images = {
+      camtest::random_image(100, 100, rng), camtest::random_image(640, 480, rng),
+      camtest::random_image(31, 17, rng), camtest::random_image(200, 200, rng),  // cv2-linear: a halving
+      camtest::random_image(60, 400, rng)};  // pil-bilinear: Pillow 13 runs the vertical pass first
   const int oh = 100, ow = 100, channels = 8;
   std::vector<uint8_t> packed;
-  std::vector<cam::PackedImage> slots;
-  size_t rows = 0;
-  int max_h = 0;
+  size_t most_rows = 0;  // the scratch for the larger of the two pass orders
   for (const cam::Image& im : images) {
-    slots.push_back({static_cast<int64_t>(packed.size()), static_cast<int64_t>(rows), im.width, im.height});
     packed.insert(packed.end(), im.rgb.begin(), im.rgb.end());
-    rows += static_cast<size_t>(im.height) * ow * 3;
-    max_h = std::max(max_h, im.height);
+    most_rows += static_cast<size_t>(std::max(im.height * ow, oh * im.width)) * 3;
   }
   cam::Normalization norm{1.0f / 255, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 0};
-  Guarded dimg(packed.size()), dslots(slots.size() * sizeof(cam::PackedImage)), drows(rows),
+  Guarded dimg(packed.size()), dslots(images.size() * sizeof(cam::PackedImage)), drows(most_rows),
       dout(images.size() * oh * ow * channels * 4);
   dimg.upload(packed.data());
-  dslots.upload(slots.data());
-  for (cam::ResizeMode mode : {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPilNearest,
-                               cam::ResizeMode::kCvLinear, cam::ResizeMode::kCvArea}) {
+  for (cam::ResizeMode mode :
+       {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPil12Bilinear, cam::ResizeMode::kPilNearest,
+        cam::ResizeMode::kCvLinear, cam::ResizeMode::kCvArea}) {
     CAPTURE(static_cast<int>(mode));
+    std::vector<cam::PackedImage> slots;
+    int64_t offset = 0, rows = 0;
+    int first_rows = 0, first_cols = 0;
+    for (const cam::Image& im : images) {
+      const cam::PilPasses passes = cam::pil_passes(im.height, im.width, oh, ow, mode);
+      slots.push_back({offset, rows, im.width, im.height});
+      offset += static_cast<int64_t>(im.rgb.size());
+      rows += static_cast<int64_t>(passes.rows) * passes.cols * 3;
+      first_rows = std::max(first_rows, passes.rows), first_cols = std::max(first_cols, passes.cols);
+    }
+    dslots.upload(slots.data());
     cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::PackedImage>(),
-                           static_cast<int>(images.size()), max_h, oh, ow, channels, mode, norm,
-                           drows.as<uint8_t>(), dout.ptr, nullptr);
+                           static_cast<int>(images.size()), first_rows, first_cols, oh, ow, channels, mode,
+                           norm, drows.as<uint8_t>(), dout.ptr, nullptr);
     std::vector<float> got = dout.floats();
     for (size_t i = 0; i < images.size(); ++i) {
       std::vector<uint8_t> resized(oh * ow * 3);
