@@ -3,7 +3,6 @@
 // supplies what is done to each image and writes predictions.jsonl in input order after each batch's files
 // are complete, with resume, progress and the summary.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,9 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <deque>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
