@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak test: N small images (1% of them corrupt: empty, truncated, not an image) through cam_engine, sampling its
+# Soak test: N real 100x100 photos (copies of the held-out Fruits-360 ones; 1% of them corrupt: empty, truncated,
+# not an image) through cam_engine, sampling its
 # resident memory (and, with BACKEND=cuda, its device memory from nvidia-smi) every second. Checks: memory flat
 # after warm-up (growth bound GROWTH_MB), one JSONL line per image, every bad image reported once, every good
 # image's overlay present and decodable.
@@ -14,18 +15,12 @@ python=${PYTHON:-/usr/bin/python3}
 work=$(mktemp -d)
 echo "soak: $n images in $work" >&2
 ROOT="$root" "$python" - "$work" "$n" <<'PY'
-import os, sys
-sys.path.insert(0, os.path.join(os.environ.get("ROOT", "."), "tools"))
-from PIL import Image
-import make_demo_model as demo
+import glob, os, sys
 work, n = sys.argv[1], int(sys.argv[2])
-os.makedirs(os.path.join(work, "in"), exist_ok=True)
-images, _, _ = demo.dataset(256, 11)
-blobs = []
-for i, im in enumerate(images):
-    p = os.path.join(work, "in", "base%03d.jpg" % i)
-    Image.fromarray(im).save(p, quality=90)
-    blobs.append(open(p, "rb").read())
+photos = sorted(glob.glob(os.path.join(os.environ.get("ROOT", "."), "tests", "data", "fruits360_heldout", "*", "*.jpg")))
+if not photos:
+    sys.exit("soak: no photos in tests/data/fruits360_heldout")
+blobs = [open(p, "rb").read() for p in photos]  # real Fruits-360 Test photos, 100x100 JPEG
 bad = 0
 with open(os.path.join(work, "list.txt"), "w") as lst:
     for i in range(n):
