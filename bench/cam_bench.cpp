@@ -7,7 +7,7 @@
 //             engine with overlays -> PNG overlay files written (to a temporary folder) on the I/O threads;
 //             the time per batch is the run's wall time over its batches, with a line of core-ms per image
 // Images: random ones at the input size (their JPEGs, quality 90, for e2e), or with --photos LIST the photos
-// of a list file (one path per line) at their own size, cycled through batch after batch.
+// of a list file or folder (as cam_engine reads them) at their own size, cycled through batch after batch.
 // The clock is the host's steady clock around Engine::run, which returns only when everything is on the host,
 // so GPU rows include the uint8 upload and the download. --split then times the phases of a batch (upload,
 // preprocess, forward, cam, overlay, download; CUDA events on the GPU, eager launches), and --layers each
@@ -28,6 +28,7 @@
 #include <dnnl.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -37,6 +38,7 @@
 #include "engine.h"
 #include "error.h"
 #include "image_io.h"
+#include "inputs.h"
 #include "pipeline.h"
 
 namespace {
@@ -117,7 +119,7 @@ const char* kUsage =
     "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and "
     "size;\n"
     "--split per phase, --layers per layer, --e2e the CLI's pipeline from JPEG files to PNG overlay files;\n"
-    "--photos: a list file of images to run instead of random ones.\n";
+    "--photos: a list file or folder of images to run instead of random ones.\n";
 
 Options parse(int argc, char** argv) {
   Options o;
@@ -342,13 +344,10 @@ int run(const Options& o) {
   std::mt19937 rng(1);
   std::vector<std::string> photo_paths;
   std::vector<cam::Image> photos;
-  if (!o.photos.empty()) {
-    std::ifstream list(o.photos);
-    if (!list) throw cam::Error(o.photos + ": cannot read the list");
-    for (std::string line; std::getline(list, line);)
-      if (!line.empty() && line[0] != '#')
-        photo_paths.push_back(line), photos.push_back(cam::read_image(line));
-    if (photos.empty()) throw cam::Error(o.photos + ": no images listed");
+  if (!o.photos.empty()) {  // a list file or a folder, read as the CLI reads its inputs
+    for (const cam::InputItem& item : cam::collect_inputs({o.photos}, false, std::cin))
+      photo_paths.push_back(item.path), photos.push_back(cam::read_image(item.path));
+    if (photos.empty()) throw cam::Error(o.photos + ": no images found");
   }
   for (int size : o.sizes) {
     cam::EngineOptions eo;
