@@ -5,9 +5,6 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
-#include <map>
-#include <tuple>
-#include <unordered_map>
 
 #include "bn_act.cuh"
 #include "cam.cuh"
@@ -120,22 +117,18 @@ void CudaBackend::upload_weights(Precision precision) {
     std::fprintf(stderr, "cam_engine: cuda %s, weights arena %.1f MB\n", name_of(precision), total / 1e6);
 }
 
-// A batch runs on the smallest plan of its shape (size, maps, turn) with room for it: a short batch (the last
+// A batch runs on the plan of its shape (size, maps, turn) when that has room for it: a short batch (the last
 // of a list, one with an image that failed to decode) reuses the full batch's plan, arena, conv choices and
 // graph, its unused images computing on stale inputs whose outputs nobody reads. A larger batch gets a new
-// plan, which replaces the smaller ones of its shape, so there is one plan per shape, whatever the sizes.
+// plan, which replaces the smaller one, so there is one plan per shape, whatever the batch sizes.
 CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r, int turn) {
   auto same_shape = [&](const Plan& p) {
     return p.h == h && p.w == w && p.k == k && p.r == r && p.turn == turn;
   };
-  Plan* roomy = nullptr;
-  for (auto& kv : plans_)
-    if (same_shape(*kv.second) && kv.second->n >= n && (!roomy || kv.second->n < roomy->n))
-      roomy = kv.second.get();
-  if (roomy) return *roomy;
-  for (auto it = plans_.begin(); it != plans_.end();)
-    it = same_shape(*it->second) ? plans_.erase(it) : std::next(it);
-  auto key = std::make_tuple(n, h, w, k, r, turn);
+  for (auto& existing : plans_)
+    if (same_shape(*existing) && existing->n >= n) return *existing;
+  plans_.erase(std::remove_if(plans_.begin(), plans_.end(), [&](const auto& p) { return same_shape(*p); }),
+               plans_.end());
   auto plan = std::make_unique<Plan>();
   Plan& p = *plan;
   p.n = n, p.h = h, p.w = w, p.k = k, p.r = r, p.turn = turn;
@@ -145,13 +138,14 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r, int 
   // The workspace moved (measuring needs a large one for a while): the other plans' graphs still point at the
   // old one, so they are captured again.
   if (planner_.plan(n, p.schedule, weights_, scratch, p.convs))
-    for (auto& kv : plans_)
-      if (kv.second->graph) capture_graph(*kv.second);
+    for (auto& other : plans_)
+      if (other->graph) capture_graph(*other);
   if (verbose_)
     std::fprintf(stderr, "cam_engine: plan batch %d %dx%d: activation arena %.1f MB, workspace %.1f MB\n", n,
                  h, w, arena_bytes / 1e6, planner_.workspace_bytes() / 1e6);
   if (use_graphs_) capture_graph(p);
-  return *plans_.emplace(key, std::move(plan)).first->second;
+  plans_.push_back(std::move(plan));
+  return p;
 }
 
 // One allocation for everything a batch of the plan's shape holds on the device; returns its size.

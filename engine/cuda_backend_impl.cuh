@@ -3,9 +3,7 @@
 // planned and run by ConvPlanner (cuda_conv_planner.cuh). Not a public header.
 #pragma once
 #include <functional>
-#include <map>
 #include <memory>
-#include <tuple>
 
 #include "backend.h"
 #include "cuda_backend.h"
@@ -92,8 +90,8 @@ class CudaBackend : public Backend {
   std::vector<std::pair<float*, float*>> hidden_;  // MLP head layers: weight (out, in), bias (out), fp32
   float* fc_weight_ = nullptr;                     // (classes, head_dim) fp32
   float* fc_bias_ = nullptr;                       // (classes)
-  std::map<std::tuple<int, int, int, int, int, int>, std::unique_ptr<Plan>> plans_;
-  EventLaps laps_;  // profiling (Backend::set_profiling); idle otherwise
+  std::vector<std::unique_ptr<Plan>> plans_;       // at most one per (h, w, k, r, turn): plan_for
+  EventLaps laps_;                                 // profiling (Backend::set_profiling); idle otherwise
 };
 
 }  // namespace cuda_detail
