@@ -179,8 +179,7 @@ void resize_cv(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, 
   const bool area = mode == ResizeMode::kCvArea;
   if (cv_area_shrinks(ih, iw, oh, ow) && (area || cv_linear_is_halving(ih, iw, oh, ow))) {
     for (int y = 0; y < oh; ++y)
-      for (int x = 0; x < ow; ++x)
-        for (int c = 0; c < 3; ++c) out[y * row + x * 3 + c] = cv_area_pixel(in, ih, iw, oh, ow, x, y, c);
+      for (int x = 0; x < ow; ++x) cv_area_pixel(in, ih, iw, oh, ow, x, y, out + y * row + x * 3);
     return;
   }
   std::vector<CvLinearTap> across(ow);

@@ -272,8 +272,9 @@ namespace {
 
 // PNG written here around libdeflate: the Up filter on every row, libdeflate's level 1, one IDAT chunk.
 // Measured on 400 real 100x100 overlays (AMD EPYC, one thread): 0.23 ms and 15.7 kB an image, against libpng
-// + zlib level 1 (best strategy and filter, Huffman-only + Up) 0.33-0.37 ms and 16.7 kB, and stb's writer 1.5
-// ms and 20.6 kB. Lossless whatever the settings.
+// + zlib level 1 (best strategy and filter, Huffman-only + Up) 0.33-0.37 ms and 16.7 kB, and stb's
+// writer 1.98 ms and 20.7 kB (bench/results/2026-12-02-e2e-cpu-epyc-2core.md). Lossless whatever the
+// settings.
 void append_be32(std::vector<uint8_t>& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
 }

@@ -87,7 +87,7 @@ __global__ void cv_resize_normalize_kernel(const uint8_t* images, const PackedIm
     uint8_t v[3];
     if (cv_area_shrinks(s.height, s.width, out_h, out_w) &&
         (area || cv_linear_is_halving(s.height, s.width, out_h, out_w))) {
-      for (int k = 0; k < 3; ++k) v[k] = cv_area_pixel(src, s.height, s.width, out_h, out_w, x, y, k);
+      cv_area_pixel(src, s.height, s.width, out_h, out_w, x, y, v);
     } else {
       const CvLinearTap across = cv_linear_tap(x, s.width, out_w, true, area),
                         down = cv_linear_tap(y, s.height, out_h, false, area);

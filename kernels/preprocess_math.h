@@ -15,9 +15,8 @@
 //   edge sample, vertically only the rows are clamped (the weights stay). The horizontal sums stay integers;
 //   the vertical blend is the vector code's: ((h0 >> 4) * b0 >> 16) + ((h1 >> 4) * b1 >> 16), plus 2, >> 2.
 //   An exact halving on both axes is cv2's INTER_AREA shortcut: (a + b + c + d + 2) >> 2.
-// - OpenCV's cv2.resize(..., INTER_AREA) on uint8: when neither axis grows, each output pixel is the mean of
-// its
-//   cell [d * scale, (d + 1) * scale) of source pixels, partial samples weighted by their overlap
+// - OpenCV's cv2.resize(..., INTER_AREA) on uint8: when neither axis grows, each output pixel is the mean
+//   of its cell [d * scale, (d + 1) * scale) of source pixels, partial samples weighted by their overlap
 //   (computeResizeAreaTab, weights in float from double), summed in float in cv2's order (along the row, then
 //   the rows each times its weight) and rounded half to even; whole-number scales on both axes take cv2's
 //   integer shortcut (the sum times 1/area in float, rounded; exact halving: + 2, >> 2). When an axis grows,
@@ -160,11 +159,6 @@ CAM_HD unsigned char cv_linear_blend(int row0, int row1, int w0, int w1) {
   return static_cast<unsigned char>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
-// cv2 resizes an exact halving on both axes with its INTER_AREA shortcut.
-CAM_HD bool cv_linear_is_halving(int src_h, int src_w, int dst_h, int dst_w) {
-  return src_h == 2 * dst_h && src_w == 2 * dst_w;
-}
-
 CAM_HD float mul_rn(float a, float b) {
 #ifdef __CUDA_ARCH__
   return __fmul_rn(a, b);
@@ -223,31 +217,48 @@ CAM_HD int cv_area_integer_scale(int src_size, int dst_size) {
   return (off < 0 ? -off : off) < 2.220446049250313e-16 ? k : 0;
 }
 
-// One channel of an INTER_AREA output pixel on shrinking axes; src is (src_h, src_w, 3) uint8.
-CAM_HD unsigned char cv_area_pixel(const unsigned char* src, int src_h, int src_w, int dst_h, int dst_w,
-                                   int x, int y, int channel) {
+// cv2 resizes an exact halving on both axes with its INTER_AREA shortcut, even for INTER_LINEAR.
+CAM_HD bool cv_linear_is_halving(int src_h, int src_w, int dst_h, int dst_w) {
+  return cv_area_integer_scale(src_h, dst_h) == 2 && cv_area_integer_scale(src_w, dst_w) == 2;
+}
+
+// An INTER_AREA output pixel (3 channels) on shrinking axes; src is (src_h, src_w, 3) uint8.
+CAM_HD void cv_area_pixel(const unsigned char* src, int src_h, int src_w, int dst_h, int dst_w, int x, int y,
+                          unsigned char* out) {
   const int kx = cv_area_integer_scale(src_w, dst_w), ky = cv_area_integer_scale(src_h, dst_h);
   if (kx && ky) {
-    int sum = 0;
+    int sum[3] = {0, 0, 0};
     for (int j = 0; j < ky; ++j)
       for (int i = 0; i < kx; ++i)
-        sum += src[((y * ky + j) * static_cast<long long>(src_w) + x * kx + i) * 3 + channel];
-    if (kx == 2 && ky == 2) return static_cast<unsigned char>((sum + 2) >> 2);
-    const int v = round_half_even(mul_rn(static_cast<float>(sum), 1.0f / static_cast<float>(kx * ky)));
-    return static_cast<unsigned char>(v > 255 ? 255 : v);
+        for (int c = 0; c < 3; ++c)
+          sum[c] += src[((y * ky + j) * static_cast<long long>(src_w) + x * kx + i) * 3 + c];
+    for (int c = 0; c < 3; ++c) {
+      const int v =
+          kx == 2 && ky == 2
+              ? (sum[c] + 2) >> 2
+              : round_half_even(mul_rn(static_cast<float>(sum[c]), 1.0f / static_cast<float>(kx * ky)));
+      out[c] = static_cast<unsigned char>(v > 255 ? 255 : v);
+    }
+    return;
   }
   const CvAreaCell cx = cv_area_cell(x, src_w, 1.0 / (static_cast<double>(dst_w) / src_w));
   const CvAreaCell cy = cv_area_cell(y, src_h, 1.0 / (static_cast<double>(dst_h) / src_h));
-  float sum = 0.0f;
+  float sum[3] = {0.0f, 0.0f, 0.0f};
   for (int sy = cy.whole_first - (cy.left ? 1 : 0); sy < cy.whole_end + (cy.right ? 1 : 0); ++sy) {
-    float row = 0.0f;
-    const unsigned char* line = src + static_cast<long long>(sy) * src_w * 3 + channel;
-    for (int sx = cx.whole_first - (cx.left ? 1 : 0); sx < cx.whole_end + (cx.right ? 1 : 0); ++sx)
-      row = add_rn(row, mul_rn(static_cast<float>(line[sx * 3]), cv_area_weight(cx, sx)));
-    sum = add_rn(sum, mul_rn(cv_area_weight(cy, sy), row));
+    float row[3] = {0.0f, 0.0f, 0.0f};
+    const unsigned char* line = src + static_cast<long long>(sy) * src_w * 3;
+    for (int sx = cx.whole_first - (cx.left ? 1 : 0); sx < cx.whole_end + (cx.right ? 1 : 0); ++sx) {
+      const float alpha = cv_area_weight(cx, sx);
+      for (int c = 0; c < 3; ++c)
+        row[c] = add_rn(row[c], mul_rn(static_cast<float>(line[sx * 3 + c]), alpha));
+    }
+    const float beta = cv_area_weight(cy, sy);
+    for (int c = 0; c < 3; ++c) sum[c] = add_rn(sum[c], mul_rn(beta, row[c]));
   }
-  const int v = round_half_even(sum);
-  return static_cast<unsigned char>(v > 255 ? 255 : v);
+  for (int c = 0; c < 3; ++c) {
+    const int v = round_half_even(sum[c]);
+    out[c] = static_cast<unsigned char>(v > 255 ? 255 : v);
+  }
 }
 
 CAM_HD float normalize_pixel(unsigned char v, float scale, float mean, float stddev) {
