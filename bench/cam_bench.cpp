@@ -6,6 +6,8 @@
 //   e2e       (--e2e) the CLI's pipeline (engine/pipeline.h) over JPEG files: decode on the I/O threads ->
 //             engine with overlays -> PNG overlay files written (to a temporary folder) on the I/O threads;
 //             the time per batch is the run's wall time over its batches, with a line of core-ms per image
+//   METHOD    (--methods gradcam++,scorecam,...) that method's top-k maps, no overlays
+//   metrics   (--metrics) CAM's maps and their insertion/deletion AUC (--metric-steps) and Average Drop
 // Images: random ones at the input size (their JPEGs, quality 90, for e2e), or with --photos LIST the photos
 // of a list file or folder (as cam_engine reads them) at their own size, cycled through batch after batch.
 // The clock is the host's steady clock around Engine::run, which returns only when everything is on the host,
@@ -54,6 +56,10 @@ struct Options {
   int reps = 10, warmup = 2, threads = 0, topk = 1, chunk = 0;     // chunk: CUDA images per pipelined chunk
   int io_threads = 0;                                              // e2e: 0 is the CLI's default
   bool split = false, layers = false, e2e = false, eager = false;  // eager: CUDA without graphs
+  std::vector<cam::CamMethod> methods;  // --methods: a row of maps per method (no overlays)
+  int scorecam_channels = 0;
+  bool metrics = false;  // --metrics: a row of CAM maps with their faithfulness metrics
+  int metric_steps = 20;
   double peak_gflops = 0;
 };
 
@@ -113,7 +119,8 @@ double ms_since(Clock::time_point t) {
 const char* kUsage =
     "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] [--size 224,100]\n"
     "                 [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] [--e2e]\n"
-    "                 [--photos LIST] [--io-threads N]\n"
+    "                 [--photos LIST] [--io-threads N] [--methods M,M...] [--scorecam-channels N]\n"
+    "                 [--metrics] [--metric-steps N]\n"
     "                 [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json "
     "FILE]\n"
     "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and "
@@ -165,6 +172,15 @@ Options parse(int argc, char** argv) {
       o.e2e = true;
     else if (a == "--photos")
       o.photos = value();
+    else if (a == "--methods") {
+      std::stringstream ss(value());
+      for (std::string item; std::getline(ss, item, ',');) o.methods.push_back(cam::parse_cam_method(item));
+    } else if (a == "--scorecam-channels")
+      o.scorecam_channels = std::stoi(value());
+    else if (a == "--metrics")
+      o.metrics = true;
+    else if (a == "--metric-steps")
+      o.metric_steps = std::stoi(value());
     else if (a == "--io-threads")
       o.io_threads = std::stoi(value());
     else if (a == "--help" || a == "-h")
@@ -388,6 +404,18 @@ int run(const Options& o) {
         mo.overlays = overlay;
         bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image,
                   timed([&](int r) { engine.run(batch_at(r), mo); }));
+      }
+      cam::MapOptions alone = mo;
+      alone.overlays = false, alone.scorecam_channels = o.scorecam_channels, alone.perturbed_batch = batch;
+      for (cam::CamMethod method : o.methods) {
+        alone.methods = {method};
+        bench.row(cam::name_of(method), batch, size, flops_per_image,
+                  timed([&](int r) { engine.run(batch_at(r), alone); }));
+      }
+      if (o.metrics) {
+        alone.methods = {cam::CamMethod::kCam}, alone.metrics = true, alone.metric_steps = o.metric_steps;
+        bench.row("metrics", batch, size, flops_per_image,
+                  timed([&](int r) { engine.run(batch_at(r), alone); }));
       }
       if (o.e2e)
         bench.e2e(engine, mo, photos.empty() ? images : std::vector<cam::Image>(), photo_paths, batch, size,

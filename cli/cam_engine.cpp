@@ -185,19 +185,21 @@ class Runner {
       for (size_t g : positions) subset.push_back(images[g]);
       std::vector<cam::ImageResult> extra = engine_.run(subset, one);
       for (size_t j = 0; j < positions.size(); ++j)
-        results[positions[j]].maps.push_back(std::move(extra[j].maps[0]));
+        for (cam::ClassMap& m : extra[j].maps) results[positions[j]].maps.push_back(std::move(m));
     }
   }
 
-  // The file-name part of map j: top1..topK (zero-padded to K's width), class-LABEL, or truth.
+  // The file-name part of map j: top1..topK (zero-padded to K's width), class-LABEL, or truth. Each method's
+  // maps follow the previous method's, the true-class maps (one per method) come last.
   std::string map_kind(size_t j, int class_index) const {
-    const size_t k = static_cast<size_t>(maps_.topk);
+    const size_t k = static_cast<size_t>(maps_.topk), per_method = k + maps_.classes.size();
+    if (j >= per_method * maps_.methods.size()) return "truth";
+    j %= per_method;
     if (j < k) {
       std::string n = std::to_string(j + 1);
       return "top" + std::string(std::to_string(k).size() - n.size(), '0') + n;
     }
-    if (j < k + maps_.classes.size()) return "class-" + safe_name(engine_.label(class_index));
-    return "truth";
+    return "class-" + safe_name(engine_.label(class_index));
   }
 
   // Writes one image's files and returns its JSONL record. When a write fails, the files already written for
@@ -249,13 +251,16 @@ class Runner {
                                         maps_.colormap);
           overlay = &blended[j];
         }
-        std::string file = item.output + "." + kind + "." + o_.format;
+        const std::string method = cam::name_of(m.method);
+        std::string file = item.output + "." + (m.method == cam::CamMethod::kCam ? "" : method + ".") + kind +
+                           "." + o_.format;
         save_image((fs::path(o_.out) / file).string(), *overlay);
         cam::Localization loc = cam::localize(m.map.data(), pre.height, pre.width, image.width, image.height);
         nlohmann::json entry = {{"class", m.class_index},
                                 {"label", engine_.label(m.class_index)},
                                 {"probability", m.probability},
                                 {"kind", kind},
+                                {"method", method},
                                 {"peak", nullptr},
                                 {"box", nullptr},
                                 {"file", file}};
@@ -264,6 +269,12 @@ class Runner {
         else
           entry["peak"] = {loc.peak_x, loc.peak_y},
           entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
+        if (m.metrics.measured)
+          entry["metrics"] = {{"insertion", m.metrics.insertion},
+                              {"deletion", m.metrics.deletion},
+                              {"average_drop", m.metrics.average_drop},
+                              {"increase", m.metrics.increase},
+                              {"masked_probability", m.metrics.masked_probability}};
         r["maps"].push_back(std::move(entry));
         if (!object.inside.empty()) {
           cam::MaskScore score =
@@ -278,9 +289,12 @@ class Runner {
         overlays.push_back(overlay);
         char prob[32];
         std::snprintf(prob, sizeof prob, " %.1f%%", 100.0 * m.probability);
-        captions.push_back(engine_.label(m.class_index) + prob + (kind == "truth" ? " (true class)" : ""));
+        const bool named = maps_.methods.size() > 1 || m.method != cam::CamMethod::kCam;
+        captions.push_back((named ? method + ": " : "") + engine_.label(m.class_index) + prob +
+                           (kind == "truth" ? " (true class)" : ""));
       }
-      const size_t fixed_maps = maps_.topk + maps_.classes.size();  // the same on every image
+      const size_t fixed_maps =
+          (maps_.topk + maps_.classes.size()) * maps_.methods.size();  // the same on every image
       if (o_.raw && fixed_maps) {
         std::vector<float> stacked;
         for (size_t j = 0; j < fixed_maps; ++j)
@@ -326,6 +340,7 @@ class Runner {
         if (r.contains("object_mask_error"))
           std::fprintf(stderr, "cam_engine: %s\n", r["object_mask_error"].get<std::string>().c_str());
         localization_.add(r);
+        faithfulness_.add(r);
         if (r.contains("truth") && !r.contains("truth_unknown")) {
           ++judged_;
           right_ += !r["top"].empty() && r["top"][0]["label"] == r["truth"];
@@ -417,6 +432,8 @@ class Runner {
     if (localization_.maps)
       std::fprintf(stderr, "cam_engine: top-1 maps against the object mask: %s\n",
                    localization_.describe().c_str());
+    for (const std::string& line : faithfulness_.describe())
+      std::fprintf(stderr, "cam_engine: faithfulness of the top-1 maps, %s\n", line.c_str());
   }
 
   const cam::CliOptions& o_;
@@ -425,6 +442,7 @@ class Runner {
   cam::MaskSource masks_;
   std::map<std::string, int> label_index_;  // label -> class index
   cam::LocalizationTally localization_;     // this run's top-1 scores, for the summary
+  cam::FaithfulnessTally faithfulness_;     // this run's top-1 metrics per method
   cam::Pipeline pipeline_;
   int out_w_ = 0, out_h_ = 0;
   int64_t max_pixels_ = 0;  // --max-pixels, lowered to what the memory budget allows per image
@@ -488,6 +506,8 @@ int main(int argc, char** argv) {
                    o.topk, classes, classes);
     for (const std::string& c : o.classes) mo.classes.push_back(engine.class_index(c));
     mo.image_weight = o.alpha;
+    mo.methods = o.methods, mo.scorecam_channels = o.scorecam_channels;
+    mo.metrics = o.metrics, mo.metric_steps = o.metric_steps, mo.perturbed_batch = o.batch;
     mo.colormap = cam::colormap_index(o.colormap);
     std::vector<std::string> notes;
     std::vector<cam::InputItem> items =

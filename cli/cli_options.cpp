@@ -53,6 +53,17 @@ options:
   --predictions N|all     classes ranked with their probabilities in predictions.jsonl (default 5)
   --class NAME|INDEX      also a map for this class on every image (repeatable; case-insensitive when
                           unambiguous)
+  --method M[,M...]       how maps are made, each method's maps in the order given (default cam):
+                          cam, gradcam (the same map: the fc row, or an MLP head's pooled gradient),
+                          gradcam++, scorecam, eigencam (class-free: one map, repeated per class), each as
+                          pytorch-grad-cam computes it on the last block
+  --scorecam-channels N   Score-CAM over the N channels of highest variance only (Faster Score-CAM; default
+                          all: one forward per channel and image)
+  --metrics               per map, faithfulness as torchcam defines it: insertion and deletion AUC of the
+                          class probability (the map's pixels restored into / removed from a zero input) and
+                          Average Drop / Increase in Confidence (the input multiplied by the map); averages
+                          per method in the summary and the report
+  --metric-steps N        intervals of the insertion and deletion curves (default 20; RISE used 224 at 224x224)
   --labels-from-folders   the parent folder's name is the ground truth (ImageFolder / Fruits-360 layout)
   --batch N               images per batch (default 16)
   --backend auto|cuda|cpu engine backend (default auto: CUDA when a device is there)
@@ -104,9 +115,10 @@ options:
 
 outputs (in --out): NAME is the input's path below the common folder of all inputs, extension kept (a path
 given twice gets NAME~2): NAME.top1.png ... NAME.topK.png (zero-padded: top01 when K >= 10),
-NAME.class-LABEL.png, NAME.truth.png (a misclassified image's true class, with --report or --panel), predictions.jsonl (one object per
-image: path, truth, the top-5 or top-K ranking, per map its kind, peak and the box above 20% of the max in
-original pixels, null for an all-zero map, and files), run.json (the options --resume must match).
+NAME.class-LABEL.png, NAME.truth.png (a misclassified image's true class, with --report or --panel); methods
+other than cam add their name: NAME.scorecam.top1.png; predictions.jsonl (one object per image: path, truth,
+the top-5 or top-K ranking, per map its kind, method, peak and the box above 20% of the max in original pixels,
+null for an all-zero map, file, and with --metrics its metrics), run.json (the options --resume must match).
 exit status: 0 all images done, 1 some images failed, 2 usage/weights errors or a full output disk, 130 interrupted.
 
 examples:
@@ -129,6 +141,25 @@ CliOptions parse_cli(int argc, char** argv) {
          o.predictions = v == "all" ? 1 << 30 : static_cast<int>(parse_int("--predictions", v, 1, 1 << 30));
        }},
       {"--class", [&](const std::string& v) { o.classes.push_back(v); }},
+      {"--method",
+       [&](const std::string& v) {
+         o.methods.clear();
+         size_t from = 0;
+         while (true) {
+           const size_t comma = v.find(',', from);
+           o.methods.push_back(parse_cam_method(v.substr(from, comma - from)));
+           if (comma == std::string::npos) break;
+           from = comma + 1;
+         }
+       }},
+      {"--scorecam-channels",
+       [&](const std::string& v) {
+         o.scorecam_channels = static_cast<int>(parse_int("--scorecam-channels", v, 0, 1 << 20));
+       }},
+      {"--metric-steps",
+       [&](const std::string& v) {
+         o.metric_steps = static_cast<int>(parse_int("--metric-steps", v, 1, 1 << 24));
+       }},
       {"--batch",
        [&](const std::string& v) { o.batch = static_cast<int>(parse_int("--batch", v, 1, 4096)); }},
       {"--backend", [&](const std::string& v) { o.backend = parse_backend(v); }},
@@ -191,6 +222,7 @@ CliOptions parse_cli(int argc, char** argv) {
   };
   std::map<std::string, bool*> flags = {{"--labels-from-folders", &o.labels_from_folders},
                                         {"--raw", &o.raw},
+                                        {"--metrics", &o.metrics},
                                         {"--panel", &o.panel},
                                         {"--report", &o.report},
                                         {"--csv", &o.csv},

@@ -15,6 +15,10 @@ struct CliOptions {
   std::string out = "cam_out";
   std::vector<std::string> inputs;  // images, folders, list files, "-"
   int topk = 1;
+  std::vector<CamMethod> methods{CamMethod::kCam};  // --method, in the order given
+  int scorecam_channels = 0;                        // 0: all
+  bool metrics = false;
+  int metric_steps = 20;
   int predictions = 5;  // classes ranked in predictions.jsonl (at least topk; clamped to the model's)
   std::vector<std::string> classes;  // labels or indices
   int batch = 16;

@@ -52,7 +52,8 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
         o.batch, pre.width, pre.height, engine_bytes / gib, budget / gib);
     throw Error(what);
   }
-  const size_t map_count = maps.topk + maps.classes.size() + 1;  // + a true-class map
+  const size_t map_count =
+      (maps.topk + maps.classes.size() + 1) * maps.methods.size();  // + a true-class map per method
   const double per_image = (budget - engine_bytes) / (4.0 * o.batch);
   const double canvas = out_w ? 3.0 * out_w * out_h * (map_count + 1) : 0;
   if (canvas > per_image / 2) {
@@ -125,23 +126,40 @@ std::vector<InputItem> shard_of(const std::vector<InputItem>& items, int k, int 
   return mine;
 }
 
+namespace {
+
+// "cam", or the methods in order: "cam, gradcam++"; Score-CAM's channel choice when not all.
+std::string methods_text(const MapOptions& mo) {
+  std::string text;
+  for (CamMethod m : mo.methods) {
+    text += (text.empty() ? "" : ", ") + std::string(name_of(m));
+    if (m == CamMethod::kScoreCam && mo.scorecam_channels)
+      text += " (" + std::to_string(mo.scorecam_channels) + " channels of highest variance)";
+  }
+  return text;
+}
+
+}  // namespace
+
 nlohmann::json run_details(const CliOptions& o, const MapOptions& mo, const Engine& engine) {
   const Preprocess& pre = engine.model().preprocess;
   std::string classes;
   for (int c : mo.classes) classes += (classes.empty() ? "" : ", ") + engine.label(c);
-  return {{"model", o.weights},
-          {"network", engine.model().describe()},
-          {"labels", engine.model().num_classes},
-          {"input size",
-           std::to_string(pre.width) + "x" + std::to_string(pre.height) + ", resized " + name_of(pre.resize)},
-          {"backend", engine.backend_name()},
-          {"precision", name_of(o.precision)},
-          {"maps",
-           "top-" + std::to_string(mo.topk) + (classes.empty() ? "" : " and " + classes) +
-               (o.object_mask.empty() ? ""
-                                      : "; object mask " + o.object_mask + ", pointing tolerance " +
-                                            std::to_string(static_cast<int>(o.pointing_tolerance)) + " px")},
-          {"batch", o.batch}};
+  return {
+      {"model", o.weights},
+      {"network", engine.model().describe()},
+      {"labels", engine.model().num_classes},
+      {"input size",
+       std::to_string(pre.width) + "x" + std::to_string(pre.height) + ", resized " + name_of(pre.resize)},
+      {"backend", engine.backend_name()},
+      {"precision", name_of(o.precision)},
+      {"maps",
+       methods_text(mo) + ": top-" + std::to_string(mo.topk) + (classes.empty() ? "" : " and " + classes) +
+           (mo.metrics ? "; metrics with " + std::to_string(mo.metric_steps) + " steps" : "") +
+           (o.object_mask.empty() ? ""
+                                  : "; object mask " + o.object_mask + ", pointing tolerance " +
+                                        std::to_string(static_cast<int>(o.pointing_tolerance)) + " px")},
+      {"batch", o.batch}};
 }
 
 void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
@@ -166,6 +184,9 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
                            {"labels_from_folders", o.labels_from_folders},
                            {"exif_orientation", o.ignore_exif ? "ignore" : "apply"},
                            {"resize", name_of(pre.resize)}};
+  // Recorded only when not the default, so that runs of versions before --method resume.
+  if (mo.methods != std::vector<CamMethod>{CamMethod::kCam}) record["methods"] = methods_text(mo);
+  if (mo.metrics) record["metric_steps"] = mo.metric_steps;
   if (o.shards) {
     record["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
     record["inputs"] = inputs, record["shard_inputs"] = shard_inputs;

@@ -64,10 +64,18 @@ std::string fixed(double v, int digits) {
 
 }  // namespace
 
+// The method of a map entry (records of versions before --method have none: CAM).
+std::string method_of(const nlohmann::json& map) {
+  return map.value("method", "cam");
+}
+
 void LocalizationTally::add(const nlohmann::json& r) {
-  if (!r.contains("maps") || !r.contains("object_area")) return;
+  if (!r.contains("maps") || !r.contains("object_area") || r["maps"].empty()) return;
+  const std::string first_method = method_of(r["maps"][0]);
   for (const nlohmann::json& m : r["maps"]) {
-    if (m.value("kind", "") != "top1" || !m.contains("pointing") || m["pointing"].is_null()) continue;
+    if (m.value("kind", "") != "top1" || method_of(m) != first_method || !m.contains("pointing") ||
+        m["pointing"].is_null())
+      continue;
     ++maps;
     hits += m["pointing"].get<bool>();
     energy += m["energy_in_mask"].get<double>();
@@ -80,6 +88,33 @@ std::string LocalizationTally::describe() const {
   return "pointing game " + percent(pointing()) + " (" + std::to_string(hits) + "/" + std::to_string(maps) +
          "), energy-in-mask " + fixed(energy / maps, 3) + ", object area " + fixed(area / maps, 3) +
          " (a random point's pointing game)";
+}
+
+void FaithfulnessTally::add(const nlohmann::json& r) {
+  if (!r.contains("maps")) return;
+  for (const nlohmann::json& m : r["maps"]) {
+    if (m.value("kind", "") != "top1" || !m.contains("metrics")) continue;
+    const std::string method = method_of(m);
+    auto it = std::find_if(methods.begin(), methods.end(), [&](const auto& e) { return e.first == method; });
+    if (it == methods.end()) it = methods.insert(methods.end(), {method, Sums()});
+    const nlohmann::json& x = m["metrics"];
+    Sums& s = it->second;
+    ++s.maps;
+    s.increases += x["increase"].get<bool>();
+    s.insertion += x["insertion"].get<double>();
+    s.deletion += x["deletion"].get<double>();
+    s.drop += x["average_drop"].get<double>();
+  }
+}
+
+std::vector<std::string> FaithfulnessTally::describe() const {
+  std::vector<std::string> lines;
+  for (const auto& [method, s] : methods)
+    lines.push_back(method + ": insertion AUC " + fixed(s.insertion / s.maps, 3) + ", deletion AUC " +
+                    fixed(s.deletion / s.maps, 3) + ", Average Drop " + percent(s.drop / s.maps) +
+                    ", Increase in Confidence " + percent(static_cast<double>(s.increases) / s.maps) + " (" +
+                    std::to_string(s.maps) + " maps)");
+  return lines;
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
@@ -188,6 +223,7 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
   std::map<std::string, int> unknown_truth;                      // truth the model has no label for
   std::set<std::string> classes;                                 // every truth and prediction seen
   LocalizationTally located;
+  FaithfulnessTally faithful;
   std::map<std::string, LocalizationTally> located_per_class;  // truth (else prediction) -> scores
   for (const nlohmann::json& r : records) {
     if (r.contains("error")) {
@@ -196,6 +232,7 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
     }
     ok.push_back(&r);
     located.add(r);
+    faithful.add(r);
     located_per_class[judgeable(r) ? r["truth"].get<std::string>() : predicted(r)].add(r);
     if (has_truth(r) && !judgeable(r)) ++unknown_truth[r["truth"].get<std::string>()];
     if (!judgeable(r)) continue;
@@ -244,6 +281,18 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
   }
   if (located.maps)
     h += "<p>Top-1 maps against the object mask: " + escape_html(located.describe()) + "</p>\n";
+  if (!faithful.methods.empty()) {
+    h += "<p>Faithfulness of the top-1 maps (torchcam's definitions: higher insertion, lower deletion and "
+         "Average Drop, higher Increase in Confidence are better):</p><table><tr><th>method</th><th>maps</th>"
+         "<th>insertion AUC</th><th>deletion AUC</th><th>Average Drop</th><th>Increase in "
+         "Confidence</th></tr>\n";
+    for (const auto& [method, s] : faithful.methods)
+      h += "<tr><td>" + escape_html(method) + "</td><td>" + std::to_string(s.maps) + "</td><td>" +
+           fixed(s.insertion / s.maps, 3) + "</td><td>" + fixed(s.deletion / s.maps, 3) + "</td><td>" +
+           percent(s.drop / s.maps) + "</td><td>" + percent(static_cast<double>(s.increases) / s.maps) +
+           "</td></tr>\n";
+    h += "</table>\n";
+  }
   if (!per_class.empty() || located.maps) {
     h += "<details><summary>Per class</summary><table><tr><th>class</th><th>accuracy</th><th>images</th>";
     if (located.maps) h += "<th>pointing game</th><th>energy-in-mask</th><th>object area</th>";
@@ -343,6 +392,23 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
       h += "<img" + size + " loading=\"lazy\" src=\"" + image_link((*first)["file"]) + "\">";
     } else {
       h += "<img" + size + " loading=\"lazy\" src=\"" + original + "\">";
+    }
+    // With several methods, each method's top-1 map side by side below the first.
+    std::vector<const nlohmann::json*> by_method;
+    for (const nlohmann::json& m : (*r)["maps"])
+      if (m.value("kind", "") == "top1" && m.contains("file") && &m != first) by_method.push_back(&m);
+    if (first && !by_method.empty()) {
+      by_method.insert(by_method.begin(), first);
+      const std::string width = std::to_string(100 / by_method.size() - 1) + "%";
+      std::string names;
+      h += "<div class=\"methods\">";
+      for (const nlohmann::json* m : by_method) {
+        const std::string method = method_of(*m);
+        h += "<img" + size + " style=\"width:" + width + "\" loading=\"lazy\" title=\"" +
+             escape_html(method) + "\" src=\"" + image_link((*m)["file"]) + "\">";
+        names += (names.empty() ? "" : " | ") + method;
+      }
+      h += "</div><div>" + escape_html(names) + "</div>";
     }
     h += "<div>" + escape_html((*r)["path"].get<std::string>()) + "</div>";
     if (has_truth(*r)) h += "<div>truth: " + escape_html((*r)["truth"].get<std::string>()) + "</div>";

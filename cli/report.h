@@ -10,13 +10,27 @@ namespace cam {
 
 // The localisation scores (object_mask.h) of top-1 maps over a set of records: the pointing game (share of
 // maps whose peak is on the object), mean energy-in-mask, and the mean object area (the pointing game a
-// uniformly random point would score). Records without scores or with an empty top-1 map are not counted.
+// uniformly random point would score). Records without scores or with an empty top-1 map are not counted;
+// with several methods, the first method's maps.
 struct LocalizationTally {
   int maps = 0, hits = 0;
   double energy = 0, area = 0;  // sums
   void add(const nlohmann::json& record);
   double pointing() const { return maps ? static_cast<double>(hits) / maps : 0; }
   std::string describe() const;  // one line
+};
+
+// The faithfulness metrics (faithfulness.h) of the top-1 maps, per method in the order first seen: mean
+// insertion and deletion AUC, Average Drop, and the Increase in Confidence (share of maps whose masked input
+// raised the probability). Maps without metrics are not counted.
+struct FaithfulnessTally {
+  struct Sums {
+    int maps = 0, increases = 0;
+    double insertion = 0, deletion = 0, drop = 0;
+  };
+  std::vector<std::pair<std::string, Sums>> methods;
+  void add(const nlohmann::json& record);
+  std::vector<std::string> describe() const;  // one line per method
 };
 
 // `run`: details shown at the top (a flat object: model, backend, precision, options, date, speed, ...);

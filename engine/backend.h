@@ -62,4 +62,7 @@ class Backend {
 // asked (also when it is among the top-k), so map j means the same thing on every image.
 std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested);
 
+// An image's result before its maps: its logits (classes), their softmax and its top-k classes.
+ImageResult ranked_result(const float* logits, int classes, int topk);
+
 }  // namespace cam

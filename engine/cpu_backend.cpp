@@ -218,21 +218,7 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
   phases_.clear();
   laps.start();
   std::vector<float> input(n * input_pixels * 3);
-#pragma omp parallel
-  {
-    std::vector<uint8_t> resized(input_pixels * 3);
-#pragma omp for schedule(dynamic)
-    for (int i = 0; i < n; ++i) {
-      const Image& img = *request.images[i];
-      const uint8_t* pixels = img.rgb.data();
-      if (img.height != h || img.width != w) {
-        resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w, pre.resize);
-        pixels = resized.data();
-      }
-      normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr,
-                          &input[i * input_pixels * 3]);
-    }
-  }
+  preprocess_images_cpu(request.images, pre, input.data());
   if (profile_phases_) laps.lap(phases_, "preprocess");
   ForwardResult fwd;
   forward(input.data(), n, h, w, false, fwd);
@@ -250,11 +236,7 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
 #pragma omp for schedule(dynamic)
     for (int i = 0; i < n; ++i) {
       ImageResult& r = results[i];
-      r.logits.assign(fwd.logits.begin() + static_cast<size_t>(i) * classes,
-                      fwd.logits.begin() + static_cast<size_t>(i + 1) * classes);
-      r.probabilities.resize(classes);
-      softmax_cpu(r.logits.data(), 1, classes, r.probabilities.data());
-      r.top = topk_cpu(r.logits.data(), classes, request.topk);
+      r = ranked_result(&fwd.logits[static_cast<size_t>(i) * classes], classes, request.topk);
       for (size_t l = 0; l < net_.hidden.size(); ++l)
         head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
       for (int cls : classes_to_map(r.top, request.classes)) {

@@ -131,8 +131,13 @@ void class_map_cpu(const float* features, int h, int w, int c, const float* weig
     float acc = 0.0f;
     const float* a = features + static_cast<int64_t>(p) * c;
     for (int k = 0; k < c; ++k) acc += weights[k] * a[k];
-    lowres[p] = relu(acc);
+    lowres[p] = acc;
   }
+  finish_map_cpu(lowres, h, w, out_h, out_w, out);
+}
+
+void finish_map_cpu(float* lowres, int h, int w, int out_h, int out_w, float* out) {
+  for (int p = 0; p < h * w; ++p) lowres[p] = relu(lowres[p]);
   minmax_normalize_map(lowres, h * w);
   resize_map_cpu(lowres, h, w, out, out_h, out_w);
   minmax_normalize_map(out, static_cast<int64_t>(out_h) * out_w);
@@ -258,6 +263,26 @@ void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const fl
       int src = bgr ? 2 - c : c;
       out[p * 3 + c] = normalize_pixel(rgb[p * 3 + src], scale, mean[c], stddev[c]);
     }
+}
+
+void preprocess_images_cpu(const std::vector<const Image*>& images, const Preprocess& pre, float* out) {
+  const int n = static_cast<int>(images.size()), h = pre.height, w = pre.width;
+  const size_t input_pixels = static_cast<size_t>(h) * w;
+#pragma omp parallel
+  {
+    std::vector<uint8_t> resized(input_pixels * 3);
+#pragma omp for schedule(dynamic)
+    for (int i = 0; i < n; ++i) {
+      const Image& img = *images[i];
+      const uint8_t* pixels = img.rgb.data();
+      if (img.height != h || img.width != w) {
+        resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w, pre.resize);
+        pixels = resized.data();
+      }
+      normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr,
+                          out + i * input_pixels * 3);
+    }
+  }
 }
 
 }  // namespace cam

@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "resize_mode.h"
+#include "image.h"
+#include "resnet.h"
 
 namespace cam {
 
@@ -42,6 +43,10 @@ void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::v
 void class_map_cpu(const float* features, int h, int w, int c, const float* weights, int out_h, int out_w,
                    float* lowres, float* out);
 
+// Steps 2-5 of the conventions on a map at feature resolution: ReLU and min-max in place on lowres (h, w),
+// bilinear resize to (out_h, out_w), min-max again -> out in [0, 1].
+void finish_map_cpu(float* lowres, int h, int w, int out_h, int out_w, float* out);
+
 // Bilinear resize of a float map (OpenCV INTER_LINEAR rule). in: (ih, iw) -> out: (oh, ow).
 void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow);
 
@@ -57,5 +62,9 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
 // Normalises an RGB8 image (h, w, 3) into the network input (h, w, 3) fp32, in RGB or BGR channel order.
 void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean,
                          const float* stddev, bool bgr, float* out);
+
+// The network input of a batch: each image resized to (pre.height, pre.width) as pre.resize says and
+// normalised -> out (N, H, W, 3) fp32. One image per thread.
+void preprocess_images_cpu(const std::vector<const Image*>& images, const Preprocess& pre, float* out);
 
 }  // namespace cam

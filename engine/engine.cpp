@@ -8,6 +8,7 @@
 
 #include "atomic_file.h"
 #include "backend.h"
+#include "cam_methods.h"
 #include "colormap_table.h"
 #include "cpu_backend.h"
 #include "cpu_ops.h"
@@ -48,6 +49,15 @@ std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<i
   std::vector<int> classes = top;
   classes.insert(classes.end(), requested.begin(), requested.end());
   return classes;
+}
+
+ImageResult ranked_result(const float* logits, int classes, int topk) {
+  ImageResult r;
+  r.logits.assign(logits, logits + classes);
+  r.probabilities.resize(classes);
+  softmax_cpu(logits, 1, classes, r.probabilities.data());
+  r.top = topk_cpu(logits, classes, topk);
+  return r;
 }
 
 int colormap_index(const std::string& name) {
@@ -203,8 +213,30 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
   if (!(options.image_weight >= 0.0f && options.image_weight <= 1.0f))
     throw Error("image weight must be within [0, 1]");
   if (options.colormap < 0 || options.colormap >= kColormapCount) throw Error("colormap index out of range");
+  if (options.methods.empty()) throw Error("no map method given");
+  for (size_t m = 0; m < options.methods.size(); ++m)
+    if (std::count(options.methods.begin(), options.methods.begin() + m, options.methods[m]))
+      throw Error(std::string("method '") + name_of(options.methods[m]) + "' given twice");
+  if (options.scorecam_channels < 0 || options.scorecam_channels > net_.feature_channels)
+    throw Error("Score-CAM channels " + std::to_string(options.scorecam_channels) + " out of range 0.." +
+                std::to_string(net_.feature_channels));
+  if (options.metric_steps < 1 || options.metric_steps > net_.preprocess.height * net_.preprocess.width)
+    throw Error("metric steps must be within 1..H*W of the input");
+  if (options.perturbed_batch < 1 || options.perturbed_batch > 4096)
+    throw Error("perturbed batch must be within 1..4096");
   std::vector<ImageResult> results;
   if (images.empty()) return results;
+  // CAM and Grad-CAM (the same map) run on the backend's own path; every other method, and the metrics,
+  // from its forward (cam_methods.h).
+  const bool backend_maps =
+      !options.metrics && std::all_of(options.methods.begin(), options.methods.end(), [](CamMethod m) {
+        return m == CamMethod::kCam || m == CamMethod::kGradCam;
+      });
+  if (!backend_maps) {
+    results = run_methods(net_, *backend_, images, options);
+    finish_ranking(results, options);
+    return results;
+  }
   BatchRequest request;
   request.images = images;
   request.topk = options.topk;
@@ -213,12 +245,25 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
   request.image_weight = options.image_weight;
   request.colormap = options.colormap;
   backend_->run(request, results);
-  // The ranking by logit, longer than the mapped top-k when asked; its first k entries are the backend's
-  // top-k (the same order: logit descending, ties to the lower index).
+  for (ImageResult& r : results) {
+    const size_t per_method = r.maps.size();
+    for (ClassMap& m : r.maps) m.method = options.methods[0];
+    for (size_t method = 1; method < options.methods.size(); ++method)
+      for (size_t j = 0; j < per_method; ++j) {
+        r.maps.push_back(r.maps[j]);
+        r.maps.back().method = options.methods[method];
+      }
+  }
+  finish_ranking(results, options);
+  return results;
+}
+
+// The ranking by logit, longer than the mapped top-k when asked; its first k entries are the top-k the maps
+// were made for (the same order: logit descending, ties to the lower index).
+void Engine::finish_ranking(std::vector<ImageResult>& results, const MapOptions& options) {
   const int ranked = std::min(net_.num_classes, std::max(options.topk, options.predictions));
   for (ImageResult& r : results) r.top = topk_cpu(r.logits.data(), net_.num_classes, ranked);
   save_tuning();
-  return results;
 }
 
 }  // namespace cam

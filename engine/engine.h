@@ -40,6 +40,13 @@ struct MapOptions {
   bool overlays = true;       // overlay images at the original size
   float image_weight = 0.5f;  // the image's weight in the overlay blend
   int colormap = 0;           // colormap_index("jet")
+  // The maps of each method, in this order (ImageResult::maps); cam_methods.h says how each is made.
+  std::vector<CamMethod> methods{CamMethod::kCam};
+  int scorecam_channels =
+      0;                  // Score-CAM over the channels of highest variance only (Faster Score-CAM); 0: all
+  bool metrics = false;   // faithfulness of every map (ClassMap::metrics, faithfulness.h)
+  int metric_steps = 20;  // insertion/deletion curves: intervals (ceil(H*W / steps) pixels each)
+  int perturbed_batch = 32;  // masked or perturbed inputs per forward (Score-CAM, metrics)
 };
 
 // Index of a colormap name (jet, turbo, viridis, inferno, magma, plasma, hot, bone); throws cam::Error.
@@ -80,6 +87,7 @@ class Engine {
 
  private:
   void save_tuning();
+  void finish_ranking(std::vector<ImageResult>& results, const MapOptions& options);
 
   ResNet net_;
   std::unique_ptr<Backend> backend_;

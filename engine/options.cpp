@@ -20,7 +20,8 @@ const char* kBackendNames[] = {"auto", "cpu", "cuda"};             // BackendKin
 const char* kPrecisionNames[] = {"fp32", "tf32", "fp16", "bf16"};  // Precision order
 const char* kConvFusionNames[] = {"auto", "off", "on", "graph"};   // ConvFusion order
 const char* kResizeModeNames[] = {"pil-bilinear", "pil-nearest", "cv2-linear", "cv2-area",
-                                  "pil12-bilinear"};  // ResizeMode order
+                                  "pil12-bilinear"};                                      // ResizeMode order
+const char* kCamMethodNames[] = {"cam", "gradcam", "gradcam++", "scorecam", "eigencam"};  // CamMethod order
 
 }  // namespace
 
@@ -36,6 +37,9 @@ ConvFusion parse_conv_fusion(const std::string& name) {
 ResizeMode parse_resize_mode(const std::string& name) {
   return parse_named<ResizeMode>(kResizeModeNames, name, "resize mode");
 }
+CamMethod parse_cam_method(const std::string& name) {
+  return parse_named<CamMethod>(kCamMethodNames, name, "method");
+}
 const char* name_of(BackendKind kind) {
   return kBackendNames[static_cast<int>(kind)];
 }
@@ -47,6 +51,9 @@ const char* name_of(ConvFusion fusion) {
 }
 const char* name_of(ResizeMode mode) {
   return kResizeModeNames[static_cast<int>(mode)];
+}
+const char* name_of(CamMethod method) {
+  return kCamMethodNames[static_cast<int>(method)];
 }
 
 }  // namespace cam

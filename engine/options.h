@@ -16,16 +16,23 @@ enum class Precision { kFp32, kTf32, kFp16, kBf16 };
 // wherever cuDNN runs it (for tests); graph: each conv and its epilogue as one cuDNN graph-API graph
 // (cuda_graph_conv.cuh), auto for the shapes it cannot build. Experimental: not yet measured on a GPU.
 enum class ConvFusion { kAuto, kOff, kOn, kGraph };
+// How a map is made (cam_methods.h). cam and gradcam give the same map (the fc row, or for an MLP head the
+// pooled gradient, weights the channels); gradcam++ is pytorch-grad-cam's GradCAMPlusPlus in closed form;
+// scorecam weights each channel by the softmax of the class's scores on the input masked by that channel;
+// eigencam projects the centred features on their first principal component (the same map for every class).
+enum class CamMethod { kCam, kGradCam, kGradCamPlusPlus, kScoreCam, kEigenCam };
 
 // Each throws cam::Error naming the option, the value and the valid names.
 BackendKind parse_backend(const std::string& name);
 Precision parse_precision(const std::string& name);
 ConvFusion parse_conv_fusion(const std::string& name);
 ResizeMode parse_resize_mode(const std::string& name);
+CamMethod parse_cam_method(const std::string& name);
 const char* name_of(BackendKind kind);
 const char* name_of(Precision precision);
 const char* name_of(ConvFusion fusion);
 const char* name_of(ResizeMode mode);
+const char* name_of(CamMethod method);
 
 struct CudaOptions {
   int device = 0;

@@ -586,3 +586,40 @@ TEST_CASE("graph path: a tuning file repeats the cuDNN engine configs and output
   nlohmann::json j = nlohmann::json::parse(record.begin(), record.end());
   CHECK(!j["graph"].empty());
 }
+
+TEST_CASE("map methods and their metrics on CUDA (fp32) agree with the CPU backend") {
+  if (no_gpu()) return;
+  const std::string weights = camtest::data_path("golden_r50w16.safetensors");
+  std::vector<cam::Image> images =
+      camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
+  cam::MapOptions mo;
+  mo.topk = 2;
+  mo.methods = {cam::CamMethod::kCam, cam::CamMethod::kGradCamPlusPlus, cam::CamMethod::kEigenCam,
+                cam::CamMethod::kScoreCam};
+  mo.scorecam_channels = 24;
+  mo.metrics = true;
+  mo.metric_steps = 6;
+  mo.perturbed_batch = 7;  // short batches too
+  cam::EngineOptions eo;
+  eo.backend = cam::BackendKind::kCuda;
+  eo.cuda.conv_fusion = cam::ConvFusion::kOff;
+  const std::vector<cam::ImageResult> gpu = cam::Engine(weights, eo).run(images, mo);
+  eo.backend = cam::BackendKind::kCpu;
+  const std::vector<cam::ImageResult> cpu = cam::Engine(weights, eo).run(images, mo);
+  REQUIRE(gpu.size() == cpu.size());
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    CHECK(gpu[i].top == cpu[i].top);
+    REQUIRE(gpu[i].maps.size() == cpu[i].maps.size());
+    for (size_t j = 0; j < cpu[i].maps.size(); ++j) {
+      const cam::ClassMap &g = gpu[i].maps[j], &c = cpu[i].maps[j];
+      CHECK(g.method == c.method);
+      float worst = 0;
+      for (size_t p = 0; p < c.map.size(); ++p) worst = std::max(worst, std::fabs(g.map[p] - c.map[p]));
+      INFO("image " << i << ", map " << j << " (" << cam::name_of(c.method) << ")");
+      CHECK(worst <= 1e-3f);
+      CHECK(g.metrics.insertion == doctest::Approx(c.metrics.insertion).epsilon(1e-3));
+      CHECK(g.metrics.deletion == doctest::Approx(c.metrics.deletion).epsilon(1e-3));
+      CHECK(g.metrics.masked_probability == doctest::Approx(c.metrics.masked_probability).epsilon(1e-3));
+    }
+  }
+}

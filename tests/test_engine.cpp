@@ -1,10 +1,14 @@
 // The public Engine API: backend and option errors, class lookup, results independent of batch composition
-// (determinism), resizing of inputs of any size, and maps/overlays of the right sizes.
+// (determinism), resizing of inputs of any size, maps/overlays of the right sizes, the map methods in order
+// and the faithfulness metrics against a plain reference.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 
+#include "cpu_backend.h"
+#include "cpu_ops.h"
 #include "engine.h"
 #include "error.h"
 #include "test_util.h"
@@ -151,4 +155,124 @@ TEST_CASE("maps: top-k first then every requested class; map at input size, over
   std::vector<cam::ImageResult> none = engine.run(images, mo);
   CHECK(none[0].maps.empty());
   CHECK(none[0].top == results[0].top);
+}
+
+TEST_CASE("methods: maps per method in order; CAM by the forward path equals the backend's bit for bit") {
+  cam::Engine engine(kWeights, cpu());
+  std::mt19937 rng(5);
+  std::vector<cam::Image> images = {camtest::random_image(120, 90, rng), camtest::random_image(64, 64, rng)};
+  cam::MapOptions mo;
+  mo.topk = 2;
+  mo.classes = {3};
+  const std::vector<cam::ImageResult> plain = engine.run(images, mo);
+  mo.methods = {cam::CamMethod::kCam, cam::CamMethod::kGradCam, cam::CamMethod::kEigenCam,
+                cam::CamMethod::kGradCamPlusPlus, cam::CamMethod::kScoreCam};
+  mo.scorecam_channels = 16;
+  const std::vector<cam::ImageResult> all = engine.run(images, mo);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const cam::ImageResult &a = plain[i], &b = all[i];
+    CHECK(a.logits == b.logits);
+    CHECK(a.top == b.top);
+    REQUIRE(b.maps.size() == 3 * mo.methods.size());
+    for (size_t j = 0; j < b.maps.size(); ++j) {
+      const cam::ClassMap& m = b.maps[j];
+      CHECK(m.method == mo.methods[j / 3]);
+      CHECK(m.class_index == a.maps[j % 3].class_index);
+      CHECK(m.map.size() == 100u * 100u);
+      CHECK(*std::max_element(m.map.begin(), m.map.end()) <= 1.0f);
+      CHECK(*std::min_element(m.map.begin(), m.map.end()) >= 0.0f);
+      CHECK(m.overlay.width == images[i].width);
+      CHECK_FALSE(m.metrics.measured);
+    }
+    for (size_t j = 0; j < 3; ++j) {
+      CHECK(b.maps[j].map == a.maps[j].map);      // cam, forward path
+      CHECK(b.maps[3 + j].map == a.maps[j].map);  // gradcam is the same map
+      CHECK(b.maps[j].overlay.rgb == a.maps[j].overlay.rgb);
+      CHECK(b.maps[6 + j].map == b.maps[6].map);  // eigencam: one map whatever the class
+    }
+    CHECK(b.maps[9].map != b.maps[0].map);
+  }
+  // The backend's path tags its maps too, and repeats CAM's maps as Grad-CAM's.
+  mo.methods = {cam::CamMethod::kGradCam, cam::CamMethod::kCam};
+  const std::vector<cam::ImageResult> both = engine.run(images, mo);
+  REQUIRE(both[0].maps.size() == 6);
+  CHECK(both[0].maps[0].method == cam::CamMethod::kGradCam);
+  CHECK(both[0].maps[3].method == cam::CamMethod::kCam);
+  CHECK(both[0].maps[3].map == plain[0].maps[0].map);
+}
+
+TEST_CASE("metrics: deletion and insertion AUC and Average Drop against a plain reference here") {
+  cam::Engine engine(kWeights, cpu());
+  std::mt19937 rng(8);
+  std::vector<cam::Image> images = {camtest::random_image(100, 100, rng)};
+  cam::MapOptions mo;
+  mo.metrics = true;
+  mo.metric_steps = 7;
+  mo.perturbed_batch = 3;  // jobs straddle batches
+  mo.overlays = false;
+  const cam::ImageResult r = engine.run(images, mo)[0];
+  REQUIRE(r.maps.size() == 1);
+  const cam::ClassMap& m = r.maps[0];
+  REQUIRE(m.metrics.measured);
+  // Reference: the network input as the engine makes it (the image is at the input size), perturbed here.
+  const cam::Preprocess& pre = engine.model().preprocess;
+  const int pixels = pre.height * pre.width, step = (pixels + 6) / 7;
+  std::vector<float> input(pixels * 3);
+  for (int p = 0; p < pixels; ++p)
+    for (int c = 0; c < 3; ++c)
+      input[p * 3 + c] = (images[0].rgb[p * 3 + c] * pre.scale - pre.mean[c]) / pre.stddev[c];
+  std::vector<int> order(pixels);
+  for (int p = 0; p < pixels; ++p) order[p] = p;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return m.map[a] > m.map[b]; });
+  cam::CpuBackend backend(engine.model(), 0);
+  auto probability_of = [&](const std::vector<float>& x) {
+    cam::ForwardResult fwd;
+    backend.forward(x.data(), 1, pre.height, pre.width, false, fwd);
+    std::vector<float> probabilities(fwd.logits.size());
+    cam::softmax_cpu(fwd.logits.data(), 1, static_cast<int>(fwd.logits.size()), probabilities.data());
+    return static_cast<double>(probabilities[m.class_index]);
+  };
+  double deletion = 0, insertion = 0, previous_deleted = 0, previous_inserted = 0;
+  int previous = 0;
+  for (int count = 0;; count = std::min(pixels, count + step)) {
+    std::vector<float> deleted = input, inserted(pixels * 3, 0.0f);
+    for (int r2 = 0; r2 < count; ++r2)
+      for (int c = 0; c < 3; ++c)
+        deleted[order[r2] * 3 + c] = 0.0f, inserted[order[r2] * 3 + c] = input[order[r2] * 3 + c];
+    const double d = probability_of(deleted), s = probability_of(inserted);
+    if (count > 0) {
+      const double width = static_cast<double>(count - previous) / pixels;
+      deletion += width * (previous_deleted + d) / 2, insertion += width * (previous_inserted + s) / 2;
+    }
+    previous = count, previous_deleted = d, previous_inserted = s;
+    if (count == pixels) break;
+  }
+  CHECK(m.metrics.deletion == doctest::Approx(deletion).epsilon(1e-5));
+  CHECK(m.metrics.insertion == doctest::Approx(insertion).epsilon(1e-5));
+  std::vector<float> masked = input;
+  for (int p = 0; p < pixels; ++p)
+    for (int c = 0; c < 3; ++c) masked[p * 3 + c] *= m.map[p];
+  const double p = r.probabilities[m.class_index], q = probability_of(masked);
+  CHECK(m.metrics.masked_probability == doctest::Approx(q).epsilon(1e-5));
+  CHECK(m.metrics.average_drop == doctest::Approx(std::max(0.0, p - q) / (p + 1e-7)).epsilon(1e-4));
+  CHECK(m.metrics.increase == (q > p));
+}
+
+TEST_CASE("method options are checked") {
+  cam::Engine engine(kWeights, cpu());
+  std::mt19937 rng(2);
+  std::vector<cam::Image> images = {camtest::random_image(32, 32, rng)};
+  cam::MapOptions mo;
+  mo.methods = {cam::CamMethod::kCam, cam::CamMethod::kCam};
+  CHECK_THROWS_WITH_AS(engine.run(images, mo), "method 'cam' given twice", cam::Error);
+  mo.methods = {};
+  CHECK_THROWS_AS(engine.run(images, mo), cam::Error);
+  mo.methods = {cam::CamMethod::kScoreCam};
+  mo.scorecam_channels = engine.model().feature_channels + 1;
+  CHECK_THROWS_AS(engine.run(images, mo), cam::Error);
+  mo.scorecam_channels = 0;
+  mo.metric_steps = 0;
+  CHECK_THROWS_AS(engine.run(images, mo), cam::Error);
+  CHECK(cam::parse_cam_method("gradcam++") == cam::CamMethod::kGradCamPlusPlus);
+  CHECK_THROWS_AS(cam::parse_cam_method("gradcampp"), cam::Error);
 }

@@ -8,6 +8,7 @@
 
 #include "colormap_table.h"
 #include "cpu_backend.h"
+#include "cam_methods.h"
 #include "cpu_ops.h"
 #include "resnet.h"
 #include "test_util.h"
@@ -429,4 +430,33 @@ TEST_CASE("normalise: (v * scale - mean) / std, RGB and BGR order") {
   for (int p = 0; p < 6; ++p)
     for (int c = 0; c < 3; ++c)
       CHECK(out[p * 3 + c] == doctest::Approx(img.rgb[p * 3 + 2 - c] - caffe_mean[c]).epsilon(1e-6));
+}
+
+TEST_CASE(
+    "eigen_projection: features a_p b_k + c_k project on a (times |b|), sign as pytorch-grad-cam fixes it") {
+  std::mt19937 gen(4);
+  std::normal_distribution<float> normal;
+  for (int hw : {1, 4, 49, 196}) {
+    const int channels = 37;
+    std::vector<double> a(hw), b(channels), c(channels);
+    double mean = 0;
+    for (double& v : a) v = normal(gen), mean += v / hw;
+    for (double& v : a) v -= mean;  // centred, so the channel means are c
+    double norm_b = 0;
+    for (int k = 0; k < channels; ++k) b[k] = normal(gen), c[k] = 3 + normal(gen), norm_b += b[k] * b[k];
+    norm_b = std::sqrt(norm_b);
+    std::vector<float> features(static_cast<size_t>(hw) * channels), got(hw);
+    for (int p = 0; p < hw; ++p)
+      for (int k = 0; k < channels; ++k)
+        features[static_cast<size_t>(p) * channels + k] = static_cast<float>(a[p] * b[k] + c[k]);
+    cam::eigen_projection(features.data(), hw, channels, got.data());
+    if (hw == 1) {  // one pixel: nothing varies, the projection is zero
+      CHECK(got[0] == 0.0f);
+      continue;
+    }
+    const auto [lo, hi] = std::minmax_element(a.begin(), a.end());
+    const double sign = std::fabs(*lo) > std::fabs(*hi) ? -1 : 1;
+    for (int p = 0; p < hw; ++p)
+      CHECK(got[p] == doctest::Approx(sign * a[p] * norm_b).epsilon(1e-4).scale(1e-3));
+  }
 }

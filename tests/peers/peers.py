@@ -61,3 +61,43 @@ class Results:
         failed = sum(not ok for _, ok, _ in self.rows)
         print("%d passed, %d failed" % (len(self.rows) - failed, failed))
         return 1 if failed or not self.rows else 0
+
+
+def run_engine_raw(engine, weights, images, out, *extra):
+    """cam_engine --raw --backend cpu on uint8 images (N, H, W, 3) saved as PNG in `out`: (its records, its raw maps
+    (N, maps, H, W)) in input order, outputs in out/cams."""
+    import json
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for i, im in enumerate(images):
+        paths.append(os.path.join(out, "in_%d.png" % i))
+        Image.fromarray(im).save(paths[-1])
+    subprocess.run([engine, "--weights", weights, "--backend", "cpu", "--raw", "--quiet", "--out",
+                    os.path.join(out, "cams")] + list(extra) + paths, check=True)
+    with open(os.path.join(out, "cams", "predictions.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    return records, np.stack([np.load(os.path.join(out, "cams", r["raw"])) for r in records])
+
+
+class GivenMaps:
+    """A torchcam extractor that returns maps already made (the engine's, or any), so that torchcam's metrics
+    (which call extractor(class_idx, scores), fuse_cams and _hooks_off) run their protocol on exactly those."""
+
+    def __init__(self, model, maps):
+        self.model, self.maps = model, maps
+
+    def __call__(self, class_idx=None, scores=None, normalized=True, **kwargs):
+        return [self.maps]
+
+    def fuse_cams(self, cams):
+        return cams[0]
+
+    def _hooks_off(self):
+        import contextlib
+
+        return contextlib.nullcontext()

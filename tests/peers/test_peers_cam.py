@@ -56,23 +56,10 @@ def finish(m, size, relu):
 
 def run_engine(engine, weights, images, out, *extra):
     """cam_engine on the images as PNG: (top-1 classes, raw top-1 maps, overlays) in input order."""
-    import json
-
-    os.makedirs(out, exist_ok=True)
-    paths = []
-    for i, im in enumerate(images):
-        paths.append(os.path.join(out, "in_%d.png" % i))
-        PIL_Image.fromarray(im).save(paths[-1])
-    subprocess.run([engine, "--weights", weights, "--backend", "cpu", "--raw", "--quiet", "--out",
-                    os.path.join(out, "cams")] + list(extra) + paths, check=True)
-    top, maps, overlays = [], [], []
-    with open(os.path.join(out, "cams", "predictions.jsonl")) as f:
-        for line in f:
-            rec = json.loads(line)
-            top.append(rec["top"][0]["class"])
-            maps.append(np.load(os.path.join(out, "cams", rec["raw"]))[0])
-            overlays.append(np.asarray(PIL_Image.open(os.path.join(out, "cams", rec["maps"][0]["file"])).convert("RGB")))
-    return np.array(top), np.stack(maps), np.stack(overlays)
+    records, maps = peers.run_engine_raw(engine, weights, images, out, *extra)
+    overlays = [np.asarray(PIL_Image.open(os.path.join(out, "cams", r["maps"][0]["file"])).convert("RGB"))
+                for r in records]
+    return np.array([r["top"][0]["class"] for r in records]), maps[:, 0], np.stack(overlays)
 
 
 def overlay_difference(got, images, maps):

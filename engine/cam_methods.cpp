@@ -1,0 +1,265 @@
+// Maps by every CamMethod from the backend's forward (cam_methods.h): one forward of the batch, the methods'
+// channel weights per (image, class) on the host, Score-CAM's masked inputs through the backend in batches.
+#include "cam_methods.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "cam_methods_math.h"
+#include "cpu_ops.h"
+#include "faithfulness.h"
+
+namespace cam {
+
+void perturbed_forward(Backend& backend, const ResNet& net, int count, int batch,
+                       const std::function<void(int index, float* input)>& make,
+                       const std::function<void(int index, const float* logits)>& take) {
+  const int h = net.preprocess.height, w = net.preprocess.width, classes = net.num_classes;
+  const size_t size = static_cast<size_t>(h) * w * 3;
+  std::vector<float> inputs(static_cast<size_t>(std::max(0, std::min(batch, count))) * size);
+  ForwardResult fwd;
+  for (int first = 0; first < count; first += batch) {
+    const int m = std::min(batch, count - first);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < m; ++j) make(first + j, &inputs[j * size]);
+    backend.forward(inputs.data(), m, h, w, false, fwd);
+    for (int j = 0; j < m; ++j) take(first + j, &fwd.logits[static_cast<size_t>(j) * classes]);
+  }
+}
+
+void eigen_projection(const float* features, int hw, int c, float* out) {
+  std::vector<double> mean(c, 0.0), x(static_cast<size_t>(hw) * c), gram(static_cast<size_t>(hw) * hw);
+  for (int p = 0; p < hw; ++p)
+    for (int k = 0; k < c; ++k) mean[k] += features[static_cast<size_t>(p) * c + k];
+  for (int k = 0; k < c; ++k) mean[k] /= hw;
+  for (int p = 0; p < hw; ++p)
+    for (int k = 0; k < c; ++k)
+      x[static_cast<size_t>(p) * c + k] = features[static_cast<size_t>(p) * c + k] - mean[k];
+  double trace = 0;
+  for (int p = 0; p < hw; ++p)
+    for (int q = p; q < hw; ++q) {
+      double s = 0;
+      for (int k = 0; k < c; ++k) s += x[static_cast<size_t>(p) * c + k] * x[static_cast<size_t>(q) * c + k];
+      gram[static_cast<size_t>(p) * hw + q] = gram[static_cast<size_t>(q) * hw + p] = s;
+      if (p == q) trace += s;
+    }
+  std::fill(out, out + hw, 0.0f);
+  if (!(trace > 0)) return;
+  // Repeated squaring of gram / trace makes it close to rank one (u u^T): its largest column is a start
+  // that no gap between the first two eigenvalues can slow down; power iteration on gram then polishes it.
+  std::vector<double> m(gram), square(m.size()), u(hw), v(hw);
+  for (double& e : m) e /= trace;
+  for (int round = 0; round < 12 && hw <= 256; ++round) {
+    double diagonal = 0;
+    for (int p = 0; p < hw; ++p)
+      for (int q = 0; q < hw; ++q) {
+        double s = 0;
+        for (int r = 0; r < hw; ++r)
+          s += m[static_cast<size_t>(p) * hw + r] * m[static_cast<size_t>(r) * hw + q];
+        square[static_cast<size_t>(p) * hw + q] = s;
+        if (p == q) diagonal += s;
+      }
+    if (!(diagonal > 0)) break;
+    for (size_t e = 0; e < m.size(); ++e) m[e] = square[e] / diagonal;
+  }
+  int best = 0;
+  double best_norm = -1;
+  for (int q = 0; q < hw; ++q) {
+    double s = 0;
+    for (int p = 0; p < hw; ++p) s += m[static_cast<size_t>(p) * hw + q] * m[static_cast<size_t>(p) * hw + q];
+    if (s > best_norm) best_norm = s, best = q;
+  }
+  for (int p = 0; p < hw; ++p) u[p] = m[static_cast<size_t>(p) * hw + best] / std::sqrt(best_norm);
+  double lambda = 0;
+  for (int iteration = 0; iteration < 5000; ++iteration) {
+    double norm = 0;
+    for (int p = 0; p < hw; ++p) {
+      double s = 0;
+      for (int q = 0; q < hw; ++q) s += gram[static_cast<size_t>(p) * hw + q] * u[q];
+      v[p] = s, norm += s * s;
+    }
+    norm = std::sqrt(norm);
+    if (!(norm > 0)) return;
+    double change = 0;
+    for (int p = 0; p < hw; ++p) v[p] /= norm, change = std::max(change, std::fabs(v[p] - u[p]));
+    u.swap(v);
+    lambda = norm;
+    if (change < 1e-14) break;
+  }
+  // Xc v1 = sqrt(lambda) u for the unit eigenvector u of Xc Xc^T; the sign as pytorch-grad-cam corrects it.
+  const double scale = std::sqrt(lambda);
+  const auto [lo, hi] = std::minmax_element(u.begin(), u.end());
+  const double sign = std::fabs(*lo) * scale > std::fabs(*hi) * scale ? -1.0 : 1.0;
+  for (int p = 0; p < hw; ++p) out[p] = static_cast<float>(sign * scale * u[p]);
+}
+
+namespace {
+
+// The channels Score-CAM uses for one image: all, or the `keep` of highest variance over the pixels
+// (ties to the lower index), in channel order.
+std::vector<int> score_cam_channels(const float* features, int hw, int c, int keep) {
+  std::vector<int> all(c);
+  std::iota(all.begin(), all.end(), 0);
+  if (keep <= 0 || keep >= c) return all;
+  std::vector<double> variance(c);
+  for (int k = 0; k < c; ++k) {
+    double sum = 0, squares = 0;
+    for (int p = 0; p < hw; ++p) {
+      const double a = features[static_cast<size_t>(p) * c + k];
+      sum += a, squares += a * a;
+    }
+    variance[k] = squares / hw - (sum / hw) * (sum / hw);
+  }
+  std::stable_sort(all.begin(), all.end(), [&](int a, int b) { return variance[a] > variance[b]; });
+  all.resize(keep);
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+// One Score-CAM masked input: network input (h, w, 3) times the mask of channel k of features (fh, fw, C).
+void score_cam_input(const float* input, int h, int w, const float* features, int fh, int fw, int c, int k,
+                     float* out) {
+  std::vector<float> up(static_cast<size_t>(h) * w);
+  float lo = INFINITY, hi = -INFINITY;
+  for (int y = 0; y < h; ++y) {
+    const LinearTap ty = align_corners_tap(y, fh, h);
+    for (int x = 0; x < w; ++x) {
+      const float v = align_corners_sample(features + k, fw, c, ty, align_corners_tap(x, fw, w));
+      up[static_cast<size_t>(y) * w + x] = v, lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+  }
+  for (size_t p = 0; p < up.size(); ++p) {
+    const float mask = score_cam_mask(up[p], lo, hi);
+    for (int ch = 0; ch < 3; ++ch) out[p * 3 + ch] = input[p * 3 + ch] * mask;
+  }
+}
+
+// Score-CAM channel weights (image, class) -> (C), zero outside the image's chosen channels: the softmax
+// over those channels of the class logit of each masked input.
+std::vector<std::vector<float>> score_cam_weights(Backend& backend, const ResNet& net, const float* input,
+                                                  const ForwardResult& fwd, int n,
+                                                  const std::vector<std::vector<int>>& mapped,
+                                                  const MapOptions& options) {
+  const int fh = fwd.feature_h, fw = fwd.feature_w, c = net.feature_channels, hw = fh * fw;
+  const int h = net.preprocess.height, w = net.preprocess.width;
+  std::vector<std::vector<int>> channels(n);
+  std::vector<std::pair<int, int>> jobs;  // (image, channel)
+  for (int i = 0; i < n; ++i) {
+    channels[i] =
+        score_cam_channels(&fwd.features[static_cast<size_t>(i) * hw * c], hw, c, options.scorecam_channels);
+    for (int k : channels[i]) jobs.emplace_back(i, k);
+  }
+  const size_t input_size = static_cast<size_t>(h) * w * 3;
+  // scores[j][m]: the logit of the image's m-th mapped class on masked input j.
+  std::vector<std::vector<float>> scores(jobs.size());
+  perturbed_forward(
+      backend, net, static_cast<int>(jobs.size()), options.perturbed_batch,
+      [&](int j, float* out) {
+        const int i = jobs[j].first;
+        score_cam_input(input + i * input_size, h, w, &fwd.features[static_cast<size_t>(i) * hw * c], fh, fw,
+                        c, jobs[j].second, out);
+      },
+      [&](int j, const float* logits) {
+        for (int cls : mapped[jobs[j].first]) scores[j].push_back(logits[cls]);
+      });
+  std::vector<std::vector<float>> weights;
+  size_t first_job = 0;
+  for (int i = 0; i < n; ++i) {
+    const size_t used = channels[i].size();
+    for (size_t m = 0; m < mapped[i].size(); ++m) {
+      std::vector<float> wk(c, 0.0f);
+      double top = -INFINITY, sum = 0;
+      for (size_t s = 0; s < used; ++s) top = std::max(top, static_cast<double>(scores[first_job + s][m]));
+      for (size_t s = 0; s < used; ++s) sum += std::exp(scores[first_job + s][m] - top);
+      for (size_t s = 0; s < used; ++s)
+        wk[channels[i][s]] = static_cast<float>(std::exp(scores[first_job + s][m] - top) / sum);
+      weights.push_back(std::move(wk));
+    }
+    first_job += used;
+  }
+  return weights;
+}
+
+}  // namespace
+
+std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
+                                     const std::vector<const Image*>& images, const MapOptions& options) {
+  const int n = static_cast<int>(images.size()), h = net.preprocess.height, w = net.preprocess.width;
+  const int classes = net.num_classes, c = net.feature_channels;
+  std::vector<float> input(static_cast<size_t>(n) * h * w * 3);
+  preprocess_images_cpu(images, net.preprocess, input.data());
+  ForwardResult fwd;
+  backend.forward(input.data(), n, h, w, false, fwd);
+  const int fh = fwd.feature_h, fw = fwd.feature_w, hw = fh * fw;
+  std::vector<ImageResult> results(n);
+  std::vector<std::vector<int>> mapped(n);
+  for (int i = 0; i < n; ++i) {
+    results[i] = ranked_result(&fwd.logits[static_cast<size_t>(i) * classes], classes, options.topk);
+    mapped[i] = classes_to_map(results[i].top, options.classes);
+  }
+  std::vector<std::vector<float>> score_weights;
+  if (std::count(options.methods.begin(), options.methods.end(), CamMethod::kScoreCam))
+    score_weights = score_cam_weights(backend, net, input.data(), fwd, n, mapped, options);
+  std::vector<size_t> first_score(n, 0);
+  for (int i = 1; i < n; ++i) first_score[i] = first_score[i - 1] + mapped[i - 1].size();
+
+  std::vector<const float*> head_weights;
+  std::vector<int> head_ins, head_outs;
+  for (const Dense& d : net.hidden)
+    head_weights.push_back(d.weight.data()), head_ins.push_back(d.in), head_outs.push_back(d.out);
+#pragma omp parallel
+  {
+    std::vector<float> gradient(c), weights(c), activation_sum(c), lowres(hw), eigen(hw);
+    std::vector<const float*> head_activations(net.hidden.size());
+#pragma omp for schedule(dynamic)
+    for (int i = 0; i < n; ++i) {
+      ImageResult& r = results[i];
+      const float* a = &fwd.features[static_cast<size_t>(i) * hw * c];
+      for (size_t l = 0; l < net.hidden.size(); ++l)
+        head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
+      std::fill(activation_sum.begin(), activation_sum.end(), 0.0f);
+      for (int p = 0; p < hw; ++p)
+        for (int k = 0; k < c; ++k) activation_sum[k] += a[static_cast<size_t>(p) * c + k];
+      bool eigen_done = false;
+      for (CamMethod method : options.methods)
+        for (size_t j = 0; j < mapped[i].size(); ++j) {
+          const int cls = mapped[i][j];
+          const float* fc_row = &net.fc_weight[static_cast<size_t>(cls) * net.head_dim()];
+          if (net.hidden.empty())
+            std::copy(fc_row, fc_row + c, gradient.begin());
+          else
+            head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
+                                 gradient.data());
+          const float* map_weights = gradient.data();
+          if (method == CamMethod::kGradCamPlusPlus) {
+            for (int k = 0; k < c; ++k)
+              weights[k] = static_cast<float>(hw) *
+                           gradcam_plusplus_weight(gradient[k] / static_cast<float>(hw), activation_sum[k]);
+            map_weights = weights.data();
+          } else if (method == CamMethod::kScoreCam) {
+            map_weights = score_weights[first_score[i] + j].data();
+          }
+          ClassMap m;
+          m.class_index = cls, m.method = method, m.probability = r.probabilities[cls];
+          m.map.resize(static_cast<size_t>(h) * w);
+          if (method == CamMethod::kEigenCam) {
+            if (!eigen_done) eigen_projection(a, hw, c, eigen.data()), eigen_done = true;
+            lowres = eigen;
+            finish_map_cpu(lowres.data(), fh, fw, h, w, m.map.data());
+          } else {
+            class_map_cpu(a, fh, fw, c, map_weights, h, w, lowres.data(), m.map.data());
+          }
+          if (options.overlays)
+            m.overlay = overlay_map(m.map.data(), h, w, *images[i], options.image_weight, options.colormap);
+          r.maps.push_back(std::move(m));
+        }
+    }
+  }
+  if (options.metrics) measure_faithfulness(backend, net, input.data(), results, options);
+  return results;
+}
+
+}  // namespace cam

@@ -1,0 +1,41 @@
+// Maps by any CamMethod, and their faithfulness, from the backend's plain forward (an engine internal: users
+// set MapOptions::methods and call Engine::run). The images are preprocessed with the CPU backend's own
+// functions, the forward (and every masked or perturbed forward) runs on the backend, and the maps are
+// weighted sums of the features taken back to the host, each method as pytorch-grad-cam 1.5 makes it on
+// model.layer4[-1] (CamMethod in options.h; element math in kernels/cam_methods_math.h):
+//   cam, gradcam  the fc row of the class, or for an MLP head the gradient at the pooled features;
+//   gradcam++     GradCAMPlusPlus' weights in closed form from that gradient (the same at every pixel);
+//   scorecam      ScoreCAM: every channel (or the scorecam_channels of highest variance) upsampled and
+//                 min-max'ed masks the network input; the class logits of the masked inputs, softmaxed over
+//                 the channels, are the weights;
+//   eigencam      EigenCAM: the centred features (h*w, C) projected on their first right-singular vector, the
+//                 sign flipped where |min| > |max| (get_2d_projection_with_sign_correction); class-free, so
+//                 every class gets the same map.
+// Then ReLU, min-max, bilinear resize, min-max, as for CAM (finish_map_cpu).
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "backend.h"
+#include "engine.h"
+
+namespace cam {
+
+// ImageResult of every image (top holds options.topk classes), with options.methods' maps and, when asked,
+// their overlays and metrics.
+std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
+                                     const std::vector<const Image*>& images, const MapOptions& options);
+
+// `count` network inputs (h, w, 3) that make(index, input) writes through the backend's forward, `batch` at a
+// time (make runs for one batch's inputs in parallel); take(index, logits (classes)) is called for each, in
+// order, so that what a caller keeps is its own choice and memory stays that of one batch.
+void perturbed_forward(Backend& backend, const ResNet& net, int count, int batch,
+                       const std::function<void(int index, float* input)>& make,
+                       const std::function<void(int index, const float* logits)>& take);
+
+// EigenCAM's projection of one image's features (hw, C) NHWC: out (hw) = Xc v1 with Xc the features less
+// each channel's mean and v1 its first right-singular vector, sign-corrected. Computed through the (hw, hw)
+// Gram matrix in double by power iteration; all zeros when the features are constant.
+void eigen_projection(const float* features, int hw, int c, float* out);
+
+}  // namespace cam
