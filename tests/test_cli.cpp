@@ -219,3 +219,55 @@ TEST_CASE("CPU: interrupted run leaves only complete files; --resume finishes wi
     CHECK(camtest::read_bytes(dir + "/full/" + f) == camtest::read_bytes(dir + "/cut/" + f));
   }
 }
+
+TEST_CASE("--method and --metrics: per-method files and JSONL maps equal to the engine API; summary lines") {
+  std::string dir = camtest::temp_dir();
+  make_in_folder(dir);
+  std::vector<cam::Image> images = camtest::fixture_images(kExpected);
+  images.resize(2);
+  for (size_t i = 0; i < images.size(); ++i)
+    cam::write_image(dir + "/in/fruit" + std::to_string(i) + ".png", images[i]);
+  camtest::CliRun r = camtest::run_cli("--weights " + kWeights + " --out " + dir +
+                                           "/out --method cam,eigencam,scorecam --scorecam-channels 8 "
+                                           "--metrics --metric-steps 4 --raw --report --backend cpu " +
+                                           dir + "/in",
+                                       dir);
+  CHECK(r.status == 0);
+  CHECK(r.err.find("faithfulness of the top-1 maps, eigencam: insertion AUC") != std::string::npos);
+  std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
+  REQUIRE(records.size() == images.size());
+  cam::EngineOptions eo;
+  eo.backend = cam::BackendKind::kCpu;
+  cam::Engine engine(kWeights, eo);
+  cam::MapOptions mo;
+  mo.methods = {cam::CamMethod::kCam, cam::CamMethod::kEigenCam, cam::CamMethod::kScoreCam};
+  mo.scorecam_channels = 8, mo.metrics = true, mo.metric_steps = 4, mo.overlays = false;
+  const char* names[] = {"cam", "eigencam", "scorecam"};
+  for (size_t i = 0; i < images.size(); ++i) {
+    const nlohmann::json& rec = records[i];
+    const cam::ImageResult want = engine.run({&images[i]}, mo)[0];
+    REQUIRE(rec["maps"].size() == 3);
+    std::vector<float> raw = read_npy(dir + "/out/" + rec["raw"].get<std::string>());
+    REQUIRE(raw.size() == 3 * 100 * 100);
+    for (size_t j = 0; j < 3; ++j) {
+      const nlohmann::json& m = rec["maps"][j];
+      CHECK(m["method"] == names[j]);
+      const std::string file =
+          "fruit" + std::to_string(i) + ".png." + (j ? std::string(names[j]) + "." : "") + "top1.png";
+      CHECK(m["file"] == file);
+      CHECK(fs::exists(dir + "/out/" + file));
+      CHECK(std::equal(want.maps[j].map.begin(), want.maps[j].map.end(), raw.begin() + j * 100 * 100));
+      CHECK(m["metrics"]["insertion"].get<double>() == want.maps[j].metrics.insertion);
+      CHECK(m["metrics"]["deletion"].get<double>() == want.maps[j].metrics.deletion);
+      CHECK(m["metrics"]["increase"].get<bool>() == want.maps[j].metrics.increase);
+    }
+  }
+  const std::vector<uint8_t> html = camtest::read_bytes(dir + "/out/index.html");
+  const std::string report(html.begin(), html.end());
+  CHECK(report.find("Faithfulness of the top-1 maps") != std::string::npos);
+  CHECK(report.find("cam | eigencam | scorecam") != std::string::npos);
+  CHECK(camtest::run_cli("--weights " + kWeights + " --out " + dir + "/o2 --method cam,nope " + dir + "/in",
+                         dir)
+            .err.find("unknown method 'nope' (expected cam, gradcam, gradcam++, scorecam or eigencam)") !=
+        std::string::npos);
+}
