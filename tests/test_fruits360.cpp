@@ -1,9 +1,9 @@
 // The shipped Fruits-360 model (weights/fruits360_r50.safetensors) on the held-out real Test photos in
 // tests/data/fruits360_heldout (3 per class, none used in training), CPU backend: top-1 accuracy and the
 // strict pointing game of the top-1 map against the white-background mask above bounds set from the
-// measurement (weights/fruits360_r50.md: on all 2,547 Test photos accuracy 99.65%, pointing game 67.8%; on
-// these 129, 100% and 69.0%); each bound is about two binomial standard deviations at n = 129 below the
-// whole-split figure (accuracy 0.95; pointing 0.60). And the CLI's localisation numbers equal to a plain
+// measurement (weights/fruits360_r50.md: on all 2,547 Test photos accuracy 99.92%, pointing game 91.0%; on
+// these 129, 100% and 92.2%); the pointing bound is about two binomial standard deviations at n = 129 below the
+// whole-split figure (0.85), the accuracy bound the issue's goal (0.97, four errors in 129). And the CLI's localisation numbers equal to a plain
 // reference computed here (mask by sweeps, energy pixel by pixel, averages by hand).
 #include <doctest/doctest.h>
 
@@ -87,9 +87,9 @@ TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 ma
   MESSAGE("Fruits-360 held-out (" << photos.size() << " photos): accuracy " << correct / n
                                   << ", pointing game " << hits / static_cast<double>(scored)
                                   << ", energy-in-mask " << energy / scored);
-  CHECK(correct / n >= 0.95);
+  CHECK(correct / n >= 0.97);
   CHECK(scored >= photos.size() - 2);
-  CHECK(hits / static_cast<double>(scored) >= 0.60);
+  CHECK(hits / static_cast<double>(scored) >= 0.85);
 }
 
 TEST_CASE("Fruits-360 model: the CLI's pointing game and energy-in-mask equal the plain reference") {
