@@ -18,6 +18,7 @@ pixels):
   the same Increase decision (probabilities agree to ~1e-6; an AUC is a mean of them).
 Usage: test_peers_methods.py --engine build/cam_engine   (exit 77 = skipped without the peer libraries)
 """
+import json
 import os
 import sys
 import warnings
@@ -118,7 +119,8 @@ def check_score_cam(results, tmp, engine):
 def fruits_model():
     path = os.path.join(peers.ROOT, "weights", "fruits360_r50.safetensors")
     tensors, meta = safetensors_io.load(path)
-    return torch_resnet.from_tensors(tensors, meta), path
+    size = json.loads(meta["preprocess"])["input_size"][0]
+    return torch_resnet.from_tensors(tensors, meta), path, size
 
 
 def faster_score_cam(model, x, cls, keep):
@@ -142,8 +144,8 @@ def faster_score_cam(model, x, cls, keep):
 
 
 def check_fruits(results, tmp, engine):
-    model, weights = fruits_model()
-    images = test_peers_cam.photos(224, n=3)
+    model, weights, size = fruits_model()
+    images = test_peers_cam.photos(size, n=3)  # at the model's input size: the engine resizes nothing
     x = tensor_of(images)
     records, maps = peers.run_engine_raw(engine, weights, images, os.path.join(tmp, "fruits"), "--method",
                                "cam,scorecam", "--scorecam-channels", "32", "--metrics", "--batch", "32")
