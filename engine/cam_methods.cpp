@@ -92,7 +92,7 @@ void eigen_projection(const float* features, int hw, int c, float* out) {
   // Xc v1 = sqrt(lambda) u for the unit eigenvector u of Xc Xc^T; the sign as pytorch-grad-cam corrects it.
   const double scale = std::sqrt(lambda);
   const auto [lo, hi] = std::minmax_element(u.begin(), u.end());
-  const double sign = std::fabs(*lo) * scale > std::fabs(*hi) * scale ? -1.0 : 1.0;
+  const double sign = std::fabs(*lo) > std::fabs(*hi) ? -1.0 : 1.0;
   for (int p = 0; p < hw; ++p) out[p] = static_cast<float>(sign * scale * u[p]);
 }
 
@@ -122,7 +122,8 @@ std::vector<int> score_cam_channels(const float* features, int hw, int c, int ke
 // One Score-CAM masked input: network input (h, w, 3) times the mask of channel k of features (fh, fw, C).
 void score_cam_input(const float* input, int h, int w, const float* features, int fh, int fw, int c, int k,
                      float* out) {
-  std::vector<float> up(static_cast<size_t>(h) * w);
+  thread_local std::vector<float> up;  // one per thread, not one per masked input
+  up.resize(static_cast<size_t>(h) * w);
   float lo = INFINITY, hi = -INFINITY;
   for (int y = 0; y < h; ++y) {
     const LinearTap ty = align_corners_tap(y, fh, h);
@@ -212,7 +213,7 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
     head_weights.push_back(d.weight.data()), head_ins.push_back(d.in), head_outs.push_back(d.out);
 #pragma omp parallel
   {
-    std::vector<float> gradient(c), weights(c), activation_sum(c), lowres(hw), eigen(hw);
+    std::vector<float> gradients, weights(c), activation_sum(c), lowres(hw);
     std::vector<const float*> head_activations(net.hidden.size());
 #pragma omp for schedule(dynamic)
     for (int i = 0; i < n; ++i) {
@@ -223,39 +224,50 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
       std::fill(activation_sum.begin(), activation_sum.end(), 0.0f);
       for (int p = 0; p < hw; ++p)
         for (int k = 0; k < c; ++k) activation_sum[k] += a[static_cast<size_t>(p) * c + k];
-      bool eigen_done = false;
-      for (CamMethod method : options.methods)
+      // The gradient at the pooled features of each mapped class, once for every method: the fc row, or
+      // through an MLP head its closed form.
+      gradients.resize(mapped[i].size() * c);
+      for (size_t j = 0; j < mapped[i].size(); ++j) {
+        const float* fc_row = &net.fc_weight[static_cast<size_t>(mapped[i][j]) * net.head_dim()];
+        if (net.hidden.empty())
+          std::copy(fc_row, fc_row + c, &gradients[j * c]);
+        else
+          head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
+                               &gradients[j * c]);
+      }
+      for (CamMethod method : options.methods) {
+        const size_t first_map = r.maps.size();
         for (size_t j = 0; j < mapped[i].size(); ++j) {
           const int cls = mapped[i][j];
-          const float* fc_row = &net.fc_weight[static_cast<size_t>(cls) * net.head_dim()];
-          if (net.hidden.empty())
-            std::copy(fc_row, fc_row + c, gradient.begin());
-          else
-            head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
-                                 gradient.data());
-          const float* map_weights = gradient.data();
-          if (method == CamMethod::kGradCamPlusPlus) {
-            for (int k = 0; k < c; ++k)
-              weights[k] = static_cast<float>(hw) *
-                           gradcam_plusplus_weight(gradient[k] / static_cast<float>(hw), activation_sum[k]);
-            map_weights = weights.data();
-          } else if (method == CamMethod::kScoreCam) {
-            map_weights = score_weights[first_score[i] + j].data();
-          }
           ClassMap m;
           m.class_index = cls, m.method = method, m.probability = r.probabilities[cls];
+          if (method == CamMethod::kEigenCam && j > 0) {  // class-free: the first class's map and overlay
+            m.map = r.maps[first_map].map, m.overlay = r.maps[first_map].overlay;
+            r.maps.push_back(std::move(m));
+            continue;
+          }
           m.map.resize(static_cast<size_t>(h) * w);
           if (method == CamMethod::kEigenCam) {
-            if (!eigen_done) eigen_projection(a, hw, c, eigen.data()), eigen_done = true;
-            lowres = eigen;
+            eigen_projection(a, hw, c, lowres.data());
             finish_map_cpu(lowres.data(), fh, fw, h, w, m.map.data());
           } else {
+            const float* map_weights = &gradients[j * c];
+            if (method == CamMethod::kGradCamPlusPlus) {
+              for (int k = 0; k < c; ++k)
+                weights[k] =
+                    static_cast<float>(hw) *
+                    gradcam_plusplus_weight(map_weights[k] / static_cast<float>(hw), activation_sum[k]);
+              map_weights = weights.data();
+            } else if (method == CamMethod::kScoreCam) {
+              map_weights = score_weights[first_score[i] + j].data();
+            }
             class_map_cpu(a, fh, fw, c, map_weights, h, w, lowres.data(), m.map.data());
           }
           if (options.overlays)
             m.overlay = overlay_map(m.map.data(), h, w, *images[i], options.image_weight, options.colormap);
           r.maps.push_back(std::move(m));
         }
+      }
     }
   }
   if (options.metrics) measure_faithfulness(backend, net, input.data(), results, options);

@@ -101,24 +101,26 @@ def compare_model(results, name, model, weights, images, engine, extra, tmp):
     results.add(name + ": torchcam", ok, detail)
 
 
-def main():
-    engine, results, tmp = peers.start()
-    print("torch %s, torchvision %s, timm %s, grad-cam %s, torchcam %s" % (
-        torch.__version__, torchvision.__version__, timm.__version__, peers.version("grad-cam"),
-        torchcam.__version__))
+def torchvision_models():
+    """(name, model, input size) of the torchvision ResNets the CAM tests use: 18 and 50 with 131 classes, and a
+    50 with an MLP head (Linear, ReLU, Dropout, Linear)."""
     torch.manual_seed(0)
     mlp = torchvision.models.resnet50(num_classes=131)
     mlp.fc = torch.nn.Sequential(torch.nn.Linear(2048, 256), torch.nn.ReLU(), torch.nn.Dropout(0.3),
                                  torch.nn.Linear(256, 131))
-    models = [("torchvision resnet18, 131 classes", torchvision.models.resnet18(num_classes=131), 160),
-              ("torchvision resnet50, 131 classes", torchvision.models.resnet50(num_classes=131), 224),
-              ("torchvision resnet50, MLP head", mlp, 160),
-              ("timm resnet18, 131 classes", timm.create_model("resnet18", num_classes=131), 160),
-              ("timm resnet50, 131 classes", timm.create_model("resnet50", num_classes=131), 224)]
+    return [("torchvision resnet18, 131 classes", torchvision.models.resnet18(num_classes=131), 160),
+            ("torchvision resnet50, 131 classes", torchvision.models.resnet50(num_classes=131), 224),
+            ("torchvision resnet50, MLP head", mlp, 160)]
+
+
+def saved_models(results, models, tmp):
+    """Each (name, model, size) randomised (seeded by its position) and saved for the engine: as the libraries save
+    it where the head is one Linear (no conversion step), else through tools/convert.py. Yields (name, model, size,
+    weights); a failed conversion is a failed row."""
     for seed, (name, model, size) in enumerate(models):
         model = torch_resnet.randomize(model, seed + 1).eval()
         weights = os.path.join(tmp, "m%d.safetensors" % seed)
-        if isinstance(model.fc, torch.nn.Linear):  # saved as the libraries save it: no conversion step
+        if isinstance(model.fc, torch.nn.Linear):
             safetensors_torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
         else:
             torch.save(model.state_dict(), weights + ".pth")
@@ -126,6 +128,18 @@ def main():
             if code != 0:
                 results.add(name, False, "convert failed: " + text.strip().splitlines()[-1])
                 continue
+        yield name, model, size, weights
+
+
+def main():
+    engine, results, tmp = peers.start()
+    print("torch %s, torchvision %s, timm %s, grad-cam %s, torchcam %s" % (
+        torch.__version__, torchvision.__version__, timm.__version__, peers.version("grad-cam"),
+        torchcam.__version__))
+    models = torchvision_models() + [
+        ("timm resnet18, 131 classes", timm.create_model("resnet18", num_classes=131), 160),
+        ("timm resnet50, 131 classes", timm.create_model("resnet50", num_classes=131), 224)]
+    for name, model, size, weights in saved_models(results, models, tmp):
         compare_model(results, name, model, weights, photos(size), engine, ["--input-size", str(size)], tmp)
 
     deep = os.path.join(tmp, "resnet50d.safetensors")

@@ -180,24 +180,7 @@ def main():
     engine, results, tmp = peers.start()
     print("torch %s, torchvision %s, grad-cam %s, torchcam %s" % (
         torch.__version__, torchvision.__version__, peers.version("grad-cam"), torchcam.__version__))
-    torch.manual_seed(0)
-    mlp = torchvision.models.resnet50(num_classes=131)
-    mlp.fc = torch.nn.Sequential(torch.nn.Linear(2048, 256), torch.nn.ReLU(), torch.nn.Dropout(0.3),
-                                 torch.nn.Linear(256, 131))
-    models = [("torchvision resnet18, 131 classes", torchvision.models.resnet18(num_classes=131), 160),
-              ("torchvision resnet50, 131 classes", torchvision.models.resnet50(num_classes=131), 224),
-              ("torchvision resnet50, MLP head", mlp, 160)]
-    for seed, (name, model, size) in enumerate(models):
-        model = torch_resnet.randomize(model, seed + 1).eval()
-        weights = os.path.join(tmp, "m%d.safetensors" % seed)
-        if isinstance(model.fc, torch.nn.Linear):
-            safetensors_torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-        else:
-            torch.save(model.state_dict(), weights + ".pth")
-            code, text = peers.convert(weights + ".pth", weights, "--input-size", str(size))
-            if code != 0:
-                results.add(name, False, "convert failed: " + text.strip().splitlines()[-1])
-                continue
+    for name, model, size, weights in test_peers_cam.saved_models(results, test_peers_cam.torchvision_models(), tmp):
         check_gradient_methods(results, name, model, weights, size, engine, tmp)
     check_score_cam(results, tmp, engine)
     check_fruits(results, tmp, engine)
