@@ -53,7 +53,7 @@ struct Options {
   cam::Precision precision = cam::Precision::kFp32;
   cam::ConvFusion conv_fusion = cam::ConvFusion::kAuto;
   std::vector<int> batches = {1, 16}, sizes = {224, 100};
-  int reps = 10, warmup = 2, threads = 0, topk = 1, chunk = 0;     // chunk: CUDA images per pipelined chunk
+  int reps = 10, warmup = 2, threads = 0, topk = 1;
   int io_threads = 0;                                              // e2e: 0 is the CLI's default
   bool split = false, layers = false, e2e = false, eager = false;  // eager: CUDA without graphs
   std::vector<cam::CamMethod> methods;  // --methods: a row of maps per method (no overlays)
@@ -121,7 +121,7 @@ const char* kUsage =
     "                 [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] [--e2e]\n"
     "                 [--photos LIST] [--io-threads N] [--methods M,M...] [--scorecam-channels N]\n"
     "                 [--metrics] [--metric-steps N]\n"
-    "                 [--conv-fusion auto|off|on|graph] [--chunk N] [--eager] [--peak-gflops G] [--json "
+    "                 [--conv-fusion auto|off|on|graph] [--eager] [--peak-gflops G] [--json "
     "FILE]\n"
     "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and "
     "size;\n"
@@ -158,8 +158,6 @@ Options parse(int argc, char** argv) {
       o.json_path = value();
     else if (a == "--conv-fusion")
       o.conv_fusion = cam::parse_conv_fusion(value());
-    else if (a == "--chunk")
-      o.chunk = std::stoi(value());
     else if (a == "--eager")
       o.eager = true;
     else if (a == "--peak-gflops")
@@ -283,8 +281,11 @@ class Bench {
     mo.overlays = true;
     cam::PipelineHooks hooks;
     hooks.decode = [&](size_t i) { return cam::read_image(files[i % files.size()]); };
-    hooks.infer = [&](const std::vector<size_t>&, const std::vector<const cam::Image*>& images) {
-      return engine.run(images, mo);
+    hooks.submit = [&](const std::vector<size_t>&, const std::vector<const cam::Image*>& images) {
+      return engine.submit(images, mo);
+    };
+    hooks.collect = [&](uint64_t ticket, const std::vector<size_t>&, const std::vector<const cam::Image*>&) {
+      return engine.collect(ticket);
     };
     hooks.encode = [&](size_t i, const cam::Image&, const cam::ImageResult& result) {
       for (size_t j = 0; j < result.maps.size(); ++j)
@@ -340,7 +341,6 @@ int run(const Options& o) {
                            {"backend", cam::name_of(o.backend)},
                            {"precision", cam::name_of(o.precision)},
                            {"conv_fusion", cam::name_of(o.conv_fusion)},
-                           {"chunk", o.chunk},
                            {"graphs", !o.eager},
                            {"weights", o.weights},
                            {"images", o.photos.empty() ? "random, at the input size" : o.photos}};
@@ -368,8 +368,7 @@ int run(const Options& o) {
   for (int size : o.sizes) {
     cam::EngineOptions eo;
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.input_height = size,
-    eo.input_width = size, eo.cuda.conv_fusion = o.conv_fusion, eo.cuda.pipeline_chunk = o.chunk,
-    eo.cuda.use_graphs = !o.eager;
+    eo.input_width = size, eo.cuda.conv_fusion = o.conv_fusion, eo.cuda.use_graphs = !o.eager;
     cam::Engine engine(o.weights, eo);
     const double flops_per_image = 2.0 * engine.model().macs(size, size);
     for (int batch : o.batches) {
@@ -405,6 +404,16 @@ int run(const Options& o) {
         bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image,
                   timed([&](int r) { engine.run(batch_at(r), mo); }));
       }
+      // The same with overlays, each repetition submitted before the previous one is collected
+      // (Engine::submit/collect, as the CLI's pipeline runs): on CUDA one batch's copies overlap another's
+      // compute.
+      uint64_t previous = 0;
+      bench.row("overlap", batch, size, flops_per_image, timed([&](int r) {
+                  const uint64_t ticket = engine.submit(batch_at(r), mo);
+                  if (r > 0) engine.collect(previous);
+                  previous = ticket;
+                }));
+      engine.collect(previous);
       cam::MapOptions alone = mo;
       alone.overlays = false, alone.scorecam_channels = o.scorecam_channels, alone.perturbed_batch = batch;
       for (cam::CamMethod method : o.methods) {

@@ -83,8 +83,12 @@ class Runner {
         o_.ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply;
     cam::PipelineHooks hooks;
     hooks.decode = [&](size_t i) { return cam::read_image(items[i].path, max_pixels_, exif); };
-    hooks.infer = [&](const std::vector<size_t>& batch, const std::vector<const cam::Image*>& images) {
-      std::vector<cam::ImageResult> results = engine_.run(images, maps_);
+    hooks.submit = [&](const std::vector<size_t>&, const std::vector<const cam::Image*>& images) {
+      return engine_.submit(images, maps_);
+    };
+    hooks.collect = [&](uint64_t ticket, const std::vector<size_t>& batch,
+                        const std::vector<const cam::Image*>& images) {
+      std::vector<cam::ImageResult> results = engine_.collect(ticket);
       if (o_.report || o_.panel) add_truth_maps(items, batch, images, results);
       return results;
     };

@@ -3,7 +3,9 @@
 // and the kernels' launchers.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "image.h"
@@ -18,6 +20,16 @@ struct BatchRequest {
   bool overlays = true;              // overlays at the original size
   float image_weight = 0.5f;         // weight of the image in the overlay blend
   int colormap = 0;                  // index into kColormapNames (0 = jet)
+};
+
+// Score-CAM's masked forwards (cam_methods.h): job j = (image, channel) is the image's network input times
+// the channel's upsampled, min-max'ed activation (cam_methods_math.h).
+struct ScoreCamJobs {
+  const float* inputs = nullptr;    // (n, h, w, 3) normalised network inputs
+  const float* features = nullptr;  // (n, fh, fw, c) the last block's output for them
+  int n = 0, h = 0, w = 0, fh = 0, fw = 0, c = 0, classes = 0;
+  std::vector<std::pair<int, int>> jobs;  // (image, channel)
+  int batch = 32;                         // masked inputs per forward
 };
 
 // The raw forward for tests: input (N, H, W, 3) already normalised.
@@ -35,7 +47,19 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual void run(const BatchRequest& request, std::vector<ImageResult>& results) = 0;
+  // Overlapped batches: submit() starts a batch and returns its ticket, collect() waits for that batch and
+  // gives its results; batches may be collected in any order. The images may be freed once submit()
+  // returns. This default runs the batch inside submit(); CUDA queues the batch's upload, compute and
+  // download behind the batches in flight and returns at once, so that one batch's copies overlap
+  // another's compute (at most kMaxInFlight batches; run() between them is fine).
+  static constexpr int kMaxInFlight = 3;
+  virtual uint64_t submit(const BatchRequest& request);
+  virtual void collect(uint64_t ticket, std::vector<ImageResult>& results);
   virtual void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) = 0;
+  // The logits (jobs, classes) of every Score-CAM masked input. This default builds them on the host and runs
+  // forward() `batch` at a time (cam_methods.cpp); CUDA builds them on the device from one upload of the
+  // inputs and features, so that only the logits cross the bus.
+  virtual void score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits);
 
   // While on, run() times its phases (and, with `layers`, every layer of the forward) into last_times(). The
   // CPU uses a steady clock; CUDA records events around eager launches (no graph), so a profiled batch is a
@@ -56,6 +80,10 @@ class Backend {
  protected:
   bool profile_phases_ = false, profile_layers_ = false;
   std::vector<TimedStep> phases_, layers_;
+
+ private:
+  uint64_t next_ticket_ = 0;
+  std::map<uint64_t, std::vector<ImageResult>> finished_;  // the default submit's results until collected
 };
 
 // The classes to map for one image, one map each: the top-k classes, then every requested class in the order

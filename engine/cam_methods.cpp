@@ -14,10 +14,9 @@
 
 namespace cam {
 
-void perturbed_forward(Backend& backend, const ResNet& net, int count, int batch,
+void perturbed_forward(Backend& backend, int h, int w, int classes, int count, int batch,
                        const std::function<void(int index, float* input)>& make,
                        const std::function<void(int index, const float* logits)>& take) {
-  const int h = net.preprocess.height, w = net.preprocess.width, classes = net.num_classes;
   const size_t size = static_cast<size_t>(h) * w * 3;
   std::vector<float> inputs(static_cast<size_t>(std::max(0, std::min(batch, count))) * size);
   ForwardResult fwd;
@@ -119,24 +118,41 @@ std::vector<int> score_cam_channels(const float* features, int hw, int c, int ke
   return all;
 }
 
-// One Score-CAM masked input: network input (h, w, 3) times the mask of channel k of features (fh, fw, C).
+}  // namespace
+
 void score_cam_input(const float* input, int h, int w, const float* features, int fh, int fw, int c, int k,
                      float* out) {
   thread_local std::vector<float> up;  // one per thread, not one per masked input
   up.resize(static_cast<size_t>(h) * w);
   float lo = INFINITY, hi = -INFINITY;
-  for (int y = 0; y < h; ++y) {
-    const LinearTap ty = align_corners_tap(y, fh, h);
+  for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
-      const float v = align_corners_sample(features + k, fw, c, ty, align_corners_tap(x, fw, w));
+      const float v = score_cam_upsampled(features + k, fh, fw, c, h, w, y, x);
       up[static_cast<size_t>(y) * w + x] = v, lo = std::min(lo, v), hi = std::max(hi, v);
     }
-  }
   for (size_t p = 0; p < up.size(); ++p) {
     const float mask = score_cam_mask(up[p], lo, hi);
     for (int ch = 0; ch < 3; ++ch) out[p * 3 + ch] = input[p * 3 + ch] * mask;
   }
 }
+
+void Backend::score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits) {
+  const size_t input_size = static_cast<size_t>(s.h) * s.w * 3,
+               feature_size = static_cast<size_t>(s.fh) * s.fw * s.c;
+  logits.resize(s.jobs.size() * static_cast<size_t>(s.classes));
+  perturbed_forward(
+      *this, s.h, s.w, s.classes, static_cast<int>(s.jobs.size()), s.batch,
+      [&](int j, float* out) {
+        const auto [image, channel] = s.jobs[j];
+        score_cam_input(s.inputs + image * input_size, s.h, s.w, s.features + image * feature_size, s.fh,
+                        s.fw, s.c, channel, out);
+      },
+      [&](int j, const float* row) {
+        std::copy(row, row + s.classes, &logits[static_cast<size_t>(j) * s.classes]);
+      });
+}
+
+namespace {
 
 // Score-CAM channel weights (image, class) -> (C), zero outside the image's chosen channels: the softmax
 // over those channels of the class logit of each masked input.
@@ -153,19 +169,17 @@ std::vector<std::vector<float>> score_cam_weights(Backend& backend, const ResNet
         score_cam_channels(&fwd.features[static_cast<size_t>(i) * hw * c], hw, c, options.scorecam_channels);
     for (int k : channels[i]) jobs.emplace_back(i, k);
   }
-  const size_t input_size = static_cast<size_t>(h) * w * 3;
+  ScoreCamJobs s;
+  s.inputs = input, s.features = fwd.features.data();
+  s.n = n, s.h = h, s.w = w, s.fh = fh, s.fw = fw, s.c = c, s.classes = net.num_classes;
+  s.jobs = std::move(jobs);
+  s.batch = options.perturbed_batch;
+  std::vector<float> logits;
+  backend.score_cam_logits(s, logits);
   // scores[j][m]: the logit of the image's m-th mapped class on masked input j.
-  std::vector<std::vector<float>> scores(jobs.size());
-  perturbed_forward(
-      backend, net, static_cast<int>(jobs.size()), options.perturbed_batch,
-      [&](int j, float* out) {
-        const int i = jobs[j].first;
-        score_cam_input(input + i * input_size, h, w, &fwd.features[static_cast<size_t>(i) * hw * c], fh, fw,
-                        c, jobs[j].second, out);
-      },
-      [&](int j, const float* logits) {
-        for (int cls : mapped[jobs[j].first]) scores[j].push_back(logits[cls]);
-      });
+  std::vector<std::vector<float>> scores(s.jobs.size());
+  for (size_t j = 0; j < s.jobs.size(); ++j)
+    for (int cls : mapped[s.jobs[j].first]) scores[j].push_back(logits[j * net.num_classes + cls]);
   std::vector<std::vector<float>> weights;
   size_t first_job = 0;
   for (int i = 0; i < n; ++i) {

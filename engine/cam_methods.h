@@ -29,9 +29,14 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
 // `count` network inputs (h, w, 3) that make(index, input) writes through the backend's forward, `batch` at a
 // time (make runs for one batch's inputs in parallel); take(index, logits (classes)) is called for each, in
 // order, so that what a caller keeps is its own choice and memory stays that of one batch.
-void perturbed_forward(Backend& backend, const ResNet& net, int count, int batch,
+void perturbed_forward(Backend& backend, int h, int w, int classes, int count, int batch,
                        const std::function<void(int index, float* input)>& make,
                        const std::function<void(int index, const float* logits)>& take);
+
+// One Score-CAM masked input: the network input (h, w, 3) times the upsampled, min-max'ed channel k of
+// features (fh, fw, C), into out (h, w, 3); what the device's score_cam kernel computes, bit for bit.
+void score_cam_input(const float* input, int h, int w, const float* features, int fh, int fw, int c, int k,
+                     float* out);
 
 // EigenCAM's projection of one image's features (hw, C) NHWC: out (hw) = Xc v1 with Xc the features less
 // each channel's mean and v1 its first right-singular vector, sign-corrected. Computed through the (hw, hw)

@@ -15,6 +15,7 @@
 #include "pool.cuh"
 #include "preprocess.cuh"
 #include "safetensors.h"
+#include "score_cam.cuh"
 #include "softmax_topk.cuh"
 
 namespace cam {
@@ -47,7 +48,6 @@ CudaBackend::CudaBackend(const ResNet& net, Precision precision, const CudaOptio
       storage_(storage_for(precision)),
       verbose_(verbose),
       use_graphs_(options.use_graphs),
-      pipeline_chunk_(options.pipeline_chunk),
       device_(make_current(options.device)),
       planner_(cudnn_.get(), stream_.get(), storage_, precision, options.conv_fusion, verbose,
                cuda_device_description(options.device) + ", " + name_of(precision)) {
@@ -61,6 +61,12 @@ CudaBackend::CudaBackend(const ResNet& net, Precision precision, const CudaOptio
   CUBLAS_CHECK(cublasSetWorkspace(cublas_.get(), cublas_workspace_.ptr, cublas_workspace_.bytes));
   upload_colormaps();
   upload_weights(precision);
+}
+
+CudaBackend::~CudaBackend() {
+  for (cudaStream_t s : {stream_.get(), copy_stream_.get()})
+    if (cudaStreamSynchronize(s) != cudaSuccess)
+      std::fprintf(stderr, "cam_engine: waiting for the batches in flight failed\n");
 }
 
 void CudaBackend::upload_weights(Precision precision) {
@@ -117,21 +123,22 @@ void CudaBackend::upload_weights(Precision precision) {
     std::fprintf(stderr, "cam_engine: cuda %s, weights arena %.1f MB\n", name_of(precision), total / 1e6);
 }
 
-// A batch runs on the plan of its shape (size, maps, turn) when that has room for it: a short batch (the last
-// of a list, one with an image that failed to decode) reuses the full batch's plan, arena, conv choices and
+// A batch runs on the plan of its shape (size, maps) when that has room for it: a short batch (the last of
+// a list, one with an image that failed to decode) reuses the full batch's plan, arena, conv choices and
 // graph, its unused images computing on stale inputs whose outputs nobody reads. A larger batch gets a new
-// plan, which replaces the smaller one, so there is one plan per shape, whatever the batch sizes.
-CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r, int turn) {
-  auto same_shape = [&](const Plan& p) {
-    return p.h == h && p.w == w && p.k == k && p.r == r && p.turn == turn;
-  };
+// plan, which replaces the smaller one, so there is one plan per shape, whatever the batch sizes. Batches
+// in flight copy their outputs out of the plan as they finish computing (Flight), so consecutive batches
+// share it; a new plan first waits for them all.
+CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
+  auto same_shape = [&](const Plan& p) { return p.h == h && p.w == w && p.k == k && p.r == r; };
   for (auto& existing : plans_)
     if (same_shape(*existing) && existing->n >= n) return *existing;
+  drain();
   plans_.erase(std::remove_if(plans_.begin(), plans_.end(), [&](const auto& p) { return same_shape(*p); }),
                plans_.end());
   auto plan = std::make_unique<Plan>();
   Plan& p = *plan;
-  p.n = n, p.h = h, p.w = w, p.k = k, p.r = r, p.turn = turn;
+  p.n = n, p.h = h, p.w = w, p.k = k, p.r = r;
   p.schedule = net_.schedule(h, w);
   const size_t arena_bytes = allocate_arena(p);
   void* const scratch[3] = {p.buffers[0], p.buffers[1], p.buffers[2]};
@@ -146,6 +153,11 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r, int 
   if (use_graphs_) capture_graph(p);
   plans_.push_back(std::move(plan));
   return p;
+}
+
+void CudaBackend::drain() {
+  CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  CUDA_CHECK(cudaStreamSynchronize(copy_stream_.get()));
 }
 
 // One allocation for everything a batch of the plan's shape holds on the device; returns its size.
@@ -281,6 +293,7 @@ std::vector<float> CudaBackend::download_floats(const void* data, size_t count) 
 }
 
 void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
+  drain();  // the plan below may be the one a batch in flight is still copying its outputs from
   Plan& p = plan_for(n, h, w, 1, 0);
   const size_t pixels = static_cast<size_t>(n) * h * w;
   CUDA_CHECK(cudaMemcpyAsync(p.test_input, input, pixels * 3 * sizeof(float), cudaMemcpyHostToDevice,
@@ -306,6 +319,51 @@ void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_sta
   CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), p.logits, out.logits.size() * sizeof(float),
                              cudaMemcpyDeviceToHost, stream_.get()));
   CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+}
+
+// Score-CAM on the device: the inputs, features and job table go up once; per forward, the score_cam
+// kernel writes the plan's images' masked inputs, the plan's graph runs, and the logits stay on the device
+// until all jobs are done. The plan's every image slot is used (a plan made for a larger batch computes
+// that many images anyway).
+void CudaBackend::score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits) {
+  const int count = static_cast<int>(s.jobs.size());
+  logits.assign(static_cast<size_t>(count) * s.classes, 0.0f);
+  if (count == 0) return;
+  drain();
+  Plan& p = plan_for(std::min(s.batch, count), s.h, s.w, 1, 0);
+  const int batch = std::min(p.n, count);
+  const size_t inputs_bytes = static_cast<size_t>(s.n) * s.h * s.w * 3 * sizeof(float),
+               features_bytes = static_cast<size_t>(s.n) * s.fh * s.fw * s.c * sizeof(float),
+               logits_bytes = logits.size() * sizeof(float);
+  std::vector<int> table;
+  for (const auto& [image, channel] : s.jobs) table.push_back(image), table.push_back(channel);
+  const size_t features_at = align256(inputs_bytes), table_at = features_at + align256(features_bytes),
+               logits_at = table_at + align256(table.size() * sizeof(int));
+  score_cam_.ensure(logits_at + logits_bytes);
+  cudaStream_t stream = stream_.get();
+  CUDA_CHECK(cudaMemcpyAsync(score_cam_.ptr, s.inputs, inputs_bytes, cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(score_cam_.at<void>(features_at), s.features, features_bytes,
+                             cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(score_cam_.at<void>(table_at), table.data(), table.size() * sizeof(int),
+                             cudaMemcpyHostToDevice, stream));
+  const size_t row = static_cast<size_t>(s.classes) * sizeof(float);
+  for (int first = 0; first < count; first += batch) {
+    const int m = std::min(batch, count - first);
+    launch_score_cam_inputs(score_cam_.at<float>(0), s.h, s.w, score_cam_.at<float>(features_at), s.fh, s.fw,
+                            s.c, score_cam_.at<int>(table_at) + 2 * first, m, p.test_input, stream);
+    launch_pack_input(storage_, p.test_input, static_cast<int64_t>(m) * s.h * s.w, kStemChannels, p.input,
+                      stream);
+    if (p.graph) {
+      CUDA_CHECK(cudaGraphLaunch(p.graph.get(), stream));
+    } else {
+      enqueue_forward(p, nullptr);
+    }
+    CUDA_CHECK(cudaMemcpyAsync(score_cam_.at<uint8_t>(logits_at + first * row), p.logits, m * row,
+                               cudaMemcpyDeviceToDevice, stream));
+  }
+  CUDA_CHECK(cudaMemcpyAsync(logits.data(), score_cam_.at<void>(logits_at), logits_bytes,
+                             cudaMemcpyDeviceToHost, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace cuda_detail

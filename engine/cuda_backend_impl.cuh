@@ -6,11 +6,13 @@
 #include <memory>
 
 #include "backend.h"
+#include "cam.cuh"
 #include "cuda_backend.h"
 #include "cuda_conv_planner.cuh"
 #include "cuda_laps.cuh"
 #include "cuda_resources.cuh"
 #include "head.cuh"
+#include "preprocess.cuh"
 #include "resnet.h"
 
 namespace cam {
@@ -24,9 +26,13 @@ Storage storage_for(Precision precision);
 class CudaBackend : public Backend {
  public:
   CudaBackend(const ResNet& net, Precision precision, const CudaOptions& options, bool verbose);
+  ~CudaBackend() override;  // waits for the batches in flight: their copies use buffers freed here
   std::string name() const override { return "cuda"; }
   void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
+  uint64_t submit(const BatchRequest& request) override;
+  void collect(uint64_t ticket, std::vector<ImageResult>& results) override;
   void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
+  void score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits) override;
   std::string tuning() const override { return planner_.tuning(); }
   void set_tuning(const std::string& json) override { planner_.set_tuning(json); }
 
@@ -34,8 +40,8 @@ class CudaBackend : public Backend {
   // Everything one batch shape needs on the device: the activation arena and its regions, the conv plans
   // and the CUDA Graph of the forward + head + CAM.
   struct Plan {
-    int n = 0, h = 0, w = 0, k = 0, r = 0, turn = 0;  // images it has room for, input size, maps, turn
-    Schedule schedule;  // the forward at (h, w): steps, buffer roles, feature size
+    int n = 0, h = 0, w = 0, k = 0, r = 0;  // images it has room for, input size, maps
+    Schedule schedule;                      // the forward at (h, w): steps, buffer roles, feature size
     ConvPlans convs;
     GrowBuffer arena;
     void* input = nullptr;                   // (N, H, W, 8) storage
@@ -54,43 +60,65 @@ class CudaBackend : public Backend {
     GraphExec graph;
   };
   // Where one batch's inputs and outputs live in the pinned upload and download buffers (cuda_run.cu).
-  struct BatchLayout;
+  struct BatchLayout {
+    int n = 0, k = 0, r = 0, slots = 0, classes = 0, h = 0, w = 0, max_pixels = 0;
+    std::vector<PackedImage> images;
+    std::vector<PackedOverlay> overlays;
+    std::vector<int> requested;     // (r) the requested classes
+    std::vector<size_t> image_end;  // packed bytes up to and including image i
+    size_t tables_at = 0, overlay_table_at = 0, requested_at = 0, upload_bytes = 0;
+    size_t map_size = 0, overlay_bytes = 0, probs_at = 0, topk_at = 0, maps_at = 0, overlays_at = 0;
+    size_t download_bytes = 0;  // everything before overlays_at comes from the plan's outputs
+  };
+  // One batch between submit() and collect(), with everything its copies touch while other batches compute:
+  // its pinned upload and download, the device copy of the upload (read by its preprocess and overlay), its
+  // overlays and a copy of the plan's outputs (so the next batch may run on the same plan at once), and the
+  // events that order its upload, compute and download.
+  struct Flight {
+    bool busy = false;
+    uint64_t ticket = 0;
+    BatchLayout layout;
+    GrowBuffer upload{true}, device_upload, rows, overlays, blend_max, outputs, download{true};
+    CudaEvent uploaded{cudaEventDisableTiming}, computed{cudaEventDisableTiming},
+        downloaded{cudaEventDisableTiming};
+  };
   using StageHook = std::function<void(const void* data, int h, int w, int channels)>;
 
   void upload_weights(Precision precision);
   void capture_graph(Plan& p);
-  // turn: which of the two plans of a size a pipelined batch alternates between (0 otherwise).
-  Plan& plan_for(int n, int h, int w, int k, int r, int turn = 0);
+  Plan& plan_for(int n, int h, int w, int k, int r);
+  // Waits for every batch in flight (before planning, which allocates, measures and captures, and before
+  // the synchronous forward()).
+  void drain();
   size_t allocate_arena(Plan& p);
   // The forward, head and CAM of plan p on the compute stream (captured into p.graph, or launched eagerly).
   void enqueue_forward(Plan& p, const StageHook& stage_hook);
   void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual);
   std::vector<float> download_floats(const void* data, size_t count);
-  // run() in three parts: the host packing into the pinned upload, the chunks' copies and launches, and the
-  // results read from the pinned download.
-  BatchLayout pack(const BatchRequest& request);
-  void launch(const BatchRequest& request, const BatchLayout& layout, const std::vector<Plan*>& plans,
-              int chunk);
-  void assemble(const BatchRequest& request, const BatchLayout& layout, std::vector<ImageResult>& results);
+  // A batch in three parts: the host packing into the flight's pinned upload (submit), the copies and
+  // launches queued on the streams (submit), and the results read from the pinned download (collect).
+  void pack(const BatchRequest& request, Flight& f);
+  void launch(const BatchRequest& request, Plan& p, Flight& f);
+  void assemble(const Flight& f, std::vector<ImageResult>& results);
 
   const ResNet& net_;
   Storage storage_;
   bool verbose_, use_graphs_;
-  int pipeline_chunk_;
   int device_;              // made current before any resource below is created on it
-  CudaStream stream_;       // compute, and everything when a batch is not pipelined
-  CudaStream copy_stream_;  // uploads and downloads of pipelined batches
-  ChunkEvents events_;
+  CudaStream stream_;       // compute (and, while profiling, the copies too, so that laps time them)
+  CudaStream copy_stream_;  // uploads and downloads
   CudnnHandle cudnn_;
   CublasHandle cublas_;
   ConvPlanner planner_;  // after the handles and streams it uses
-  GrowBuffer weights_arena_, cublas_workspace_, upload_{true}, device_upload_, rows_, overlays_, blend_max_,
-      download_{true};
+  GrowBuffer weights_arena_, cublas_workspace_;
+  GrowBuffer score_cam_;  // Score-CAM: the inputs, features, job table and logits of one call
+  Flight flights_[kMaxInFlight];
+  uint64_t next_ticket_ = 0;
   ConvWeights weights_;
   std::vector<std::pair<float*, float*>> hidden_;  // MLP head layers: weight (out, in), bias (out), fp32
   float* fc_weight_ = nullptr;                     // (classes, head_dim) fp32
   float* fc_bias_ = nullptr;                       // (classes)
-  std::vector<std::unique_ptr<Plan>> plans_;       // at most one per (h, w, k, r, turn): plan_for
+  std::vector<std::unique_ptr<Plan>> plans_;       // at most one per (h, w, k, r): plan_for
   EventLaps laps_;                                 // profiling (Backend::set_profiling); idle otherwise
 };
 

@@ -167,21 +167,6 @@ struct GrowBuffer {
   }
 };
 
-// Per-chunk ordering events of a pipelined batch (cuda_run.cu): uploaded, computed, downloaded. Created once
-// and reused; timing disabled.
-class ChunkEvents {
- public:
-  void ensure(int count) {
-    while (static_cast<int>(events_.size()) < count) events_.emplace_back(cudaEventDisableTiming);
-  }
-  cudaEvent_t uploaded(int chunk) const { return events_[3 * chunk].get(); }
-  cudaEvent_t computed(int chunk) const { return events_[3 * chunk + 1].get(); }
-  cudaEvent_t downloaded(int chunk) const { return events_[3 * chunk + 2].get(); }
-
- private:
-  std::vector<CudaEvent> events_;
-};
-
 inline size_t align256(size_t x) {
   return (x + 255) & ~size_t(255);
 }

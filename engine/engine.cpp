@@ -51,6 +51,20 @@ std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<i
   return classes;
 }
 
+uint64_t Backend::submit(const BatchRequest& request) {
+  if (finished_.size() >= static_cast<size_t>(kMaxInFlight))
+    throw Error("submit: " + std::to_string(kMaxInFlight) + " batches in flight; collect one first");
+  run(request, finished_[next_ticket_]);
+  return next_ticket_++;
+}
+
+void Backend::collect(uint64_t ticket, std::vector<ImageResult>& results) {
+  auto it = finished_.find(ticket);
+  if (it == finished_.end()) throw Error("collect: no batch in flight has ticket " + std::to_string(ticket));
+  results = std::move(it->second);
+  finished_.erase(it);
+}
+
 ImageResult ranked_result(const float* logits, int classes, int topk) {
   ImageResult r;
   r.logits.assign(logits, logits + classes);
@@ -205,6 +219,10 @@ std::vector<ImageResult> Engine::run(const std::vector<Image>& images, const Map
 }
 
 std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, const MapOptions& options) {
+  return collect(submit(images, options));
+}
+
+void Engine::check(const MapOptions& options) const {
   if (options.topk < 0 || options.topk > net_.num_classes)
     throw Error("topk " + std::to_string(options.topk) + " out of range 0.." +
                 std::to_string(net_.num_classes));
@@ -224,37 +242,57 @@ std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, co
     throw Error("metric steps must be within 1..H*W of the input");
   if (options.perturbed_batch < 1 || options.perturbed_batch > 4096)
     throw Error("perturbed batch must be within 1..4096");
-  std::vector<ImageResult> results;
-  if (images.empty()) return results;
+}
+
+uint64_t Engine::submit(const std::vector<const Image*>& images, const MapOptions& options) {
+  check(options);
+  if (submitted_.size() >= static_cast<size_t>(Backend::kMaxInFlight))
+    throw Error("submit: " + std::to_string(Backend::kMaxInFlight) + " batches in flight; collect one first");
+  Submitted s;
+  s.options = options;
   // CAM and Grad-CAM (the same map) run on the backend's own path; every other method, and the metrics,
-  // from its forward (cam_methods.h).
+  // from its forward (cam_methods.h), here and now.
   const bool backend_maps =
       !options.metrics && std::all_of(options.methods.begin(), options.methods.end(), [](CamMethod m) {
         return m == CamMethod::kCam || m == CamMethod::kGradCam;
       });
-  if (!backend_maps) {
-    results = run_methods(net_, *backend_, images, options);
-    finish_ranking(results, options);
-    return results;
+  if (!images.empty() && !backend_maps) s.results = run_methods(net_, *backend_, images, options);
+  if (!images.empty() && backend_maps) {
+    BatchRequest request;
+    request.images = images;
+    request.topk = options.topk;
+    request.classes = options.classes;
+    request.overlays = options.overlays;
+    request.image_weight = options.image_weight;
+    request.colormap = options.colormap;
+    s.backend_ticket = backend_->submit(request);
+    s.on_backend = true;
   }
-  BatchRequest request;
-  request.images = images;
-  request.topk = options.topk;
-  request.classes = options.classes;
-  request.overlays = options.overlays;
-  request.image_weight = options.image_weight;
-  request.colormap = options.colormap;
-  backend_->run(request, results);
-  for (ImageResult& r : results) {
-    const size_t per_method = r.maps.size();
-    for (ClassMap& m : r.maps) m.method = options.methods[0];
-    for (size_t method = 1; method < options.methods.size(); ++method)
-      for (size_t j = 0; j < per_method; ++j) {
-        r.maps.push_back(r.maps[j]);
-        r.maps.back().method = options.methods[method];
-      }
+  submitted_.emplace(next_ticket_, std::move(s));
+  return next_ticket_++;
+}
+
+std::vector<ImageResult> Engine::collect(uint64_t ticket) {
+  auto it = submitted_.find(ticket);
+  if (it == submitted_.end())
+    throw Error("collect: no batch was submitted with ticket " + std::to_string(ticket));
+  Submitted s = std::move(it->second);
+  submitted_.erase(it);
+  std::vector<ImageResult>& results = s.results;
+  if (s.on_backend) {
+    backend_->collect(s.backend_ticket, results);
+    const std::vector<CamMethod>& methods = s.options.methods;
+    for (ImageResult& r : results) {
+      const size_t per_method = r.maps.size();
+      for (ClassMap& m : r.maps) m.method = methods[0];
+      for (size_t method = 1; method < methods.size(); ++method)
+        for (size_t j = 0; j < per_method; ++j) {
+          r.maps.push_back(r.maps[j]);
+          r.maps.back().method = methods[method];
+        }
+    }
   }
-  finish_ranking(results, options);
+  finish_ranking(results, s.options);
   return results;
 }
 

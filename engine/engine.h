@@ -6,6 +6,8 @@
 //   auto results = engine.run(images, {});                  // top-1 map + overlay per image
 //   results[0].top[0], engine.label(results[0].top[0]), results[0].maps[0].map (input_h x input_w in [0, 1])
 #pragma once
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +79,13 @@ class Engine {
 
   std::vector<ImageResult> run(const std::vector<Image>& images, const MapOptions& options);
   std::vector<ImageResult> run(const std::vector<const Image*>& images, const MapOptions& options);
+  // Overlapped batches, for pipelines: submit() starts a batch and returns a ticket, collect(ticket) waits
+  // for that batch and returns its results (run() is the two in one). On CUDA submit() returns before the
+  // device is done, so the next batch's upload and the previous one's download overlap this one's compute;
+  // at most Backend::kMaxInFlight (3) batches may wait uncollected, in any order. The images may be freed
+  // once submit() returns. Throws cam::Error for invalid options (at submit) or an unknown ticket.
+  uint64_t submit(const std::vector<const Image*>& images, const MapOptions& options);
+  std::vector<ImageResult> collect(uint64_t ticket);
   // Benchmarks: while on, run() times its phases (and, with `layers`, every layer of the forward); see
   // Backend::set_profiling.
   void set_profiling(bool phases, bool layers);
@@ -86,12 +95,23 @@ class Engine {
   std::string tuning() const;
 
  private:
+  // A submitted batch: its options, and either the backend's ticket or (maps made from the forward,
+  // cam_methods.h) the results already made.
+  struct Submitted {
+    MapOptions options;
+    bool on_backend = false;
+    uint64_t backend_ticket = 0;
+    std::vector<ImageResult> results;
+  };
+  void check(const MapOptions& options) const;
   void save_tuning();
   void finish_ranking(std::vector<ImageResult>& results, const MapOptions& options);
 
   ResNet net_;
   std::unique_ptr<Backend> backend_;
   std::string tuning_file_, saved_tuning_;
+  uint64_t next_ticket_ = 0;
+  std::map<uint64_t, Submitted> submitted_;
 };
 
 }  // namespace cam

@@ -55,7 +55,8 @@ void measure_faithfulness(Backend& backend, const ResNet& net, const float* inpu
   // The probability of each job's map class; for the all-baseline job, of every class.
   std::vector<float> baseline(classes), job_probability(jobs.size()), row(classes);
   perturbed_forward(
-      backend, net, static_cast<int>(jobs.size()), options.perturbed_batch,
+      backend, net.preprocess.height, net.preprocess.width, classes, static_cast<int>(jobs.size()),
+      options.perturbed_batch,
       [&](int index, float* out) {
         const Job& job = jobs[index];
         const float* x = input + job.image * input_size;

@@ -38,9 +38,6 @@ struct CudaOptions {
   int device = 0;
   ConvFusion conv_fusion = ConvFusion::kAuto;
   bool use_graphs = true;  // replay the forward + CAM as a CUDA Graph (eager launches otherwise)
-  // Images per chunk of a pipelined batch (copies of one chunk overlap the compute of another); 0: the whole
-  // batch at once (faster on an H200 at 64 and 256 images, see cuda_run.cu).
-  int pipeline_chunk = 0;
 };
 
 }  // namespace cam

@@ -74,33 +74,32 @@ bool Pipeline::run(size_t count, const PipelineHooks& hooks) {
     writing.clear();
     if (!records.empty()) hooks.deliver(records);
   };
-  for (size_t b = 0; b < std::min<size_t>(2, batches); ++b) schedule_decode(b);
-  size_t b = 0;
-  for (; b < batches && !hooks.stop(); ++b) {
-    std::vector<std::future<Decoded>> futures = std::move(decoding.front());
-    decoding.pop_front();
-    if (b + 2 < batches) schedule_decode(b + 2);
+  // The batch submitted to the engine and not yet collected.
+  struct Submitted {
+    size_t batch = 0;
+    uint64_t ticket = 0;
     std::vector<std::shared_ptr<Decoded>> decoded;
     std::vector<size_t> items;
     std::vector<const Image*> images;
-    for (size_t j = 0; j < futures.size(); ++j) {
-      decoded.push_back(std::make_shared<Decoded>(futures[j].get()));
-      stats_.decode_cpu_s += decoded.back()->cpu_s;
-      if (!decoded.back()->error.empty()) continue;
-      items.push_back(b * batch + j);
-      images.push_back(&decoded.back()->image);
-    }
+  };
+  auto engine_time = [&](const auto& call) {
     const auto t = std::chrono::steady_clock::now();
-    auto results = std::make_shared<std::vector<ImageResult>>(hooks.infer(items, images));
+    auto value = call();
     stats_.engine_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    if (results->size() != images.size())
+    return value;
+  };
+  // Collects a submitted batch, hands its images to the I/O threads to encode and delivers the batch before.
+  auto collect = [&](const Submitted& s) {
+    auto results = std::make_shared<std::vector<ImageResult>>(
+        engine_time([&] { return hooks.collect(s.ticket, s.items, s.images); }));
+    if (results->size() != s.images.size())
       throw Error("the engine returned a result per image of another batch");
-    stats_.images += images.size();
-    stats_.failed += decoded.size() - images.size();
+    stats_.images += s.images.size();
+    stats_.failed += s.decoded.size() - s.images.size();
     std::vector<std::future<Encoded>> next;
-    for (size_t j = 0, good = 0; j < decoded.size(); ++j)
-      next.push_back(io.submit([&hooks, i = b * batch + j, d = decoded[j], results,
-                                g = decoded[j]->error.empty() ? good++ : 0] {
+    for (size_t j = 0, good = 0; j < s.decoded.size(); ++j)
+      next.push_back(io.submit([&hooks, i = s.batch * batch + j, d = s.decoded[j], results,
+                                g = s.decoded[j]->error.empty() ? good++ : 0] {
         Encoded e;
         const double t0 = thread_cpu_seconds();
         e.record = d->error.empty() ? hooks.encode(i, d->image, (*results)[g]) : hooks.failed(i, d->error);
@@ -109,7 +108,28 @@ bool Pipeline::run(size_t count, const PipelineHooks& hooks) {
       }));
     deliver();
     writing = std::move(next);
+  };
+  for (size_t b = 0; b < std::min<size_t>(2, batches); ++b) schedule_decode(b);
+  std::unique_ptr<Submitted> in_engine;
+  size_t b = 0;
+  for (; b < batches && !hooks.stop(); ++b) {
+    std::vector<std::future<Decoded>> futures = std::move(decoding.front());
+    decoding.pop_front();
+    if (b + 2 < batches) schedule_decode(b + 2);
+    auto s = std::make_unique<Submitted>();
+    s->batch = b;
+    for (size_t j = 0; j < futures.size(); ++j) {
+      s->decoded.push_back(std::make_shared<Decoded>(futures[j].get()));
+      stats_.decode_cpu_s += s->decoded.back()->cpu_s;
+      if (!s->decoded.back()->error.empty()) continue;
+      s->items.push_back(b * batch + j);
+      s->images.push_back(&s->decoded.back()->image);
+    }
+    s->ticket = engine_time([&] { return hooks.submit(s->items, s->images); });
+    if (in_engine) collect(*in_engine);
+    in_engine = std::move(s);
   }
+  if (in_engine) collect(*in_engine);
   deliver();
   stats_.wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return b == batches;

@@ -1,9 +1,11 @@
 // The end-to-end run over a list of images: decode -> engine -> encode/write, as one component that the CLI
-// and `cam_bench --e2e` both use. The calling thread runs the engine one batch at a time; a pool of I/O
-// threads decodes the next two batches and encodes/writes the previous batch's outputs meanwhile. At most
-// four batches are in flight, so memory stays flat whatever the list's length. Records reach `deliver` in
-// input order, one batch at a time, after every output of that batch is written; `stop` is asked before
-// each batch (an interruption, a full disk), and what was started is finished and delivered first.
+// and `cam_bench --e2e` both use. The calling thread submits batch b to the engine and then collects batch
+// b-1 (Engine::submit/collect: on a GPU batch b's upload overlaps b-1's compute, and b-1's download b's);
+// a pool of I/O threads decodes the next two batches and encodes/writes the collected batch's outputs
+// meanwhile. At most five batches are alive (two decoding, one in the engine, one collected, one being
+// written), so memory stays flat whatever the list's length. Records reach `deliver` in input order, one
+// batch at a time, after every output of that batch is written; `stop` is asked before each batch (an
+// interruption, a full disk), and what was started is finished and delivered first.
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -28,17 +30,21 @@ struct PipelineStats {
   size_t images = 0, failed = 0;  // decoded and engine-run; failed to decode
   double decode_cpu_s = 0;        // I/O threads in `decode`
   double encode_cpu_s = 0;        // I/O threads in `encode` (overlays, files, records)
-  double engine_s = 0;            // wall time of `infer` on the calling thread
+  double engine_s = 0;            // wall time of `submit` and `collect` on the calling thread
   double wall_s = 0;              // the whole run
 };
 
 struct PipelineHooks {
   // I/O thread: item i's image; a cam::Error makes the item failed(i, message).
   std::function<Image(size_t item)> decode;
-  // Calling thread: the results of a batch's decoded images, `images[j]` being item `items[j]`.
-  std::function<std::vector<ImageResult>(const std::vector<size_t>& items,
+  // Calling thread: starts a batch's decoded images through the engine, `images[j]` being item `items[j]`
+  // (Engine::submit); the batch's results are asked for later, by `collect`.
+  std::function<uint64_t(const std::vector<size_t>& items, const std::vector<const Image*>& images)> submit;
+  // Calling thread: the results of the batch `submit` returned `ticket` for, with its items and images again
+  // (still alive); one result per image.
+  std::function<std::vector<ImageResult>(uint64_t ticket, const std::vector<size_t>& items,
                                          const std::vector<const Image*>& images)>
-      infer;
+      collect;
   // I/O thread: writes item i's outputs, returns its record.
   std::function<Record(size_t item, const Image& image, const ImageResult& result)> encode;
   // I/O thread: the record of an item that failed to decode.

@@ -4,7 +4,9 @@
 //     every pixel for a pooled head (G_k / (h*w), G the gradient at the pooled features) and S_k = sum_ij
 //     A_k;
 //   Score-CAM masks: each channel A_k upsampled to the input with UpsamplingBilinear2d (align_corners=True),
-//     then (u - min) / (max - min + 1e-8); the network input is multiplied by it.
+//     then (u - min) / (max - min + 1e-8); the network input is multiplied by it (score_cam_upsampled and
+//     score_cam_mask: the CPU's score_cam_input and the device's score_cam kernel both build masked inputs
+//     with them, bit for bit alike).
 #pragma once
 #include "cam_math.h"
 #include "host_device.h"
@@ -38,16 +40,26 @@ CAM_HD LinearTap align_corners_tap(int dst, int src_size, int dst_size) {
   return t;
 }
 
-// Sample of one channel of an NHWC feature map (h, w, C) at the taps, in PyTorch's order of operations.
+// Sample of one channel of an NHWC feature map (h, w, C) at the taps, in PyTorch's order of operations,
+// each product and sum rounded on its own so that the device's masks equal the host's bit for bit.
 CAM_HD float align_corners_sample(const float* channel, int w, int c, LinearTap ty, LinearTap tx) {
   const float h1 = ty.w1, h0 = 1.0f - h1, w1 = tx.w1, w0 = 1.0f - w1;
-  return h0 * (w0 * channel[(ty.i0 * w + tx.i0) * c] + w1 * channel[(ty.i0 * w + tx.i1) * c]) +
-         h1 * (w0 * channel[(ty.i1 * w + tx.i0) * c] + w1 * channel[(ty.i1 * w + tx.i1) * c]);
+  const float top =
+      add_rn(mul_rn(w0, channel[(ty.i0 * w + tx.i0) * c]), mul_rn(w1, channel[(ty.i0 * w + tx.i1) * c]));
+  const float bottom =
+      add_rn(mul_rn(w0, channel[(ty.i1 * w + tx.i0) * c]), mul_rn(w1, channel[(ty.i1 * w + tx.i1) * c]));
+  return add_rn(mul_rn(h0, top), mul_rn(h1, bottom));
 }
 
 // A Score-CAM mask value from an upsampled activation and the channel's upsampled min and max.
 CAM_HD float score_cam_mask(float upsampled, float lo, float hi) {
   return (upsampled - lo) / (hi - lo + kScoreCamEps);
+}
+
+// The upsampled activation at input pixel (y, x) of channel `channel` (pointing at channel k of a (fh, fw, C)
+// NHWC map) for an (h, w) input.
+CAM_HD float score_cam_upsampled(const float* channel, int fh, int fw, int c, int h, int w, int y, int x) {
+  return align_corners_sample(channel, fw, c, align_corners_tap(y, fh, h), align_corners_tap(x, fw, w));
 }
 
 }  // namespace cam

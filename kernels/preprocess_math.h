@@ -159,22 +159,6 @@ CAM_HD unsigned char cv_linear_blend(int row0, int row1, int w0, int w1) {
   return static_cast<unsigned char>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
-CAM_HD float mul_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-
-CAM_HD float add_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
 // INTER_AREA's cell of output index d on a shrinking axis: source samples first..last, the first and last
 // possibly partial.
 struct CvAreaCell {

@@ -14,6 +14,8 @@
 
 #include "bn_act.cuh"
 #include "cam.cuh"
+#include "cam_methods.h"
+#include "cpu_backend.h"
 #include "cpu_ops.h"
 #include "cuda_backend.h"
 #include "cuda_graph_conv.cuh"
@@ -23,6 +25,7 @@
 #include "pool.cuh"
 #include "preprocess.cuh"
 #include "resnet.h"
+#include "score_cam.cuh"
 #include "softmax_topk.cuh"
 #include "test_util.h"
 
@@ -220,6 +223,59 @@ TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd size
         }
       CHECK(worst <= 1e-5);
     }
+}
+
+TEST_CASE("GPU Score-CAM masked inputs equal the CPU's bit for bit; the masked forwards' logits agree") {
+  if (no_gpu()) return;
+  for (auto sz :
+       {std::make_tuple(4, 4, 100, 100), std::make_tuple(10, 10, 320, 320), std::make_tuple(5, 3, 61, 47)}) {
+    const int n = 2, fh = std::get<0>(sz), fw = std::get<1>(sz), h = std::get<2>(sz), w = std::get<3>(sz),
+              c = 40;
+    std::vector<float> inputs = camtest::random_floats(static_cast<size_t>(n) * h * w * 3, rng),
+                       features = camtest::random_floats(static_cast<size_t>(n) * fh * fw * c, rng, 0, 3);
+    for (int p = 0; p < fh * fw; ++p) features[static_cast<size_t>(p) * c + 7] = 0.5f;  // a constant channel
+    const std::vector<int> jobs = {0, 0, 1, 39, 0, 7, 1, 7, 1, 12};
+    const int m = static_cast<int>(jobs.size() / 2);
+    Guarded di(inputs.size() * 4), df(features.size() * 4), dj(jobs.size() * 4),
+        dout(static_cast<size_t>(m) * h * w * 3 * 4);
+    di.upload(inputs.data());
+    df.upload(features.data());
+    dj.upload(jobs.data());
+    cam::launch_score_cam_inputs(di.as<float>(), h, w, df.as<float>(), fh, fw, c, dj.as<int>(), m,
+                                 dout.as<float>(), nullptr);
+    const std::vector<float> got = dout.floats();
+    std::vector<float> want(static_cast<size_t>(h) * w * 3);
+    for (int j = 0; j < m; ++j) {
+      const int image = jobs[2 * j], k = jobs[2 * j + 1];
+      cam::score_cam_input(&inputs[static_cast<size_t>(image) * h * w * 3], h, w,
+                           &features[static_cast<size_t>(image) * fh * fw * c], fh, fw, c, k, want.data());
+      INFO("size " << fh << "x" << fw << " -> " << h << "x" << w << ", job " << j);
+      CHECK(std::equal(want.begin(), want.end(), got.begin() + static_cast<size_t>(j) * want.size()));
+    }
+  }
+  // The whole path: inputs and features up once, masked inputs made on the device, the plan's forward.
+  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
+  cam::ScoreCamJobs s;
+  s.n = 2, s.h = 64, s.w = 48, s.c = net.feature_channels, s.classes = net.num_classes;
+  const std::vector<float> inputs = camtest::random_floats(static_cast<size_t>(s.n) * s.h * s.w * 3, rng);
+  cam::CpuBackend cpu(net, 0);
+  cam::ForwardResult fwd;
+  cpu.forward(inputs.data(), s.n, s.h, s.w, false, fwd);
+  s.inputs = inputs.data(), s.features = fwd.features.data(), s.fh = fwd.feature_h, s.fw = fwd.feature_w;
+  for (int k = 0; k < 23; ++k) s.jobs.emplace_back(k % 2, (k * 37) % s.c);
+  s.batch = 5;  // 23 jobs: short last batch
+  std::vector<float> want, got;
+  cpu.score_cam_logits(s, want);
+  cam::CudaOptions co;
+  co.conv_fusion = cam::ConvFusion::kOff;
+  auto gpu = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
+  gpu->score_cam_logits(s, got);
+  REQUIRE(got.size() == want.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, static_cast<double>(std::fabs(got[i] - want[i]))),
+    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
+  CHECK(worst <= 1e-4 * std::max(1.0, scale));
 }
 
 TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
@@ -487,24 +543,48 @@ TEST_CASE("graphs stay valid when later plans move the conv workspace: batch siz
   }
 }
 
-TEST_CASE(
-    "a pipelined batch (chunks overlapping copies and compute) equals the same images run chunk by chunk") {
+TEST_CASE("overlapped batches (submitted before the previous ones are collected) equal one batch at a time") {
   if (no_gpu()) return;
   cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
   std::vector<cam::Image> images;
-  for (int i = 0; i < 70; ++i) images.push_back(camtest::random_image(30 + i % 7 * 13, 20 + i % 5 * 17, rng));
-  cam::CudaOptions co;
-  co.pipeline_chunk = 16;  // 70 images: chunks of 16, 16, 16, 16, 6; plans alternate and are reused
-  auto backend = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
-  cam::BatchRequest req = request_for(images, 2, {3});
-  std::vector<cam::ImageResult> whole, part;
-  backend->run(req, whole);
-  REQUIRE(whole.size() == images.size());
-  for (size_t first = 0; first < images.size(); first += 16) {
-    cam::BatchRequest one = req;
-    one.images.assign(req.images.begin() + first, req.images.begin() + std::min(images.size(), first + 16));
-    backend->run(one, part);  // 16 images or fewer: one chunk, the compute stream only
-    check_identical(whole, part, first);
+  for (int i = 0; i < 40; ++i) images.push_back(camtest::random_image(30 + i % 7 * 13, 20 + i % 5 * 17, rng));
+  // Full batches, a short one (the full plan), a larger one (a new plan while batches are in flight).
+  std::vector<std::vector<cam::Image>> batches;
+  for (auto [first, count] : {std::pair{0, 12}, {12, 12}, {24, 5}, {24, 16}, {0, 16}, {16, 16}})
+    batches.emplace_back(images.begin() + first, images.begin() + first + count);
+  for (bool graphs : {true, false}) {
+    CAPTURE(graphs);
+    cam::CudaOptions co;
+    co.use_graphs = graphs;
+    auto sequential = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
+    std::vector<std::vector<cam::ImageResult>> want(batches.size());
+    for (size_t i = 0; i < batches.size(); ++i) sequential->run(request_for(batches[i], 2, {3}), want[i]);
+    auto overlapped = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
+    overlapped->set_tuning(sequential->tuning());  // the same kernels: only the overlap differs
+    std::vector<std::vector<cam::ImageResult>> got(batches.size());
+    std::vector<uint64_t> ticket(batches.size());
+    auto submit = [&](size_t i) { ticket[i] = overlapped->submit(request_for(batches[i], 2, {3})); };
+    submit(0), submit(1), submit(2);  // three in flight, the most there may be
+    CHECK_THROWS_AS(overlapped->submit(request_for(batches[3], 2, {3})), cam::Error);
+    overlapped->collect(ticket[1], got[1]);  // out of order
+    submit(3);                               // a larger batch: a new plan while 0 and 2 are in flight
+    overlapped->collect(ticket[0], got[0]);
+    cam::ForwardResult fwd;  // a synchronous forward while batches are in flight waits for them
+    std::vector<float> input(static_cast<size_t>(2) * 64 * 64 * 3, 0.25f);
+    overlapped->forward(input.data(), 2, 64, 64, false, fwd);
+    submit(4);
+    overlapped->collect(ticket[2], got[2]);
+    std::vector<cam::ImageResult> run_between;
+    overlapped->run(request_for(batches[0], 2, {3}), run_between);  // run() among batches in flight
+    check_identical(want[0], run_between);
+    submit(5);
+    for (size_t i : {3, 5, 4}) overlapped->collect(ticket[i], got[i]);
+    CHECK_THROWS_AS(overlapped->collect(ticket[5], got[5]), cam::Error);  // collected already
+    for (size_t i = 0; i < batches.size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(got[i].size() == batches[i].size());
+      check_identical(want[i], got[i]);
+    }
   }
 }
 

@@ -115,6 +115,42 @@ TEST_CASE("results do not depend on the batch: one at a time equals all together
   }
 }
 
+TEST_CASE("submit/collect: tickets in any order give each batch's own results; at most three in flight") {
+  cam::Engine engine(kWeights, cpu());
+  std::mt19937 rng(5);
+  std::vector<cam::Image> images;
+  for (int i = 0; i < 5; ++i) images.push_back(camtest::random_image(40 + 7 * i, 60 - 5 * i, rng));
+  cam::MapOptions cam_maps, methods;
+  cam_maps.topk = 2;
+  methods.methods = {cam::CamMethod::kCam, cam::CamMethod::kGradCamPlusPlus};  // made at submit
+  const std::vector<const cam::Image*> a = {&images[0], &images[1]}, b = {&images[2]},
+                                       c = {&images[3], &images[4]};
+  const uint64_t ta = engine.submit(a, cam_maps), tb = engine.submit(b, methods),
+                 tc = engine.submit(c, cam_maps);
+  CHECK_THROWS_WITH_AS(engine.submit(a, cam_maps), "submit: 3 batches in flight; collect one first",
+                       cam::Error);
+  std::vector<cam::ImageResult> got_c = engine.collect(tc), got_a = engine.collect(ta),
+                                got_b = engine.collect(tb);
+  const std::string unknown = "collect: no batch was submitted with ticket " + std::to_string(tb);
+  CHECK_THROWS_WITH_AS(engine.collect(tb), unknown.c_str(), cam::Error);
+  const std::vector<cam::ImageResult> want_a = engine.run(a, cam_maps), want_b = engine.run(b, methods),
+                                      want_c = engine.run(c, cam_maps);
+  for (const auto& [got, want] : {std::pair{&got_a, &want_a}, {&got_b, &want_b}, {&got_c, &want_c}}) {
+    REQUIRE(got->size() == want->size());
+    for (size_t i = 0; i < got->size(); ++i) {
+      CHECK((*got)[i].logits == (*want)[i].logits);
+      CHECK((*got)[i].top == (*want)[i].top);
+      REQUIRE((*got)[i].maps.size() == (*want)[i].maps.size());
+      for (size_t m = 0; m < (*got)[i].maps.size(); ++m) {
+        CHECK((*got)[i].maps[m].method == (*want)[i].maps[m].method);
+        CHECK((*got)[i].maps[m].map == (*want)[i].maps[m].map);
+      }
+    }
+  }
+  CHECK(got_b[0].maps.size() == 2);  // one map per method
+  CHECK(engine.collect(engine.submit({}, cam_maps)).empty());
+}
+
 TEST_CASE("maps: top-k first then every requested class; map at input size, overlay at original size") {
   cam::Engine engine(kWeights, cpu());
   std::mt19937 rng(3);

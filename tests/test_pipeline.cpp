@@ -1,7 +1,8 @@
 // engine/pipeline.h on its own, with hooks that stand in for the engine and the files: records arrive in
 // input order whatever order the I/O threads finish in, a failed decode becomes its failed() record, `stop`
-// ends the run after what was started is delivered, no more than four batches of images are alive at once, an
-// error in `deliver` reaches the caller, and the CPU-time counters add up to what the hooks spent.
+// ends the run after what was started is delivered, no more than five batches of images are alive at once,
+// each batch is collected with its own ticket after the next one was submitted, an error in `deliver` reaches
+// the caller, and the CPU-time counters add up to what the hooks spent.
 #include <doctest/doctest.h>
 
 #include <time.h>
@@ -33,6 +34,8 @@ struct Fake {
   std::vector<size_t> delivered;
   std::set<size_t> bad;  // items whose decode fails
   size_t stop_after = SIZE_MAX;
+  std::vector<std::vector<size_t>> submitted;          // the items of each submitted batch, by ticket - 100
+  size_t collected_batches = 0, expected_batches = 0;  // the run's batches, where a test knows them
 
   cam::PipelineHooks hooks() {
     cam::PipelineHooks h;
@@ -47,8 +50,22 @@ struct Fake {
       image.width = static_cast<int>(i), image.height = 1;
       return image;
     };
-    h.infer = [](const std::vector<size_t>& items, const std::vector<const cam::Image*>& images) {
+    h.submit = [this](const std::vector<size_t>& items, const std::vector<const cam::Image*>& images) {
       REQUIRE(items.size() == images.size());
+      std::lock_guard<std::mutex> lock(mutex);
+      submitted.push_back(items);
+      return static_cast<uint64_t>(100 + submitted.size() - 1);
+    };
+    h.collect = [this](uint64_t ticket, const std::vector<size_t>& items,
+                       const std::vector<const cam::Image*>& images) {
+      std::lock_guard<std::mutex> lock(mutex);
+      REQUIRE(ticket >= 100);
+      const size_t batch = ticket - 100;
+      REQUIRE(batch < submitted.size());
+      CHECK(items == submitted[batch]);  // the batch of this ticket
+      // overlapped: the next batch was submitted first, except for the last one
+      if (collected_batches + 1 < expected_batches) CHECK(submitted.size() == batch + 2);
+      ++collected_batches;
       std::vector<cam::ImageResult> results(images.size());
       for (size_t j = 0; j < images.size(); ++j) {
         CHECK(images[j]->width == static_cast<int>(items[j]));  // each image beside its own item
@@ -75,14 +92,16 @@ struct Fake {
 
 }  // namespace
 
-TEST_CASE("records in input order, failures in their place, at most four batches alive") {
+TEST_CASE("records in input order, failures in their place, at most five batches alive") {
   Fake fake;
   fake.bad = {3, 17, 40};
+  fake.expected_batches = 6;
   cam::Pipeline pipeline(8, 4);
   CHECK(pipeline.run(45, fake.hooks()));
   REQUIRE(fake.delivered.size() == 45);
   for (size_t i = 0; i < 45; ++i) CHECK(fake.delivered[i] == i);
-  CHECK(fake.most_alive.load() <= 4 * 8);
+  CHECK(fake.collected_batches == 6);
+  CHECK(fake.most_alive.load() <= 5 * 8);
   CHECK(pipeline.stats().images == 42);
   CHECK(pipeline.stats().failed == 3);
 }
@@ -92,9 +111,9 @@ TEST_CASE("stop ends the run at a batch boundary, after delivering what was star
   fake.stop_after = 10;  // asked before each batch: true once 10 records are in
   cam::Pipeline pipeline(4, 2);
   CHECK_FALSE(pipeline.run(40, fake.hooks()));
-  // Before batch 4 stop says true (batches 0-2 are in); batch 3, already through the engine, is still
-  // delivered.
-  REQUIRE(fake.delivered.size() == 16);
+  // Before batch 5 stop says true (batches 0-2 are in); batches 3 and 4, already submitted to the engine,
+  // are still collected and delivered.
+  REQUIRE(fake.delivered.size() == 20);
   for (size_t i = 0; i < fake.delivered.size(); ++i) CHECK(fake.delivered[i] == i);
 }
 
