@@ -78,13 +78,16 @@ MaskScore score_map(const float* map, int h, int w, const Localization& peak, co
                     double tolerance) {
   MaskScore s;
   double total = 0, on_object = 0;
+  std::vector<int> mask_x(w);  // the mask column under each map column, once
+  for (int x = 0; x < w; ++x)
+    mask_x[x] = std::min(mask.width - 1, static_cast<int>((x + 0.5) * mask.width / w));
   for (int y = 0; y < h; ++y) {
     const int my = std::min(mask.height - 1, static_cast<int>((y + 0.5) * mask.height / h));
+    const uint8_t* mask_row = &mask.inside[static_cast<size_t>(my) * mask.width];
     for (int x = 0; x < w; ++x) {
-      const int mx = std::min(mask.width - 1, static_cast<int>((x + 0.5) * mask.width / w));
       const double v = map[static_cast<size_t>(y) * w + x];
       total += v;
-      if (mask.inside[static_cast<size_t>(my) * mask.width + mx]) on_object += v;
+      if (mask_row[mask_x[x]]) on_object += v;
     }
   }
   if (!(total > 0)) {

@@ -2,8 +2,12 @@
 // reports.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "error.h"
@@ -103,6 +107,46 @@ TEST_CASE("localize: peak and the 20% box, mapped to original pixels") {
   loc = cam::localize(flat.data(), 10, 10, 10, 10);
   CHECK(loc.peak_x == 1);
   CHECK(loc.peak_y == 2);
+}
+
+TEST_CASE("localize equals a test of every pixel, on maps with plateaus and ties, odd sizes") {
+  std::mt19937 rng(3);
+  for (auto [h, w, ow, oh] : {std::array{320, 320, 100, 100}, {224, 224, 640, 480}, {37, 53, 51, 29}}) {
+    for (int trial = 0; trial < 5; ++trial) {
+      // A coarse random map blown up by nearest neighbour: wide plateaus and ties, zeros after a ReLU.
+      const int ch = 3 + trial, cw = 4 + trial;
+      std::vector<float> coarse = camtest::random_floats(static_cast<size_t>(ch) * cw, rng, -0.5f, 1.0f);
+      std::vector<float> map(static_cast<size_t>(h) * w);
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          map[static_cast<size_t>(y) * w + x] =
+              std::max(0.0f, coarse[static_cast<size_t>(y * ch / h) * cw + x * cw / w]);
+      // The reference: every pixel tested against the peak's plateau and the 20% cut.
+      const float top = *std::max_element(map.begin(), map.end()), cut = 0.2f * top,
+                  plateau = top - 1e-6f * top;
+      double sum_x = 0, sum_y = 0;
+      int at_top = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          const float v = map[static_cast<size_t>(y) * w + x];
+          if (v >= plateau) sum_x += x, sum_y += y, ++at_top;
+          if (v >= cut)
+            x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+        }
+      const double sx = static_cast<double>(ow) / w, sy = static_cast<double>(oh) / h;
+      const cam::Localization loc = cam::localize(map.data(), h, w, ow, oh);
+      CAPTURE(h);
+      CAPTURE(w);
+      CAPTURE(trial);
+      REQUIRE(!loc.empty);
+      CHECK(loc.peak_x == std::min(ow - 1, static_cast<int>((sum_x / at_top + 0.5) * sx)));
+      CHECK(loc.peak_y == std::min(oh - 1, static_cast<int>((sum_y / at_top + 0.5) * sy)));
+      CHECK(loc.box_x0 == static_cast<int>(std::floor(x0 * sx)));
+      CHECK(loc.box_y0 == static_cast<int>(std::floor(y0 * sy)));
+      CHECK(loc.box_x1 == std::min(ow - 1, static_cast<int>(std::ceil((x1 + 1) * sx)) - 1));
+      CHECK(loc.box_y1 == std::min(oh - 1, static_cast<int>(std::ceil((y1 + 1) * sy)) - 1));
+    }
+  }
 }
 
 TEST_CASE(".npy files: header NumPy reads, data float32 little-endian") {
