@@ -91,9 +91,12 @@ PY
 
 if command -v compute-sanitizer >/dev/null; then
   step "memcheck kernels" 90 "$res/memcheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/test_cuda_ops" \
-    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*'
+    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*,GPU Score-CAM*'
   step "racecheck kernels" 60 "$res/racecheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool racecheck "$bin/test_cuda_ops" \
-    -tc='GPU softmax*,GPU CAM*,GPU overlay*'
+    -tc='GPU softmax*,GPU CAM*,GPU overlay*,GPU Score-CAM*'
+  # Batches in flight on two streams: their buffers must never be touched by another batch's copies.
+  step "memcheck overlapped batches" 90 "$res/memcheck_overlap.txt" compute-sanitizer --error-exitcode 99 --tool memcheck \
+    "$bin/test_cuda_ops" -tc='overlapped batches*'
 else
   record compute-sanitizer "NOT FOUND"
 fi
@@ -120,6 +123,15 @@ for precision in fp16 tf32; do
     --size 224,100 --reps 10 --conv-fusion graph --json "$res/bench/graph_$precision.json"
   grep -E " cam " "$res/graph_$precision.txt"
 done
+
+# Map methods on the device (Score-CAM over all 2048 channels, masks made on the device) beside pytorch-grad-cam
+# and torchcam on the same card: full-size ResNet-50, fp32, batch 4, 224 and 100.
+step "methods engine" 120 "$res/methods_engine.txt" "$bin/cam_bench" --weights "$bench/resnet50_random.safetensors" \
+  --backend cuda --precision fp32 --batch 4 --size 224,100 --reps 1 --warmup 1 --methods gradcam++,eigencam,scorecam \
+  --metrics --json "$res/bench/methods_engine.json"
+step "methods pytorch-grad-cam" 150 "$res/methods_pytorch.txt" python3 bench/methods_pytorch.py \
+  --weights "$bench/resnet50_random.safetensors" --device cuda --batch 4 --size 224,100 --reps 1 \
+  --json "$res/bench/methods_pytorch.json"
 
 # Determinism: two runs sharing a tuning file must be identical; a third re-measures its choices.
 for run in 1 2 3; do

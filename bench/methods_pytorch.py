@@ -2,8 +2,9 @@
 """The peers' side of the map-methods benchmark: maps per second of pytorch-grad-cam's GradCAM, GradCAMPlusPlus,
 ScoreCAM and EigenCAM (target layer model.layer4[-1], each image's top-1 class), and of torchcam's
 DeletionInsertionMetric + ClassificationMetric on CAM maps, on the model of a safetensors file, for random
-images at each --size, batch --batch, with --threads CPU threads (cam_bench --methods ... --metrics is the
-engine's side, same model, sizes, batch and threads). Median of --reps timed runs after one warm-up.
+images at each --size, batch --batch, with --threads CPU threads or on --device cuda (cam_bench --methods ...
+--metrics is the engine's side, same model, sizes, batch and threads or device). Median of --reps timed runs after
+one warm-up; on CUDA each run ends with a synchronisation.
 
   .venv/bin/python bench/methods_pytorch.py --weights weights/fruits360_r50.safetensors --size 224,100 --batch 16
 """
@@ -34,6 +35,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--methods", default="gradcam,gradcam++,scorecam,eigencam,metrics")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -43,10 +45,12 @@ def main():
     from torchcam.metrics import ClassificationMetric, DeletionInsertionMetric
 
     tensors, meta = safetensors_io.load(args.weights)
-    model = torch_resnet.from_tensors(tensors, meta)
+    device = torch.device(args.device)
+    model = torch_resnet.from_tensors(tensors, meta).to(device)
     classes = {"gradcam": pytorch_grad_cam.GradCAM, "gradcam++": pytorch_grad_cam.GradCAMPlusPlus,
                "scorecam": pytorch_grad_cam.ScoreCAM, "eigencam": pytorch_grad_cam.EigenCAM}
     header = {"torch": torch.__version__, "threads": torch.get_num_threads(), "weights": args.weights,
+              "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
               "batch": args.batch, "cpu": open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].split("\n")[0].strip()}
     print("# " + json.dumps(header))
     print("%-10s %5s %5s %10s %10s" % ("what", "batch", "size", "median_s", "maps/s"))
@@ -54,14 +58,14 @@ def main():
     softmax = lambda logits: torch.softmax(logits, dim=-1)  # noqa: E731
     for size in [int(s) for s in args.size.split(",")]:
         g = torch.Generator().manual_seed(0)
-        x = torch.randn(args.batch, 3, size, size, generator=g)
+        x = torch.randn(args.batch, 3, size, size, generator=g).to(device)
         with torch.no_grad():
             top = model(x).argmax(1).tolist()
         targets = [ClassifierOutputTarget(c) for c in top]
         for what in args.methods.split(","):
             def once():
                 if what == "metrics":
-                    maps = torch.rand(args.batch, size, size, generator=g)
+                    maps = torch.rand(args.batch, size, size, generator=g).to(device)
                     di = DeletionInsertionMetric(peers.GivenMaps(model, maps), softmax, steps=20, batch_size=args.batch)
                     di.update(x, class_idx=top)
                     cm = ClassificationMetric(peers.GivenMaps(model, maps), softmax)
@@ -75,6 +79,8 @@ def main():
             for _ in range(args.reps):
                 t = time.perf_counter()
                 once()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
                 times.append(time.perf_counter() - t)
             median = float(np.median(times))
             print("%-10s %5d %5d %10.3f %10.2f" % (what, args.batch, size, median, args.batch / median), flush=True)
