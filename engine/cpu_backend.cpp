@@ -97,13 +97,14 @@ CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
     attr.set_post_ops(ops);
   }
   const int stride_used = s.subsample > 1 ? 1 : c.stride;
-  memory::dims stride{stride_used, stride_used}, pad{c.pad, c.pad};
-  auto desc = fuse_epilogue_ ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                               dnnl::algorithm::convolution_direct, s.src,
-                                                               any_weights, bias_md, s.dst, stride, pad, pad)
+  // oneDNN counts dilation as the gap between taps: 0 for a plain convolution.
+  memory::dims stride{stride_used, stride_used}, gap{c.dilation - 1, c.dilation - 1}, pad{c.pad, c.pad};
+  auto desc = fuse_epilogue_ ? dnnl::convolution_forward::desc(
+                                   dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                   s.src, any_weights, bias_md, s.dst, stride, gap, pad, pad)
                              : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                                dnnl::algorithm::convolution_direct, s.src,
-                                                               any_weights, s.dst, stride, pad, pad);
+                                                               any_weights, s.dst, stride, gap, pad, pad);
   dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_->engine);
   s.primitive = dnnl::convolution_forward(pd);
   memory user_weights(

@@ -27,7 +27,8 @@ ConvPlanner::ConvPlanner(cudnnHandle_t cudnn, cudaStream_t stream, Storage stora
 
 void ConvPlanner::describe(ConvPlan& cp, const Step& step, int n, const DeviceConv& d) const {
   const ConvLayer& c = *step.conv;
-  cp.shape = std::make_tuple(n, d.in_channels, step.in_h, step.in_w, c.out_channels, c.kernel, c.stride);
+  cp.shape =
+      std::make_tuple(n, d.in_channels, step.in_h, step.in_w, c.out_channels, c.kernel, c.stride, c.dilation);
   cp.out_h = step.out_h, cp.out_w = step.out_w;
   cp.residual = step.residual != Step::kNone, cp.relu = step.relu;
   CUDNN_CHECK(
@@ -38,8 +39,8 @@ void ConvPlanner::describe(ConvPlan& cp, const Step& step, int n, const DeviceCo
                                          cp.out_h, cp.out_w));
   CUDNN_CHECK(cudnnSetFilter4dDescriptor(cp.filter.get(), data_type_, CUDNN_TENSOR_NHWC, c.out_channels,
                                          d.in_channels, c.kernel, c.kernel));
-  CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cp.conv.get(), c.pad, c.pad, c.stride, c.stride, 1, 1,
-                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cp.conv.get(), c.pad, c.pad, c.stride, c.stride, c.dilation,
+                                              c.dilation, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   CUDNN_CHECK(cudnnSetConvolutionMathType(cp.conv.get(), math_));
 }
 

@@ -22,8 +22,8 @@ namespace cuda_detail {
 
 constexpr size_t kFindWorkspaceBytes = size_t(1) << 30;
 
-// What a conv's algorithm and timing depend on: (batch, Cin', H, W, Cout, kernel, stride).
-using ConvShape = std::tuple<int, int, int, int, int, int, int>;
+// What a conv's algorithm and timing depend on: (batch, Cin', H, W, Cout, kernel, stride, dilation).
+using ConvShape = std::tuple<int, int, int, int, int, int, int, int>;
 // A conv with its epilogue, what the fusion choices depend on: (shape, residual added, ReLU).
 using ConvKey = std::tuple<ConvShape, bool, bool>;
 

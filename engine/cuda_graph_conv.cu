@@ -121,7 +121,8 @@ bool GraphConv::describe(const GraphConvShape& s, cudnnHandle_t handle) {
 
   BackendDescriptor& conv = make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
-  const int64_t spatial = 2, pad[2] = {s.pad, s.pad}, stride[2] = {s.stride, s.stride}, dilation[2] = {1, 1};
+  const int64_t spatial = 2, pad[2] = {s.pad, s.pad}, stride[2] = {s.stride, s.stride},
+                dilation[2] = {s.dilation, s.dilation};
   conv.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f32)
       .set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode)
       .set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial)
@@ -274,7 +275,7 @@ void ConvPlanner::plan_graph_convs(ConvPlans& plans, const ConvWeights& weights,
     if (cached == graph_convs_.end()) {
       const DeviceConv& d = weights.at(&layer);
       GraphConvShape s;
-      std::tie(s.n, s.in_channels, s.h, s.w, s.out_channels, s.kernel, s.stride) = cp.shape;
+      std::tie(s.n, s.in_channels, s.h, s.w, s.out_channels, s.kernel, s.stride, s.dilation) = cp.shape;
       s.pad = layer.pad, s.out_h = cp.out_h, s.out_w = cp.out_w, s.residual = cp.residual, s.relu = cp.relu;
       s.data_type = data_type_, s.allow_tensor_cores = math_ == CUDNN_TENSOR_OP_MATH;
       workspace_.ensure(kFindWorkspaceBytes);

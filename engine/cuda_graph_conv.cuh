@@ -19,7 +19,7 @@ namespace cam {
 namespace cuda_detail {
 
 struct GraphConvShape {
-  int n = 0, in_channels = 0, h = 0, w = 0, out_channels = 0, kernel = 1, stride = 1, pad = 0;
+  int n = 0, in_channels = 0, h = 0, w = 0, out_channels = 0, kernel = 1, stride = 1, pad = 0, dilation = 1;
   int out_h = 0, out_w = 0;
   bool residual = false, relu = false;
   cudnnDataType_t data_type = CUDNN_DATA_FLOAT;

@@ -35,21 +35,23 @@ uint64_t CudaBackend::submit(const BatchRequest& request) {
   if (!free_flight)
     throw Error("submit: " + std::to_string(kMaxInFlight) + " batches in flight; collect one first");
   Flight& f = *free_flight;
-  f.ticket = next_ticket_++;
-  f.busy = true;
   f.layout = BatchLayout();
   const int n = static_cast<int>(request.images.size());
-  if (n == 0) return f.ticket;
-  // The plan first: a new one waits for the batches in flight, allocates, measures and captures.
-  Plan& p = plan_for(n, net_.preprocess.height, net_.preprocess.width, request.topk,
-                     static_cast<int>(request.classes.size()));
-  laps_.start(stream_.get(), profile_phases_, profile_layers_);
-  pack(request, f);
-  launch(request, p, f);
-  if (profile_phases_) {
-    CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
-    laps_.finish(phases_, layers_);
+  if (n) {
+    // The plan first: a new one waits for the batches in flight, allocates, measures and captures (and may
+    // throw for want of memory, leaving the flight free).
+    Plan& p = plan_for(n, net_.preprocess.height, net_.preprocess.width, request.topk,
+                       static_cast<int>(request.classes.size()));
+    laps_.start(stream_.get(), profile_phases_, profile_layers_);
+    pack(request, f);
+    launch(request, p, f);
+    if (profile_phases_) {
+      CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+      laps_.finish(phases_, layers_);
+    }
   }
+  f.busy = true;
+  f.ticket = next_ticket_++;
   return f.ticket;
 }
 

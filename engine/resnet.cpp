@@ -26,6 +26,17 @@ class Loader {
         fail("metadata stride_in_1x1 must be \"true\" or \"false\", found \"" + v + "\"");
       stride_in_1x1_ = v == "true";
     }
+    if (meta.count("replace_stride_with_dilation")) {
+      const nlohmann::json flags =
+          nlohmann::json::parse(meta.at("replace_stride_with_dilation"), nullptr, false);
+      if (!flags.is_array() || flags.size() != 3 ||
+          !std::all_of(flags.begin(), flags.end(), [](const nlohmann::json& f) { return f.is_boolean(); }))
+        fail(
+            "metadata replace_stride_with_dilation must be a JSON array of 3 booleans (layer2..layer4), "
+            "found " +
+            meta.at("replace_stride_with_dilation"));
+      for (int s = 0; s < 3; ++s) dilate_[s] = flags[s].get<bool>();
+    }
   }
 
   ResNet build() {
@@ -41,8 +52,16 @@ class Loader {
           "(timm's "
           "resnet*d) is not supported; the engine runs 1x1-conv shortcuts");
     net.stem = conv("conv1", "bn1", 3, 7, 2);
+    net.dilated = {dilate_[0], dilate_[1], dilate_[2]};
     int channels = net.stem.out_channels;
+    // torchvision's replace_stride_with_dilation: a flagged stage (layer2..4) keeps its stride-1 input size
+    // and dilates its 3x3 convs instead, the first block by the dilation before the stage, the others by the
+    // dilation after it (doubled).
+    int dilation = 1;
     for (int s = 1; file_.has(layer(s, 0) + ".conv1.weight"); ++s) {
+      const bool dilated = s >= 2 && s <= 4 && dilate_[s - 2];
+      const int previous = dilation, stride = s > 1 && !dilated ? 2 : 1;
+      if (dilated) dilation *= 2;
       std::vector<Block> blocks;
       for (int i = 0; file_.has(layer(s, i) + ".conv1.weight"); ++i) {
         bool bottleneck = file_.has(layer(s, i) + ".conv3.weight");
@@ -50,7 +69,10 @@ class Loader {
         if (bottleneck != net.bottleneck)
           fail("tensor '" + layer(s, i) + ".conv3.weight': " + (bottleneck ? "unexpected" : "missing") +
                " (blocks mix bottleneck and basic types)");
-        blocks.push_back(block(s, i, channels, i == 0 && s > 1 ? 2 : 1, net.bottleneck));
+        if (dilated && !bottleneck)
+          fail("metadata replace_stride_with_dilation: dilation needs bottleneck blocks (as in torchvision)");
+        blocks.push_back(
+            block(s, i, channels, i == 0 ? stride : 1, i == 0 ? previous : dilation, bottleneck));
         channels = blocks.back().last().out_channels;
       }
       net.stages.push_back(std::move(blocks));
@@ -133,7 +155,8 @@ class Loader {
   }
 
   // Reads conv `name` (OIHW, optional bias) and BN `bn` (optional), folds them into OHWI weight + shift.
-  ConvLayer conv(const std::string& name, const std::string& bn, int in_channels, int kernel, int stride) {
+  ConvLayer conv(const std::string& name, const std::string& bn, int in_channels, int kernel, int stride,
+                 int dilation = 1) {
     const TensorView& w = take(name + ".weight");
     expect_shape(w, {-1, in_channels, kernel, kernel},
                  "input channels must match the previous layer, kernel " + std::to_string(kernel) + "x" +
@@ -144,7 +167,8 @@ class Loader {
     c.out_channels = static_cast<int>(w.shape[0]);
     c.kernel = kernel;
     c.stride = stride;
-    c.pad = kernel / 2;
+    c.dilation = dilation;
+    c.pad = dilation * (kernel / 2);
     const int cout = c.out_channels;
     std::vector<float> oihw = file_.to_float(w);
     std::vector<double> scale(cout, 1.0), shift(cout, 0.0);
@@ -185,12 +209,14 @@ class Loader {
     return c;
   }
 
-  Block block(int s, int i, int in_channels, int stride, bool bottleneck) {
+  // dilation: of the block's 3x3 conv (bottleneck blocks only).
+  Block block(int s, int i, int in_channels, int stride, int dilation, bool bottleneck) {
     std::string p = layer(s, i);
     Block b;
     if (bottleneck) {
       b.conv1 = conv(p + ".conv1", p + ".bn1", in_channels, 1, stride_in_1x1_ ? stride : 1);
-      b.conv2 = conv(p + ".conv2", p + ".bn2", b.conv1.out_channels, 3, stride_in_1x1_ ? 1 : stride);
+      b.conv2 =
+          conv(p + ".conv2", p + ".bn2", b.conv1.out_channels, 3, stride_in_1x1_ ? 1 : stride, dilation);
       b.conv3 = conv(p + ".conv3", p + ".bn3", b.conv2.out_channels, 1, 1);
     } else {
       b.conv1 = conv(p + ".conv1", p + ".bn1", in_channels, 3, stride);
@@ -281,6 +307,7 @@ class Loader {
   std::set<std::string> used_;
   double bn_eps_ = 1e-5;
   bool stride_in_1x1_ = false;
+  bool dilate_[3] = {false, false, false};  // replace_stride_with_dilation, layer2..layer4
 };
 
 }  // namespace
@@ -396,6 +423,8 @@ std::string ResNet::describe() const {
   std::string s =
       "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
   for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());
+  for (int i = 0; i < 3; ++i)
+    if (dilated[i]) s += ", layer" + std::to_string(i + 2) + " dilated";
   for (const Dense& d : hidden) s += ", hidden " + std::to_string(d.out);
   return s + ", " + std::to_string(feature_channels) + " features, " + std::to_string(num_classes) +
          " classes, input " + std::to_string(preprocess.height) + "x" + std::to_string(preprocess.width) +

@@ -31,10 +31,11 @@ struct ConvLayer {
   int kernel = 1;
   int stride = 1;
   int pad = 0;
+  int dilation = 1;           // taps `dilation` pixels apart (torchvision's replace_stride_with_dilation)
   std::vector<float> weight;  // (Cout, K, K, Cin) OHWI, BN scale folded in
   std::vector<float> shift;   // (Cout) BN shift with the conv bias folded in
 
-  int out_size(int in) const { return (in + 2 * pad - kernel) / stride + 1; }
+  int out_size(int in) const { return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1; }
 };
 
 // Bottleneck: conv1 1x1 -> conv2 3x3 -> conv3 1x1 (+ shortcut). Basic: conv1 3x3 -> conv2 3x3 (+ shortcut).
@@ -86,6 +87,9 @@ struct ResNet {
   ConvLayer stem;                          // 7x7/2 conv + BN (ReLU and 3x3/2 max-pool follow)
   std::vector<std::vector<Block>> stages;  // layer1..layerN
   bool bottleneck = true;
+  // torchvision's replace_stride_with_dilation (metadata of that name): layer2..layer4 dilated instead of
+  // strided, so the maps are 2x (one flag), 4x or 8x finer at the same input size.
+  std::array<bool, 3> dilated{};
   int feature_channels = 0;  // channels of the last block's output (2048 for ResNet-50)
   int num_classes = 0;
   std::vector<Dense> hidden;        // MLP head between the pooling and fc; empty for the classic CAM head

@@ -115,6 +115,21 @@ def main():
     round_trip("pytorch whole model", m2, os.path.join(tmp, "whole.pt"), os.path.join(tmp, "whole.safetensors"), args.engine,
                "--input-size", "80x64")
 
+    # torchvision's replace_stride_with_dilation: a whole model says it; a state_dict needs the option, and
+    # without it the maps would have the wrong size (the engine's probabilities differ: the check fails).
+    d = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 5, replace_stride_with_dilation=(False, True, True)), 5)
+    torch.save(d, os.path.join(tmp, "dilated.pt"))
+    round_trip("pytorch whole model, layer3+4 dilated", d, os.path.join(tmp, "dilated.pt"),
+               os.path.join(tmp, "dilated.safetensors"), args.engine, "--input-size", "72x56")
+    torch.save(d.state_dict(), os.path.join(tmp, "dilated_sd.pth"))
+    round_trip("pytorch state_dict, --replace-stride-with-dilation", d, os.path.join(tmp, "dilated_sd.pth"),
+               os.path.join(tmp, "dilated_sd.safetensors"), args.engine, "--input-size", "72x56",
+               "--replace-stride-with-dilation", "false,true,true")
+    code, text = convert(os.path.join(tmp, "dilated.pt"), os.path.join(tmp, "contradiction.safetensors"),
+                         "--replace-stride-with-dilation", "false,false,true")
+    results.append(("a dilation option the model contradicts is refused", code == 2 and "contradicts" in text,
+                    text.strip().splitlines()[-1] if text.strip() else "no output"))
+
     # Keras v1 semantics in the Keras 2 .h5 layout, with a Dense hidden layer (real Keras files of both versions:
     # tests/test_peers_keras.py).
     k = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 4, hidden=(24,), stride_in_1x1=True, conv_bias=True, eps=1.001e-5), 3)

@@ -422,7 +422,7 @@ camtest::GoldenBounds golden_bounds(const std::string& precision) {
 // f(weights path, expected path, network, precision) for every golden fixture in every precision.
 void for_each_golden(const std::function<void(const std::string&, const std::string&, const cam::ResNet&,
                                               const std::string&)>& f) {
-  for (const char* name : {"golden_r50w16", "golden_r18w8", "golden_r18w8_mlp"}) {
+  for (const char* name : {"golden_r50w16", "golden_r18w8", "golden_r18w8_mlp", "golden_r50w8_dilated"}) {
     std::string weights = camtest::data_path(std::string(name) + ".safetensors"),
                 expected = camtest::data_path(std::string(name) + "_expected.safetensors");
     cam::ResNet net = cam::ResNet::load(weights);

@@ -1,7 +1,8 @@
 // End-to-end against PyTorch fixtures (tools/make_golden.py): a reduced-width ResNet-50 (mixed F16/BF16/F32
 // weights, 100x100 input: 4x4 maps through 13x13 and 7x7), a ResNet-18 at 64x48 (basic blocks, non-square),
-// and a ResNet-18 with an MLP head (GAP -> 48 -> 24 -> fc), whose CAM weights come from the closed-form
-// Grad-CAM.
+// a ResNet-18 with an MLP head (GAP -> 48 -> 24 -> fc), whose CAM weights come from the closed-form
+// Grad-CAM, and a reduced-width ResNet-50 with layer3 and layer4 dilated instead of strided (torchvision's
+// replace_stride_with_dilation=[False, True, True]: 9x7 maps from a 72x56 input).
 #include <doctest/doctest.h>
 
 #include "cpu_backend.h"
@@ -11,7 +12,7 @@
 
 namespace {
 
-const char* kFixtures[] = {"golden_r50w16", "golden_r18w8", "golden_r18w8_mlp"};
+const char* kFixtures[] = {"golden_r50w16", "golden_r18w8", "golden_r18w8_mlp", "golden_r50w8_dilated"};
 
 }  // namespace
 

@@ -21,8 +21,9 @@ std::mt19937 rng(1234);
 
 std::vector<float> naive_conv(const std::vector<float>& x, int n, int h, int w, const cam::ConvLayer& c,
                               int& oh, int& ow) {
-  oh = (h + 2 * c.pad - c.kernel) / c.stride + 1;
-  ow = (w + 2 * c.pad - c.kernel) / c.stride + 1;
+  const int reach = c.dilation * (c.kernel - 1) + 1;  // the kernel's span with its gaps
+  oh = (h + 2 * c.pad - reach) / c.stride + 1;
+  ow = (w + 2 * c.pad - reach) / c.stride + 1;
   std::vector<float> y(static_cast<size_t>(n) * oh * ow * c.out_channels);
   for (int b = 0; b < n; ++b)
     for (int oy = 0; oy < oh; ++oy)
@@ -31,7 +32,7 @@ std::vector<float> naive_conv(const std::vector<float>& x, int n, int h, int w, 
           double acc = 0;
           for (int ky = 0; ky < c.kernel; ++ky)
             for (int kx = 0; kx < c.kernel; ++kx) {
-              int iy = oy * c.stride - c.pad + ky, ix = ox * c.stride - c.pad + kx;
+              int iy = oy * c.stride - c.pad + ky * c.dilation, ix = ox * c.stride - c.pad + kx * c.dilation;
               if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
               for (int i = 0; i < c.in_channels; ++i)
                 acc +=
@@ -93,14 +94,15 @@ std::vector<float> naive_features(const cam::ResNet& net, std::vector<float> x, 
   return x;
 }
 
-cam::ConvLayer random_conv(const std::string& name, int cin, int cout, int k, int stride) {
+cam::ConvLayer random_conv(const std::string& name, int cin, int cout, int k, int stride, int dilation = 1) {
   cam::ConvLayer c;
   c.name = name;
   c.in_channels = cin;
   c.out_channels = cout;
   c.kernel = k;
   c.stride = stride;
-  c.pad = k / 2;
+  c.dilation = dilation;
+  c.pad = dilation * (k / 2);
   c.weight = camtest::random_floats(static_cast<size_t>(cout) * k * k * cin, rng, -1.0f, 1.0f);
   float s = std::sqrt(2.0f / (k * k * cin)) * 1.7f;
   for (float& v : c.weight) v *= s;
@@ -108,19 +110,23 @@ cam::ConvLayer random_conv(const std::string& name, int cin, int cout, int k, in
   return c;
 }
 
-cam::ResNet random_resnet(bool bottleneck, int width, int classes) {
+// dilate_last: the last stage dilated instead of strided, as torchvision's replace_stride_with_dilation does
+// (its first block's 3x3 conv undilated, the second's dilated by 2; bottleneck blocks only).
+cam::ResNet random_resnet(bool bottleneck, int width, int classes, bool dilate_last = false) {
   cam::ResNet net;
   net.bottleneck = bottleneck;
   net.stem = random_conv("conv1", 3, width, 7, 2);
   int ch = width;
   for (int s = 0; s < 3; ++s) {
     std::vector<cam::Block> blocks;
+    const bool dilated = dilate_last && s == 2;
     for (int i = 0; i < 2; ++i) {
-      int planes = width << s, out = bottleneck ? planes * 4 : planes, stride = (s > 0 && i == 0) ? 2 : 1;
+      int planes = width << s, out = bottleneck ? planes * 4 : planes,
+          stride = (s > 0 && i == 0 && !dilated) ? 2 : 1;
       cam::Block b;
       if (bottleneck) {
         b.conv1 = random_conv("c1", ch, planes, 1, 1);
-        b.conv2 = random_conv("c2", planes, planes, 3, stride);
+        b.conv2 = random_conv("c2", planes, planes, 3, stride, dilated && i > 0 ? 2 : 1);
         b.conv3 = random_conv("c3", planes, out, 1, 1);
       } else {
         b.conv1 = random_conv("c1", ch, planes, 3, stride);
@@ -168,16 +174,19 @@ void naive_minmax(std::vector<double>& m) {
 
 }  // namespace
 
-TEST_CASE("oneDNN forward equals the naive forward on odd sizes, basic and bottleneck, fused and unfused") {
-  for (bool bottleneck : {false, true})
+TEST_CASE(
+    "oneDNN forward equals the naive forward on odd sizes, basic, bottleneck and dilated, fused and "
+    "unfused") {
+  for (int kind : {0, 1, 2})  // basic, bottleneck, bottleneck with the last stage dilated
     for (auto hw : {std::make_pair(27, 19), std::make_pair(49, 49), std::make_pair(40, 33)}) {
-      cam::ResNet net = random_resnet(bottleneck, 8, 7);
+      const bool bottleneck = kind > 0;
+      cam::ResNet net = random_resnet(bottleneck, 8, 7, kind == 2);
       const int n = 2;
       std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * 3, rng);
       int h = hw.first, w = hw.second;
       std::vector<float> want = naive_features(net, x, n, h, w);
       for (bool fused : {true, false}) {
-        CAPTURE(bottleneck);
+        CAPTURE(kind);
         CAPTURE(hw.first);
         CAPTURE(fused);
         cam::CpuBackend backend(net, 0, fused);

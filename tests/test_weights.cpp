@@ -2,6 +2,7 @@
 // weights file can be wrong, each checked by its message (file, tensor, expected vs found).
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -139,6 +140,29 @@ TEST_CASE("stride_in_1x1 metadata moves the stride to the first 1x1 conv (Keras 
   raw.metadata["stride_in_1x1"] = "yes";
   CHECK(load_error(raw, "v1bad").find("stride_in_1x1 must be \"true\" or \"false\", found \"yes\"") !=
         std::string::npos);
+}
+
+TEST_CASE("replace_stride_with_dilation metadata dilates layer4 instead of striding it (torchvision)") {
+  RawFile raw = unpack(camtest::data_path("golden_r50w16.safetensors"));
+  CHECK(cam::ResNet::load(pack(raw, "plain")).feature_size(100) == 4);  // 100 -> 50 -> 25 -> 13 -> 7 -> 4
+  raw.metadata["replace_stride_with_dilation"] = "[false, false, true]";
+  cam::ResNet net = cam::ResNet::load(pack(raw, "dilated"));
+  CHECK(net.dilated == std::array<bool, 3>{false, false, true});
+  CHECK(net.feature_size(100) == 7);
+  const cam::Block &first = net.stages[3][0], &second = net.stages[3][1];
+  CHECK(first.conv2.stride == 1);
+  CHECK(first.conv2.dilation == 1);  // the dilation before the stage
+  CHECK(first.downsample.stride == 1);
+  CHECK(second.conv2.dilation == 2);
+  CHECK(second.conv2.pad == 2);
+  CHECK(net.stages[2][0].conv2.stride == 2);
+  CHECK(net.describe().find("layer4 dilated") != std::string::npos);
+  raw.metadata["replace_stride_with_dilation"] = "[true, true]";
+  CHECK(load_error(raw, "dilation_bad")
+            .find("replace_stride_with_dilation must be a JSON array of 3 booleans") != std::string::npos);
+  RawFile basic = kR18;
+  basic.metadata["replace_stride_with_dilation"] = "[false, false, true]";
+  CHECK(load_error(basic, "dilation_basic").find("dilation needs bottleneck blocks") != std::string::npos);
 }
 
 TEST_CASE("missing tensor") {

@@ -9,7 +9,9 @@ Sources: a PyTorch state_dict or pickled model (torchvision or timm names, DataP
 Keras applications.ResNet50 backbone with a GAP head (v1: conv biases, stride in the first 1x1, BN eps 1.001e-5,
 HWIO kernels), or an ONNX export of a plain ResNet (BN possibly folded into conv biases). Heads: one Linear (classic
 CAM) or an MLP GAP -> (Linear -> ReLU [-> Dropout])* -> Linear, written as head.0, head.1, ... and fc.
-Metadata: labels, preprocess (torchvision | keras-caffe | JSON), source, stride_in_1x1, bn_eps.
+Metadata: labels, preprocess (torchvision | keras-caffe | JSON), source, stride_in_1x1, bn_eps, and
+replace_stride_with_dilation (torchvision's option: read from a whole pickled model's layer2..4, or given with
+--replace-stride-with-dilation for a state_dict, whose tensors cannot show it; ONNX and Keras sources are plain).
 --check runs the source (PyTorch here; Keras/ONNX sources are re-run through PyTorch from the converted tensors
 with their own semantics) and the engine's cam_engine on the same random images, and fails above the bounds.
 Runs with Debian's /usr/bin/python3 (python3-torch, python3-h5py, python3-onnx, python3-numpy).
@@ -67,11 +69,15 @@ def from_pytorch(path):
                 break
         if isinstance(obj, torch.nn.Module):
             module = obj
+    meta = {}
     if module is not None:
         for attr in ("labels", "classes", "class_names"):
             if labels is None and isinstance(getattr(module, attr, None), (list, tuple)):
                 labels = [str(x) for x in getattr(module, attr)]
         check_module_head(module)
+        dilation = module_dilation(module)
+        if any(dilation):
+            meta["replace_stride_with_dilation"] = json.dumps(dilation)
         obj = module.state_dict()
     if not isinstance(obj, dict):
         raise ConversionError("%s: neither a state_dict nor a torch.nn.Module" % path)
@@ -103,7 +109,25 @@ def from_pytorch(path):
                                   None if p.get("weight") is None else p["weight"].shape))
         ordered.append((p["weight"], p.get("bias", np.zeros(p["weight"].shape[0], np.float32))))
     write_head(out, ordered, path)
-    return out, {}, labels
+    return out, meta, labels
+
+
+def module_dilation(module):
+    """torchvision's replace_stride_with_dilation of a whole model: layer2..layer4 whose first block does not
+    stride (its 3x3 conv, or a v1 block's first 1x1, has stride 1) were dilated instead."""
+    flags = []
+    for s in (2, 3, 4):
+        first = getattr(module, "layer%d" % s, [None])[0]
+        strides = [m.stride[0] for m in (getattr(first, "conv1", None), getattr(first, "conv2", None)) if m is not None]
+        flags.append(bool(strides) and max(strides) == 1)
+    return flags
+
+
+def dilation_flags(text):
+    flags = [f.strip().lower() for f in text.split(",")]
+    if len(flags) != 3 or any(f not in ("true", "false") for f in flags):
+        raise argparse.ArgumentTypeError("expected three of true/false for layer2,layer3,layer4, e.g. false,false,true")
+    return [f == "true" for f in flags]
 
 
 def check_module_head(module):
@@ -376,6 +400,9 @@ def main():
     ap.add_argument("--resize", choices=["pil-bilinear", "pil12-bilinear", "pil-nearest", "cv2-linear", "cv2-area"],
                     help="how the model's images were resized to the input (stored in the preprocess metadata; "
                          "the engine's default is pil-bilinear, torchvision's; Keras load_img's is pil-nearest)")
+    ap.add_argument("--replace-stride-with-dilation", type=dilation_flags, metavar="F,F,T",
+                    help="torchvision's option of that name for layer2,layer3,layer4, for a state_dict of such a model "
+                         "(a whole pickled model says it itself)")
     ap.add_argument("--check", action="store_true", help="compare the source and the engine on random images")
     ap.add_argument("--engine", help="cam_engine binary for --check (default: build/cam_engine, then PATH)")
     args = ap.parse_args()
@@ -393,6 +420,14 @@ def main():
         if args.resize:
             pre["resize"] = args.resize
         meta.update({"preprocess": json.dumps(pre), "source": "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt)})
+        if args.replace_stride_with_dilation is not None:
+            if fmt != "pytorch":
+                raise ConversionError("--replace-stride-with-dilation is for PyTorch sources (%s ResNets are plain)" % fmt)
+            if "replace_stride_with_dilation" in meta and json.loads(meta["replace_stride_with_dilation"]) != args.replace_stride_with_dilation:
+                raise ConversionError("--replace-stride-with-dilation %s contradicts the model's own %s" % (
+                    args.replace_stride_with_dilation, meta["replace_stride_with_dilation"]))
+            if any(args.replace_stride_with_dilation):
+                meta["replace_stride_with_dilation"] = json.dumps(args.replace_stride_with_dilation)
         if labels is not None:
             meta["labels"] = json.dumps(labels)
         safetensors_io.save(args.output, tensors, meta)

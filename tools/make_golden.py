@@ -7,6 +7,7 @@ the pytorch-grad-cam way (autograd on layer4[-1], then conventions.md steps 2-5 
 made as show_cam_on_image does.
 
   make_golden.py                 # the committed fixtures
+  make_golden.py --only NAME     # one of them (the others keep their bytes)
   make_golden.py --full OUTDIR   # full-size ResNet-50, 131 classes, 224x224 (the on-the-fly test)
 """
 import argparse
@@ -110,9 +111,11 @@ def weights_dict(model, f16=(), bf16=()):
     return tensors, bf16_names
 
 
-def make_fixture(out_dir, name, depth, width, classes, h, w, n, seed, f16=(), bf16=(), hidden=()):
+def make_fixture(out_dir, name, depth, width, classes, h, w, n, seed, f16=(), bf16=(), hidden=(),
+                 dilation=(False, False, False)):
     torch.manual_seed(seed)
-    net = torch_resnet.ResNet(depth, width, classes, hidden) if hidden else torch_resnet.resnet(depth, width, classes)
+    net = (torch_resnet.ResNet(depth, width, classes, hidden) if hidden
+           else torch_resnet.resnet(depth, width, classes, dilation))
     model = torch_resnet.randomize(net, seed)
     tensors, bf16_names = weights_dict(model, f16, bf16)
     labels = ["fruit_%02d" % i for i in range(classes)]
@@ -122,6 +125,8 @@ def make_fixture(out_dir, name, depth, width, classes, h, w, n, seed, f16=(), bf
                                   "scale": 1 / 255, "channel_order": "RGB"}),
         "source": "tools/make_golden.py: random ResNet-%d width %d, seed %d" % (depth, width, seed),
     }
+    if any(dilation):
+        meta["replace_stride_with_dilation"] = json.dumps(list(dilation))
     safetensors_io.save(os.path.join(out_dir, name + ".safetensors"), tensors, meta, bf16=bf16_names)
 
     images = make_images(n, h, w, seed)
@@ -154,6 +159,7 @@ def make_fixture(out_dir, name, depth, width, classes, h, w, n, seed, f16=(), bf
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", metavar="OUTDIR", help="write the full-size ResNet-50 fixture to OUTDIR")
+    ap.add_argument("--only", metavar="NAME", help="write only this committed fixture")
     args = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if args.full:
@@ -162,9 +168,19 @@ def main():
         return
     data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
     os.makedirs(data, exist_ok=True)
-    make_fixture(data, "golden_r50w16", 50, 16, 11, 100, 100, 3, 1, f16=("layer1", "layer2"), bf16=("layer3", "layer4"))
-    make_fixture(data, "golden_r18w8", 18, 8, 5, 64, 48, 2, 2)
-    make_fixture(data, "golden_r18w8_mlp", 18, 8, 6, 64, 64, 3, 3, hidden=(48, 24))
+    fixtures = {
+        "golden_r50w16": lambda: make_fixture(data, "golden_r50w16", 50, 16, 11, 100, 100, 3, 1, f16=("layer1", "layer2"),
+                                              bf16=("layer3", "layer4")),
+        "golden_r18w8": lambda: make_fixture(data, "golden_r18w8", 18, 8, 5, 64, 48, 2, 2),
+        "golden_r18w8_mlp": lambda: make_fixture(data, "golden_r18w8_mlp", 18, 8, 6, 64, 64, 3, 3, hidden=(48, 24)),
+        # torchvision's replace_stride_with_dilation=[False, True, True] (output stride 8, as its segmentation
+        # models): layer4's first block dilated by 2 (the dilation before it), the others by 4. 72x56: 9x7 maps.
+        "golden_r50w8_dilated": lambda: make_fixture(data, "golden_r50w8_dilated", 50, 8, 5, 72, 56, 2, 4,
+                                                     f16=("layer",), dilation=(False, True, True)),
+    }
+    for name, make in fixtures.items():
+        if args.only in (None, name):
+            make()
 
 
 if __name__ == "__main__":

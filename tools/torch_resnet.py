@@ -15,12 +15,13 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride, downsample, opt):
+    def __init__(self, inplanes, planes, stride, downsample, opt, dilation=1):
         super().__init__()
         width, bias, eps = planes, opt["conv_bias"], opt["eps"]
         self.conv1 = nn.Conv2d(inplanes, width, 1, stride if opt["stride_in_1x1"] else 1, bias=bias)
         self.bn1 = nn.BatchNorm2d(width, eps=eps)
-        self.conv2 = nn.Conv2d(width, width, 3, 1 if opt["stride_in_1x1"] else stride, 1, bias=bias)
+        self.conv2 = nn.Conv2d(width, width, 3, 1 if opt["stride_in_1x1"] else stride, dilation, dilation=dilation,
+                               bias=bias)
         self.bn2 = nn.BatchNorm2d(width, eps=eps)
         self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=bias)
         self.bn3 = nn.BatchNorm2d(planes * 4, eps=eps)
@@ -37,8 +38,10 @@ class Bottleneck(nn.Module):
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride, downsample, opt):
+    def __init__(self, inplanes, planes, stride, downsample, opt, dilation=1):
         super().__init__()
+        if dilation > 1:
+            raise ValueError("BasicBlock does not support dilation (as in torchvision)")
         bias, eps = opt["conv_bias"], opt["eps"]
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=bias)
         self.bn1 = nn.BatchNorm2d(planes, eps=eps)
@@ -55,35 +58,45 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     """hidden: widths of an MLP head (Linear + ReLU each, named head.0, head.1, ...) between pooling and fc.
-    Keras applications.ResNet50 semantics: stride_in_1x1=True, conv_bias=True, eps=1.001e-5."""
+    Keras applications.ResNet50 semantics: stride_in_1x1=True, conv_bias=True, eps=1.001e-5.
+    replace_stride_with_dilation: torchvision's option of that name, three flags for layer2..layer4: a flagged
+    stage keeps its input's resolution and dilates its 3x3 convolutions instead (the first block by the
+    dilation before the stage, the others by the new one), e.g. [False, False, True] for maps of stride 16."""
 
-    def __init__(self, depth=50, width=64, num_classes=1000, hidden=(), stride_in_1x1=False, conv_bias=False, eps=1e-5):
+    def __init__(self, depth=50, width=64, num_classes=1000, hidden=(), stride_in_1x1=False, conv_bias=False, eps=1e-5,
+                 replace_stride_with_dilation=(False, False, False)):
         super().__init__()
         layers, bottleneck = DEPTHS[depth]
         block = Bottleneck if bottleneck else BasicBlock
         self.opt = {"stride_in_1x1": stride_in_1x1, "conv_bias": conv_bias, "eps": eps}
+        self.dilation = 1
+        dilate = list(replace_stride_with_dilation)
         self.inplanes = width
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=conv_bias)
         self.bn1 = nn.BatchNorm2d(width, eps=eps)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.layer1 = self._stage(block, width, layers[0], 1)
-        self.layer2 = self._stage(block, width * 2, layers[1], 2)
-        self.layer3 = self._stage(block, width * 4, layers[2], 2)
-        self.layer4 = self._stage(block, width * 8, layers[3], 2)
+        self.layer2 = self._stage(block, width * 2, layers[1], 2, dilate[0])
+        self.layer3 = self._stage(block, width * 4, layers[2], 2, dilate[1])
+        self.layer4 = self._stage(block, width * 8, layers[3], 2, dilate[2])
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         dims = [width * 8 * block.expansion] + list(hidden)
         self.head = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.fc = nn.Linear(dims[-1], num_classes)
 
-    def _stage(self, block, planes, blocks, stride):
+    def _stage(self, block, planes, blocks, stride, dilate=False):
+        previous_dilation = self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=self.opt["conv_bias"]),
                                        nn.BatchNorm2d(planes * block.expansion, eps=self.opt["eps"]))
-        mods = [block(self.inplanes, planes, stride, downsample, self.opt)]
+        mods = [block(self.inplanes, planes, stride, downsample, self.opt, previous_dilation)]
         self.inplanes = planes * block.expansion
-        mods += [block(self.inplanes, planes, 1, None, self.opt) for _ in range(1, blocks)]
+        mods += [block(self.inplanes, planes, 1, None, self.opt, self.dilation) for _ in range(1, blocks)]
         return nn.Sequential(*mods)
 
     def forward(self, x):
@@ -95,16 +108,25 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def resnet(depth=50, width=64, num_classes=1000):
+def resnet(depth=50, width=64, num_classes=1000, replace_stride_with_dilation=(False, False, False)):
     """torchvision's model when it is there and the width is standard, else the identical local definition."""
     if width == 64:
         try:
             import torchvision
 
-            return getattr(torchvision.models, "resnet%d" % depth)(num_classes=num_classes)
+            return getattr(torchvision.models, "resnet%d" % depth)(
+                num_classes=num_classes, replace_stride_with_dilation=list(replace_stride_with_dilation))
         except ImportError:
             pass
-    return ResNet(depth, width, num_classes)
+    return ResNet(depth, width, num_classes, replace_stride_with_dilation=replace_stride_with_dilation)
+
+
+def dilation_from_meta(meta):
+    """The three flags of replace_stride_with_dilation from a file's metadata (all False when absent)."""
+    import json
+
+    flags = json.loads((meta or {}).get("replace_stride_with_dilation", "[false, false, false]"))
+    return tuple(bool(f) for f in flags)
 
 
 def infer_depth(tensors):
@@ -123,7 +145,8 @@ def from_tensors(tensors, meta=None):
     meta = meta or {}
     hidden = [tensors["head.%d.weight" % i].shape[0] for i in range(len([k for k in tensors if k.startswith("head.") and k.endswith(".weight")]))]
     model = ResNet(infer_depth(tensors), tensors["conv1.weight"].shape[0], tensors["fc.weight"].shape[0], hidden,
-                   stride_in_1x1=meta.get("stride_in_1x1") == "true", conv_bias=True, eps=float(meta.get("bn_eps", 1e-5)))
+                   stride_in_1x1=meta.get("stride_in_1x1") == "true", conv_bias=True, eps=float(meta.get("bn_eps", 1e-5)),
+                   replace_stride_with_dilation=dilation_from_meta(meta))
     state = model.state_dict()
     for k, v in state.items():
         if k in tensors:
