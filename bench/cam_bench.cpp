@@ -58,7 +58,8 @@ struct Options {
   bool split = false, layers = false, e2e = false, eager = false;  // eager: CUDA without graphs
   std::vector<cam::CamMethod> methods;  // --methods: a row of maps per method (no overlays)
   int scorecam_channels = 0;
-  bool metrics = false;  // --metrics: a row of CAM maps with their faithfulness metrics
+  int perturbed_batch = 0;  // --perturbed-batch: masked/perturbed inputs per forward (0: the batch)
+  bool metrics = false;     // --metrics: a row of CAM maps with their faithfulness metrics
   int metric_steps = 20;
   double peak_gflops = 0;
 };
@@ -120,7 +121,7 @@ const char* kUsage =
     "usage: cam_bench --weights FILE [--backend cpu|cuda] [--precision P] [--batch 1,16] [--size 224,100]\n"
     "                 [--reps N] [--warmup N] [--threads N] [--topk K] [--split] [--layers] [--e2e]\n"
     "                 [--photos LIST] [--io-threads N] [--methods M,M...] [--scorecam-channels N]\n"
-    "                 [--metrics] [--metric-steps N]\n"
+    "                 [--metrics] [--metric-steps N] [--perturbed-batch N]\n"
     "                 [--conv-fusion auto|off|on|graph] [--eager] [--peak-gflops G] [--json "
     "FILE]\n"
     "Times the engine (preprocess + forward + top-k CAM + upsample, maps back on the host) per batch and "
@@ -175,6 +176,8 @@ Options parse(int argc, char** argv) {
       for (std::string item; std::getline(ss, item, ',');) o.methods.push_back(cam::parse_cam_method(item));
     } else if (a == "--scorecam-channels")
       o.scorecam_channels = std::stoi(value());
+    else if (a == "--perturbed-batch")
+      o.perturbed_batch = std::stoi(value());
     else if (a == "--metrics")
       o.metrics = true;
     else if (a == "--metric-steps")
@@ -415,7 +418,8 @@ int run(const Options& o) {
                 }));
       engine.collect(previous);
       cam::MapOptions alone = mo;
-      alone.overlays = false, alone.scorecam_channels = o.scorecam_channels, alone.perturbed_batch = batch;
+      alone.overlays = false, alone.scorecam_channels = o.scorecam_channels,
+      alone.perturbed_batch = o.perturbed_batch > 0 ? o.perturbed_batch : batch;
       for (cam::CamMethod method : o.methods) {
         alone.methods = {method};
         bench.row(cam::name_of(method), batch, size, flops_per_image,

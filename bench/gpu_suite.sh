@@ -125,13 +125,14 @@ for precision in fp16 tf32; do
 done
 
 # Map methods on the device (Score-CAM over all 2048 channels, masks made on the device) beside pytorch-grad-cam
-# and torchcam on the same card: full-size ResNet-50, fp32, batch 4, 224 and 100.
+# and torchcam on the same card: full-size ResNet-50, fp32, batch 4, 64 masked inputs per forward on both sides,
+# 224 and 100.
 step "methods engine" 120 "$res/methods_engine.txt" "$bin/cam_bench" --weights "$bench/resnet50_random.safetensors" \
-  --backend cuda --precision fp32 --batch 4 --size 224,100 --reps 1 --warmup 1 --methods gradcam++,eigencam,scorecam \
-  --metrics --json "$res/bench/methods_engine.json"
+  --backend cuda --precision fp32 --batch 4 --perturbed-batch 64 --size 224,100 --reps 1 --warmup 1 \
+  --methods gradcam++,eigencam,scorecam --metrics --json "$res/bench/methods_engine.json"
 step "methods pytorch-grad-cam" 150 "$res/methods_pytorch.txt" python3 bench/methods_pytorch.py \
-  --weights "$bench/resnet50_random.safetensors" --device cuda --batch 4 --size 224,100 --reps 1 \
-  --json "$res/bench/methods_pytorch.json"
+  --weights "$bench/resnet50_random.safetensors" --device cuda --batch 4 --perturbed-batch 64 --size 224,100 \
+  --reps 1 --json "$res/bench/methods_pytorch.json"
 
 # Determinism: two runs sharing a tuning file must be identical; a third re-measures its choices.
 for run in 1 2 3; do

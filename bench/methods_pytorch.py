@@ -4,7 +4,7 @@ ScoreCAM and EigenCAM (target layer model.layer4[-1], each image's top-1 class),
 DeletionInsertionMetric + ClassificationMetric on CAM maps, on the model of a safetensors file, for random
 images at each --size, batch --batch, with --threads CPU threads or on --device cuda (cam_bench --methods ...
 --metrics is the engine's side, same model, sizes, batch and threads or device). Median of --reps timed runs after
-one warm-up; on CUDA each run ends with a synchronisation.
+--warmup untimed ones; on CUDA each run ends with a synchronisation.
 
   .venv/bin/python bench/methods_pytorch.py --weights weights/fruits360_r50.safetensors --size 224,100 --batch 16
 """
@@ -35,6 +35,9 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    ap.add_argument("--perturbed-batch", type=int, default=0,
+                    help="masked/perturbed inputs per forward: ScoreCAM's batch_size, torchcam's (0: --batch)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--methods", default="gradcam,gradcam++,scorecam,eigencam,metrics")
     ap.add_argument("--json")
@@ -55,6 +58,7 @@ def main():
     print("# " + json.dumps(header))
     print("%-10s %5s %5s %10s %10s" % ("what", "batch", "size", "median_s", "maps/s"))
     rows = []
+    perturbed = args.perturbed_batch or args.batch
     softmax = lambda logits: torch.softmax(logits, dim=-1)  # noqa: E731
     for size in [int(s) for s in args.size.split(",")]:
         g = torch.Generator().manual_seed(0)
@@ -66,15 +70,16 @@ def main():
             def once():
                 if what == "metrics":
                     maps = torch.rand(args.batch, size, size, generator=g).to(device)
-                    di = DeletionInsertionMetric(peers.GivenMaps(model, maps), softmax, steps=20, batch_size=args.batch)
+                    di = DeletionInsertionMetric(peers.GivenMaps(model, maps), softmax, steps=20, batch_size=perturbed)
                     di.update(x, class_idx=top)
                     cm = ClassificationMetric(peers.GivenMaps(model, maps), softmax)
                     cm.update(x, class_idx=top)
                     return
                 with classes[what](model=model, target_layers=[model.layer4[-1]]) as cam:
-                    cam.batch_size = args.batch
+                    cam.batch_size = perturbed
                     cam(input_tensor=x, targets=targets)
-            once()
+            for _ in range(args.warmup):
+                once()
             times = []
             for _ in range(args.reps):
                 t = time.perf_counter()

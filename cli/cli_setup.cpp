@@ -20,6 +20,7 @@
 #include "atomic_file.h"
 #include "error.h"
 #include "outputs.h"
+#include "pipeline.h"
 #include "resnet.h"
 
 namespace fs = std::filesystem;
@@ -54,14 +55,15 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
   }
   const size_t map_count =
       (maps.topk + maps.classes.size() + 1) * maps.methods.size();  // + a true-class map per method
-  const double per_image = (budget - engine_bytes) / (4.0 * o.batch);
+  const double per_image = (budget - engine_bytes) / (static_cast<double>(kPipelineBatchesAlive) * o.batch);
   const double canvas = out_w ? 3.0 * out_w * out_h * (map_count + 1) : 0;
   if (canvas > per_image / 2) {
     std::snprintf(
         what, sizeof what,
         "--out-size %dx%d needs %.1f GiB for the overlays of %d batches of %d images, over the memory "
         "budget of %.1f GiB (--memory-budget); use a smaller --out-size or --batch",
-        out_w, out_h, canvas * 4 * o.batch / gib, 4, o.batch, budget / gib);
+        out_w, out_h, canvas * kPipelineBatchesAlive * o.batch / gib, kPipelineBatchesAlive, o.batch,
+        budget / gib);
     throw Error(what);
   }
   // An image of P pixels holds its decode, its resized copy and one overlay per map: 3 P (maps + 2) bytes.
@@ -72,7 +74,7 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
         stderr,
         "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
         "(%d batches of %d in flight)\n",
-        budget / gib, engine_bytes / gib, static_cast<long long>(limit), 4, o.batch);
+        budget / gib, engine_bytes / gib, static_cast<long long>(limit), kPipelineBatchesAlive, o.batch);
   return limit;
 }
 

@@ -12,8 +12,8 @@
 namespace cam {
 
 // The memory budget (--memory-budget, default half the machine's RAM) bounds what a run holds at once: the
-// engine's batch buffers, and up to four batches of images in flight (two decoding ahead, one in the
-// engine, one encoding), each with its overlays and any --out-size canvases. Options that cannot fit are
+// engine's batch buffers, and up to kPipelineBatchesAlive (5) batches of images (pipeline.h), each with its
+// overlays and any --out-size canvases. Options that cannot fit are
 // refused before any work; images too large for their share are refused one by one like any bad image.
 // Returns the pixel limit per image.
 int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions& maps, int out_w, int out_h);

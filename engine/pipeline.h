@@ -19,6 +19,10 @@ namespace cam {
 
 using Record = nlohmann::json;
 
+// Batches of images a Pipeline holds at once at most: two decoding ahead, one in the engine, one collected
+// and being encoded, one being written and delivered. The CLI's memory plan (cli_setup.h) counts on it.
+constexpr int kPipelineBatchesAlive = 5;
+
 // The I/O threads for this machine: all its cores. Measured on 2 cores with the CPU backend (whose own
 // threads take the same cores): 1, 2 and 4 I/O threads gave 214, 229 and 232 img/s end to end, so the
 // engine does not need cores kept free; with a GPU the cores have nothing else to do.

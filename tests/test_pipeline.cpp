@@ -101,7 +101,7 @@ TEST_CASE("records in input order, failures in their place, at most five batches
   REQUIRE(fake.delivered.size() == 45);
   for (size_t i = 0; i < 45; ++i) CHECK(fake.delivered[i] == i);
   CHECK(fake.collected_batches == 6);
-  CHECK(fake.most_alive.load() <= 5 * 8);
+  CHECK(fake.most_alive.load() <= cam::kPipelineBatchesAlive * 8);
   CHECK(pipeline.stats().images == 42);
   CHECK(pipeline.stats().failed == 3);
 }
