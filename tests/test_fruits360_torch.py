@@ -32,7 +32,8 @@ def load_torch_model(path):
 
     tensors, meta = safetensors_io.load(path)
     labels = json.loads(meta["labels"])
-    model = torch_resnet.ResNet(50, tensors["conv1.weight"].shape[0], len(labels))
+    model = torch_resnet.ResNet(50, tensors["conv1.weight"].shape[0], len(labels),
+                                replace_stride_with_dilation=torch_resnet.dilation_from_meta(meta))
     state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()}
     missing = model.load_state_dict(state, strict=False)
     assert not missing.unexpected_keys and all(k.endswith("num_batches_tracked") for k in missing.missing_keys)
