@@ -64,8 +64,7 @@ class CudaBackend : public Backend {
     int n = 0, k = 0, r = 0, slots = 0, classes = 0, h = 0, w = 0, max_pixels = 0;
     std::vector<PackedImage> images;
     std::vector<PackedOverlay> overlays;
-    std::vector<int> requested;     // (r) the requested classes
-    std::vector<size_t> image_end;  // packed bytes up to and including image i
+    std::vector<int> requested;  // (r) the requested classes
     size_t tables_at = 0, overlay_table_at = 0, requested_at = 0, upload_bytes = 0;
     size_t map_size = 0, overlay_bytes = 0, probs_at = 0, topk_at = 0, maps_at = 0, overlays_at = 0;
     size_t download_bytes = 0;  // everything before overlays_at comes from the plan's outputs

@@ -78,7 +78,7 @@ void CudaBackend::pack(const BatchRequest& request, Flight& f) {
   b.classes = net_.num_classes;
   b.requested = request.classes;
   const int n = b.n;
-  b.images.resize(n), b.overlays.resize(n), b.image_end.resize(n);
+  b.images.resize(n), b.overlays.resize(n);
   size_t image_bytes = 0, rows_bytes = 0;
   for (int i = 0; i < n; ++i) {
     const Image& img = *request.images[i];
@@ -87,7 +87,6 @@ void CudaBackend::pack(const BatchRequest& request, Flight& f) {
     b.overlays[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(image_bytes) * b.slots,
                      img.width, img.height};
     image_bytes += img.rgb.size();
-    b.image_end[i] = image_bytes;
     const PilPasses passes = pil_passes(img.height, img.width, b.h, b.w, net_.preprocess.resize);
     rows_bytes += static_cast<size_t>(passes.rows) * passes.cols * 3;
     b.max_pixels = std::max(b.max_pixels, img.width * img.height);
