@@ -1,10 +1,11 @@
 // The shipped Fruits-360 model (weights/fruits360_r50.safetensors) on the held-out real Test photos in
 // tests/data/fruits360_heldout (3 per class, none used in training), CPU backend: top-1 accuracy and the
 // strict pointing game of the top-1 map against the white-background mask above bounds set from the
-// measurement (weights/fruits360_r50.md: on all 2,547 Test photos accuracy 99.92%, pointing game 91.0%; on
-// these 129, 100% and 92.2%); the pointing bound is about two binomial standard deviations at n = 129 below the
-// whole-split figure (0.85), the accuracy bound the issue's goal (0.97, four errors in 129). And the CLI's localisation numbers equal to a plain
-// reference computed here (mask by sweeps, energy pixel by pixel, averages by hand).
+// measurement (weights/fruits360_r50.md: on all 2,547 Test photos accuracy 99.92%, pointing game 97.6%; on
+// these 129, 100% and 96.9%); the pointing bound is about two binomial standard deviations at n = 129 below
+// the whole-split figure (0.976 - 2 x 0.0135, so 0.94), the accuracy bound the issue's goal (0.97, four errors
+// in 129). And the CLI's localisation numbers equal to a plain reference computed here (mask by sweeps, energy
+// pixel by pixel, averages by hand).
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -89,7 +90,7 @@ TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 ma
                                   << ", energy-in-mask " << energy / scored);
   CHECK(correct / n >= 0.97);
   CHECK(scored >= photos.size() - 2);
-  CHECK(hits / static_cast<double>(scored) >= 0.85);
+  CHECK(hits / static_cast<double>(scored) >= 0.94);
 }
 
 TEST_CASE("Fruits-360 model: the CLI's pointing game and energy-in-mask equal the plain reference") {

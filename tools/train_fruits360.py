@@ -106,7 +106,7 @@ def eval_input(images, size):
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
-def augment(images, masks, size, gen, scale_min=0.85, max_shift=8):
+def augment(images, masks, size, gen, scale_min=0.85, max_shift=8, scale_max=1.15):
     """Random flips, rotation, scale, shift (white fill), background replacement and colour jitter on uint8
     (B, 100, 100, 3) with their background masks (B, 1, 100, 100), then the stretch to size x size and
     normalisation. Returns (B, 3, size, size)."""
@@ -117,7 +117,7 @@ def augment(images, masks, size, gen, scale_min=0.85, max_shift=8):
     x = torch.where(flip_h.view(b, 1, 1, 1), x.flip(3), x)
     x = torch.where(flip_v.view(b, 1, 1, 1), x.flip(2), x)
     angle = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(20)
-    scale = scale_min + torch.rand(b, generator=gen) * (1.15 - scale_min)
+    scale = scale_min + torch.rand(b, generator=gen) * (scale_max - scale_min)
     shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (max_shift / 50)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
@@ -147,7 +147,7 @@ def evaluate(model, images, targets, size):
     return correct / len(images)
 
 
-def save(model, labels, size, path, source):
+def save(model, labels, size, path, source, dilation):
     tensors = {}
     for k, v in model.state_dict().items():
         if k.endswith("num_batches_tracked"):
@@ -158,6 +158,8 @@ def save(model, labels, size, path, source):
             "preprocess": json.dumps({"input_size": [size, size], "mean": MEAN, "std": STD, "scale": 1 / 255,
                                       "channel_order": "RGB"}),
             "source": source}
+    if any(dilation):
+        meta["replace_stride_with_dilation"] = json.dumps(list(dilation))
     safetensors_io.save(path, tensors, meta)
 
 
@@ -172,8 +174,12 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--scale-min", type=float, default=0.85, help="smallest zoom (below 1: the fruit shrinks)")
+    ap.add_argument("--scale-max", type=float, default=1.15, help="largest zoom (above 1: crops that cut the fruit)")
     ap.add_argument("--max-shift", type=float, default=8, help="largest shift in pixels of the 100x100 photo")
     ap.add_argument("--init", help="start from these weights (a file this script wrote) instead of at random")
+    ap.add_argument("--dilate-layer4", action="store_true",
+                    help="torchvision's replace_stride_with_dilation=[False, False, True]: layer4 keeps layer3's "
+                         "resolution (maps of stride 16, twice as fine), its 3x3 convolutions dilated")
     ap.add_argument("--out", default=os.path.join(ROOT, "weights", "fruits360_r50.safetensors"))
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -188,7 +194,8 @@ def main():
     train_bg = background_masks(train_x)
     print("%d training, %d test images, %d classes, background %.3f of the training pixels (%.0f s)" % (
         len(train_x), len(test_x), len(labels), float(train_bg.mean()), time.time() - t0), flush=True)
-    model = torch_resnet.resnet(50, args.width, len(labels))
+    dilation = (False, False, args.dilate_layer4)
+    model = torch_resnet.resnet(50, args.width, len(labels), dilation)
     if args.init:
         tensors, _ = safetensors_io.load(args.init)
         state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()}
@@ -205,7 +212,8 @@ def main():
         loss_sum, correct, seen = 0.0, 0, 0
         for s in range(steps_per_epoch):
             idx = order[s * args.batch : (s + 1) * args.batch]
-            x = augment(train_x[idx], train_bg[idx], args.input_size, gen, args.scale_min, args.max_shift).contiguous(
+            x = augment(train_x[idx], train_bg[idx], args.input_size, gen, args.scale_min, args.max_shift,
+                        args.scale_max).contiguous(
                 memory_format=torch.channels_last)
             y = torch.from_numpy(train_y[idx]).long()
             logits = model(x)
@@ -220,15 +228,18 @@ def main():
         test_acc = evaluate(model, test_x, test_y, args.input_size)
         print("epoch %2d  train loss %.4f  train acc %.4f  test acc %.4f  (%.0f s)" % (
             epoch + 1, loss_sum / seen, correct / seen, test_acc, time.time() - t0), flush=True)
-        save(model, labels, args.input_size, args.out + ".partial", "tools/train_fruits360.py, after epoch %d" % (epoch + 1))
+        save(model, labels, args.input_size, args.out + ".partial", "tools/train_fruits360.py, after epoch %d" % (epoch + 1),
+             dilation)
     os.remove(args.out + ".partial")
     source = ("tools/train_fruits360.py --epochs %d --lr %g --input-size %d --width %d --seed %d --scale-min %g "
-              "--max-shift %g%s: ResNet-50 topology at width %d trained on %d real Fruits-360 photos (CC BY-SA 4.0, "
+              "--scale-max %g --max-shift %g%s%s: ResNet-50 topology at width %d trained on %d real Fruits-360 photos (CC BY-SA 4.0, "
               "Mihai Oltean and Horea Muresan), Test accuracy %.4f, %.0f s on CPU" % (
-                  args.epochs, args.lr, args.input_size, args.width, args.seed, args.scale_min, args.max_shift,
-                  " --init " + os.path.basename(args.init) if args.init else "", args.width, len(train_x), test_acc,
+                  args.epochs, args.lr, args.input_size, args.width, args.seed, args.scale_min, args.scale_max,
+                  args.max_shift,
+                  " --init " + os.path.basename(args.init) if args.init else "",
+                  " --dilate-layer4" if args.dilate_layer4 else "", args.width, len(train_x), test_acc,
                   time.time() - t0))
-    save(model, labels, args.input_size, args.out, source)
+    save(model, labels, args.input_size, args.out, source, dilation)
     print("wrote %s (%.2f MB); %s" % (args.out, os.path.getsize(args.out) / 1e6, source), flush=True)
 
 
