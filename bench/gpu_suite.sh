@@ -91,7 +91,7 @@ PY
 
 if command -v compute-sanitizer >/dev/null; then
   step "memcheck kernels" 90 "$res/memcheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/test_cuda_ops" \
-    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*,GPU Score-CAM*'
+    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*,GPU Score-CAM*,GPU perturbed*'
   step "racecheck kernels" 60 "$res/racecheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool racecheck "$bin/test_cuda_ops" \
     -tc='GPU softmax*,GPU CAM*,GPU overlay*,GPU Score-CAM*'
   # Batches in flight on two streams: their buffers must never be touched by another batch's copies.

@@ -3,6 +3,7 @@
 // and the kernels' launchers.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -32,6 +33,20 @@ struct ScoreCamJobs {
   int batch = 32;                         // masked inputs per forward
 };
 
+// The faithfulness metrics' perturbed forwards (faithfulness.h): job j perturbs image `image` by map `map`
+// (kind: PerturbationKind of cam_methods_math.h; count: the pixels deleted or inserted).
+struct PerturbedJob {
+  int kind = 0, image = 0, map = 0, count = 0;
+};
+struct PerturbedJobs {
+  const float* inputs = nullptr;  // (n, h, w, 3) normalised network inputs
+  const float* maps = nullptr;    // (maps, h, w) the maps, at the input size
+  const int* ranks = nullptr;     // (maps, h, w) each pixel's place in its map's order, highest first
+  int n = 0, h = 0, w = 0, maps_count = 0, classes = 0;
+  std::vector<PerturbedJob> jobs;
+  int batch = 32;  // perturbed inputs per forward
+};
+
 // The raw forward for tests: input (N, H, W, 3) already normalised.
 struct ForwardResult {
   int feature_h = 0, feature_w = 0;
@@ -56,10 +71,14 @@ class Backend {
   virtual uint64_t submit(const BatchRequest& request);
   virtual void collect(uint64_t ticket, std::vector<ImageResult>& results);
   virtual void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) = 0;
-  // The logits (jobs, classes) of every Score-CAM masked input. This default builds them on the host and runs
-  // forward() `batch` at a time (cam_methods.cpp); CUDA builds them on the device from one upload of the
-  // inputs and features, so that only the logits cross the bus.
-  virtual void score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits);
+  // take(job, logits (classes)) for every Score-CAM masked input, in job order, one forward's jobs at a time
+  // (so memory stays one batch of logits). This default builds the inputs on the host and runs forward()
+  // `batch` at a time (cam_methods.cpp); CUDA builds them on the device from one upload of the inputs and
+  // features, so that only the logits cross the bus.
+  using TakeLogits = std::function<void(int job, const float* logits)>;
+  virtual void score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take);
+  // The same for the perturbed inputs of the faithfulness metrics.
+  virtual void perturbed_logits(const PerturbedJobs& p, const TakeLogits& take);
 
   // While on, run() times its phases (and, with `layers`, every layer of the forward) into last_times(). The
   // CPU uses a steady clock; CUDA records events around eager launches (no graph), so a profiled batch is a

@@ -136,10 +136,26 @@ void score_cam_input(const float* input, int h, int w, const float* features, in
   }
 }
 
-void Backend::score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits) {
+void perturbed_input(const PerturbedJobs& p, const PerturbedJob& job, float* out) {
+  const size_t pixels = static_cast<size_t>(p.h) * p.w;
+  const float* x = p.inputs + job.image * pixels * 3;
+  const float* map = p.maps + job.map * pixels;
+  const int* rank = p.ranks + job.map * pixels;
+  for (size_t q = 0; q < pixels; ++q) {
+    const float keep = perturbation_keep(job.kind, rank[q], job.count, map[q]);
+    for (int ch = 0; ch < 3; ++ch) out[q * 3 + ch] = perturbed_value(job.kind, x[q * 3 + ch], keep);
+  }
+}
+
+void Backend::perturbed_logits(const PerturbedJobs& p, const TakeLogits& take) {
+  perturbed_forward(
+      *this, p.h, p.w, p.classes, static_cast<int>(p.jobs.size()), p.batch,
+      [&](int j, float* out) { perturbed_input(p, p.jobs[j], out); }, take);
+}
+
+void Backend::score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take) {
   const size_t input_size = static_cast<size_t>(s.h) * s.w * 3,
                feature_size = static_cast<size_t>(s.fh) * s.fw * s.c;
-  logits.resize(s.jobs.size() * static_cast<size_t>(s.classes));
   perturbed_forward(
       *this, s.h, s.w, s.classes, static_cast<int>(s.jobs.size()), s.batch,
       [&](int j, float* out) {
@@ -147,9 +163,7 @@ void Backend::score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits
         score_cam_input(s.inputs + image * input_size, s.h, s.w, s.features + image * feature_size, s.fh,
                         s.fw, s.c, channel, out);
       },
-      [&](int j, const float* row) {
-        std::copy(row, row + s.classes, &logits[static_cast<size_t>(j) * s.classes]);
-      });
+      take);
 }
 
 namespace {
@@ -174,12 +188,11 @@ std::vector<std::vector<float>> score_cam_weights(Backend& backend, const ResNet
   s.n = n, s.h = h, s.w = w, s.fh = fh, s.fw = fw, s.c = c, s.classes = net.num_classes;
   s.jobs = std::move(jobs);
   s.batch = options.perturbed_batch;
-  std::vector<float> logits;
-  backend.score_cam_logits(s, logits);
   // scores[j][m]: the logit of the image's m-th mapped class on masked input j.
   std::vector<std::vector<float>> scores(s.jobs.size());
-  for (size_t j = 0; j < s.jobs.size(); ++j)
-    for (int cls : mapped[s.jobs[j].first]) scores[j].push_back(logits[j * net.num_classes + cls]);
+  backend.score_cam_logits(s, [&](int j, const float* logits) {
+    for (int cls : mapped[s.jobs[j].first]) scores[j].push_back(logits[cls]);
+  });
   std::vector<std::vector<float>> weights;
   size_t first_job = 0;
   for (int i = 0; i < n; ++i) {

@@ -33,6 +33,10 @@ void perturbed_forward(Backend& backend, int h, int w, int classes, int count, i
                        const std::function<void(int index, float* input)>& make,
                        const std::function<void(int index, const float* logits)>& take);
 
+// One perturbed input of the faithfulness metrics (job of p, into out (h, w, 3)); what the device's perturb
+// kernel computes, bit for bit.
+void perturbed_input(const PerturbedJobs& p, const PerturbedJob& job, float* out);
+
 // One Score-CAM masked input: the network input (h, w, 3) times the upsampled, min-max'ed channel k of
 // features (fh, fw, C), into out (h, w, 3); what the device's score_cam kernel computes, bit for bit.
 void score_cam_input(const float* input, int h, int w, const float* features, int fh, int fw, int c, int k,

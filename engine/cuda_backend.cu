@@ -15,6 +15,7 @@
 #include "pool.cuh"
 #include "preprocess.cuh"
 #include "safetensors.h"
+#include "perturb.cuh"
 #include "score_cam.cuh"
 #include "softmax_topk.cuh"
 
@@ -321,49 +322,83 @@ void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_sta
   CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
 }
 
-// Score-CAM on the device: the inputs, features and job table go up once; per forward, the score_cam
-// kernel writes the plan's images' masked inputs, the plan's graph runs, and the logits stay on the device
-// until all jobs are done. The plan's every image slot is used (a plan made for a larger batch computes
-// that many images anyway).
-void CudaBackend::score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits) {
-  const int count = static_cast<int>(s.jobs.size());
-  logits.assign(static_cast<size_t>(count) * s.classes, 0.0f);
+void CudaBackend::device_forwards(int count, int batch, int h, int w, int classes,
+                                  const std::function<void(int first, int m, float* out)>& make,
+                                  const TakeLogits& take) {
   if (count == 0) return;
-  drain();
-  Plan& p = plan_for(std::min(s.batch, count), s.h, s.w, 1, 0);
-  const int batch = std::min(p.n, count);
-  const size_t inputs_bytes = static_cast<size_t>(s.n) * s.h * s.w * 3 * sizeof(float),
-               features_bytes = static_cast<size_t>(s.n) * s.fh * s.fw * s.c * sizeof(float),
-               logits_bytes = logits.size() * sizeof(float);
-  std::vector<int> table;
-  for (const auto& [image, channel] : s.jobs) table.push_back(image), table.push_back(channel);
-  const size_t features_at = align256(inputs_bytes), table_at = features_at + align256(features_bytes),
-               logits_at = table_at + align256(table.size() * sizeof(int));
-  score_cam_.ensure(logits_at + logits_bytes);
+  Plan& p = plan_for(std::min(batch, count), h, w, 1, 0);
+  const int per_forward = std::min(p.n, count);  // the plan computes p.n images anyway
+  masked_logits_.resize(static_cast<size_t>(per_forward) * classes);
   cudaStream_t stream = stream_.get();
-  CUDA_CHECK(cudaMemcpyAsync(score_cam_.ptr, s.inputs, inputs_bytes, cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemcpyAsync(score_cam_.at<void>(features_at), s.features, features_bytes,
-                             cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemcpyAsync(score_cam_.at<void>(table_at), table.data(), table.size() * sizeof(int),
-                             cudaMemcpyHostToDevice, stream));
-  const size_t row = static_cast<size_t>(s.classes) * sizeof(float);
-  for (int first = 0; first < count; first += batch) {
-    const int m = std::min(batch, count - first);
-    launch_score_cam_inputs(score_cam_.at<float>(0), s.h, s.w, score_cam_.at<float>(features_at), s.fh, s.fw,
-                            s.c, score_cam_.at<int>(table_at) + 2 * first, m, p.test_input, stream);
-    launch_pack_input(storage_, p.test_input, static_cast<int64_t>(m) * s.h * s.w, kStemChannels, p.input,
+  for (int first = 0; first < count; first += per_forward) {
+    const int m = std::min(per_forward, count - first);
+    make(first, m, p.test_input);
+    launch_pack_input(storage_, p.test_input, static_cast<int64_t>(m) * h * w, kStemChannels, p.input,
                       stream);
     if (p.graph) {
       CUDA_CHECK(cudaGraphLaunch(p.graph.get(), stream));
     } else {
       enqueue_forward(p, nullptr);
     }
-    CUDA_CHECK(cudaMemcpyAsync(score_cam_.at<uint8_t>(logits_at + first * row), p.logits, m * row,
-                               cudaMemcpyDeviceToDevice, stream));
+    CUDA_CHECK(cudaMemcpyAsync(masked_logits_.data(), p.logits,
+                               static_cast<size_t>(m) * classes * sizeof(float), cudaMemcpyDeviceToHost,
+                               stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    for (int j = 0; j < m; ++j) take(first + j, &masked_logits_[static_cast<size_t>(j) * classes]);
   }
-  CUDA_CHECK(cudaMemcpyAsync(logits.data(), score_cam_.at<void>(logits_at), logits_bytes,
-                             cudaMemcpyDeviceToHost, stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+// Score-CAM on the device: the inputs, features and job table go up once; per forward, the score_cam kernel
+// writes the masked inputs into the plan's input, the plan's graph runs, and only the logits come back.
+void CudaBackend::score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take) {
+  drain();  // masked_ and the plan may be in use by batches in flight
+  const size_t inputs_bytes = static_cast<size_t>(s.n) * s.h * s.w * 3 * sizeof(float),
+               features_bytes = static_cast<size_t>(s.n) * s.fh * s.fw * s.c * sizeof(float);
+  std::vector<int> table;
+  for (const auto& [image, channel] : s.jobs) table.push_back(image), table.push_back(channel);
+  const size_t features_at = align256(inputs_bytes), table_at = features_at + align256(features_bytes);
+  masked_.ensure(table_at + table.size() * sizeof(int) + 1);
+  cudaStream_t stream = stream_.get();
+  CUDA_CHECK(cudaMemcpyAsync(masked_.ptr, s.inputs, inputs_bytes, cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(features_at), s.features, features_bytes,
+                             cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(table_at), table.data(), table.size() * sizeof(int),
+                             cudaMemcpyHostToDevice, stream));
+  device_forwards(
+      static_cast<int>(s.jobs.size()), s.batch, s.h, s.w, s.classes,
+      [&](int first, int m, float* out) {
+        launch_score_cam_inputs(masked_.at<float>(0), s.h, s.w, masked_.at<float>(features_at), s.fh, s.fw,
+                                s.c, masked_.at<int>(table_at) + 2 * first, m, out, stream);
+      },
+      take);
+}
+
+// The metrics on the device: the inputs, maps, ranks and job table go up once; the perturb kernel writes each
+// forward's perturbed inputs into the plan's input.
+void CudaBackend::perturbed_logits(const PerturbedJobs& p, const TakeLogits& take) {
+  drain();
+  const size_t pixels = static_cast<size_t>(p.h) * p.w, inputs_bytes = p.n * pixels * 3 * sizeof(float),
+               maps_bytes = p.maps_count * pixels * sizeof(float);
+  std::vector<int> table;
+  for (const PerturbedJob& job : p.jobs) table.insert(table.end(), {job.kind, job.image, job.map, job.count});
+  const size_t maps_at = align256(inputs_bytes), ranks_at = maps_at + align256(maps_bytes),
+               table_at = ranks_at + align256(p.maps_count * pixels * sizeof(int));
+  masked_.ensure(table_at + table.size() * sizeof(int) + 1);
+  cudaStream_t stream = stream_.get();
+  CUDA_CHECK(cudaMemcpyAsync(masked_.ptr, p.inputs, inputs_bytes, cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(maps_at), p.maps, maps_bytes, cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(ranks_at), p.ranks, p.maps_count * pixels * sizeof(int),
+                             cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(table_at), table.data(), table.size() * sizeof(int),
+                             cudaMemcpyHostToDevice, stream));
+  device_forwards(
+      static_cast<int>(p.jobs.size()), p.batch, p.h, p.w, p.classes,
+      [&](int first, int m, float* out) {
+        launch_perturbed_inputs(masked_.at<float>(0), p.h, p.w, masked_.at<float>(maps_at),
+                                masked_.at<int>(ranks_at), masked_.at<int>(table_at) + 4 * first, m, out,
+                                stream);
+      },
+      take);
 }
 
 }  // namespace cuda_detail

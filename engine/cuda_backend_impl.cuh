@@ -32,7 +32,8 @@ class CudaBackend : public Backend {
   uint64_t submit(const BatchRequest& request) override;
   void collect(uint64_t ticket, std::vector<ImageResult>& results) override;
   void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
-  void score_cam_logits(const ScoreCamJobs& s, std::vector<float>& logits) override;
+  void score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take) override;
+  void perturbed_logits(const PerturbedJobs& p, const TakeLogits& take) override;
   std::string tuning() const override { return planner_.tuning(); }
   void set_tuning(const std::string& json) override { planner_.set_tuning(json); }
 
@@ -93,6 +94,11 @@ class CudaBackend : public Backend {
   // The forward, head and CAM of plan p on the compute stream (captured into p.graph, or launched eagerly).
   void enqueue_forward(Plan& p, const StageHook& stage_hook);
   void conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual);
+  // `count` network inputs (h, w) that make(first, m, out) writes on the compute stream (inputs first ..
+  // first + m - 1, (m, h, w, 3) fp32 into out), as many per forward as the plan holds (at least `batch`);
+  // take(job, logits) after each forward. For Score-CAM and the metrics, whose inputs are made on the device.
+  void device_forwards(int count, int batch, int h, int w, int classes,
+                       const std::function<void(int first, int m, float* out)>& make, const TakeLogits& take);
   std::vector<float> download_floats(const void* data, size_t count);
   // A batch in three parts: the host packing into the flight's pinned upload (submit), the copies and
   // launches queued on the streams (submit), and the results read from the pinned download (collect).
@@ -110,7 +116,8 @@ class CudaBackend : public Backend {
   CublasHandle cublas_;
   ConvPlanner planner_;  // after the handles and streams it uses
   GrowBuffer weights_arena_, cublas_workspace_;
-  GrowBuffer score_cam_;  // Score-CAM: the inputs, features, job table and logits of one call
+  GrowBuffer masked_;  // Score-CAM and the metrics: one call's inputs, features or maps, and job table
+  std::vector<float> masked_logits_;  // one forward's logits, for take
   Flight flights_[kMaxInFlight];
   uint64_t next_ticket_ = 0;
   ConvWeights weights_;

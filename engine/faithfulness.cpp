@@ -1,5 +1,5 @@
 // Deletion / insertion AUC and Average Drop / Increase in Confidence of every map (faithfulness.h): all the
-// perturbed inputs of a batch as one list of jobs through the backend's forward.
+// perturbed inputs of a batch as one list of jobs through the backend (Backend::perturbed_logits).
 #include "faithfulness.h"
 
 #include <algorithm>
@@ -7,18 +7,18 @@
 #include <numeric>
 
 #include "cam_methods.h"
+#include "cam_methods_math.h"
 #include "cpu_ops.h"
 
 namespace cam {
 namespace {
 
-enum class Perturbation { kBaseline, kDeletion, kInsertion, kMasked };
-
+// A perturbed forward and where its probability goes: map `map` of image `image` (results[image].maps[map]),
+// point `point` of its curve.
 struct Job {
-  Perturbation kind;
-  int image = 0, map = 0;  // the map's position: results[image].maps[map]
-  int point = 0;           // index on the curve
-  int count = 0;           // pixels deleted or inserted
+  int kind;
+  int image = 0, map = 0;
+  int point = 0;
 };
 
 }  // namespace
@@ -31,57 +31,45 @@ void measure_faithfulness(Backend& backend, const ResNet& net, const float* inpu
   for (int count = 0; count < pixels; count += step) counts.push_back(count);
   counts.push_back(pixels);
   const int points = static_cast<int>(counts.size());
-  // rank[p]: the position of pixel p in the map's order, highest value first, ties to the lower index.
-  std::vector<std::vector<std::vector<int>>> ranks(results.size());
-  std::vector<Job> jobs = {{Perturbation::kBaseline}};
-  for (size_t i = 0; i < results.size(); ++i) {
-    ranks[i].resize(results[i].maps.size());
+  // Every map and its ranks, one after another: rank[p] is the position of pixel p in the map's order,
+  // highest value first, ties to the lower index.
+  PerturbedJobs perturbed;
+  std::vector<float> maps;
+  std::vector<int> ranks;
+  std::vector<Job> jobs = {{kPerturbBaseline}};
+  perturbed.jobs = {{kPerturbBaseline}};
+  for (size_t i = 0; i < results.size(); ++i)
     for (size_t j = 0; j < results[i].maps.size(); ++j) {
       const std::vector<float>& map = results[i].maps[j].map;
       std::vector<int> order(pixels), rank(pixels);
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return map[a] > map[b]; });
       for (int r = 0; r < pixels; ++r) rank[order[r]] = r;
-      ranks[i][j] = std::move(rank);
-      const int image = static_cast<int>(i), m = static_cast<int>(j);
-      for (int point = 1; point + 1 < points; ++point) {
-        jobs.push_back({Perturbation::kDeletion, image, m, point, counts[point]});
-        jobs.push_back({Perturbation::kInsertion, image, m, point, counts[point]});
-      }
-      jobs.push_back({Perturbation::kMasked, image, m});
+      const int image = static_cast<int>(i), m = static_cast<int>(j), flat = perturbed.maps_count++;
+      maps.insert(maps.end(), map.begin(), map.end());
+      ranks.insert(ranks.end(), rank.begin(), rank.end());
+      for (int point = 1; point + 1 < points; ++point)
+        for (int kind : {kPerturbDeletion, kPerturbInsertion}) {
+          jobs.push_back({kind, image, m, point});
+          perturbed.jobs.push_back({kind, image, flat, counts[point]});
+        }
+      jobs.push_back({kPerturbMasked, image, m});
+      perturbed.jobs.push_back({kPerturbMasked, image, flat, 0});
     }
-  }
-  const size_t input_size = static_cast<size_t>(pixels) * 3;
+  perturbed.inputs = input, perturbed.maps = maps.data(), perturbed.ranks = ranks.data();
+  perturbed.n = static_cast<int>(results.size()), perturbed.h = h, perturbed.w = w,
+  perturbed.classes = classes;
+  perturbed.batch = options.perturbed_batch;
   // The probability of each job's map class; for the all-baseline job, of every class.
   std::vector<float> baseline(classes), job_probability(jobs.size()), row(classes);
-  perturbed_forward(
-      backend, net.preprocess.height, net.preprocess.width, classes, static_cast<int>(jobs.size()),
-      options.perturbed_batch,
-      [&](int index, float* out) {
-        const Job& job = jobs[index];
-        const float* x = input + job.image * input_size;
-        if (job.kind == Perturbation::kBaseline) {
-          std::fill(out, out + input_size, 0.0f);
-          return;
-        }
-        const std::vector<int>& rank = ranks[job.image][job.map];
-        const std::vector<float>& map = results[job.image].maps[job.map].map;
-        for (int p = 0; p < pixels; ++p) {
-          const bool ranked = rank[p] < job.count;
-          const float keep = job.kind == Perturbation::kMasked     ? map[p]
-                             : job.kind == Perturbation::kDeletion ? (ranked ? 0.0f : 1.0f)
-                                                                   : (ranked ? 1.0f : 0.0f);
-          for (int ch = 0; ch < 3; ++ch) out[p * 3 + ch] = x[p * 3 + ch] * keep;
-        }
-      },
-      [&](int index, const float* logits) {
-        softmax_cpu(logits, 1, classes, row.data());
-        const Job& job = jobs[index];
-        if (job.kind == Perturbation::kBaseline)
-          baseline = row;
-        else
-          job_probability[index] = row[results[job.image].maps[job.map].class_index];
-      });
+  backend.perturbed_logits(perturbed, [&](int index, const float* logits) {
+    softmax_cpu(logits, 1, classes, row.data());
+    const Job& job = jobs[index];
+    if (job.kind == kPerturbBaseline)
+      baseline = row;
+    else
+      job_probability[index] = row[results[job.image].maps[job.map].class_index];
+  });
   std::vector<std::vector<std::vector<double>>> deletion(results.size()), insertion(results.size());
   for (size_t i = 0; i < results.size(); ++i) {
     deletion[i].assign(results[i].maps.size(), std::vector<double>(points));
@@ -96,9 +84,9 @@ void measure_faithfulness(Backend& backend, const ResNet& net, const float* inpu
     const Job& job = jobs[index];
     ClassMap& m = results[job.image].maps[job.map];
     const float p = job_probability[index];
-    if (job.kind == Perturbation::kDeletion) deletion[job.image][job.map][job.point] = p;
-    if (job.kind == Perturbation::kInsertion) insertion[job.image][job.map][job.point] = p;
-    if (job.kind == Perturbation::kMasked) {
+    if (job.kind == kPerturbDeletion) deletion[job.image][job.map][job.point] = p;
+    if (job.kind == kPerturbInsertion) insertion[job.image][job.map][job.point] = p;
+    if (job.kind == kPerturbMasked) {
       const float original = results[job.image].probabilities[m.class_index];
       m.metrics.masked_probability = p;
       m.metrics.average_drop = std::max(0.0f, original - p) / (original + 1e-7f);

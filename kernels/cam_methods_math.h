@@ -56,6 +56,29 @@ CAM_HD float score_cam_mask(float upsampled, float lo, float hi) {
   return (upsampled - lo) / (hi - lo + kScoreCamEps);
 }
 
+// The faithfulness metrics' perturbed inputs (faithfulness.h), pixel by pixel: the baseline is all zeros; a
+// deletion keeps the pixels ranked at or after `count` in the map's order, an insertion those before it; a
+// masked input is the image times the map. What multiplies a pixel of rank `rank` and map value `map_value`:
+enum PerturbationKind : int {
+  kPerturbBaseline = 0,
+  kPerturbDeletion = 1,
+  kPerturbInsertion = 2,
+  kPerturbMasked = 3
+};
+
+CAM_HD float perturbation_keep(int kind, int rank, int count, float map_value) {
+  const bool ranked = rank < count;
+  return kind == kPerturbMasked      ? map_value
+         : kind == kPerturbDeletion  ? (ranked ? 0.0f : 1.0f)
+         : kind == kPerturbInsertion ? (ranked ? 1.0f : 0.0f)
+                                     : 0.0f;
+}
+
+// One channel value of a perturbed input: the baseline is exactly zero, the others the pixel times its keep.
+CAM_HD float perturbed_value(int kind, float pixel, float keep) {
+  return kind == kPerturbBaseline ? 0.0f : mul_rn(pixel, keep);
+}
+
 // The upsampled activation at input pixel (y, x) of channel `channel` (pointing at channel k of a (fh, fw, C)
 // NHWC map) for an (h, w) input.
 CAM_HD float score_cam_upsampled(const float* channel, int fh, int fw, int c, int h, int w, int y, int x) {

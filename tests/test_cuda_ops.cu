@@ -15,6 +15,7 @@
 #include "bn_act.cuh"
 #include "cam.cuh"
 #include "cam_methods.h"
+#include "cam_methods_math.h"
 #include "cpu_backend.h"
 #include "cpu_ops.h"
 #include "cuda_backend.h"
@@ -23,6 +24,7 @@
 #include "error.h"
 #include "golden_check.h"
 #include "pool.cuh"
+#include "perturb.cuh"
 #include "preprocess.cuh"
 #include "resnet.h"
 #include "score_cam.cuh"
@@ -118,6 +120,35 @@ double tolerance(cam::Storage s) {
 }
 
 const cam::Storage kStorages[] = {cam::Storage::kF32, cam::Storage::kF16, cam::Storage::kBF16};
+
+// A Backend::TakeLogits that appends each job's logits to `all`, checking that jobs come in order.
+cam::Backend::TakeLogits collect_logits(std::vector<float>& all, int classes) {
+  return [&all, classes](int job, const float* logits) {
+    CHECK(static_cast<size_t>(job) * classes == all.size());
+    all.insert(all.end(), logits, logits + classes);
+  };
+}
+
+// The logits of masked or perturbed forwards, `run` on the CPU backend and on the GPU (fp32, plain convs),
+// job by job: fp32 convolutions by other libraries, so within 1e-4 of the largest logit.
+void compare_logits(const cam::ResNet& net, size_t jobs, int classes,
+                    const std::function<void(cam::Backend&, const cam::Backend::TakeLogits&)>& run) {
+  cam::CpuBackend cpu(net, 0);
+  cam::CudaOptions co;
+  co.conv_fusion = cam::ConvFusion::kOff;
+  auto gpu = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
+  std::vector<float> want, got;
+  run(cpu, collect_logits(want, classes));
+  run(*gpu, collect_logits(got, classes));
+  const size_t expected = jobs * classes;
+  REQUIRE(want.size() == expected);
+  REQUIRE(got.size() == expected);
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, static_cast<double>(std::fabs(got[i] - want[i]))),
+    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
+  CHECK(worst <= 1e-4 * std::max(1.0, scale));
+}
 
 }  // namespace
 
@@ -264,18 +295,51 @@ TEST_CASE("GPU Score-CAM masked inputs equal the CPU's bit for bit; the masked f
   s.inputs = inputs.data(), s.features = fwd.features.data(), s.fh = fwd.feature_h, s.fw = fwd.feature_w;
   for (int k = 0; k < 23; ++k) s.jobs.emplace_back(k % 2, (k * 37) % s.c);
   s.batch = 5;  // 23 jobs: short last batch
-  std::vector<float> want, got;
-  cpu.score_cam_logits(s, want);
-  cam::CudaOptions co;
-  co.conv_fusion = cam::ConvFusion::kOff;
-  auto gpu = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
-  gpu->score_cam_logits(s, got);
-  REQUIRE(got.size() == want.size());
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    worst = std::max(worst, static_cast<double>(std::fabs(got[i] - want[i]))),
-    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
-  CHECK(worst <= 1e-4 * std::max(1.0, scale));
+  compare_logits(net, s.jobs.size(), s.classes,
+                 [&](cam::Backend& b, const cam::Backend::TakeLogits& take) { b.score_cam_logits(s, take); });
+}
+
+TEST_CASE("GPU perturbed inputs of the metrics equal the CPU's bit for bit; their forwards' logits agree") {
+  if (no_gpu()) return;
+  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
+  cam::PerturbedJobs p;
+  p.n = 2, p.h = 64, p.w = 48, p.maps_count = 3, p.classes = net.num_classes;
+  const int pixels = p.h * p.w;
+  const std::vector<float> inputs = camtest::random_floats(static_cast<size_t>(p.n) * pixels * 3, rng),
+                           maps =
+                               camtest::random_floats(static_cast<size_t>(p.maps_count) * pixels, rng, 0, 1);
+  std::vector<int> ranks(static_cast<size_t>(p.maps_count) * pixels);
+  for (int m = 0; m < p.maps_count; ++m)
+    for (int q = 0; q < pixels; ++q) ranks[static_cast<size_t>(m) * pixels + q] = (q * 7919 + m) % pixels;
+  p.inputs = inputs.data(), p.maps = maps.data(), p.ranks = ranks.data();
+  p.jobs = {{cam::kPerturbBaseline, 0, 0, 0}};
+  for (int m = 0; m < p.maps_count; ++m)
+    for (int kind : {cam::kPerturbDeletion, cam::kPerturbInsertion, cam::kPerturbMasked})
+      for (int count : {0, 1, pixels / 3, pixels}) p.jobs.push_back({kind, m % p.n, m, count});
+  const int m = static_cast<int>(p.jobs.size());
+  std::vector<int> table;
+  for (const cam::PerturbedJob& job : p.jobs)
+    table.insert(table.end(), {job.kind, job.image, job.map, job.count});
+  Guarded di(inputs.size() * 4), dm(maps.size() * 4), dr(ranks.size() * 4), dj(table.size() * 4),
+      dout(static_cast<size_t>(m) * pixels * 3 * 4);
+  di.upload(inputs.data());
+  dm.upload(maps.data());
+  dr.upload(ranks.data());
+  dj.upload(table.data());
+  cam::launch_perturbed_inputs(di.as<float>(), p.h, p.w, dm.as<float>(), dr.as<int>(), dj.as<int>(), m,
+                               dout.as<float>(), nullptr);
+  const std::vector<float> out = dout.floats();
+  std::vector<float> want_input(static_cast<size_t>(pixels) * 3);
+  for (int j = 0; j < m; ++j) {
+    cam::perturbed_input(p, p.jobs[j], want_input.data());
+    INFO("job " << j << " kind " << p.jobs[j].kind << " count " << p.jobs[j].count);
+    CHECK(std::memcmp(want_input.data(), &out[static_cast<size_t>(j) * want_input.size()],
+                      want_input.size() * sizeof(float)) == 0);  // bit for bit, zeros' signs included
+  }
+  // The whole path through each backend's forward.
+  p.batch = 4;
+  compare_logits(net, p.jobs.size(), p.classes,
+                 [&](cam::Backend& b, const cam::Backend::TakeLogits& take) { b.perturbed_logits(p, take); });
 }
 
 TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
