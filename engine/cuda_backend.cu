@@ -322,10 +322,13 @@ void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_sta
   CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
 }
 
+// The plan of `batch` network inputs is the one run() uses for top-1 maps, so the batches in flight finish
+// first.
 void CudaBackend::device_forwards(int count, int batch, int h, int w, int classes,
                                   const std::function<void(int first, int m, float* out)>& make,
                                   const TakeLogits& take) {
   if (count == 0) return;
+  drain();
   Plan& p = plan_for(std::min(batch, count), h, w, 1, 0);
   const int per_forward = std::min(p.n, count);  // the plan computes p.n images anyway
   masked_logits_.resize(static_cast<size_t>(per_forward) * classes);
@@ -348,27 +351,32 @@ void CudaBackend::device_forwards(int count, int batch, int h, int w, int classe
   }
 }
 
+std::vector<size_t> CudaBackend::upload_masked(const std::vector<std::pair<const void*, size_t>>& parts) {
+  std::vector<size_t> at;
+  size_t total = 0;
+  for (const auto& part : parts) at.push_back(total), total += align256(part.second);
+  masked_.ensure(total);  // only the synchronous calls below use masked_: nothing in flight reads it
+  for (size_t i = 0; i < parts.size(); ++i)
+    if (parts[i].second)
+      CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(at[i]), parts[i].first, parts[i].second,
+                                 cudaMemcpyHostToDevice, stream_.get()));
+  return at;
+}
+
 // Score-CAM on the device: the inputs, features and job table go up once; per forward, the score_cam kernel
 // writes the masked inputs into the plan's input, the plan's graph runs, and only the logits come back.
 void CudaBackend::score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take) {
-  drain();  // masked_ and the plan may be in use by batches in flight
-  const size_t inputs_bytes = static_cast<size_t>(s.n) * s.h * s.w * 3 * sizeof(float),
-               features_bytes = static_cast<size_t>(s.n) * s.fh * s.fw * s.c * sizeof(float);
   std::vector<int> table;
   for (const auto& [image, channel] : s.jobs) table.push_back(image), table.push_back(channel);
-  const size_t features_at = align256(inputs_bytes), table_at = features_at + align256(features_bytes);
-  masked_.ensure(table_at + table.size() * sizeof(int) + 1);
-  cudaStream_t stream = stream_.get();
-  CUDA_CHECK(cudaMemcpyAsync(masked_.ptr, s.inputs, inputs_bytes, cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(features_at), s.features, features_bytes,
-                             cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(table_at), table.data(), table.size() * sizeof(int),
-                             cudaMemcpyHostToDevice, stream));
+  const std::vector<size_t> at =
+      upload_masked({{s.inputs, static_cast<size_t>(s.n) * s.h * s.w * 3 * sizeof(float)},
+                     {s.features, static_cast<size_t>(s.n) * s.fh * s.fw * s.c * sizeof(float)},
+                     {table.data(), table.size() * sizeof(int)}});
   device_forwards(
       static_cast<int>(s.jobs.size()), s.batch, s.h, s.w, s.classes,
       [&](int first, int m, float* out) {
-        launch_score_cam_inputs(masked_.at<float>(0), s.h, s.w, masked_.at<float>(features_at), s.fh, s.fw,
-                                s.c, masked_.at<int>(table_at) + 2 * first, m, out, stream);
+        launch_score_cam_inputs(masked_.at<float>(at[0]), s.h, s.w, masked_.at<float>(at[1]), s.fh, s.fw, s.c,
+                                masked_.at<int>(at[2]) + 2 * first, m, out, stream_.get());
       },
       take);
 }
@@ -376,27 +384,19 @@ void CudaBackend::score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take
 // The metrics on the device: the inputs, maps, ranks and job table go up once; the perturb kernel writes each
 // forward's perturbed inputs into the plan's input.
 void CudaBackend::perturbed_logits(const PerturbedJobs& p, const TakeLogits& take) {
-  drain();
-  const size_t pixels = static_cast<size_t>(p.h) * p.w, inputs_bytes = p.n * pixels * 3 * sizeof(float),
-               maps_bytes = p.maps_count * pixels * sizeof(float);
+  const size_t pixels = static_cast<size_t>(p.h) * p.w;
   std::vector<int> table;
   for (const PerturbedJob& job : p.jobs) table.insert(table.end(), {job.kind, job.image, job.map, job.count});
-  const size_t maps_at = align256(inputs_bytes), ranks_at = maps_at + align256(maps_bytes),
-               table_at = ranks_at + align256(p.maps_count * pixels * sizeof(int));
-  masked_.ensure(table_at + table.size() * sizeof(int) + 1);
-  cudaStream_t stream = stream_.get();
-  CUDA_CHECK(cudaMemcpyAsync(masked_.ptr, p.inputs, inputs_bytes, cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(maps_at), p.maps, maps_bytes, cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(ranks_at), p.ranks, p.maps_count * pixels * sizeof(int),
-                             cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(table_at), table.data(), table.size() * sizeof(int),
-                             cudaMemcpyHostToDevice, stream));
+  const std::vector<size_t> at = upload_masked({{p.inputs, p.n * pixels * 3 * sizeof(float)},
+                                                {p.maps, p.maps_count * pixels * sizeof(float)},
+                                                {p.ranks, p.maps_count * pixels * sizeof(int)},
+                                                {table.data(), table.size() * sizeof(int)}});
   device_forwards(
       static_cast<int>(p.jobs.size()), p.batch, p.h, p.w, p.classes,
       [&](int first, int m, float* out) {
-        launch_perturbed_inputs(masked_.at<float>(0), p.h, p.w, masked_.at<float>(maps_at),
-                                masked_.at<int>(ranks_at), masked_.at<int>(table_at) + 4 * first, m, out,
-                                stream);
+        launch_perturbed_inputs(masked_.at<float>(at[0]), p.h, p.w, masked_.at<float>(at[1]),
+                                masked_.at<int>(at[2]), masked_.at<int>(at[3]) + 4 * first, m, out,
+                                stream_.get());
       },
       take);
 }

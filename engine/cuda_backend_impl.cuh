@@ -68,7 +68,6 @@ class CudaBackend : public Backend {
     std::vector<int> requested;  // (r) the requested classes
     size_t tables_at = 0, overlay_table_at = 0, requested_at = 0, upload_bytes = 0;
     size_t map_size = 0, overlay_bytes = 0, probs_at = 0, topk_at = 0, maps_at = 0, overlays_at = 0;
-    size_t download_bytes = 0;  // everything before overlays_at comes from the plan's outputs
   };
   // One batch between submit() and collect(), with everything its copies touch while other batches compute:
   // its pinned upload and download, the device copy of the upload (read by its preprocess and overlay), its
@@ -99,6 +98,9 @@ class CudaBackend : public Backend {
   // take(job, logits) after each forward. For Score-CAM and the metrics, whose inputs are made on the device.
   void device_forwards(int count, int batch, int h, int w, int classes,
                        const std::function<void(int first, int m, float* out)>& make, const TakeLogits& take);
+  // Host arrays (pointer, bytes) copied into masked_ on the compute stream, each at a 256-byte aligned
+  // offset; returns the offsets.
+  std::vector<size_t> upload_masked(const std::vector<std::pair<const void*, size_t>>& parts);
   std::vector<float> download_floats(const void* data, size_t count);
   // A batch in three parts: the host packing into the flight's pinned upload (submit), the copies and
   // launches queued on the streams (submit), and the results read from the pinned download (collect).

@@ -117,9 +117,8 @@ void CudaBackend::pack(const BatchRequest& request, Flight& f) {
                map_bytes = static_cast<size_t>(n) * b.slots * b.map_size * sizeof(float);
   b.probs_at = logits_bytes, b.topk_at = 2 * logits_bytes, b.maps_at = b.topk_at + topk_bytes;
   b.overlays_at = b.maps_at + map_bytes;
-  b.download_bytes = b.overlays_at + b.overlay_bytes;
   f.outputs.ensure(b.overlays_at);
-  f.download.ensure(b.download_bytes);
+  f.download.ensure(b.overlays_at + b.overlay_bytes);
 }
 
 // The batch's copies and launches, queued without waiting: upload (copy stream), preprocess, forward, the

@@ -256,8 +256,9 @@ uint64_t Engine::submit(const std::vector<const Image*>& images, const MapOption
       !options.metrics && std::all_of(options.methods.begin(), options.methods.end(), [](CamMethod m) {
         return m == CamMethod::kCam || m == CamMethod::kGradCam;
       });
-  if (!images.empty() && !backend_maps) s.results = run_methods(net_, *backend_, images, options);
-  if (!images.empty() && backend_maps) {
+  if (!images.empty() && !backend_maps) {
+    s.results = run_methods(net_, *backend_, images, options);
+  } else if (!images.empty()) {
     BatchRequest request;
     request.images = images;
     request.topk = options.topk;
