@@ -91,9 +91,12 @@ PY
 
 if command -v compute-sanitizer >/dev/null; then
   step "memcheck kernels" 90 "$res/memcheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/test_cuda_ops" \
-    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*,GPU Score-CAM*,GPU perturbed*'
+    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*,GPU Score-CAM*,GPU perturbed*,GPU Eigen-CAM*'
   step "racecheck kernels" 60 "$res/racecheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool racecheck "$bin/test_cuda_ops" \
     -tc='GPU softmax*,GPU CAM*,GPU overlay*,GPU Score-CAM*'
+  # Eigen-CAM's reductions in shared memory (its noisy image iterates long: a step of its own).
+  step "racecheck Eigen-CAM" 120 "$res/racecheck_eigen.txt" compute-sanitizer --error-exitcode 99 --tool racecheck \
+    "$bin/test_cuda_ops" -tc='GPU Eigen-CAM*'
   # Batches in flight on two streams: their buffers must never be touched by another batch's copies.
   step "memcheck overlapped batches" 90 "$res/memcheck_overlap.txt" compute-sanitizer --error-exitcode 99 --tool memcheck \
     "$bin/test_cuda_ops" -tc='overlapped batches*'

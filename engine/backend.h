@@ -79,6 +79,10 @@ class Backend {
   virtual void score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take);
   // The same for the perturbed inputs of the faithfulness metrics.
   virtual void perturbed_logits(const PerturbedJobs& p, const TakeLogits& take);
+  // Eigen-CAM's projections (eigen_projection, cam_methods.h) of n images' last-block features (n, hw, c)
+  // into out (n, hw). This default runs the CPU's, an image per thread; CUDA runs kernels/eigen_cam on all of
+  // them at once.
+  virtual void eigen_projections(const float* features, int n, int hw, int c, float* out);
 
   // While on, run() times its phases (and, with `layers`, every layer of the forward) into last_times(). The
   // CPU uses a steady clock; CUDA records events around eager launches (no graph), so a profiled batch is a

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "cam_methods_math.h"
+#include "eigen_cam_math.h"
 #include "cpu_ops.h"
 #include "faithfulness.h"
 
@@ -37,21 +38,32 @@ void eigen_projection(const float* features, int hw, int c, float* out) {
   for (int p = 0; p < hw; ++p)
     for (int k = 0; k < c; ++k)
       x[static_cast<size_t>(p) * c + k] = features[static_cast<size_t>(p) * c + k] - mean[k];
-  double trace = 0;
-  for (int p = 0; p < hw; ++p)
+  // Four rows p at a time against each row q >= p, so that each row q is read once per four.
+  for (int p = 0; p < hw; p += 4) {
+    const int rows = std::min(4, hw - p);
+    const double* xp = &x[static_cast<size_t>(p) * c];
+    const double *x1 = rows > 1 ? xp + c : xp, *x2 = rows > 2 ? xp + 2 * c : xp,
+                 *x3 = rows > 3 ? xp + 3 * c : xp;
     for (int q = p; q < hw; ++q) {
-      double s = 0;
-      for (int k = 0; k < c; ++k) s += x[static_cast<size_t>(p) * c + k] * x[static_cast<size_t>(q) * c + k];
-      gram[static_cast<size_t>(p) * hw + q] = gram[static_cast<size_t>(q) * hw + p] = s;
-      if (p == q) trace += s;
+      const double* xq = &x[static_cast<size_t>(q) * c];
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+      for (int k = 0; k < c; ++k)
+        s0 += xp[k] * xq[k], s1 += x1[k] * xq[k], s2 += x2[k] * xq[k], s3 += x3[k] * xq[k];
+      const double sums[4] = {s0, s1, s2, s3};
+      for (int i = 0; i < rows; ++i)
+        gram[static_cast<size_t>(p + i) * hw + q] = gram[static_cast<size_t>(q) * hw + p + i] = sums[i];
     }
+  }
+  double trace = 0;
+  for (int p = 0; p < hw; ++p) trace += gram[static_cast<size_t>(p) * hw + p];
   std::fill(out, out + hw, 0.0f);
   if (!(trace > 0)) return;
-  // Repeated squaring of gram / trace makes it close to rank one (u u^T): its largest column is a start
-  // that no gap between the first two eigenvalues can slow down; power iteration on gram then polishes it.
+  // The algorithm of eigen_cam_math.h: repeated squaring of gram / trace, the largest column as the start,
+  // power iteration on gram.
   std::vector<double> m(gram), square(m.size()), u(hw), v(hw);
   for (double& e : m) e /= trace;
-  for (int round = 0; round < 12 && hw <= 256; ++round) {
+  for (int round = 0; round < kEigenSquaringRounds && eigen_squares(hw); ++round) {
     double diagonal = 0;
     for (int p = 0; p < hw; ++p)
       for (int q = 0; q < hw; ++q) {
@@ -73,11 +85,13 @@ void eigen_projection(const float* features, int hw, int c, float* out) {
   }
   for (int p = 0; p < hw; ++p) u[p] = m[static_cast<size_t>(p) * hw + best] / std::sqrt(best_norm);
   double lambda = 0;
-  for (int iteration = 0; iteration < 5000; ++iteration) {
+  for (int iteration = 0; iteration < kEigenMaxIterations; ++iteration) {
     double norm = 0;
     for (int p = 0; p < hw; ++p) {
+      const double* row = &gram[static_cast<size_t>(p) * hw];
       double s = 0;
-      for (int q = 0; q < hw; ++q) s += gram[static_cast<size_t>(p) * hw + q] * u[q];
+#pragma omp simd reduction(+ : s)
+      for (int q = 0; q < hw; ++q) s += row[q] * u[q];
       v[p] = s, norm += s * s;
     }
     norm = std::sqrt(norm);
@@ -86,12 +100,11 @@ void eigen_projection(const float* features, int hw, int c, float* out) {
     for (int p = 0; p < hw; ++p) v[p] /= norm, change = std::max(change, std::fabs(v[p] - u[p]));
     u.swap(v);
     lambda = norm;
-    if (change < 1e-14) break;
+    if (change < kEigenTolerance) break;
   }
-  // Xc v1 = sqrt(lambda) u for the unit eigenvector u of Xc Xc^T; the sign as pytorch-grad-cam corrects it.
   const double scale = std::sqrt(lambda);
   const auto [lo, hi] = std::minmax_element(u.begin(), u.end());
-  const double sign = std::fabs(*lo) > std::fabs(*hi) ? -1.0 : 1.0;
+  const double sign = eigen_sign(*lo, *hi);
   for (int p = 0; p < hw; ++p) out[p] = static_cast<float>(sign * scale * u[p]);
 }
 
@@ -151,6 +164,12 @@ void Backend::perturbed_logits(const PerturbedJobs& p, const TakeLogits& take) {
   perturbed_forward(
       *this, p.h, p.w, p.classes, static_cast<int>(p.jobs.size()), p.batch,
       [&](int j, float* out) { perturbed_input(p, p.jobs[j], out); }, take);
+}
+
+void Backend::eigen_projections(const float* features, int n, int hw, int c, float* out) {
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < n; ++i)
+    eigen_projection(features + static_cast<size_t>(i) * hw * c, hw, c, out + static_cast<size_t>(i) * hw);
 }
 
 void Backend::score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take) {
@@ -231,6 +250,11 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
   std::vector<std::vector<float>> score_weights;
   if (std::count(options.methods.begin(), options.methods.end(), CamMethod::kScoreCam))
     score_weights = score_cam_weights(backend, net, input.data(), fwd, n, mapped, options);
+  std::vector<float> eigen_maps;  // (n, fh, fw) the class-free Eigen-CAM projections
+  if (std::count(options.methods.begin(), options.methods.end(), CamMethod::kEigenCam)) {
+    eigen_maps.resize(static_cast<size_t>(n) * hw);
+    backend.eigen_projections(fwd.features.data(), n, hw, c, eigen_maps.data());
+  }
   std::vector<size_t> first_score(n, 0);
   for (int i = 1; i < n; ++i) first_score[i] = first_score[i - 1] + mapped[i - 1].size();
 
@@ -275,8 +299,7 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
           }
           m.map.resize(static_cast<size_t>(h) * w);
           if (method == CamMethod::kEigenCam) {
-            eigen_projection(a, hw, c, lowres.data());
-            finish_map_cpu(lowres.data(), fh, fw, h, w, m.map.data());
+            finish_map_cpu(&eigen_maps[static_cast<size_t>(i) * hw], fh, fw, h, w, m.map.data());
           } else {
             const float* map_weights = &gradients[j * c];
             if (method == CamMethod::kGradCamPlusPlus) {

@@ -16,6 +16,7 @@
 #include "preprocess.cuh"
 #include "safetensors.h"
 #include "perturb.cuh"
+#include "eigen_cam.cuh"
 #include "score_cam.cuh"
 #include "softmax_topk.cuh"
 
@@ -357,7 +358,7 @@ std::vector<size_t> CudaBackend::upload_masked(const std::vector<std::pair<const
   for (const auto& part : parts) at.push_back(total), total += align256(part.second);
   masked_.ensure(total);  // only the synchronous calls below use masked_: nothing in flight reads it
   for (size_t i = 0; i < parts.size(); ++i)
-    if (parts[i].second)
+    if (parts[i].first && parts[i].second)
       CUDA_CHECK(cudaMemcpyAsync(masked_.at<void>(at[i]), parts[i].first, parts[i].second,
                                  cudaMemcpyHostToDevice, stream_.get()));
   return at;
@@ -399,6 +400,30 @@ void CudaBackend::perturbed_logits(const PerturbedJobs& p, const TakeLogits& tak
                                 stream_.get());
       },
       take);
+}
+
+// Eigen-CAM on the device: the features go up, kernels/eigen_cam makes every image's projection at once and
+// only the (n, hw) maps come back; the images in chunks whose scratch stays within kEigenScratchBudget.
+void CudaBackend::eigen_projections(const float* features, int n, int hw, int c, float* out) {
+  constexpr size_t kEigenScratchBudget = size_t(256) << 20;
+  constexpr int kMaxGridImages = 65535;  // the kernels' grid.z
+  if (n == 0) return;
+  const size_t per_image = eigen_scratch_bytes(1, hw, c);
+  const int chunk = std::max(1, static_cast<int>(std::min<size_t>({static_cast<size_t>(n), kMaxGridImages,
+                                                                   kEigenScratchBudget / per_image})));
+  for (int first = 0; first < n; first += chunk) {
+    const int m = std::min(chunk, n - first);
+    const size_t out_bytes = static_cast<size_t>(m) * hw * sizeof(float);
+    const std::vector<size_t> at =
+        upload_masked({{features + static_cast<size_t>(first) * hw * c, out_bytes * c},
+                       {nullptr, eigen_scratch_bytes(m, hw, c)},
+                       {nullptr, out_bytes}});
+    launch_eigen_projections(masked_.at<float>(at[0]), m, hw, c, masked_.at<void>(at[1]),
+                             masked_.at<float>(at[2]), stream_.get());
+    CUDA_CHECK(cudaMemcpyAsync(out + static_cast<size_t>(first) * hw, masked_.at<float>(at[2]), out_bytes,
+                               cudaMemcpyDeviceToHost, stream_.get()));
+    CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  }
 }
 
 }  // namespace cuda_detail

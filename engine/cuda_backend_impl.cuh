@@ -34,6 +34,7 @@ class CudaBackend : public Backend {
   void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
   void score_cam_logits(const ScoreCamJobs& s, const TakeLogits& take) override;
   void perturbed_logits(const PerturbedJobs& p, const TakeLogits& take) override;
+  void eigen_projections(const float* features, int n, int hw, int c, float* out) override;
   std::string tuning() const override { return planner_.tuning(); }
   void set_tuning(const std::string& json) override { planner_.set_tuning(json); }
 
@@ -99,7 +100,7 @@ class CudaBackend : public Backend {
   void device_forwards(int count, int batch, int h, int w, int classes,
                        const std::function<void(int first, int m, float* out)>& make, const TakeLogits& take);
   // Host arrays (pointer, bytes) copied into masked_ on the compute stream, each at a 256-byte aligned
-  // offset; returns the offsets.
+  // offset (a null pointer only reserves its bytes); returns the offsets.
   std::vector<size_t> upload_masked(const std::vector<std::pair<const void*, size_t>>& parts);
   std::vector<float> download_floats(const void* data, size_t count);
   // A batch in three parts: the host packing into the flight's pinned upload (submit), the copies and
@@ -118,7 +119,8 @@ class CudaBackend : public Backend {
   CublasHandle cublas_;
   ConvPlanner planner_;  // after the handles and streams it uses
   GrowBuffer weights_arena_, cublas_workspace_;
-  GrowBuffer masked_;  // Score-CAM and the metrics: one call's inputs, features or maps, and job table
+  GrowBuffer masked_;  // Score-CAM, the metrics, Eigen-CAM: one call's inputs, features or maps, job table,
+                       // scratch
   std::vector<float> masked_logits_;  // one forward's logits, for take
   Flight flights_[kMaxInFlight];
   uint64_t next_ticket_ = 0;

@@ -83,37 +83,41 @@ inline unsigned blocks_for(int64_t work, int threads) {
 
 namespace cam {
 
-// Block-wide reductions for blocks of up to 1024 threads (multiples of 32). `scratch`: 32 floats of shared
-// memory. Every thread gets the result.
-__device__ __forceinline__ float warp_sum(float v) {
+// Block-wide reductions for blocks of up to 1024 threads (multiples of 32), in float or double. `scratch`: 32
+// values of shared memory. Every thread gets the result.
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
-__device__ __forceinline__ float warp_min(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
+template <typename T>
+__device__ __forceinline__ T warp_min(T v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmin(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 
 enum class Reduce { kSum, kMax, kMin };
 
-template <Reduce op>
-__device__ __forceinline__ float warp_reduce(float v) {
+template <Reduce op, typename T>
+__device__ __forceinline__ T warp_reduce(T v) {
   return op == Reduce::kSum ? warp_sum(v) : (op == Reduce::kMax ? warp_max(v) : warp_min(v));
 }
 
-template <Reduce op>
-__device__ float block_reduce(float v, float* scratch) {
+// The identities are +-FLT_MAX in both types: beyond any value reduced here.
+template <Reduce op, typename T>
+__device__ T block_reduce(T v, T* scratch) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
   v = warp_reduce<op>(v);
   __syncthreads();  // scratch may still be read by a previous reduction
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  const float identity =
-      op == Reduce::kSum ? 0.0f : (op == Reduce::kMax ? -3.402823466e38f : 3.402823466e38f);
+  const T identity =
+      op == Reduce::kSum ? T(0) : (op == Reduce::kMax ? T(-3.402823466e38f) : T(3.402823466e38f));
   v = lane < warps ? scratch[lane] : identity;
   return warp_reduce<op>(v);
 }

@@ -20,6 +20,7 @@
 #include "cpu_ops.h"
 #include "cuda_backend.h"
 #include "cuda_graph_conv.cuh"
+#include "eigen_cam.cuh"
 #include "engine.h"
 #include "error.h"
 #include "golden_check.h"
@@ -340,6 +341,45 @@ TEST_CASE("GPU perturbed inputs of the metrics equal the CPU's bit for bit; thei
   p.batch = 4;
   compare_logits(net, p.jobs.size(), p.classes,
                  [&](cam::Backend& b, const cam::Backend::TakeLogits& take) { b.perturbed_logits(p, take); });
+}
+
+TEST_CASE(
+    "GPU Eigen-CAM projections agree with the CPU's: squared and plain starts, noise, constant features") {
+  if (no_gpu()) return;
+  // 7x7 and 16x16 maps square their start, 20x20 and 17x19 do not (kEigenSquaringMaxPixels).
+  for (auto shape : {std::make_tuple(7, 7, 64), std::make_tuple(16, 16, 48), std::make_tuple(20, 20, 40),
+                     std::make_tuple(17, 19, 70)}) {
+    const int fh = std::get<0>(shape), fw = std::get<1>(shape), c = std::get<2>(shape), n = 3, hw = fh * fw;
+    const size_t size = static_cast<size_t>(hw) * c;
+    // Image 0: a rank-one pattern plus noise through ReLU, as a last block's output looks; image 1: noise
+    // alone (close eigenvalues, a slow iteration); image 2: constant (an all-zero map on both sides).
+    std::vector<float> features(n * size, 0.25f);
+    const std::vector<float> pattern = camtest::random_floats(hw + c, rng, 0, 1),
+                             noise = camtest::random_floats(2 * size, rng, 0, 1);
+    for (int p = 0; p < hw; ++p)
+      for (int k = 0; k < c; ++k) {
+        const size_t e = static_cast<size_t>(p) * c + k;
+        features[e] = std::max(0.0f, 3 * pattern[p] * pattern[hw + k] + noise[e] - 0.3f);
+        features[size + e] = noise[size + e];
+      }
+    Guarded df(features.size() * 4), dout(static_cast<size_t>(n) * hw * 4),
+        dscratch(cam::eigen_scratch_bytes(n, hw, c));
+    df.upload(features.data());
+    cam::launch_eigen_projections(df.as<float>(), n, hw, c, dscratch.ptr, dout.as<float>(), nullptr);
+    const std::vector<float> got = dout.floats();
+    std::vector<float> want(hw);
+    for (int i = 0; i < n; ++i) {
+      cam::eigen_projection(&features[i * size], hw, c, want.data());
+      float range = 0, worst = 0;
+      for (int p = 0; p < hw; ++p) {
+        range = std::max(range, std::fabs(want[p]));
+        worst = std::max(worst, std::fabs(got[static_cast<size_t>(i) * hw + p] - want[p]));
+      }
+      INFO(fh << "x" << fw << " maps, " << c << " channels, image " << i << ": range " << range);
+      CHECK((i == 2) == (range == 0));
+      CHECK(worst <= 1e-5f * range);
+    }
+  }
 }
 
 TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
