@@ -75,8 +75,10 @@ fi
 export CAM_TEST_DATA=$root/tests/data CAM_SOURCE_DIR=$root CAM_ENGINE_BIN=$bin/cam_engine
 step test_cuda_ops 150 "$res/test_cuda_ops.txt" "$bin/test_cuda_ops" -tce='graph path*'
 step "test_cuda_ops graph path" 120 "$res/test_cuda_ops_graph.txt" "$bin/test_cuda_ops" -tc='graph path*'
+step test_cuda_methods 150 "$res/test_cuda_methods.txt" "$bin/test_cuda_methods"
 step test_engine 60 "$res/test_engine.txt" "$bin/test_engine"
-grep -h "SKIPPED\|MESSAGE\|a CUDA device" "$res"/test_cuda_ops.txt "$res"/test_engine.txt | sort | uniq -c | head
+grep -h "SKIPPED\|MESSAGE\|a CUDA device" "$res"/test_cuda_ops.txt "$res"/test_cuda_methods.txt "$res"/test_engine.txt |
+  sort | uniq -c | head
 
 # The golden fixture images as PNG files, for the CLI runs below.
 python3 - "$work/imgs" <<'PY'
@@ -91,12 +93,14 @@ PY
 
 if command -v compute-sanitizer >/dev/null; then
   step "memcheck kernels" 90 "$res/memcheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool memcheck "$bin/test_cuda_ops" \
-    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*,GPU Score-CAM*,GPU perturbed*,GPU Eigen-CAM*'
+    -tc='GPU bn_act*,GPU max pool*,GPU softmax*,GPU CAM*,GPU overlay*,GPU preprocess*'
+  step "memcheck method kernels" 120 "$res/memcheck_methods.txt" compute-sanitizer --error-exitcode 99 --tool memcheck \
+    "$bin/test_cuda_methods" -tc='GPU Score-CAM*,GPU perturbed*,GPU Eigen-CAM*,GPU Grad-CAM++*'
   step "racecheck kernels" 60 "$res/racecheck_ops.txt" compute-sanitizer --error-exitcode 99 --tool racecheck "$bin/test_cuda_ops" \
-    -tc='GPU softmax*,GPU CAM*,GPU overlay*,GPU Score-CAM*'
-  # Eigen-CAM's reductions in shared memory (its noisy image iterates long: a step of its own).
-  step "racecheck Eigen-CAM" 120 "$res/racecheck_eigen.txt" compute-sanitizer --error-exitcode 99 --tool racecheck \
-    "$bin/test_cuda_ops" -tc='GPU Eigen-CAM*'
+    -tc='GPU softmax*,GPU CAM*,GPU overlay*'
+  # The method kernels' shared memory (Eigen-CAM's noisy image iterates long: a step of its own).
+  step "racecheck method kernels" 120 "$res/racecheck_methods.txt" compute-sanitizer --error-exitcode 99 \
+    --tool racecheck "$bin/test_cuda_methods" -tc='GPU Score-CAM*,GPU Eigen-CAM*'
   # Batches in flight on two streams: their buffers must never be touched by another batch's copies.
   step "memcheck overlapped batches" 90 "$res/memcheck_overlap.txt" compute-sanitizer --error-exitcode 99 --tool memcheck \
     "$bin/test_cuda_ops" -tc='overlapped batches*'
@@ -162,7 +166,7 @@ if command -v compute-sanitizer >/dev/null; then
 fi
 for t in "$bin"/test_*; do
   name=$(basename "$t")
-  case $name in test_cuda_ops|test_engine) continue ;; esac
+  case $name in test_cuda_ops|test_cuda_methods|test_engine) continue ;; esac
   step "$name" 60 "$res/$name.txt" "$t"
 done
 

@@ -21,6 +21,9 @@ struct BatchRequest {
   bool overlays = true;              // overlays at the original size
   float image_weight = 0.5f;         // weight of the image in the overlay blend
   int colormap = 0;                  // index into kColormapNames (0 = jet)
+  // Per method in this order, a map per class (ClassMap::method says which): cam, gradcam, gradcam++ and
+  // eigencam (Score-CAM's masked forwards run through run_methods, cam_methods.h).
+  std::vector<CamMethod> methods{CamMethod::kCam};
 };
 
 // Score-CAM's masked forwards (cam_methods.h): job j = (image, channel) is the image's network input times
@@ -112,6 +115,9 @@ class Backend {
 // The classes to map for one image, one map each: the top-k classes, then every requested class in the order
 // asked (also when it is among the top-k), so map j means the same thing on every image.
 std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested);
+
+// Throws cam::Error unless `methods` is a list a backend's run() makes by itself (not empty, no Score-CAM).
+void check_backend_methods(const std::vector<CamMethod>& methods);
 
 // An image's result before its maps: its logits (classes), their softmax and its top-k classes.
 ImageResult ranked_result(const float* logits, int classes, int topk);

@@ -232,26 +232,15 @@ std::vector<std::vector<float>> score_cam_weights(Backend& backend, const ResNet
 
 }  // namespace
 
-std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
-                                     const std::vector<const Image*>& images, const MapOptions& options) {
-  const int n = static_cast<int>(images.size()), h = net.preprocess.height, w = net.preprocess.width;
-  const int classes = net.num_classes, c = net.feature_channels;
-  std::vector<float> input(static_cast<size_t>(n) * h * w * 3);
-  preprocess_images_cpu(images, net.preprocess, input.data());
-  ForwardResult fwd;
-  backend.forward(input.data(), n, h, w, false, fwd);
-  const int fh = fwd.feature_h, fw = fwd.feature_w, hw = fh * fw;
-  std::vector<ImageResult> results(n);
+void method_maps(const ResNet& net, Backend& backend, const ForwardResult& fwd, const BatchRequest& request,
+                 const std::vector<std::vector<float>>& score_weights, std::vector<ImageResult>& results) {
+  const int n = static_cast<int>(results.size()), h = net.preprocess.height, w = net.preprocess.width;
+  const int c = net.feature_channels, fh = fwd.feature_h, fw = fwd.feature_w, hw = fh * fw;
+  const std::vector<CamMethod>& methods = request.methods;
   std::vector<std::vector<int>> mapped(n);
-  for (int i = 0; i < n; ++i) {
-    results[i] = ranked_result(&fwd.logits[static_cast<size_t>(i) * classes], classes, options.topk);
-    mapped[i] = classes_to_map(results[i].top, options.classes);
-  }
-  std::vector<std::vector<float>> score_weights;
-  if (std::count(options.methods.begin(), options.methods.end(), CamMethod::kScoreCam))
-    score_weights = score_cam_weights(backend, net, input.data(), fwd, n, mapped, options);
+  for (int i = 0; i < n; ++i) mapped[i] = classes_to_map(results[i].top, request.classes);
   std::vector<float> eigen_maps;  // (n, fh, fw) the class-free Eigen-CAM projections
-  if (std::count(options.methods.begin(), options.methods.end(), CamMethod::kEigenCam)) {
+  if (std::count(methods.begin(), methods.end(), CamMethod::kEigenCam)) {
     eigen_maps.resize(static_cast<size_t>(n) * hw);
     backend.eigen_projections(fwd.features.data(), n, hw, c, eigen_maps.data());
   }
@@ -272,9 +261,6 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
       const float* a = &fwd.features[static_cast<size_t>(i) * hw * c];
       for (size_t l = 0; l < net.hidden.size(); ++l)
         head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
-      std::fill(activation_sum.begin(), activation_sum.end(), 0.0f);
-      for (int p = 0; p < hw; ++p)
-        for (int k = 0; k < c; ++k) activation_sum[k] += a[static_cast<size_t>(p) * c + k];
       // The gradient at the pooled features of each mapped class, once for every method: the fc row, or
       // through an MLP head its closed form.
       gradients.resize(mapped[i].size() * c);
@@ -286,14 +272,19 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
           head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
                                &gradients[j * c]);
       }
-      for (CamMethod method : options.methods) {
+      if (std::count(methods.begin(), methods.end(), CamMethod::kGradCamPlusPlus)) {
+        std::fill(activation_sum.begin(), activation_sum.end(), 0.0f);
+        for (int p = 0; p < hw; ++p)
+          for (int k = 0; k < c; ++k) activation_sum[k] += a[static_cast<size_t>(p) * c + k];
+      }
+      for (CamMethod method : methods) {
         const size_t first_map = r.maps.size();
         for (size_t j = 0; j < mapped[i].size(); ++j) {
           const int cls = mapped[i][j];
           ClassMap m;
           m.class_index = cls, m.method = method, m.probability = r.probabilities[cls];
-          if (method == CamMethod::kEigenCam && j > 0) {  // class-free: the first class's map and overlay
-            m.map = r.maps[first_map].map, m.overlay = r.maps[first_map].overlay;
+          if (method == CamMethod::kEigenCam && j > 0) {  // class-free: the first class's map
+            m.map = r.maps[first_map].map;
             r.maps.push_back(std::move(m));
             continue;
           }
@@ -304,22 +295,60 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
             const float* map_weights = &gradients[j * c];
             if (method == CamMethod::kGradCamPlusPlus) {
               for (int k = 0; k < c; ++k)
-                weights[k] =
-                    static_cast<float>(hw) *
-                    gradcam_plusplus_weight(map_weights[k] / static_cast<float>(hw), activation_sum[k]);
+                weights[k] = gradcam_plusplus_channel_weight(map_weights[k], activation_sum[k], hw);
               map_weights = weights.data();
             } else if (method == CamMethod::kScoreCam) {
               map_weights = score_weights[first_score[i] + j].data();
             }
             class_map_cpu(a, fh, fw, c, map_weights, h, w, lowres.data(), m.map.data());
           }
-          if (options.overlays)
-            m.overlay = overlay_map(m.map.data(), h, w, *images[i], options.image_weight, options.colormap);
           r.maps.push_back(std::move(m));
         }
       }
     }
   }
+}
+
+void add_overlays(const BatchRequest& request, int map_h, int map_w, std::vector<ImageResult>& results) {
+#pragma omp parallel for schedule(dynamic)
+  for (size_t i = 0; i < results.size(); ++i)
+    for (ClassMap& m : results[i].maps)
+      m.overlay =
+          overlay_map(m.map.data(), map_h, map_w, *request.images[i], request.image_weight, request.colormap);
+}
+
+BatchRequest batch_request(const std::vector<const Image*>& images, const MapOptions& options) {
+  BatchRequest request;
+  request.images = images;
+  request.topk = options.topk;
+  request.classes = options.classes;
+  request.overlays = options.overlays;
+  request.image_weight = options.image_weight;
+  request.colormap = options.colormap;
+  request.methods = options.methods;
+  return request;
+}
+
+std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
+                                     const std::vector<const Image*>& images, const MapOptions& options) {
+  const int n = static_cast<int>(images.size()), h = net.preprocess.height, w = net.preprocess.width;
+  const int classes = net.num_classes;
+  std::vector<float> input(static_cast<size_t>(n) * h * w * 3);
+  preprocess_images_cpu(images, net.preprocess, input.data());
+  ForwardResult fwd;
+  backend.forward(input.data(), n, h, w, false, fwd);
+  std::vector<ImageResult> results(n);
+  std::vector<std::vector<int>> mapped(n);
+  for (int i = 0; i < n; ++i) {
+    results[i] = ranked_result(&fwd.logits[static_cast<size_t>(i) * classes], classes, options.topk);
+    mapped[i] = classes_to_map(results[i].top, options.classes);
+  }
+  std::vector<std::vector<float>> score_weights;
+  if (std::count(options.methods.begin(), options.methods.end(), CamMethod::kScoreCam))
+    score_weights = score_cam_weights(backend, net, input.data(), fwd, n, mapped, options);
+  const BatchRequest request = batch_request(images, options);
+  method_maps(net, backend, fwd, request, score_weights, results);
+  if (options.overlays) add_overlays(request, h, w, results);
   if (options.metrics) measure_faithfulness(backend, net, input.data(), results, options);
   return results;
 }

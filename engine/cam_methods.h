@@ -1,7 +1,5 @@
-// Maps by any CamMethod, and their faithfulness, from the backend's plain forward (an engine internal: users
-// set MapOptions::methods and call Engine::run). The images are preprocessed with the CPU backend's own
-// functions, the forward (and every masked or perturbed forward) runs on the backend, and the maps are
-// weighted sums of the features taken back to the host, each method as pytorch-grad-cam 1.5 makes it on
+// Maps by any CamMethod, and their faithfulness, on the host from a backend's forward (an engine internal:
+// users set MapOptions::methods and call Engine::run), each method as pytorch-grad-cam 1.5 makes it on
 // model.layer4[-1] (CamMethod in options.h; element math in kernels/cam_methods_math.h):
 //   cam, gradcam  the fc row of the class, or for an MLP head the gradient at the pooled features;
 //   gradcam++     GradCAMPlusPlus' weights in closed form from that gradient (the same at every pixel);
@@ -12,6 +10,10 @@
 //                 sign flipped where |min| > |max| (get_2d_projection_with_sign_correction); class-free, so
 //                 every class gets the same map.
 // Then ReLU, min-max, bilinear resize, min-max, as for CAM (finish_map_cpu).
+// Who uses what: the CPU backend's run() makes every method but Score-CAM with method_maps; the CUDA backend
+// makes those on the device (its own kernels, the same math); Score-CAM and the metrics, which need masked
+// forwards, go through run_methods on either backend (its forwards, masked inputs made on the device by
+// CUDA).
 #pragma once
 #include <functional>
 #include <vector>
@@ -21,8 +23,21 @@
 
 namespace cam {
 
+// The maps of request.methods for every image from one forward (fwd) of its network inputs, appended to
+// results (ranked_result's, one per image): per method in order, a map per class classes_to_map names.
+// Score-CAM's channel weights come in score_weights (one per image and mapped class, in order); Eigen-CAM's
+// projections from backend.eigen_projections. The CPU backend's run() makes its maps with it.
+void method_maps(const ResNet& net, Backend& backend, const ForwardResult& fwd, const BatchRequest& request,
+                 const std::vector<std::vector<float>>& score_weights, std::vector<ImageResult>& results);
+
+// Every map's overlay (maps (map_h, map_w)) on its image of request.images.
+void add_overlays(const BatchRequest& request, int map_h, int map_w, std::vector<ImageResult>& results);
+
+// The backend's request for MapOptions on these images.
+BatchRequest batch_request(const std::vector<const Image*>& images, const MapOptions& options);
+
 // ImageResult of every image (top holds options.topk classes), with options.methods' maps and, when asked,
-// their overlays and metrics.
+// their overlays and metrics: for Score-CAM and the metrics, which run masked forwards through the backend.
 std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
                                      const std::vector<const Image*>& images, const MapOptions& options);
 

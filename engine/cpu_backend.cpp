@@ -10,6 +10,7 @@
 #include <dnnl.hpp>
 #include <unordered_map>
 
+#include "cam_methods.h"
 #include "cpu_ops.h"
 
 namespace cam {
@@ -211,6 +212,7 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
 // Images are independent outside the forward, so preprocessing, maps and overlays run one image per thread;
 // each image's numbers do not depend on the thread count or the batch.
 void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& results) {
+  check_backend_methods(request.methods);
   const Preprocess& pre = net_.preprocess;
   const int n = static_cast<int>(request.images.size()), h = pre.height, w = pre.width,
             classes = net_.num_classes;
@@ -224,51 +226,14 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
   ForwardResult fwd;
   forward(input.data(), n, h, w, false, fwd);
   if (profile_phases_) laps.lap(phases_, "forward");
-  const int fh = fwd.feature_h, fw = fwd.feature_w, c = net_.feature_channels;
-  std::vector<const float*> head_weights;
-  std::vector<int> head_ins, head_outs;
-  for (const Dense& d : net_.hidden)
-    head_weights.push_back(d.weight.data()), head_ins.push_back(d.in), head_outs.push_back(d.out);
   results.assign(n, ImageResult());
-#pragma omp parallel
-  {
-    std::vector<float> lowres(static_cast<size_t>(fh) * fw), channel_weights(c);
-    std::vector<const float*> head_activations(net_.hidden.size());
-#pragma omp for schedule(dynamic)
-    for (int i = 0; i < n; ++i) {
-      ImageResult& r = results[i];
-      r = ranked_result(&fwd.logits[static_cast<size_t>(i) * classes], classes, request.topk);
-      for (size_t l = 0; l < net_.hidden.size(); ++l)
-        head_activations[l] = &fwd.hidden[l][static_cast<size_t>(i) * head_outs[l]];
-      for (int cls : classes_to_map(r.top, request.classes)) {
-        const float* fc_row = &net_.fc_weight[static_cast<size_t>(cls) * net_.head_dim()];
-        if (!net_.hidden.empty())
-          head_cam_weights_cpu(head_weights, head_ins, head_outs, head_activations, fc_row,
-                               channel_weights.data());
-        ClassMap m;
-        m.class_index = cls;
-        m.probability = r.probabilities[cls];
-        m.map.resize(input_pixels);
-        class_map_cpu(&fwd.features[static_cast<size_t>(i) * fh * fw * c], fh, fw, c,
-                      net_.hidden.empty() ? fc_row : channel_weights.data(), h, w, lowres.data(),
-                      m.map.data());
-        r.maps.push_back(std::move(m));
-      }
-    }
-  }
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < n; ++i)
+    results[i] = ranked_result(&fwd.logits[static_cast<size_t>(i) * classes], classes, request.topk);
+  method_maps(net_, *this, fwd, request, {}, results);
   if (profile_phases_) laps.lap(phases_, "cam");
   if (!request.overlays) return;
-#pragma omp parallel for schedule(dynamic)
-  for (int i = 0; i < n; ++i) {
-    const Image& img = *request.images[i];
-    for (ClassMap& m : results[i].maps) {
-      m.overlay.width = img.width;
-      m.overlay.height = img.height;
-      m.overlay.rgb.resize(img.rgb.size());
-      overlay_cpu(m.map.data(), h, w, img.rgb.data(), img.height, img.width, request.image_weight,
-                  request.colormap, m.overlay.rgb.data());
-    }
-  }
+  add_overlays(request, h, w, results);
   if (profile_phases_) laps.lap(phases_, "overlay");
 }
 

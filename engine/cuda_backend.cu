@@ -17,6 +17,7 @@
 #include "safetensors.h"
 #include "perturb.cuh"
 #include "eigen_cam.cuh"
+#include "gradcam_plusplus.cuh"
 #include "score_cam.cuh"
 #include "softmax_topk.cuh"
 
@@ -131,8 +132,11 @@ void CudaBackend::upload_weights(Precision precision) {
 // plan, which replaces the smaller one, so there is one plan per shape, whatever the batch sizes. Batches
 // in flight copy their outputs out of the plan as they finish computing (Flight), so consecutive batches
 // share it; a new plan first waits for them all.
-CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
-  auto same_shape = [&](const Plan& p) { return p.h == h && p.w == w && p.k == k && p.r == r; };
+CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r,
+                                         const std::vector<CamMethod>& methods) {
+  auto same_shape = [&](const Plan& p) {
+    return p.h == h && p.w == w && p.k == k && p.r == r && p.methods == methods;
+  };
   for (auto& existing : plans_)
     if (same_shape(*existing) && existing->n >= n) return *existing;
   drain();
@@ -140,7 +144,7 @@ CudaBackend::Plan& CudaBackend::plan_for(int n, int h, int w, int k, int r) {
                plans_.end());
   auto plan = std::make_unique<Plan>();
   Plan& p = *plan;
-  p.n = n, p.h = h, p.w = w, p.k = k, p.r = r;
+  p.n = n, p.h = h, p.w = w, p.k = k, p.r = r, p.methods = methods;
   p.schedule = net_.schedule(h, w);
   const size_t arena_bytes = allocate_arena(p);
   void* const scratch[3] = {p.buffers[0], p.buffers[1], p.buffers[2]};
@@ -167,7 +171,9 @@ size_t CudaBackend::allocate_arena(Plan& p) {
   const int n = p.n, h = p.h, w = p.w, k = p.k, r = p.r;
   const size_t largest = static_cast<size_t>(n) * p.schedule.largest;
   const size_t act = align256(largest * storage_bytes(storage_)), pixels = static_cast<size_t>(n) * h * w;
-  const size_t classes = net_.num_classes, slots = k + r;
+  const size_t classes = net_.num_classes, slots = k + r, groups = p.methods.size();
+  const int hw = p.schedule.feature_h * p.schedule.feature_w, c = net_.feature_channels;
+  auto uses = [&](CamMethod m) { return std::count(p.methods.begin(), p.methods.end(), m) > 0; };
   size_t sizes[] = {align256(pixels * kStemChannels * storage_bytes(storage_)),
                     align256(pixels * 3 * sizeof(float)),
                     Schedule::kBuffers * act,
@@ -175,7 +181,10 @@ size_t CudaBackend::allocate_arena(Plan& p) {
                     2 * align256(n * classes * sizeof(float)),
                     align256(n * std::max(k, 1) * sizeof(int)),
                     align256(std::max(r, 1) * sizeof(int)),
-                    align256(pixels * std::max<size_t>(slots, 1) * sizeof(float))};
+                    align256(pixels * std::max<size_t>(slots * groups, 1) * sizeof(float)),
+                    uses(CamMethod::kGradCamPlusPlus) ? align256(n * slots * c * sizeof(float)) : 0,
+                    uses(CamMethod::kEigenCam) ? align256(eigen_scratch_bytes(n, hw, c)) : 0,
+                    uses(CamMethod::kEigenCam) ? align256(static_cast<size_t>(n) * hw * sizeof(float)) : 0};
   size_t total = 0, head_bytes = 0;
   for (size_t s : sizes) total += s;
   for (const Dense& d : net_.hidden) head_bytes += align256(static_cast<size_t>(n) * d.out * sizeof(float));
@@ -197,6 +206,12 @@ size_t CudaBackend::allocate_arena(Plan& p) {
   p.requested = p.arena.at<int>(offset), offset += sizes[6];
   p.maps = p.arena.at<float>(offset);
   offset += sizes[7];
+  if (sizes[8]) p.plusplus_weights = p.arena.at<float>(offset);
+  offset += sizes[8];
+  if (sizes[9]) p.eigen_scratch = p.arena.at<void>(offset);
+  offset += sizes[9];
+  if (sizes[10]) p.projections = p.arena.at<float>(offset);
+  offset += sizes[10];
   CUDA_CHECK(cudaMemset(p.arena.ptr, 0, total));
   if (!net_.hidden.empty()) {
     std::vector<HeadLayer> layers;
@@ -276,8 +291,24 @@ void CudaBackend::enqueue_forward(Plan& p, const StageHook& stage_hook) {
   laps_.phase("forward");
   launch_head_cam_weights(p.head_layers, static_cast<int>(net_.hidden.size()), max_dim, fc_weight_, p.n,
                           p.topk, p.k, p.requested, p.r, p.map_weights, stream_.get());
-  launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, p.map_weights, p.topk, p.k, p.requested, p.r,
-             p.h, p.w, p.maps, stream_.get());
+  // A group of maps per method: CAM and Grad-CAM from the fc rows (or the MLP head's gradients), Grad-CAM++
+  // from weights made of those, Eigen-CAM from the features' projections.
+  const size_t group = static_cast<size_t>(p.n) * (p.k + p.r) * p.h * p.w;
+  for (size_t g = 0; g < p.methods.size() && group; ++g) {
+    const float* weights = p.map_weights;  // null for a plain fc head
+    const float* projections = nullptr;
+    if (p.methods[g] == CamMethod::kGradCamPlusPlus) {
+      launch_gradcam_plusplus_weights(p.pooled, h * w, fc_weight_, p.map_weights, p.n, c, p.topk, p.k,
+                                      p.requested, p.r, p.plusplus_weights, stream_.get());
+      weights = p.plusplus_weights;
+    } else if (p.methods[g] == CamMethod::kEigenCam) {
+      launch_eigen_projections(storage_, p.features, p.n, h * w, c, p.eigen_scratch, p.projections,
+                               stream_.get());
+      projections = p.projections;
+    }
+    launch_cam(storage_, p.features, p.n, h, w, c, fc_weight_, weights, projections, p.topk, p.k, p.requested,
+               p.r, p.h, p.w, p.maps + g * group, stream_.get());
+  }
   laps_.phase("cam");
 }
 
@@ -296,7 +327,7 @@ std::vector<float> CudaBackend::download_floats(const void* data, size_t count) 
 
 void CudaBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
   drain();  // the plan below may be the one a batch in flight is still copying its outputs from
-  Plan& p = plan_for(n, h, w, 1, 0);
+  Plan& p = plan_for(n, h, w, 1, 0, {CamMethod::kCam});
   const size_t pixels = static_cast<size_t>(n) * h * w;
   CUDA_CHECK(cudaMemcpyAsync(p.test_input, input, pixels * 3 * sizeof(float), cudaMemcpyHostToDevice,
                              stream_.get()));
@@ -330,7 +361,7 @@ void CudaBackend::device_forwards(int count, int batch, int h, int w, int classe
                                   const TakeLogits& take) {
   if (count == 0) return;
   drain();
-  Plan& p = plan_for(std::min(batch, count), h, w, 1, 0);
+  Plan& p = plan_for(std::min(batch, count), h, w, 1, 0, {CamMethod::kCam});
   const int per_forward = std::min(p.n, count);  // the plan computes p.n images anyway
   masked_logits_.resize(static_cast<size_t>(per_forward) * classes);
   cudaStream_t stream = stream_.get();
@@ -418,7 +449,7 @@ void CudaBackend::eigen_projections(const float* features, int n, int hw, int c,
         upload_masked({{features + static_cast<size_t>(first) * hw * c, out_bytes * c},
                        {nullptr, eigen_scratch_bytes(m, hw, c)},
                        {nullptr, out_bytes}});
-    launch_eigen_projections(masked_.at<float>(at[0]), m, hw, c, masked_.at<void>(at[1]),
+    launch_eigen_projections(Storage::kF32, masked_.at<float>(at[0]), m, hw, c, masked_.at<void>(at[1]),
                              masked_.at<float>(at[2]), stream_.get());
     CUDA_CHECK(cudaMemcpyAsync(out + static_cast<size_t>(first) * hw, masked_.at<float>(at[2]), out_bytes,
                                cudaMemcpyDeviceToHost, stream_.get()));

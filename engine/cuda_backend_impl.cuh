@@ -42,7 +42,8 @@ class CudaBackend : public Backend {
   // Everything one batch shape needs on the device: the activation arena and its regions, the conv plans
   // and the CUDA Graph of the forward + head + CAM.
   struct Plan {
-    int n = 0, h = 0, w = 0, k = 0, r = 0;  // images it has room for, input size, maps
+    int n = 0, h = 0, w = 0, k = 0, r = 0;  // images it has room for, input size, maps per method
+    std::vector<CamMethod> methods;         // the map groups, in order (BatchRequest::methods)
     Schedule schedule;                      // the forward at (h, w): steps, buffer roles, feature size
     ConvPlans convs;
     GrowBuffer arena;
@@ -55,20 +56,25 @@ class CudaBackend : public Backend {
     float* probs = nullptr;                  // (N, classes)
     int* topk = nullptr;                     // (N, k)
     int* requested = nullptr;                // (r)
-    float* maps = nullptr;                   // (N, k + r, H, W)
+    float* maps = nullptr;                   // (methods, N, k + r, H, W)
     std::vector<float*> hidden;              // MLP head activations, each (N, out)
     float* map_weights = nullptr;            // MLP heads: Grad-CAM channel weights (N, k + r, C)
     HeadLayer* head_layers = nullptr;        // device copy of the head's layers for head_cam_weights
+    float* plusplus_weights = nullptr;       // Grad-CAM++: channel weights (N, k + r, C)
+    void* eigen_scratch = nullptr;           // Eigen-CAM: eigen_scratch_bytes(N, fh * fw, C)
+    float* projections = nullptr;            // Eigen-CAM: (N, fh * fw)
     GraphExec graph;
   };
   // Where one batch's inputs and outputs live in the pinned upload and download buffers (cuda_run.cu).
   struct BatchLayout {
     int n = 0, k = 0, r = 0, slots = 0, classes = 0, h = 0, w = 0, max_pixels = 0;
+    std::vector<CamMethod> methods;  // a group of `slots` maps (and overlays) per method
     std::vector<PackedImage> images;
     std::vector<PackedOverlay> overlays;
     std::vector<int> requested;  // (r) the requested classes
     size_t tables_at = 0, overlay_table_at = 0, requested_at = 0, upload_bytes = 0;
     size_t map_size = 0, overlay_bytes = 0, probs_at = 0, topk_at = 0, maps_at = 0, overlays_at = 0;
+    size_t group_overlay_bytes = 0;  // one method's overlays of the batch
   };
   // One batch between submit() and collect(), with everything its copies touch while other batches compute:
   // its pinned upload and download, the device copy of the upload (read by its preprocess and overlay), its
@@ -86,7 +92,7 @@ class CudaBackend : public Backend {
 
   void upload_weights(Precision precision);
   void capture_graph(Plan& p);
-  Plan& plan_for(int n, int h, int w, int k, int r);
+  Plan& plan_for(int n, int h, int w, int k, int r, const std::vector<CamMethod>& methods);
   // Waits for every batch in flight (before planning, which allocates, measures and captures, and before
   // the synchronous forward()).
   void drain();
@@ -128,7 +134,7 @@ class CudaBackend : public Backend {
   std::vector<std::pair<float*, float*>> hidden_;  // MLP head layers: weight (out, in), bias (out), fp32
   float* fc_weight_ = nullptr;                     // (classes, head_dim) fp32
   float* fc_bias_ = nullptr;                       // (classes)
-  std::vector<std::unique_ptr<Plan>> plans_;       // at most one per (h, w, k, r): plan_for
+  std::vector<std::unique_ptr<Plan>> plans_;       // at most one per (h, w, k, r, methods): plan_for
   EventLaps laps_;                                 // profiling (Backend::set_profiling); idle otherwise
 };
 

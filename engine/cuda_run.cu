@@ -29,6 +29,7 @@ void CudaBackend::run(const BatchRequest& request, std::vector<ImageResult>& res
 }
 
 uint64_t CudaBackend::submit(const BatchRequest& request) {
+  check_backend_methods(request.methods);
   Flight* free_flight = nullptr;
   for (Flight& f : flights_)
     if (!f.busy && !free_flight) free_flight = &f;
@@ -41,7 +42,7 @@ uint64_t CudaBackend::submit(const BatchRequest& request) {
     // The plan first: a new one waits for the batches in flight, allocates, measures and captures (and may
     // throw for want of memory, leaving the flight free).
     Plan& p = plan_for(n, net_.preprocess.height, net_.preprocess.width, request.topk,
-                       static_cast<int>(request.classes.size()));
+                       static_cast<int>(request.classes.size()), request.methods);
     laps_.start(stream_.get(), profile_phases_, profile_layers_);
     pack(request, f);
     launch(request, p, f);
@@ -77,7 +78,8 @@ void CudaBackend::pack(const BatchRequest& request, Flight& f) {
   b.k = request.topk, b.r = static_cast<int>(request.classes.size()), b.slots = b.k + b.r;
   b.classes = net_.num_classes;
   b.requested = request.classes;
-  const int n = b.n;
+  b.methods = request.methods;
+  const int n = b.n, groups = static_cast<int>(b.methods.size());
   b.images.resize(n), b.overlays.resize(n);
   size_t image_bytes = 0, rows_bytes = 0;
   for (int i = 0; i < n; ++i) {
@@ -106,7 +108,8 @@ void CudaBackend::pack(const BatchRequest& request, Flight& f) {
   std::memcpy(f.upload.at<void>(b.overlay_table_at), b.overlays.data(), n * sizeof(PackedOverlay));
   std::memcpy(f.upload.at<void>(b.requested_at), request.classes.data(), b.r * sizeof(int));
   f.rows.ensure(rows_bytes);
-  b.overlay_bytes = request.overlays ? image_bytes * b.slots : 0;
+  b.group_overlay_bytes = request.overlays ? image_bytes * b.slots : 0;
+  b.overlay_bytes = b.group_overlay_bytes * groups;
   if (b.overlay_bytes) {
     f.overlays.ensure(b.overlay_bytes);
     f.blend_max.ensure(static_cast<size_t>(n) * b.slots * sizeof(float));
@@ -114,7 +117,7 @@ void CudaBackend::pack(const BatchRequest& request, Flight& f) {
   b.map_size = static_cast<size_t>(b.h) * b.w;
   const size_t logits_bytes = static_cast<size_t>(n) * b.classes * sizeof(float),
                topk_bytes = static_cast<size_t>(n) * b.k * sizeof(int),
-               map_bytes = static_cast<size_t>(n) * b.slots * b.map_size * sizeof(float);
+               map_bytes = static_cast<size_t>(n) * b.slots * b.map_size * sizeof(float) * groups;
   b.probs_at = logits_bytes, b.topk_at = 2 * logits_bytes, b.maps_at = b.topk_at + topk_bytes;
   b.overlays_at = b.maps_at + map_bytes;
   f.outputs.ensure(b.overlays_at);
@@ -162,13 +165,18 @@ void CudaBackend::launch(const BatchRequest& request, Plan& p, Flight& f) {
   keep(0, p.logits, b.probs_at);
   keep(b.probs_at, p.probs, b.probs_at);
   keep(b.topk_at, p.topk, b.maps_at - b.topk_at);
-  keep(b.maps_at, p.maps, b.overlays_at - b.maps_at);
-  if (b.overlay_bytes) {
-    launch_overlay(f.outputs.at<float>(b.maps_at), b.n, b.slots, b.h, b.w, f.device_upload.at<uint8_t>(0),
-                   f.device_upload.at<PackedOverlay>(b.overlay_table_at), b.max_pixels, request.image_weight,
-                   request.colormap, f.blend_max.at<float>(0), f.overlays.at<uint8_t>(0), compute);
-    laps_.phase("overlay");
+  // Each method's maps: the plan holds p.n images per group, the flight b.n.
+  const size_t group_maps = static_cast<size_t>(b.n) * b.slots * b.map_size;
+  for (size_t g = 0; g < b.methods.size(); ++g) {
+    keep(b.maps_at + g * group_maps * sizeof(float),
+         p.maps + g * static_cast<size_t>(p.n) * b.slots * b.map_size, group_maps * sizeof(float));
+    if (b.overlay_bytes)
+      launch_overlay(f.outputs.at<float>(b.maps_at) + g * group_maps, b.n, b.slots, b.h, b.w,
+                     f.device_upload.at<uint8_t>(0), f.device_upload.at<PackedOverlay>(b.overlay_table_at),
+                     b.max_pixels, request.image_weight, request.colormap, f.blend_max.at<float>(0),
+                     f.overlays.at<uint8_t>(g * b.group_overlay_bytes), compute);
   }
+  if (b.overlay_bytes) laps_.phase("overlay");
   CUDA_CHECK(cudaEventRecord(f.computed.get(), compute));
 
   CUDA_CHECK(cudaStreamWaitEvent(copy, f.computed.get(), 0));
@@ -197,22 +205,24 @@ void CudaBackend::assemble(const Flight& f, std::vector<ImageResult>& results) {
     const int width = b.overlays[i].width, height = b.overlays[i].height;
     const size_t image_bytes = static_cast<size_t>(width) * height * 3;
     const std::vector<int> mapped = classes_to_map(res.top, b.requested);  // slot j holds map j
-    for (int slot = 0; slot < slots; ++slot) {
-      const int cls = mapped[slot];
-      ClassMap m;
-      m.class_index = cls;
-      m.probability = probs[cls];
-      const float* map =
-          f.download.at<float>(b.maps_at) + (static_cast<size_t>(i) * slots + slot) * b.map_size;
-      m.map.assign(map, map + b.map_size);
-      if (b.overlay_bytes) {
-        m.overlay.width = width, m.overlay.height = height;
-        const uint8_t* ov = f.download.at<uint8_t>(b.overlays_at) + b.overlays[i].output_offset +
-                            static_cast<size_t>(slot) * image_bytes;
-        m.overlay.rgb.assign(ov, ov + image_bytes);
+    for (size_t g = 0; g < b.methods.size(); ++g)
+      for (int slot = 0; slot < slots; ++slot) {
+        const int cls = mapped[slot];
+        ClassMap m;
+        m.class_index = cls;
+        m.method = b.methods[g];
+        m.probability = probs[cls];
+        const float* map =
+            f.download.at<float>(b.maps_at) + ((g * n + i) * static_cast<size_t>(slots) + slot) * b.map_size;
+        m.map.assign(map, map + b.map_size);
+        if (b.overlay_bytes) {
+          m.overlay.width = width, m.overlay.height = height;
+          const uint8_t* ov = f.download.at<uint8_t>(b.overlays_at) + g * b.group_overlay_bytes +
+                              b.overlays[i].output_offset + static_cast<size_t>(slot) * image_bytes;
+          m.overlay.rgb.assign(ov, ov + image_bytes);
+        }
+        res.maps.push_back(std::move(m));
       }
-      res.maps.push_back(std::move(m));
-    }
   }
 }
 

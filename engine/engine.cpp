@@ -51,6 +51,12 @@ std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<i
   return classes;
 }
 
+void check_backend_methods(const std::vector<CamMethod>& methods) {
+  if (methods.empty()) throw Error("a batch needs at least one map method");
+  if (std::count(methods.begin(), methods.end(), CamMethod::kScoreCam))
+    throw Error("Score-CAM needs masked forwards: it runs through Engine (run_methods), not a backend's run");
+}
+
 uint64_t Backend::submit(const BatchRequest& request) {
   if (finished_.size() >= static_cast<size_t>(kMaxInFlight))
     throw Error("submit: " + std::to_string(kMaxInFlight) + " batches in flight; collect one first");
@@ -250,23 +256,14 @@ uint64_t Engine::submit(const std::vector<const Image*>& images, const MapOption
     throw Error("submit: " + std::to_string(Backend::kMaxInFlight) + " batches in flight; collect one first");
   Submitted s;
   s.options = options;
-  // CAM and Grad-CAM (the same map) run on the backend's own path; every other method, and the metrics,
-  // from its forward (cam_methods.h), here and now.
+  // Every method but Score-CAM runs on the backend's own path (CUDA: on the device, batches overlapped);
+  // Score-CAM and the metrics, which need masked forwards, through run_methods (cam_methods.h), here and now.
   const bool backend_maps =
-      !options.metrics && std::all_of(options.methods.begin(), options.methods.end(), [](CamMethod m) {
-        return m == CamMethod::kCam || m == CamMethod::kGradCam;
-      });
+      !options.metrics && !std::count(options.methods.begin(), options.methods.end(), CamMethod::kScoreCam);
   if (!images.empty() && !backend_maps) {
     s.results = run_methods(net_, *backend_, images, options);
   } else if (!images.empty()) {
-    BatchRequest request;
-    request.images = images;
-    request.topk = options.topk;
-    request.classes = options.classes;
-    request.overlays = options.overlays;
-    request.image_weight = options.image_weight;
-    request.colormap = options.colormap;
-    s.backend_ticket = backend_->submit(request);
+    s.backend_ticket = backend_->submit(batch_request(images, options));
     s.on_backend = true;
   }
   submitted_.emplace(next_ticket_, std::move(s));
@@ -280,19 +277,7 @@ std::vector<ImageResult> Engine::collect(uint64_t ticket) {
   Submitted s = std::move(it->second);
   submitted_.erase(it);
   std::vector<ImageResult>& results = s.results;
-  if (s.on_backend) {
-    backend_->collect(s.backend_ticket, results);
-    const std::vector<CamMethod>& methods = s.options.methods;
-    for (ImageResult& r : results) {
-      const size_t per_method = r.maps.size();
-      for (ClassMap& m : r.maps) m.method = methods[0];
-      for (size_t method = 1; method < methods.size(); ++method)
-        for (size_t j = 0; j < per_method; ++j) {
-          r.maps.push_back(r.maps[j]);
-          r.maps.back().method = methods[method];
-        }
-    }
-  }
+  if (s.on_backend) backend_->collect(s.backend_ticket, results);
   finish_ranking(results, s.options);
   return results;
 }

@@ -16,22 +16,27 @@ __constant__ unsigned char c_colormaps[kColormapCount][256 * 3];
 
 template <typename T>
 __global__ void cam_kernel(const T* features, int h, int w, int channels, const float* fc_weight,
-                           const float* map_weights, const int* topk, int k, const int* requested, int r,
-                           int out_h, int out_w, float* maps) {
+                           const float* map_weights, const float* projections, const int* topk, int k,
+                           const int* requested, int r, int out_h, int out_w, float* maps) {
   extern __shared__ float lowres[];  // (h * w)
   __shared__ float scratch[32];
   const int slots = k + r, image = blockIdx.x / slots, slot = blockIdx.x % slots;
-  const int cls = slot < k ? topk[image * k + slot] : requested[slot - k];
-  const float* weight = map_weights ? map_weights + static_cast<int64_t>(blockIdx.x) * channels
-                                    : fc_weight + static_cast<int64_t>(cls) * channels;
-  const T* a = features + static_cast<int64_t>(image) * h * w * channels;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  for (int p = warp; p < h * w; p += warps) {
-    float acc = 0.0f;
-    for (int c = lane; c < channels; c += 32)
-      acc += weight[c] * load_f32(a[static_cast<int64_t>(p) * channels + c]);
-    acc = warp_sum(acc);
-    if (lane == 0) lowres[p] = relu(acc);
+  if (projections) {
+    const float* projection = projections + static_cast<int64_t>(image) * h * w;
+    for (int p = threadIdx.x; p < h * w; p += blockDim.x) lowres[p] = relu(projection[p]);
+  } else {
+    const int cls = slot < k ? topk[image * k + slot] : requested[slot - k];
+    const float* weight = map_weights ? map_weights + static_cast<int64_t>(blockIdx.x) * channels
+                                      : fc_weight + static_cast<int64_t>(cls) * channels;
+    const T* a = features + static_cast<int64_t>(image) * h * w * channels;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    for (int p = warp; p < h * w; p += warps) {
+      float acc = 0.0f;
+      for (int c = lane; c < channels; c += 32)
+        acc += weight[c] * load_f32(a[static_cast<int64_t>(p) * channels + c]);
+      acc = warp_sum(acc);
+      if (lane == 0) lowres[p] = relu(acc);
+    }
   }
   __syncthreads();
   float lo = 3.402823466e38f, hi = -3.402823466e38f;
@@ -100,23 +105,23 @@ __global__ void overlay_write_kernel(const float* maps, int slots, int map_h, in
 
 template <typename T>
 void launch_cam_typed(const void* features, int n, int h, int w, int channels, const float* fc_weight,
-                      const float* map_weights, const int* topk, int k, const int* requested, int r,
-                      int out_h, int out_w, float* maps, cudaStream_t stream) {
+                      const float* map_weights, const float* projections, const int* topk, int k,
+                      const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream) {
   cam_kernel<T><<<n*(k + r), kCamThreads, h * w * sizeof(float), stream>>>(
-      static_cast<const T*>(features), h, w, channels, fc_weight, map_weights, topk, k, requested, r, out_h,
-      out_w, maps);
+      static_cast<const T*>(features), h, w, channels, fc_weight, map_weights, projections, topk, k,
+      requested, r, out_h, out_w, maps);
   CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels,
-                const float* fc_weight, const float* map_weights, const int* topk, int k,
-                const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream) {
+                const float* fc_weight, const float* map_weights, const float* projections, const int* topk,
+                int k, const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream) {
   if (n * (k + r) == 0) return;
   with_storage_type(storage, [&](auto zero) {
-    launch_cam_typed<decltype(zero)>(features, n, h, w, channels, fc_weight, map_weights, topk, k, requested,
-                                     r, out_h, out_w, maps, stream);
+    launch_cam_typed<decltype(zero)>(features, n, h, w, channels, fc_weight, map_weights, projections, topk,
+                                     k, requested, r, out_h, out_w, maps, stream);
   });
 }
 

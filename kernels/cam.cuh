@@ -12,10 +12,12 @@
 
 namespace cam {
 
-// map_weights (N, k + r, C), when not null, replaces the fc rows (MLP heads: kernels/head.cuh).
+// map_weights (N, k + r, C), when not null, replaces the fc rows (MLP heads: kernels/head.cuh; Grad-CAM++:
+// kernels/gradcam_plusplus.cuh). projections (N, h * w), when not null, replaces the weighted sum: every slot
+// of image i maps projection i (Eigen-CAM: kernels/eigen_cam.cuh; features, weights and classes unread).
 void launch_cam(Storage storage, const void* features, int n, int h, int w, int channels,
-                const float* fc_weight, const float* map_weights, const int* topk, int k,
-                const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream);
+                const float* fc_weight, const float* map_weights, const float* projections, const int* topk,
+                int k, const int* requested, int r, int out_h, int out_w, float* maps, cudaStream_t stream);
 
 struct PackedOverlay {
   int64_t image_offset;   // the original RGB8 image in the packed input buffer

@@ -25,6 +25,13 @@ CAM_HD float gradcam_plusplus_weight(float g, float activation_sum) {
   return g > 0.0f ? g * aij : 0.0f;
 }
 
+// Grad-CAM++'s weight of channel k for a map, as the CAM weighted sum takes it (the sum over the hw pixels of
+// the per-pixel weight): `gradient` is dY_c/d(pooled feature k) (the fc row, or an MLP head's closed form),
+// so g = gradient / hw at every pixel.
+CAM_HD float gradcam_plusplus_channel_weight(float gradient, float activation_sum, int hw) {
+  return static_cast<float>(hw) * gradcam_plusplus_weight(gradient / static_cast<float>(hw), activation_sum);
+}
+
 // One axis of PyTorch's bilinear interpolation with align_corners=True: source = dst * (src - 1) / (dst -
 // 1) in fp32, the lower tap its floor, the upper one the next sample (the same at the last).
 CAM_HD LinearTap align_corners_tap(int dst, int src_size, int dst_size) {

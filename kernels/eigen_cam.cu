@@ -60,12 +60,22 @@ __device__ double diagonal_sum(const double* matrix, int hw, double* scratch) {
   return block_reduce<Reduce::kSum>(s, scratch);
 }
 
-__global__ void means_kernel(const float* features, int hw, int c, double* means) {
+// A feature (in the storage type) or a matrix entry as double.
+__device__ __forceinline__ double to_double(double v) {
+  return v;
+}
+template <typename T>
+__device__ __forceinline__ double to_double(T v) {
+  return load_f32(v);
+}
+
+template <typename T>
+__global__ void means_kernel(const T* features, int hw, int c, double* means) {
   const int image = blockIdx.y, k = blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= c) return;
-  const float* x = features + static_cast<int64_t>(image) * hw * c + k;
+  const T* x = features + static_cast<int64_t>(image) * hw * c + k;
   double s = 0;
-  for (int p = 0; p < hw; ++p) s += static_cast<double>(x[static_cast<int64_t>(p) * c]);
+  for (int p = 0; p < hw; ++p) s += to_double(x[static_cast<int64_t>(p) * c]);
   means[static_cast<int64_t>(image) * c + k] = s / hw;
 }
 
@@ -84,12 +94,10 @@ __global__ void row_products_kernel(const T* rows, const double* means, int hw, 
   for (int k0 = 0; k0 < cols; k0 += kTile) {
     const int k = k0 + tx;
     const double centre = mean && k < cols ? mean[k] : 0.0;
-    a[ty][tx] = p0 + ty < hw && k < cols
-                    ? static_cast<double>(x[static_cast<int64_t>(p0 + ty) * cols + k]) - centre
-                    : 0.0;
-    b[ty][tx] = q0 + ty < hw && k < cols
-                    ? static_cast<double>(x[static_cast<int64_t>(q0 + ty) * cols + k]) - centre
-                    : 0.0;
+    a[ty][tx] =
+        p0 + ty < hw && k < cols ? to_double(x[static_cast<int64_t>(p0 + ty) * cols + k]) - centre : 0.0;
+    b[ty][tx] =
+        q0 + ty < hw && k < cols ? to_double(x[static_cast<int64_t>(q0 + ty) * cols + k]) - centre : 0.0;
     __syncthreads();
     for (int kk = 0; kk < kTile; ++kk) s += a[ty][kk] * b[tx][kk];
     __syncthreads();
@@ -213,17 +221,20 @@ size_t eigen_scratch_bytes(int n, int hw, int c) {
   return carve(nullptr, n, hw, c).bytes;
 }
 
-void launch_eigen_projections(const float* features, int n, int hw, int c, void* scratch, float* out,
-                              cudaStream_t stream) {
+void launch_eigen_projections(Storage storage, const void* features, int n, int hw, int c, void* scratch,
+                              float* out, cudaStream_t stream) {
   if (n == 0 || hw == 0) return;
   const EigenScratch s = carve(scratch, n, hw, c);
   const int tiles = (hw + kTile - 1) / kTile;
   const dim3 tile_block(kTile, kTile), tile_grid(tiles, tiles, n);
-  means_kernel<<<dim3((c + kThreads - 1) / kThreads, n), kThreads, 0, stream>>>(features, hw, c, s.means);
-  CUDA_CHECK_LAUNCH();
-  row_products_kernel<float>
-      <<<tile_grid, tile_block, 0, stream>>>(features, s.means, hw, c, nullptr, 0, s.gram);
-  CUDA_CHECK_LAUNCH();
+  with_storage_type(storage, [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = static_cast<const T*>(features);
+    means_kernel<T><<<dim3((c + kThreads - 1) / kThreads, n), kThreads, 0, stream>>>(x, hw, c, s.means);
+    CUDA_CHECK_LAUNCH();
+    row_products_kernel<T><<<tile_grid, tile_block, 0, stream>>>(x, s.means, hw, c, nullptr, 0, s.gram);
+    CUDA_CHECK_LAUNCH();
+  });
   start_kernel<<<n, kThreads, 0, stream>>>(s, hw);
   CUDA_CHECK_LAUNCH();
   for (int round = 0; round < kEigenSquaringRounds && eigen_squares(hw); ++round) {

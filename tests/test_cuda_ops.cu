@@ -14,67 +14,26 @@
 
 #include "bn_act.cuh"
 #include "cam.cuh"
-#include "cam_methods.h"
-#include "cam_methods_math.h"
 #include "cpu_backend.h"
 #include "cpu_ops.h"
 #include "cuda_backend.h"
 #include "cuda_graph_conv.cuh"
-#include "eigen_cam.cuh"
+#include "cuda_test_util.cuh"
 #include "engine.h"
 #include "error.h"
 #include "golden_check.h"
 #include "pool.cuh"
-#include "perturb.cuh"
 #include "preprocess.cuh"
 #include "resnet.h"
-#include "score_cam.cuh"
 #include "softmax_topk.cuh"
 #include "test_util.h"
+
+using camtest::Guarded;
+using camtest::no_gpu;
 
 namespace {
 
 std::mt19937 rng(77);
-constexpr size_t kGuardBytes = 256;
-constexpr uint8_t kGuardByte = 0xA5;
-
-bool no_gpu() {
-  std::string why = cam::cuda_unavailable_reason(0);
-  if (!why.empty()) MESSAGE("SKIPPED (no GPU): " << why);
-  return !why.empty();
-}
-
-// Device allocation of `bytes` followed by a guard region filled with kGuardByte.
-struct Guarded {
-  void* ptr = nullptr;
-  size_t bytes;
-  explicit Guarded(size_t n) : bytes(n) {
-    CUDA_CHECK(cudaMalloc(&ptr, n + kGuardBytes));
-    CUDA_CHECK(cudaMemset(ptr, 0, n));
-    CUDA_CHECK(cudaMemset(static_cast<char*>(ptr) + n, kGuardByte, kGuardBytes));
-  }
-  ~Guarded() { cudaFree(ptr); }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr);
-  }
-  void upload(const void* src) { CUDA_CHECK(cudaMemcpy(ptr, src, bytes, cudaMemcpyHostToDevice)); }
-  std::vector<uint8_t> download() const {
-    std::vector<uint8_t> out(bytes + kGuardBytes);
-    CUDA_CHECK(cudaDeviceSynchronize());
-    CUDA_CHECK(cudaMemcpy(out.data(), ptr, out.size(), cudaMemcpyDeviceToHost));
-    for (size_t i = bytes; i < out.size(); ++i)
-      if (out[i] != kGuardByte) FAIL("guard region overwritten at byte " << i - bytes << " past the end");
-    out.resize(bytes);
-    return out;
-  }
-  std::vector<float> floats() const {
-    std::vector<uint8_t> raw = download();
-    std::vector<float> f(raw.size() / 4);
-    std::memcpy(f.data(), raw.data(), raw.size());
-    return f;
-  }
-};
 
 // Host values rounded through the storage type, their device encoding, and decoding of device results.
 std::vector<uint8_t> encode(const std::vector<float>& v, cam::Storage s) {
@@ -121,35 +80,6 @@ double tolerance(cam::Storage s) {
 }
 
 const cam::Storage kStorages[] = {cam::Storage::kF32, cam::Storage::kF16, cam::Storage::kBF16};
-
-// A Backend::TakeLogits that appends each job's logits to `all`, checking that jobs come in order.
-cam::Backend::TakeLogits collect_logits(std::vector<float>& all, int classes) {
-  return [&all, classes](int job, const float* logits) {
-    CHECK(static_cast<size_t>(job) * classes == all.size());
-    all.insert(all.end(), logits, logits + classes);
-  };
-}
-
-// The logits of masked or perturbed forwards, `run` on the CPU backend and on the GPU (fp32, plain convs),
-// job by job: fp32 convolutions by other libraries, so within 1e-4 of the largest logit.
-void compare_logits(const cam::ResNet& net, size_t jobs, int classes,
-                    const std::function<void(cam::Backend&, const cam::Backend::TakeLogits&)>& run) {
-  cam::CpuBackend cpu(net, 0);
-  cam::CudaOptions co;
-  co.conv_fusion = cam::ConvFusion::kOff;
-  auto gpu = cam::make_cuda_backend(net, cam::Precision::kFp32, co, false);
-  std::vector<float> want, got;
-  run(cpu, collect_logits(want, classes));
-  run(*gpu, collect_logits(got, classes));
-  const size_t expected = jobs * classes;
-  REQUIRE(want.size() == expected);
-  REQUIRE(got.size() == expected);
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    worst = std::max(worst, static_cast<double>(std::fabs(got[i] - want[i]))),
-    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
-  CHECK(worst <= 1e-4 * std::max(1.0, scale));
-}
 
 }  // namespace
 
@@ -240,8 +170,8 @@ TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd size
       dfc.upload(fc.data());
       dt.upload(topk.data());
       dr.upload(requested.data());
-      cam::launch_cam(s, da.ptr, n, h, w, c, dfc.as<float>(), nullptr, dt.as<int>(), k, dr.as<int>(), r, oh,
-                      ow, dm.as<float>(), nullptr);
+      cam::launch_cam(s, da.ptr, n, h, w, c, dfc.as<float>(), nullptr, nullptr, dt.as<int>(), k, dr.as<int>(),
+                      r, oh, ow, dm.as<float>(), nullptr);
       std::vector<float> got = dm.floats(), lowres(h * w), want(static_cast<size_t>(oh) * ow);
       double worst = 0;
       for (int i = 0; i < n; ++i)
@@ -255,131 +185,6 @@ TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd size
         }
       CHECK(worst <= 1e-5);
     }
-}
-
-TEST_CASE("GPU Score-CAM masked inputs equal the CPU's bit for bit; the masked forwards' logits agree") {
-  if (no_gpu()) return;
-  for (auto sz :
-       {std::make_tuple(4, 4, 100, 100), std::make_tuple(10, 10, 320, 320), std::make_tuple(5, 3, 61, 47)}) {
-    const int n = 2, fh = std::get<0>(sz), fw = std::get<1>(sz), h = std::get<2>(sz), w = std::get<3>(sz),
-              c = 40;
-    std::vector<float> inputs = camtest::random_floats(static_cast<size_t>(n) * h * w * 3, rng),
-                       features = camtest::random_floats(static_cast<size_t>(n) * fh * fw * c, rng, 0, 3);
-    for (int p = 0; p < fh * fw; ++p) features[static_cast<size_t>(p) * c + 7] = 0.5f;  // a constant channel
-    const std::vector<int> jobs = {0, 0, 1, 39, 0, 7, 1, 7, 1, 12};
-    const int m = static_cast<int>(jobs.size() / 2);
-    Guarded di(inputs.size() * 4), df(features.size() * 4), dj(jobs.size() * 4),
-        dout(static_cast<size_t>(m) * h * w * 3 * 4);
-    di.upload(inputs.data());
-    df.upload(features.data());
-    dj.upload(jobs.data());
-    cam::launch_score_cam_inputs(di.as<float>(), h, w, df.as<float>(), fh, fw, c, dj.as<int>(), m,
-                                 dout.as<float>(), nullptr);
-    const std::vector<float> got = dout.floats();
-    std::vector<float> want(static_cast<size_t>(h) * w * 3);
-    for (int j = 0; j < m; ++j) {
-      const int image = jobs[2 * j], k = jobs[2 * j + 1];
-      cam::score_cam_input(&inputs[static_cast<size_t>(image) * h * w * 3], h, w,
-                           &features[static_cast<size_t>(image) * fh * fw * c], fh, fw, c, k, want.data());
-      INFO("size " << fh << "x" << fw << " -> " << h << "x" << w << ", job " << j);
-      CHECK(std::equal(want.begin(), want.end(), got.begin() + static_cast<size_t>(j) * want.size()));
-    }
-  }
-  // The whole path: inputs and features up once, masked inputs made on the device, the plan's forward.
-  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
-  cam::ScoreCamJobs s;
-  s.n = 2, s.h = 64, s.w = 48, s.c = net.feature_channels, s.classes = net.num_classes;
-  const std::vector<float> inputs = camtest::random_floats(static_cast<size_t>(s.n) * s.h * s.w * 3, rng);
-  cam::CpuBackend cpu(net, 0);
-  cam::ForwardResult fwd;
-  cpu.forward(inputs.data(), s.n, s.h, s.w, false, fwd);
-  s.inputs = inputs.data(), s.features = fwd.features.data(), s.fh = fwd.feature_h, s.fw = fwd.feature_w;
-  for (int k = 0; k < 23; ++k) s.jobs.emplace_back(k % 2, (k * 37) % s.c);
-  s.batch = 5;  // 23 jobs: short last batch
-  compare_logits(net, s.jobs.size(), s.classes,
-                 [&](cam::Backend& b, const cam::Backend::TakeLogits& take) { b.score_cam_logits(s, take); });
-}
-
-TEST_CASE("GPU perturbed inputs of the metrics equal the CPU's bit for bit; their forwards' logits agree") {
-  if (no_gpu()) return;
-  cam::ResNet net = cam::ResNet::load(camtest::data_path("golden_r50w16.safetensors"));
-  cam::PerturbedJobs p;
-  p.n = 2, p.h = 64, p.w = 48, p.maps_count = 3, p.classes = net.num_classes;
-  const int pixels = p.h * p.w;
-  const std::vector<float> inputs = camtest::random_floats(static_cast<size_t>(p.n) * pixels * 3, rng),
-                           maps =
-                               camtest::random_floats(static_cast<size_t>(p.maps_count) * pixels, rng, 0, 1);
-  std::vector<int> ranks(static_cast<size_t>(p.maps_count) * pixels);
-  for (int m = 0; m < p.maps_count; ++m)
-    for (int q = 0; q < pixels; ++q) ranks[static_cast<size_t>(m) * pixels + q] = (q * 7919 + m) % pixels;
-  p.inputs = inputs.data(), p.maps = maps.data(), p.ranks = ranks.data();
-  p.jobs = {{cam::kPerturbBaseline, 0, 0, 0}};
-  for (int m = 0; m < p.maps_count; ++m)
-    for (int kind : {cam::kPerturbDeletion, cam::kPerturbInsertion, cam::kPerturbMasked})
-      for (int count : {0, 1, pixels / 3, pixels}) p.jobs.push_back({kind, m % p.n, m, count});
-  const int m = static_cast<int>(p.jobs.size());
-  std::vector<int> table;
-  for (const cam::PerturbedJob& job : p.jobs)
-    table.insert(table.end(), {job.kind, job.image, job.map, job.count});
-  Guarded di(inputs.size() * 4), dm(maps.size() * 4), dr(ranks.size() * 4), dj(table.size() * 4),
-      dout(static_cast<size_t>(m) * pixels * 3 * 4);
-  di.upload(inputs.data());
-  dm.upload(maps.data());
-  dr.upload(ranks.data());
-  dj.upload(table.data());
-  cam::launch_perturbed_inputs(di.as<float>(), p.h, p.w, dm.as<float>(), dr.as<int>(), dj.as<int>(), m,
-                               dout.as<float>(), nullptr);
-  const std::vector<float> out = dout.floats();
-  std::vector<float> want_input(static_cast<size_t>(pixels) * 3);
-  for (int j = 0; j < m; ++j) {
-    cam::perturbed_input(p, p.jobs[j], want_input.data());
-    INFO("job " << j << " kind " << p.jobs[j].kind << " count " << p.jobs[j].count);
-    CHECK(std::memcmp(want_input.data(), &out[static_cast<size_t>(j) * want_input.size()],
-                      want_input.size() * sizeof(float)) == 0);  // bit for bit, zeros' signs included
-  }
-  // The whole path through each backend's forward.
-  p.batch = 4;
-  compare_logits(net, p.jobs.size(), p.classes,
-                 [&](cam::Backend& b, const cam::Backend::TakeLogits& take) { b.perturbed_logits(p, take); });
-}
-
-TEST_CASE(
-    "GPU Eigen-CAM projections agree with the CPU's: squared and plain starts, noise, constant features") {
-  if (no_gpu()) return;
-  // 7x7 and 16x16 maps square their start, 20x20 and 17x19 do not (kEigenSquaringMaxPixels).
-  for (auto shape : {std::make_tuple(7, 7, 64), std::make_tuple(16, 16, 48), std::make_tuple(20, 20, 40),
-                     std::make_tuple(17, 19, 70)}) {
-    const int fh = std::get<0>(shape), fw = std::get<1>(shape), c = std::get<2>(shape), n = 3, hw = fh * fw;
-    const size_t size = static_cast<size_t>(hw) * c;
-    // Image 0: a rank-one pattern plus noise through ReLU, as a last block's output looks; image 1: noise
-    // alone (close eigenvalues, a slow iteration); image 2: constant (an all-zero map on both sides).
-    std::vector<float> features(n * size, 0.25f);
-    const std::vector<float> pattern = camtest::random_floats(hw + c, rng, 0, 1),
-                             noise = camtest::random_floats(2 * size, rng, 0, 1);
-    for (int p = 0; p < hw; ++p)
-      for (int k = 0; k < c; ++k) {
-        const size_t e = static_cast<size_t>(p) * c + k;
-        features[e] = std::max(0.0f, 3 * pattern[p] * pattern[hw + k] + noise[e] - 0.3f);
-        features[size + e] = noise[size + e];
-      }
-    Guarded df(features.size() * 4), dout(static_cast<size_t>(n) * hw * 4),
-        dscratch(cam::eigen_scratch_bytes(n, hw, c));
-    df.upload(features.data());
-    cam::launch_eigen_projections(df.as<float>(), n, hw, c, dscratch.ptr, dout.as<float>(), nullptr);
-    const std::vector<float> got = dout.floats();
-    std::vector<float> want(hw);
-    for (int i = 0; i < n; ++i) {
-      cam::eigen_projection(&features[i * size], hw, c, want.data());
-      float range = 0, worst = 0;
-      for (int p = 0; p < hw; ++p) {
-        range = std::max(range, std::fabs(want[p]));
-        worst = std::max(worst, std::fabs(got[static_cast<size_t>(i) * hw + p] - want[p]));
-      }
-      INFO(fh << "x" << fw << " maps, " << c << " channels, image " << i << ": range " << range);
-      CHECK((i == 2) == (range == 0));
-      CHECK(worst <= 1e-5f * range);
-    }
-  }
 }
 
 TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
@@ -769,41 +574,4 @@ TEST_CASE("graph path: a tuning file repeats the cuDNN engine configs and output
   std::vector<uint8_t> record = check_tuning_repeats("graph", camtest::temp_dir() + "/tuning.json");
   nlohmann::json j = nlohmann::json::parse(record.begin(), record.end());
   CHECK(!j["graph"].empty());
-}
-
-TEST_CASE("map methods and their metrics on CUDA (fp32) agree with the CPU backend") {
-  if (no_gpu()) return;
-  const std::string weights = camtest::data_path("golden_r50w16.safetensors");
-  std::vector<cam::Image> images =
-      camtest::fixture_images(camtest::data_path("golden_r50w16_expected.safetensors"));
-  cam::MapOptions mo;
-  mo.topk = 2;
-  mo.methods = {cam::CamMethod::kCam, cam::CamMethod::kGradCamPlusPlus, cam::CamMethod::kEigenCam,
-                cam::CamMethod::kScoreCam};
-  mo.scorecam_channels = 24;
-  mo.metrics = true;
-  mo.metric_steps = 6;
-  mo.perturbed_batch = 7;  // short batches too
-  cam::EngineOptions eo;
-  eo.backend = cam::BackendKind::kCuda;
-  eo.cuda.conv_fusion = cam::ConvFusion::kOff;
-  const std::vector<cam::ImageResult> gpu = cam::Engine(weights, eo).run(images, mo);
-  eo.backend = cam::BackendKind::kCpu;
-  const std::vector<cam::ImageResult> cpu = cam::Engine(weights, eo).run(images, mo);
-  REQUIRE(gpu.size() == cpu.size());
-  for (size_t i = 0; i < cpu.size(); ++i) {
-    CHECK(gpu[i].top == cpu[i].top);
-    REQUIRE(gpu[i].maps.size() == cpu[i].maps.size());
-    for (size_t j = 0; j < cpu[i].maps.size(); ++j) {
-      const cam::ClassMap &g = gpu[i].maps[j], &c = cpu[i].maps[j];
-      CHECK(g.method == c.method);
-      float worst = 0;
-      for (size_t p = 0; p < c.map.size(); ++p) worst = std::max(worst, std::fabs(g.map[p] - c.map[p]));
-      INFO("image " << i << ", map " << j << " (" << cam::name_of(c.method) << ")");
-      CHECK(worst <= 1e-3f);
-      CHECK(g.metrics.insertion == doctest::Approx(c.metrics.insertion).epsilon(1e-3));
-      CHECK(g.metrics.deletion == doctest::Approx(c.metrics.deletion).epsilon(1e-3));
-      CHECK(g.metrics.masked_probability == doctest::Approx(c.metrics.masked_probability).epsilon(1e-3));
-    }
-  }
 }
