@@ -437,11 +437,9 @@ void CudaBackend::perturbed_logits(const PerturbedJobs& p, const TakeLogits& tak
 // only the (n, hw) maps come back; the images in chunks whose scratch stays within kEigenScratchBudget.
 void CudaBackend::eigen_projections(const float* features, int n, int hw, int c, float* out) {
   constexpr size_t kEigenScratchBudget = size_t(256) << 20;
-  constexpr int kMaxGridImages = 65535;  // the kernels' grid.z
   if (n == 0) return;
   const size_t per_image = eigen_scratch_bytes(1, hw, c);
-  const int chunk = std::max(1, static_cast<int>(std::min<size_t>({static_cast<size_t>(n), kMaxGridImages,
-                                                                   kEigenScratchBudget / per_image})));
+  const int chunk = std::max(1, static_cast<int>(std::min<size_t>(n, kEigenScratchBudget / per_image)));
   for (int first = 0; first < n; first += chunk) {
     const int m = std::min(chunk, n - first);
     const size_t out_bytes = static_cast<size_t>(m) * hw * sizeof(float);

@@ -223,29 +223,33 @@ size_t eigen_scratch_bytes(int n, int hw, int c) {
 
 void launch_eigen_projections(Storage storage, const void* features, int n, int hw, int c, void* scratch,
                               float* out, cudaStream_t stream) {
-  if (n == 0 || hw == 0) return;
-  const EigenScratch s = carve(scratch, n, hw, c);
-  const int tiles = (hw + kTile - 1) / kTile;
-  const dim3 tile_block(kTile, kTile), tile_grid(tiles, tiles, n);
-  with_storage_type(storage, [&](auto zero) {
-    using T = decltype(zero);
-    const T* x = static_cast<const T*>(features);
-    means_kernel<T><<<dim3((c + kThreads - 1) / kThreads, n), kThreads, 0, stream>>>(x, hw, c, s.means);
+  constexpr int kMaxGridImages = 65535;  // grid.y and grid.z below: larger batches go in chunks
+  if (hw == 0) return;
+  for (int first = 0; first < n; first += kMaxGridImages) {
+    const int m = n - first < kMaxGridImages ? n - first : kMaxGridImages;
+    const EigenScratch s = carve(scratch, m, hw, c);  // each chunk reuses the start of the scratch
+    const int tiles = (hw + kTile - 1) / kTile;
+    const dim3 tile_block(kTile, kTile), tile_grid(tiles, tiles, m);
+    with_storage_type(storage, [&](auto zero) {
+      using T = decltype(zero);
+      const T* x = static_cast<const T*>(features) + static_cast<int64_t>(first) * hw * c;
+      means_kernel<T><<<dim3((c + kThreads - 1) / kThreads, m), kThreads, 0, stream>>>(x, hw, c, s.means);
+      CUDA_CHECK_LAUNCH();
+      row_products_kernel<T><<<tile_grid, tile_block, 0, stream>>>(x, s.means, hw, c, nullptr, 0, s.gram);
+      CUDA_CHECK_LAUNCH();
+    });
+    start_kernel<<<m, kThreads, 0, stream>>>(s, hw);
     CUDA_CHECK_LAUNCH();
-    row_products_kernel<T><<<tile_grid, tile_block, 0, stream>>>(x, s.means, hw, c, nullptr, 0, s.gram);
-    CUDA_CHECK_LAUNCH();
-  });
-  start_kernel<<<n, kThreads, 0, stream>>>(s, hw);
-  CUDA_CHECK_LAUNCH();
-  for (int round = 0; round < kEigenSquaringRounds && eigen_squares(hw); ++round) {
-    row_products_kernel<double>
-        <<<tile_grid, tile_block, 0, stream>>>(s.m, nullptr, hw, hw, s.state, kSquaring, s.square);
-    CUDA_CHECK_LAUNCH();
-    rescale_kernel<<<n, kThreads, 0, stream>>>(s, hw);
+    for (int round = 0; round < kEigenSquaringRounds && eigen_squares(hw); ++round) {
+      row_products_kernel<double>
+          <<<tile_grid, tile_block, 0, stream>>>(s.m, nullptr, hw, hw, s.state, kSquaring, s.square);
+      CUDA_CHECK_LAUNCH();
+      rescale_kernel<<<m, kThreads, 0, stream>>>(s, hw);
+      CUDA_CHECK_LAUNCH();
+    }
+    power_kernel<<<m, kThreads, 0, stream>>>(s, hw, out + static_cast<int64_t>(first) * hw);
     CUDA_CHECK_LAUNCH();
   }
-  power_kernel<<<n, kThreads, 0, stream>>>(s, hw, out);
-  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace cam
