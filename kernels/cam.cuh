@@ -2,8 +2,9 @@
 //
 // launch_cam: for image i and slot j (the first k slots are the image's top-k classes from `topk` (N, k), the
 // next r are the classes in `requested` (r)): m = ReLU(sum_c W[class, c] * A[p, c]) over the final features A
-// (N, h*w, C) in the storage type, min-max, bilinear upsample to (out_h, out_w), min-max again -> maps (N, k
-// + r, out_h, out_w) fp32. One block per (image, slot): the low-resolution map lives in shared memory only.
+// (N, h*w, C) in the storage type (or ReLU of a given projection), min-max, bilinear upsample to (out_h,
+// out_w), min-max again -> maps (N, k + r, out_h, out_w) fp32. One block per (image, slot): the
+// low-resolution map lives in shared memory only.
 //
 // launch_overlay: for every (image, slot) the map is resized to the image's original size, coloured with JET
 // (constant memory), blended with the image, divided by its maximum and truncated to uint8 RGB.
