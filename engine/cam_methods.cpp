@@ -1,5 +1,6 @@
-// Maps by every CamMethod from the backend's forward (cam_methods.h): one forward of the batch, the methods'
-// channel weights per (image, class) on the host, Score-CAM's masked inputs through the backend in batches.
+// Maps by every CamMethod on the host (cam_methods.h): the methods' channel weights per (image, class),
+// Eigen-CAM's projection, Score-CAM's masked inputs through the backend in batches, and the host defaults of
+// the Backend calls they use.
 #include "cam_methods.h"
 
 #include <omp.h>
@@ -51,6 +52,27 @@ void rows_times_rows(const double* rows, int n, int cols, double* out) {
         out[static_cast<size_t>(p + i) * n + q] = out[static_cast<size_t>(q) * n + p + i] = sums[i];
     }
   }
+}
+
+// The channels Score-CAM uses for one image: all, or the `keep` of highest variance over the pixels
+// (ties to the lower index), in channel order.
+std::vector<int> score_cam_channels(const float* features, int hw, int c, int keep) {
+  std::vector<int> all(c);
+  std::iota(all.begin(), all.end(), 0);
+  if (keep <= 0 || keep >= c) return all;
+  std::vector<double> variance(c);
+  for (int k = 0; k < c; ++k) {
+    double sum = 0, squares = 0;
+    for (int p = 0; p < hw; ++p) {
+      const double a = features[static_cast<size_t>(p) * c + k];
+      sum += a, squares += a * a;
+    }
+    variance[k] = squares / hw - (sum / hw) * (sum / hw);
+  }
+  std::stable_sort(all.begin(), all.end(), [&](int a, int b) { return variance[a] > variance[b]; });
+  all.resize(keep);
+  std::sort(all.begin(), all.end());
+  return all;
 }
 
 }  // namespace
@@ -118,31 +140,6 @@ void eigen_projection(const float* features, int hw, int c, float* out) {
   const double sign = eigen_sign(*lo, *hi);
   for (int p = 0; p < hw; ++p) out[p] = static_cast<float>(sign * scale * u[p]);
 }
-
-namespace {
-
-// The channels Score-CAM uses for one image: all, or the `keep` of highest variance over the pixels
-// (ties to the lower index), in channel order.
-std::vector<int> score_cam_channels(const float* features, int hw, int c, int keep) {
-  std::vector<int> all(c);
-  std::iota(all.begin(), all.end(), 0);
-  if (keep <= 0 || keep >= c) return all;
-  std::vector<double> variance(c);
-  for (int k = 0; k < c; ++k) {
-    double sum = 0, squares = 0;
-    for (int p = 0; p < hw; ++p) {
-      const double a = features[static_cast<size_t>(p) * c + k];
-      sum += a, squares += a * a;
-    }
-    variance[k] = squares / hw - (sum / hw) * (sum / hw);
-  }
-  std::stable_sort(all.begin(), all.end(), [&](int a, int b) { return variance[a] > variance[b]; });
-  all.resize(keep);
-  std::sort(all.begin(), all.end());
-  return all;
-}
-
-}  // namespace
 
 void score_cam_input(const float* input, int h, int w, const float* features, int fh, int fw, int c, int k,
                      float* out) {
