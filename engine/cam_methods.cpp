@@ -104,6 +104,7 @@ void eigen_projection(const float* features, int hw, int c, float* out) {
     for (int p = 0; p < hw; ++p) diagonal += square[static_cast<size_t>(p) * hw + p];
     if (!(diagonal > 0)) break;
     for (size_t e = 0; e < m.size(); ++e) m[e] = square[e] / diagonal;
+    if (!eigen_squares_again(diagonal)) break;
   }
   int best = 0;
   double best_norm = -1;

@@ -122,7 +122,8 @@ __global__ void start_kernel(EigenScratch s, int hw) {
   for (size_t e = threadIdx.x; e < size; e += kThreads) m[e] = gram[e] / trace;
 }
 
-// After a squaring: m = square / trace(square), or the squaring stops when that trace is not positive.
+// After a squaring: m = square / trace(square), or the squaring stops when that trace is not positive; it
+// also stops after this one when m is rank one (eigen_squares_again).
 __global__ void rescale_kernel(EigenScratch s, int hw) {
   __shared__ double scratch[32];
   const int image = blockIdx.x;
@@ -136,6 +137,7 @@ __global__ void rescale_kernel(EigenScratch s, int hw) {
   }
   double* m = s.m + image * size;
   for (size_t e = threadIdx.x; e < size; e += kThreads) m[e] = square[e] / diagonal;
+  if (threadIdx.x == 0 && !eigen_squares_again(diagonal)) s.state[image] = kPowering;
 }
 
 // Per image: the start column, the power iteration on gram and the sign-corrected projection.
