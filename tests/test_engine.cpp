@@ -193,7 +193,8 @@ TEST_CASE("maps: top-k first then every requested class; map at input size, over
   CHECK(none[0].top == results[0].top);
 }
 
-TEST_CASE("methods: maps per method in order; CAM by the forward path equals the backend's bit for bit") {
+TEST_CASE(
+    "methods: maps per method in order; CAM, Grad-CAM++ and Eigen-CAM by either path equal bit for bit") {
   cam::Engine engine(kWeights, cpu());
   std::mt19937 rng(5);
   std::vector<cam::Image> images = {camtest::random_image(120, 90, rng), camtest::random_image(64, 64, rng)};
@@ -235,6 +236,19 @@ TEST_CASE("methods: maps per method in order; CAM by the forward path equals the
   CHECK(both[0].maps[0].method == cam::CamMethod::kGradCam);
   CHECK(both[0].maps[3].method == cam::CamMethod::kCam);
   CHECK(both[0].maps[3].map == plain[0].maps[0].map);
+  // Without Score-CAM, Eigen-CAM and Grad-CAM++ are the backend's own maps: the same as by the forward path.
+  mo.methods = {cam::CamMethod::kGradCamPlusPlus, cam::CamMethod::kEigenCam};
+  const std::vector<cam::ImageResult> own = engine.run(images, mo);
+  for (size_t i = 0; i < images.size(); ++i) {
+    REQUIRE(own[i].maps.size() == 6);
+    for (size_t j = 0; j < 3; ++j) {
+      CHECK(own[i].maps[j].method == cam::CamMethod::kGradCamPlusPlus);
+      CHECK(own[i].maps[j].map == all[i].maps[9 + j].map);
+      CHECK(own[i].maps[3 + j].method == cam::CamMethod::kEigenCam);
+      CHECK(own[i].maps[3 + j].map == all[i].maps[6 + j].map);
+      CHECK(own[i].maps[3 + j].overlay.rgb == all[i].maps[6 + j].overlay.rgb);
+    }
+  }
 }
 
 TEST_CASE("metrics: deletion and insertion AUC and Average Drop against a plain reference here") {
