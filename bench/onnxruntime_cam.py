@@ -66,7 +66,8 @@ def main():
     args = ap.parse_args()
     model = pytorch_cam.load_model(args.weights)
     fc_weight = model.fc.weight.detach().numpy()
-    path = os.path.join(tempfile.mkdtemp(), "resnet_features.onnx")
+    temporary = tempfile.TemporaryDirectory(prefix="cam_onnx_")  # removed when main returns
+    path = os.path.join(temporary.name, "resnet_features.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(WithFeatures(model).eval(), (torch.zeros(2, 3, 224, 224),), path, input_names=["input"],

@@ -101,7 +101,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", required=True)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp()
+    temporary = tempfile.TemporaryDirectory(prefix="cam_convert_")  # removed, with its models, when main returns
+    tmp = temporary.name
     torch.manual_seed(0)
 
     # PyTorch: state_dict with DataParallel prefixes and a user-style Sequential MLP head; a whole pickled model.

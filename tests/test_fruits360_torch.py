@@ -85,7 +85,8 @@ def main():
     h, w = pre["input_size"]
     names = sorted(os.path.join(c, f) for c in os.listdir(args.photos) if os.path.isdir(os.path.join(args.photos, c))
                    for f in os.listdir(os.path.join(args.photos, c)))
-    tmp = tempfile.mkdtemp(prefix="cam_torch_")
+    temporary = tempfile.TemporaryDirectory(prefix="cam_torch_")  # removed when main returns
+    tmp = temporary.name
     same = os.path.join(tmp, "pixels")
     pixels = []
     for name in names:

@@ -139,7 +139,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp()
+    temporary = tempfile.TemporaryDirectory(prefix="cam_pil_")  # removed when main returns
+    tmp = temporary.name
     photos = sorted(glob.glob(os.path.join(HERE, "data", "fruits360_heldout", "*", "*.jpg")))[::8]
     sources = [("Fruits-360 " + os.path.basename(os.path.dirname(p)), p) for p in photos] + generated(tmp)
     failures, checks = 0, 0

@@ -39,6 +39,9 @@ def version(distribution):
     return metadata.version(distribution)
 
 
+_temporary = []  # the folders start() made: each is removed, with what a test wrote in it, when Python exits
+
+
 def start():
     """(the cam_engine binary from --engine, an empty Results, a fresh temporary folder)."""
     import argparse
@@ -46,7 +49,9 @@ def start():
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", required=True)
-    return ap.parse_args().engine, Results(), tempfile.mkdtemp()
+    engine = ap.parse_args().engine
+    _temporary.append(tempfile.TemporaryDirectory(prefix="cam_peers_"))
+    return engine, Results(), _temporary[-1].name
 
 
 class Results:
