@@ -433,9 +433,8 @@ class Runner {
     if (judged_)
       std::fprintf(stderr, "cam_engine: top-1 accuracy %.2f%% (%zu/%zu images with a known true class)\n",
                    100.0 * right_ / judged_, right_, judged_);
-    if (localization_.maps)
-      std::fprintf(stderr, "cam_engine: top-1 maps against the object mask: %s\n",
-                   localization_.describe().c_str());
+    for (const std::string& line : localization_.describe("top-1 maps against the object mask"))
+      std::fprintf(stderr, "cam_engine: %s\n", line.c_str());
     for (const std::string& line : faithfulness_.describe())
       std::fprintf(stderr, "cam_engine: faithfulness of the top-1 maps, %s\n", line.c_str());
   }
@@ -444,9 +443,9 @@ class Runner {
   cam::Engine& engine_;
   cam::MapOptions maps_;
   cam::MaskSource masks_;
-  std::map<std::string, int> label_index_;  // label -> class index
-  cam::LocalizationTally localization_;     // this run's top-1 scores, for the summary
-  cam::FaithfulnessTally faithfulness_;     // this run's top-1 metrics per method
+  std::map<std::string, int> label_index_;   // label -> class index
+  cam::LocalizationPerMethod localization_;  // this run's top-1 scores per method, for the summary
+  cam::FaithfulnessTally faithfulness_;      // this run's top-1 metrics per method
   cam::Pipeline pipeline_;
   int out_w_ = 0, out_h_ = 0;
   int64_t max_pixels_ = 0;  // --max-pixels, lowered to what the memory budget allows per image

@@ -69,13 +69,16 @@ std::string method_of(const nlohmann::json& map) {
   return map.value("method", "cam");
 }
 
+// Whether map entry m of a record is a top-1 map with localisation scores.
+bool scored_top1(const nlohmann::json& m) {
+  return m.value("kind", "") == "top1" && m.contains("pointing") && !m["pointing"].is_null();
+}
+
 void LocalizationTally::add(const nlohmann::json& r) {
   if (!r.contains("maps") || !r.contains("object_area") || r["maps"].empty()) return;
-  const std::string first_method = method_of(r["maps"][0]);
+  const std::string counted = method.empty() ? method_of(r["maps"][0]) : method;
   for (const nlohmann::json& m : r["maps"]) {
-    if (m.value("kind", "") != "top1" || method_of(m) != first_method || !m.contains("pointing") ||
-        m["pointing"].is_null())
-      continue;
+    if (!scored_top1(m) || method_of(m) != counted) continue;
     ++maps;
     hits += m["pointing"].get<bool>();
     energy += m["energy_in_mask"].get<double>();
@@ -88,6 +91,36 @@ std::string LocalizationTally::describe() const {
   return "pointing game " + percent(pointing()) + " (" + std::to_string(hits) + "/" + std::to_string(maps) +
          "), energy-in-mask " + fixed(energy / maps, 3) + ", object area " + fixed(area / maps, 3) +
          " (a random point's pointing game)";
+}
+
+void LocalizationPerMethod::add(const nlohmann::json& r) {
+  if (!r.contains("maps") || !r.contains("object_area")) return;
+  std::vector<std::string> seen;
+  for (const nlohmann::json& m : r["maps"])
+    if (scored_top1(m) && std::find(seen.begin(), seen.end(), method_of(m)) == seen.end())
+      seen.push_back(method_of(m));
+  for (const std::string& method : seen) {
+    auto it = std::find_if(methods.begin(), methods.end(),
+                           [&](const LocalizationTally& t) { return t.method == method; });
+    if (it == methods.end()) {
+      methods.emplace_back();
+      methods.back().method = method;
+      it = methods.end() - 1;
+    }
+    it->add(r);
+  }
+}
+
+std::vector<std::string> LocalizationPerMethod::describe(const std::string& start) const {
+  std::vector<std::string> lines;
+  const std::string maps = "maps";
+  const size_t at = start.find(maps);
+  for (const LocalizationTally& t : methods) {
+    std::string line = start;
+    if (methods.size() > 1 && at != std::string::npos) line.insert(at + maps.size(), " (" + t.method + ")");
+    lines.push_back(line + ": " + t.describe());
+  }
+  return lines;
 }
 
 void FaithfulnessTally::add(const nlohmann::json& r) {
@@ -222,7 +255,8 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
   std::map<std::pair<std::string, std::string>, int> confusion;  // (truth, predicted) -> images
   std::map<std::string, int> unknown_truth;                      // truth the model has no label for
   std::set<std::string> classes;                                 // every truth and prediction seen
-  LocalizationTally located;
+  LocalizationTally located;  // the first method's, as the per-class table shows
+  LocalizationPerMethod located_per_method;
   FaithfulnessTally faithful;
   std::map<std::string, LocalizationTally> located_per_class;  // truth (else prediction) -> scores
   for (const nlohmann::json& r : records) {
@@ -232,6 +266,7 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
     }
     ok.push_back(&r);
     located.add(r);
+    located_per_method.add(r);
     faithful.add(r);
     located_per_class[judgeable(r) ? r["truth"].get<std::string>() : predicted(r)].add(r);
     if (has_truth(r) && !judgeable(r)) ++unknown_truth[r["truth"].get<std::string>()];
@@ -279,8 +314,8 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
       h += " " + escape_html(truth) + " (" + std::to_string(n) + ")";
     h += "</p>\n";
   }
-  if (located.maps)
-    h += "<p>Top-1 maps against the object mask: " + escape_html(located.describe()) + "</p>\n";
+  for (const std::string& line : located_per_method.describe("Top-1 maps against the object mask"))
+    h += "<p>" + escape_html(line) + "</p>\n";
   if (!faithful.methods.empty()) {
     h += "<p>Faithfulness of the top-1 maps (torchcam's definitions: higher insertion, lower deletion and "
          "Average Drop, higher Increase in Confidence are better):</p><table><tr><th>method</th><th>maps</th>"
@@ -295,7 +330,12 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
   }
   if (!per_class.empty() || located.maps) {
     h += "<details><summary>Per class</summary><table><tr><th>class</th><th>accuracy</th><th>images</th>";
-    if (located.maps) h += "<th>pointing game</th><th>energy-in-mask</th><th>object area</th>";
+    if (located.maps)
+      h += "<th>pointing game" +
+           (located_per_method.methods.size() > 1
+                ? " (" + escape_html(located_per_method.methods[0].method) + ")"
+                : std::string()) +
+           "</th><th>energy-in-mask</th><th>object area</th>";
     h += "</tr>\n";
     std::map<std::string, std::pair<int, int>> rows = per_class;
     for (const auto& kv : located_per_class) rows.emplace(kv.first, std::make_pair(0, 0));

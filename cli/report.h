@@ -10,14 +10,24 @@ namespace cam {
 
 // The localisation scores (object_mask.h) of top-1 maps over a set of records: the pointing game (share of
 // maps whose peak is on the object), mean energy-in-mask, and the mean object area (the pointing game a
-// uniformly random point would score). Records without scores or with an empty top-1 map are not counted;
-// with several methods, the first method's maps.
+// uniformly random point would score). Records without scores or with an empty top-1 map are not counted.
+// Only the maps of `method` count; empty: each record's first method.
 struct LocalizationTally {
+  std::string method;
   int maps = 0, hits = 0;
   double energy = 0, area = 0;  // sums
   void add(const nlohmann::json& record);
   double pointing() const { return maps ? static_cast<double>(hits) / maps : 0; }
   std::string describe() const;  // one line
+};
+
+// A LocalizationTally per method of the records' scored top-1 maps, in the order first seen.
+struct LocalizationPerMethod {
+  std::vector<LocalizationTally> methods;
+  void add(const nlohmann::json& record);
+  // "Top-1 maps against the object mask: ..." (the text's start as given), with each method's name in
+  // parentheses after "maps" when there are several: one line per method.
+  std::vector<std::string> describe(const std::string& start) const;
 };
 
 // The faithfulness metrics (faithfulness.h) of the top-1 maps, per method in the order first seen: mean
