@@ -52,6 +52,27 @@ double reference_energy(const std::vector<float>& map, int h, int w, const std::
   return on / all;
 }
 
+// The CLI on the held-out photos (CPU, white object mask, report) with `options`: its run, the folder it
+// wrote to and its 129 records.
+struct HeldOutRun {
+  std::string out;
+  camtest::CliRun cli;
+  std::vector<nlohmann::json> records;
+};
+
+HeldOutRun run_held_out(const std::string& options) {
+  const std::string dir = camtest::temp_dir();
+  HeldOutRun run;
+  run.out = dir + "/out";
+  run.cli = camtest::run_cli("--weights " + kModel + " --backend cpu --object-mask white --report " +
+                                 options + " --out " + run.out + " " + kHeldOut,
+                             dir);
+  REQUIRE(run.cli.status == 0);
+  run.records = cam::read_jsonl(run.out + "/predictions.jsonl");
+  REQUIRE(run.records.size() == 129);
+  return run;
+}
+
 }  // namespace
 
 TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 map (CPU)") {
@@ -94,15 +115,9 @@ TEST_CASE("Fruits-360 model: held-out accuracy and pointing game of the top-1 ma
 }
 
 TEST_CASE("Fruits-360 model: the CLI's pointing game and energy-in-mask equal the plain reference") {
-  const std::string dir = camtest::temp_dir();
-  camtest::CliRun r = camtest::run_cli("--weights " + kModel +
-                                           " --backend cpu --object-mask white --report "
-                                           "--labels-from-folders --out " +
-                                           dir + "/out " + kHeldOut,
-                                       dir);
-  REQUIRE(r.status == 0);
-  std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
-  REQUIRE(records.size() == 129);
+  const HeldOutRun run = run_held_out("--labels-from-folders");
+  const camtest::CliRun& r = run.cli;
+  const std::vector<nlohmann::json>& records = run.records;
   int hits = 0, maps = 0;
   double energy = 0;
   for (const nlohmann::json& rec : records) {
@@ -128,16 +143,10 @@ TEST_CASE("Fruits-360 model: the CLI's pointing game and energy-in-mask equal th
 }
 
 TEST_CASE("Fruits-360 model: with several methods the summary and the report score each method's maps") {
-  const std::string dir = camtest::temp_dir();
-  camtest::CliRun r = camtest::run_cli("--weights " + kModel +
-                                           " --backend cpu --object-mask white --report --method "
-                                           "cam,gradcam++,eigencam --out " +
-                                           dir + "/out " + kHeldOut,
-                                       dir);
-  REQUIRE(r.status == 0);
-  const std::vector<nlohmann::json> records = cam::read_jsonl(dir + "/out/predictions.jsonl");
-  REQUIRE(records.size() == 129);
-  const std::vector<uint8_t> page = camtest::read_bytes(dir + "/out/index.html");
+  const HeldOutRun run = run_held_out("--method cam,gradcam++,eigencam");
+  const camtest::CliRun& r = run.cli;
+  const std::vector<nlohmann::json>& records = run.records;
+  const std::vector<uint8_t> page = camtest::read_bytes(run.out + "/index.html");
   const std::string html(page.begin(), page.end());
   for (const char* method : {"cam", "gradcam++", "eigencam"}) {
     int hits = 0, maps = 0;
