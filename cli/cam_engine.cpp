@@ -128,19 +128,19 @@ class Runner {
 
   // Keeps the previous run's complete records, failures included (an image that failed fails again, and the
   // resumed output must equal an uninterrupted run's), drops those whose files are missing, and returns the
-  // items still to do.
+  // items still to do. The records are streamed into the new file; only their keys are held.
   std::vector<cam::InputItem> resume(const std::vector<cam::InputItem>& all, const std::string& jsonl_path) {
     std::set<std::string> done;
-    std::string kept;
-    for (const nlohmann::json& r : cam::read_jsonl(jsonl_path)) {
+    cam::AtomicFile kept(jsonl_path);
+    cam::JsonlRecords(jsonl_path).each([&](const nlohmann::json& r, uint64_t) {
       bool complete = true;
       for (const std::string& f : cam::record_files(r))
         complete = complete && fs::exists(fs::path(o_.out) / f);
-      if (!complete || !done.insert(resume_key(r)).second) continue;
+      if (!complete || !done.insert(resume_key(r)).second) return;
       failed_before_ += r.contains("error");
-      kept += cam::json_line(r);
-    }
-    cam::write_text_file(jsonl_path, kept);
+      kept.append(cam::json_line(r));
+    });
+    kept.commit();
     std::vector<cam::InputItem> todo;
     for (const cam::InputItem& item : all)
       if (!done.count("name:" + item.output) && !done.count(cam::path_key(item.path))) todo.push_back(item);
@@ -149,23 +149,26 @@ class Runner {
   }
 
   // After a resumed run: the records in input order, as an uninterrupted run writes them (redone images were
-  // appended); records of inputs no longer given stay, after the others.
+  // appended); records of inputs no longer given stay, after the others. Held: each record's key and
+  // position.
   void put_in_input_order(const std::vector<cam::InputItem>& all, const std::string& jsonl_path) {
-    std::map<std::string, std::string> lines;
-    std::string rest, ordered;
-    for (const nlohmann::json& r : cam::read_jsonl(jsonl_path)) {
-      const std::string line = cam::json_line(r);
-      if (!lines.emplace(resume_key(r), line).second) rest += line;
-    }
+    const cam::JsonlRecords records(jsonl_path);
+    std::map<std::string, uint64_t> position;
+    std::vector<uint64_t> rest;
+    records.each([&](const nlohmann::json& r, uint64_t at) {
+      if (!position.emplace(resume_key(r), at).second) rest.push_back(at);
+    });
+    cam::AtomicFile ordered(jsonl_path);
     for (const cam::InputItem& item : all) {
-      auto it = lines.find("name:" + item.output);
-      if (it == lines.end()) it = lines.find(cam::path_key(item.path));
-      if (it == lines.end()) continue;
-      ordered += it->second;
-      lines.erase(it);
+      auto it = position.find("name:" + item.output);
+      if (it == position.end()) it = position.find(cam::path_key(item.path));
+      if (it == position.end()) continue;
+      ordered.append(cam::json_line(records.at(it->second)));
+      position.erase(it);
     }
-    for (const auto& kv : lines) rest += kv.second;
-    cam::write_text_file(jsonl_path, ordered + rest);
+    for (const auto& kv : position) rest.push_back(kv.second);
+    for (uint64_t at : rest) ordered.append(cam::json_line(records.at(at)));
+    ordered.commit();
   }
 
   // For a misclassified image whose true class has no map among the top-k, a map of the true class (kind
@@ -392,10 +395,8 @@ class Runner {
 
   void write_summaries(const std::string& jsonl_path) {
     if (!o_.csv && !o_.report) return;
-    std::vector<nlohmann::json> records = cam::read_jsonl(jsonl_path);
-    if (o_.csv)
-      cam::write_text_file((fs::path(o_.out) / "predictions.csv").string(),
-                           cam::render_predictions_csv(records));
+    const cam::JsonlRecords records(jsonl_path);
+    if (o_.csv) cam::write_predictions_csv(records, (fs::path(o_.out) / "predictions.csv").string());
     if (o_.report)
       cam::write_text_file((fs::path(o_.out) / "index.html").string(),
                            cam::render_report_html(records, run_details(), o_.out));

@@ -41,7 +41,7 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
   const Preprocess& pre = engine.model().preprocess;
   // floats of the largest activation of one image
   const double activations = static_cast<double>(engine.model().schedule(pre.height, pre.width).largest);
-  const double engine_bytes = o.batch * activations * 4 * 4;  // about four such buffers live at once
+  const double engine_bytes = o.batch * activations * 4 * Schedule::kBuffers;  // the activation arena
   const double budget = memory_budget_bytes(o);
   const double gib = 1024.0 * 1024 * 1024;
   char what[256];
@@ -69,12 +69,24 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
   // An image of P pixels holds its decode, its resized copy and one overlay per map: 3 P (maps + 2) bytes.
   const int64_t fits = static_cast<int64_t>((per_image - canvas) / (3.0 * (map_count + 2)));
   const int64_t limit = std::min<int64_t>(o.max_pixels, fits);
-  if (o.verbose)
+  if (o.verbose) {
+    // What a run holds whatever its length: the engine's arena, then per image in flight its maps (float, at
+    // the input size) and, for photos of the input size, its decode, resize and overlays.
+    const double mib = 1024.0 * 1024, input_pixels = static_cast<double>(pre.height) * pre.width;
+    const double in_flight = static_cast<double>(kPipelineBatchesAlive) * o.batch *
+                             (map_count * input_pixels * 4 + 3.0 * input_pixels * (map_count + 2) + canvas);
     std::fprintf(
         stderr,
         "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
-        "(%d batches of %d in flight)\n",
-        budget / gib, engine_bytes / gib, static_cast<long long>(limit), kPipelineBatchesAlive, o.batch);
+        "(%d batches of %d in flight)\n"
+        "cam_engine: memory estimate ~%.0f MiB beside the weights and libraries (engine arena %.0f MiB, %d "
+        "batches of %d images with %zu maps each in flight %.0f MiB at %dx%d photos); it does not grow with "
+        "the "
+        "number of images, only with their pixels\n",
+        budget / gib, engine_bytes / gib, static_cast<long long>(limit), kPipelineBatchesAlive, o.batch,
+        (engine_bytes + in_flight) / mib, engine_bytes / mib, kPipelineBatchesAlive, o.batch, map_count,
+        in_flight / mib, pre.width, pre.height);
+  }
   return limit;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "atomic_file.h"
 #include "cli_records.h"
 #include "cli_setup.h"
 #include "error.h"
@@ -138,8 +139,9 @@ int merge_main(int argc, char** argv) {
         throw Error(out + ": is one of the shard folders; merge into a new one");
     lock_output_folder(out);
     const size_t inputs = shards[0].record.value("inputs", size_t(0));
-    std::string jsonl;
-    std::vector<nlohmann::json> records;
+    const std::string jsonl_path = (fs::path(out) / "predictions.jsonl").string();
+    AtomicFile jsonl(jsonl_path);
+    size_t failed = 0;
     for (size_t i = 0; i < inputs; ++i) {
       const Shard& s = *by_index[static_cast<int>(i % count) + 1];
       const std::string& line = s.lines[i / count];
@@ -147,14 +149,15 @@ int merge_main(int argc, char** argv) {
       if (!record.is_object())
         throw Error((s.dir / "predictions.jsonl").string() + ": a line is not a JSON record");
       for (const std::string& file : record_files(record)) bring_file(s.dir, out, file);
-      jsonl += line;
-      records.push_back(std::move(record));
+      jsonl.append(line);
+      failed += record.contains("error");
     }
-    write_text_file((fs::path(out) / "predictions.jsonl").string(), jsonl);
+    jsonl.commit();
+    const JsonlRecords records(jsonl_path);
     write_text_file((fs::path(out) / "run.json").string(), shared_record(shards[0].record).dump(1) + "\n");
     const fs::path first = shards[0].dir;
     if (csv || fs::exists(first / "predictions.csv"))
-      write_text_file((fs::path(out) / "predictions.csv").string(), render_predictions_csv(records));
+      write_predictions_csv(records, (fs::path(out) / "predictions.csv").string());
     if (report || fs::exists(first / "index.html")) {
       nlohmann::json details = shards[0].record.value("details", nlohmann::json::object());
       char date[64];
@@ -166,8 +169,6 @@ int merge_main(int argc, char** argv) {
       write_text_file((fs::path(out) / "index.html").string(), render_report_html(records, details, out));
     }
     if (!quiet) {
-      size_t failed = 0;
-      for (const nlohmann::json& r : records) failed += r.contains("error");
       std::fprintf(stderr, "cam_engine: merged %d shards: %zu images (%zu failed) into %s\n", count, inputs,
                    failed, out.c_str());
     }

@@ -2,6 +2,8 @@
 // accuracy, confusion matrix, per-class table, misclassified first by confidence, filters by class and
 // "wrong only", the true-class map beside the predicted one, failed images) and the CSV table.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -43,10 +45,51 @@ struct FaithfulnessTally {
   std::vector<std::string> describe() const;  // one line per method
 };
 
+// A run's records, read as often as a summary needs: every record in order with its position, and one record
+// by its position. A JSONL file is streamed, so a summary's memory does not grow with the run.
+class Records {
+ public:
+  virtual ~Records() = default;
+  virtual void each(const std::function<void(const nlohmann::json&, uint64_t position)>& visit) const = 0;
+  virtual nlohmann::json at(uint64_t position) const = 0;
+};
+
+// The complete JSON object lines of a predictions.jsonl (a line cut by an interruption is skipped); a
+// position is a line's byte offset.
+class JsonlRecords final : public Records {
+ public:
+  explicit JsonlRecords(std::string path) : path_(std::move(path)) {}
+  void each(const std::function<void(const nlohmann::json&, uint64_t)>& visit) const override;
+  nlohmann::json at(uint64_t position) const override;
+
+ private:
+  std::string path_;
+};
+
+// Records in memory; a position is an index.
+class RecordList final : public Records {
+ public:
+  explicit RecordList(const std::vector<nlohmann::json>& records) : records_(records) {}
+  void each(const std::function<void(const nlohmann::json&, uint64_t)>& visit) const override;
+  nlohmann::json at(uint64_t position) const override { return records_.at(position); }
+
+ private:
+  const std::vector<nlohmann::json>& records_;
+};
+
+// The report's gallery holds at most this many cards (the most confident errors first, then the other images
+// in input order) and its table of failed images this many rows, so that the page stays usable and its
+// size bounded at a million images; the counts above them cover every record.
+constexpr size_t kReportGalleryCards = 10000;
+
 // `run`: details shown at the top (a flat object: model, backend, precision, options, date, speed, ...);
 // `out_dir`: the folder the report is written to, so links to the original images are relative to it.
+std::string render_report_html(const Records& records, const nlohmann::json& run = {},
+                               const std::string& out_dir = ".", size_t gallery_cards = kReportGalleryCards);
 std::string render_report_html(const std::vector<nlohmann::json>& records, const nlohmann::json& run = {},
                                const std::string& out_dir = ".");
+// The CSV table, one line per record, written to `path` as it is read.
+void write_predictions_csv(const Records& records, const std::string& path);
 std::string render_predictions_csv(const std::vector<nlohmann::json>& records);
 
 // Reads a predictions.jsonl, keeping only complete JSON object lines (a line cut by an interruption is

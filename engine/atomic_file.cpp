@@ -38,24 +38,51 @@ std::string temporary_name_for(const std::string& path) {
   return folder + kTemporaryPrefix + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".tmp";
 }
 
-void write_file_atomically(const std::string& path, const std::string& head, const void* data, size_t size) {
-  const std::string tmp = temporary_name_for(path);
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
+AtomicFile::AtomicFile(const std::string& path) : path_(path), temporary_(temporary_name_for(path)) {
+  fd_ = open(temporary_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
     const int err = errno;
     const std::string message = path + ": cannot create (" + std::strerror(err) + ")";
     if (is_full(err)) throw OutputFullError(message);
     throw Error(message);
   }
-  bool ok = write_all(fd, head.data(), head.size()) && write_all(fd, static_cast<const char*>(data), size);
-  int err = errno;
-  if (close(fd) != 0 && ok) ok = false, err = errno;
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false, err = errno;
-  if (ok) return;
-  unlink(tmp.c_str());
-  const std::string message = path + ": cannot write (" + std::strerror(err) + ")";
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ < 0) return;
+  close(fd_);
+  unlink(temporary_.c_str());
+}
+
+void AtomicFile::fail(int err) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  unlink(temporary_.c_str());
+  const std::string message = path_ + ": cannot write (" + std::strerror(err) + ")";
   if (is_full(err)) throw OutputFullError(message);
   throw Error(message);
+}
+
+void AtomicFile::append(const void* data, size_t size) {
+  if (!write_all(fd_, static_cast<const char*>(data), size)) fail(errno);
+}
+
+void AtomicFile::commit() {
+  const int fd = fd_;
+  fd_ = -1;
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(temporary_.c_str());
+    fail(err);
+  }
+  if (std::rename(temporary_.c_str(), path_.c_str()) != 0) fail(errno);
+}
+
+void write_file_atomically(const std::string& path, const std::string& head, const void* data, size_t size) {
+  AtomicFile file(path);
+  file.append(head);
+  file.append(data, size);
+  file.commit();
 }
 
 }  // namespace cam

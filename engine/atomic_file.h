@@ -21,8 +21,26 @@ class OutputFullError : public Error {
 constexpr const char* kTemporaryPrefix = ".cam-tmp-";
 std::string temporary_name_for(const std::string& path);
 
-// Writes `head` then `size` bytes of `data` to `path`. Throws OutputFullError for ENOSPC/EDQUOT/EFBIG,
-// otherwise cam::Error naming the path and the system's reason.
+// A file written piece by piece: the bytes go to a temporary file beside `path`, and commit() closes it and
+// renames it into place. Destroyed before commit(), the temporary file is removed. Throws OutputFullError for
+// ENOSPC/EDQUOT/EFBIG, otherwise cam::Error naming the path and the system's reason.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void append(const void* data, size_t size);
+  void append(const std::string& text) { append(text.data(), text.size()); }
+  void commit();
+
+ private:
+  [[noreturn]] void fail(int err);
+  std::string path_, temporary_;
+  int fd_ = -1;
+};
+
+// Writes `head` then `size` bytes of `data` to `path` as one AtomicFile.
 void write_file_atomically(const std::string& path, const std::string& head, const void* data, size_t size);
 
 }  // namespace cam

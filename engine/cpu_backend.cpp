@@ -1,6 +1,8 @@
-// CPU backend: oneDNN 2.x convolutions in NHWC fp32, primitives and reordered weights built once per (N, H,
-// W) from the network schedule, activations in its five buffers sized once per plan. Everything else comes
-// from cpu_ops.
+// CPU backend: oneDNN 2.x convolutions in NHWC fp32, primitives built once per (N, H, W) from the network
+// schedule. The plans share one activation arena (the schedule's five buffers, sized for the largest plan)
+// and one copy of each layer's reordered weights per layout oneDNN asks for, so a run whose batches vary in
+// size (short last batches, the true-class maps of a few images) holds the memory of its largest batch only.
+// Everything else comes from cpu_ops.
 #include "cpu_backend.h"
 
 #include <omp.h>
@@ -17,9 +19,21 @@ namespace cam {
 
 using dnnl::memory;
 
+// The oneDNN engine and stream, and each layer's weights reordered into the layouts the primitives chose:
+// plans whose primitives choose the same layout share one copy.
 struct CpuBackend::Dnnl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
+  std::vector<std::pair<const ConvLayer*, memory>> weights;
+
+  memory reordered(const ConvLayer& layer, memory user_weights, const memory::desc& layout) {
+    for (const auto& [of, copy] : weights)
+      if (of == &layer && copy.get_desc() == layout) return copy;
+    memory copy(layout, engine);
+    dnnl::reorder(user_weights, copy).execute(stream, user_weights, copy);
+    weights.emplace_back(&layer, copy);
+    return copy;
+  }
 };
 
 namespace {
@@ -64,8 +78,7 @@ struct CpuBackend::ConvPrimitive {
 
 struct CpuBackend::Plan {
   Schedule schedule;
-  std::vector<ConvPrimitive> convs;                // one per schedule step (unused for the pool)
-  std::vector<float> buffers[Schedule::kBuffers];  // activation arena, each of the largest activation
+  std::vector<ConvPrimitive> convs;  // one per schedule step (unused for the pool)
 };
 
 CpuBackend::CpuBackend(const ResNet& net, int threads, bool fuse_epilogue)
@@ -111,8 +124,7 @@ CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
   memory user_weights(
       {{c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32, memory::format_tag::ohwi},
       dnnl_->engine, const_cast<float*>(c.weight.data()));
-  s.weights = memory(pd.weights_desc(), dnnl_->engine);
-  dnnl::reorder(user_weights, s.weights).execute(dnnl_->stream, user_weights, s.weights);
+  s.weights = dnnl_->reordered(c, user_weights, pd.weights_desc());
   s.bias = memory(bias_md, dnnl_->engine, const_cast<float*>(c.shift.data()));
   return s;
 }
@@ -126,7 +138,10 @@ CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
   for (const Step& step : plan->schedule.steps)
     plan->convs.push_back(step.kind == Step::Kind::kConv ? plan_conv(step, n) : ConvPrimitive());
   dnnl_->stream.wait();
-  for (auto& buffer : plan->buffers) buffer.resize(static_cast<size_t>(n) * plan->schedule.largest);
+  const size_t elements = static_cast<size_t>(n) * plan->schedule.largest;
+  if (elements > buffers_[0].size())
+    for (auto& buffer : buffers_)
+      buffer = std::vector<float>(elements);  // no copy: contents are dead between forwards
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
@@ -165,7 +180,7 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   auto buffer = [&](int index) {
     return index == Step::kNetworkInput ? const_cast<float*>(input)
            : index == Step::kNone       ? nullptr
-                                        : plan.buffers[physical[index]].data();
+                                        : buffers_[physical[index]].data();
   };
   out.stages.clear();
   for (size_t i = 0; i < plan.schedule.steps.size(); ++i) {

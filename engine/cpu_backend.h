@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "backend.h"
 #include "resnet.h"
@@ -33,6 +34,8 @@ class CpuBackend : public Backend {
   struct Dnnl;
   std::unique_ptr<Dnnl> dnnl_;
   std::map<std::tuple<int, int, int>, std::unique_ptr<Plan>> plans_;
+  std::vector<float>
+      buffers_[Schedule::kBuffers];  // activation arena, each of the largest plan's largest activation
 };
 
 }  // namespace cam

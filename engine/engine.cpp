@@ -6,6 +6,10 @@
 #include <fstream>
 #include <iterator>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "atomic_file.h"
 #include "backend.h"
 #include "cam_methods.h"
@@ -111,7 +115,21 @@ std::string cuda_device_summary(int device) {
 
 namespace {
 
+// glibc raises its mmap threshold each time a large block is freed, so the per-batch images and maps
+// (hundreds of KiB to tens of MiB) move into the heap arenas of the worker threads, where they fragment: the
+// resident size then creeps up with the number of batches (+20 MB from 258 to 2,580 photos) while the live
+// heap stays flat. A fixed threshold keeps every block above 256 KiB in its own mapping, given back to the
+// system when freed.
+void keep_large_blocks_mapped() {
+#ifdef __GLIBC__
+  constexpr int kMmapThreshold = 256 * 1024;
+  if (mallopt(M_MMAP_THRESHOLD, kMmapThreshold) != 1)
+    std::fprintf(stderr, "warning: mallopt(M_MMAP_THRESHOLD) failed\n");
+#endif
+}
+
 ResNet load_for(const std::string& weights_path, const EngineOptions& options) {
+  keep_large_blocks_mapped();
   ResNet net = ResNet::load(weights_path);
   if (options.input_height || options.input_width) {
     if (options.input_height < 8 || options.input_width < 8 || options.input_height > 4096 ||
@@ -276,10 +294,9 @@ std::vector<ImageResult> Engine::collect(uint64_t ticket) {
     throw Error("collect: no batch was submitted with ticket " + std::to_string(ticket));
   Submitted s = std::move(it->second);
   submitted_.erase(it);
-  std::vector<ImageResult>& results = s.results;
-  if (s.on_backend) backend_->collect(s.backend_ticket, results);
-  finish_ranking(results, s.options);
-  return results;
+  if (s.on_backend) backend_->collect(s.backend_ticket, s.results);
+  finish_ranking(s.results, s.options);
+  return std::move(s.results);
 }
 
 // The ranking by logit, longer than the mapped top-k when asked; its first k entries are the top-k the maps
