@@ -64,7 +64,8 @@ options:
                           Average Drop / Increase in Confidence (the input multiplied by the map); averages
                           per method in the summary and the report
   --metric-steps N        intervals of the insertion and deletion curves (default 20; RISE used 224 at 224x224)
-  --labels-from-folders   the parent folder's name is the ground truth (ImageFolder / Fruits-360 layout)
+  --labels-from-folders   the parent folder's name is the ground truth (ImageFolder / Fruits-360 layout; list
+                          lines too, unless they give a label after a TAB)
   --batch N               images per batch (default 16)
   --backend auto|cuda|cpu engine backend (default auto: CUDA when a device is there)
   --precision P           fp32 | tf32 | fp16 | bf16 (reduced precisions on CUDA only; default fp32)

@@ -203,6 +203,9 @@ std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool
     } else {
       throw Error(arg + ": no such file or folder");
     }
+    if (labels_from_folders)  // list lines without a TAB label: the parent folder, as for folders and files
+      for (InputItem& item : more)
+        if (item.truth.empty()) item.truth = fs::path(item.path).parent_path().filename().string();
     items.insert(items.end(), more.begin(), more.end());
   }
   assign_output_names(items);

@@ -42,7 +42,8 @@ std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_f
                                    std::vector<std::string>* notes = nullptr);
 
 // Classifies each argument ("-", folder, list file *.txt/*.lst/*.list, image) and collects everything in
-// order, then assigns output names. Throws cam::Error for a missing argument path or an unreadable list.
+// order, then assigns output names. With labels_from_folders each image's parent folder is its truth unless
+// its list line gives one after a TAB. Throws cam::Error for a missing argument path or an unreadable list.
 // `notes` (optional) receives one line per thing worth a warning (a folder with no images).
 std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool labels_from_folders,
                                       std::istream& standard_input,

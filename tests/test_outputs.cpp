@@ -78,6 +78,12 @@ TEST_CASE("folders are listed recursively and sorted; labels from parent folders
   items = cam::collect_inputs({"-"}, false, stdin_list);
   REQUIRE(items.size() == 1);
   CHECK(items[0].truth == "Apple");
+  // --labels-from-folders reaches list lines too; a TAB label wins
+  std::istringstream labelled(dir + "/Apple/a.jpg\n" + dir + "/Banana/b1.png\tPlantain\n");
+  items = cam::collect_inputs({"-"}, true, labelled);
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].truth == "Apple");
+  CHECK(items[1].truth == "Plantain");
 }
 
 TEST_CASE("localize: an all-zero map is empty (no peak, no box), not a box over the whole image") {
