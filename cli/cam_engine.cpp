@@ -474,7 +474,7 @@ int main(int argc, char** argv) {
   if (o.help) return std::fputs(cam::cli_help(), stdout) < 0 ? 2 : 0;
   if (!o.info.empty()) {
     try {
-      return cam::print_info(o.info);
+      return cam::print_info(o);
     } catch (const cam::Error& e) {
       std::fprintf(stderr, "cam_engine: %s\n", e.what());
       return 2;

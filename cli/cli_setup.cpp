@@ -37,11 +37,39 @@ double memory_budget_bytes(const CliOptions& o) {
   return std::max(ram / 2, 64.0 * 1024 * 1024);
 }
 
+namespace {
+
+// The engine's activation arena for `batch` images at the model's input size, in bytes.
+double engine_arena_bytes(const ResNet& net, int batch) {
+  const Preprocess& pre = net.preprocess;
+  return batch * static_cast<double>(net.schedule(pre.height, pre.width).largest) * 4 * Schedule::kBuffers;
+}
+
+}  // namespace
+
+std::string memory_estimate(const ResNet& net, int batch, size_t map_count, double canvas_bytes) {
+  // What a run holds whatever its length: the engine's arena, then per image in flight its maps (float, at
+  // the input size) and, for photos of the input size, its decode, resize and overlays.
+  const Preprocess& pre = net.preprocess;
+  const double mib = 1024.0 * 1024, input_pixels = static_cast<double>(pre.height) * pre.width;
+  const double arena = engine_arena_bytes(net, batch);
+  const double in_flight =
+      static_cast<double>(kPipelineBatchesAlive) * batch *
+      (map_count * input_pixels * 4 + 3.0 * input_pixels * (map_count + 2) + canvas_bytes);
+  char text[400];
+  std::snprintf(
+      text, sizeof text,
+      "memory estimate ~%.0f MiB beside the weights and libraries (engine arena %.0f MiB, %d batches "
+      "of %d images with %zu maps each in flight %.0f MiB at %dx%d photos); it does not grow with the "
+      "number of images, only with their pixels",
+      (arena + in_flight) / mib, arena / mib, kPipelineBatchesAlive, batch, map_count, in_flight / mib,
+      pre.width, pre.height);
+  return text;
+}
+
 int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions& maps, int out_w, int out_h) {
   const Preprocess& pre = engine.model().preprocess;
-  // floats of the largest activation of one image
-  const double activations = static_cast<double>(engine.model().schedule(pre.height, pre.width).largest);
-  const double engine_bytes = o.batch * activations * 4 * Schedule::kBuffers;  // the activation arena
+  const double engine_bytes = engine_arena_bytes(engine.model(), o.batch);
   const double budget = memory_budget_bytes(o);
   const double gib = 1024.0 * 1024 * 1024;
   char what[256];
@@ -70,22 +98,12 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
   const int64_t fits = static_cast<int64_t>((per_image - canvas) / (3.0 * (map_count + 2)));
   const int64_t limit = std::min<int64_t>(o.max_pixels, fits);
   if (o.verbose) {
-    // What a run holds whatever its length: the engine's arena, then per image in flight its maps (float, at
-    // the input size) and, for photos of the input size, its decode, resize and overlays.
-    const double mib = 1024.0 * 1024, input_pixels = static_cast<double>(pre.height) * pre.width;
-    const double in_flight = static_cast<double>(kPipelineBatchesAlive) * o.batch *
-                             (map_count * input_pixels * 4 + 3.0 * input_pixels * (map_count + 2) + canvas);
     std::fprintf(
         stderr,
         "cam_engine: memory budget %.1f GiB: engine buffers ~%.2f GiB, images up to %lld pixels each "
-        "(%d batches of %d in flight)\n"
-        "cam_engine: memory estimate ~%.0f MiB beside the weights and libraries (engine arena %.0f MiB, %d "
-        "batches of %d images with %zu maps each in flight %.0f MiB at %dx%d photos); it does not grow with "
-        "the "
-        "number of images, only with their pixels\n",
+        "(%d batches of %d in flight)\ncam_engine: %s\n",
         budget / gib, engine_bytes / gib, static_cast<long long>(limit), kPipelineBatchesAlive, o.batch,
-        (engine_bytes + in_flight) / mib, engine_bytes / mib, kPipelineBatchesAlive, o.batch, map_count,
-        in_flight / mib, pre.width, pre.height);
+        memory_estimate(engine.model(), o.batch, map_count, canvas).c_str());
   }
   return limit;
 }
@@ -106,7 +124,8 @@ void lock_output_folder(const std::string& out) {
     std::fprintf(stderr, "cam_engine: removed %zu temporary file(s) an earlier run left\n", removed);
 }
 
-int print_info(const std::string& weights) {
+int print_info(const CliOptions& o) {
+  const std::string& weights = o.info;
   const ResNet net = ResNet::load(weights);
   const Preprocess& p = net.preprocess;
   std::printf(
@@ -116,6 +135,9 @@ int print_info(const std::string& weights) {
       net.feature_size(p.width), net.feature_size(p.height), p.bgr ? "BGR" : "RGB", p.scale, p.mean[0],
       p.mean[1], p.mean[2], p.stddev[0], p.stddev[1], p.stddev[2]);
   if (!net.source.empty()) std::printf("source: %s\n", net.source.c_str());
+  const size_t map_count = (o.topk + o.classes.size() + (o.labels_from_folders ? 1 : 0)) * o.methods.size();
+  std::printf("--batch %d, %zu map%s per image: %s\n", o.batch, map_count, map_count == 1 ? "" : "s",
+              memory_estimate(net, o.batch, map_count, 0).c_str());
   std::printf("%d classes:\n", net.num_classes);
   for (int k = 0; k < net.num_classes; ++k) std::printf("%5d  %s\n", k, net.labels[k].c_str());
   return std::fflush(stdout) == 0 && !std::ferror(stdout) ? 0 : 2;

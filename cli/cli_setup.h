@@ -8,6 +8,7 @@
 #include "cli_options.h"
 #include "engine.h"
 #include "inputs.h"
+#include "resnet.h"
 
 namespace cam {
 
@@ -26,8 +27,13 @@ double memory_budget_bytes(const CliOptions& o);
 // left there are removed: no other writer can own them. Throws cam::Error when another run holds it.
 void lock_output_folder(const std::string& out);
 
-// --info: the model's layers, input size, preprocessing and labels on stdout. Returns the exit status.
-int print_info(const std::string& weights);
+// The memory a run of `batch` images with `map_count` maps each (and canvas_bytes of --out-size canvas per
+// image) holds whatever the number of images, as one line.
+std::string memory_estimate(const ResNet& net, int batch, size_t map_count, double canvas_bytes);
+
+// --info: the model's layers, input size, preprocessing and labels on stdout, and the memory estimate for
+// the --batch, --topk, --class and --method options given with it. Returns the exit status.
+int print_info(const CliOptions& o);
 
 // Ground truth the model has no label for is left out of the accuracy; says so once per label.
 void warn_unknown_truth(const std::vector<InputItem>& items, const Engine& engine);

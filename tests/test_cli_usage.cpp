@@ -132,6 +132,33 @@ TEST_CASE("class names: case-insensitive when unambiguous, nearest labels sugges
   CHECK(text.find("   10  fruit_10") != std::string::npos);
 }
 
+TEST_CASE(
+    "--info and --verbose give the same memory estimate for the options given; the arena scales with "
+    "--batch") {
+  const std::string dir = camtest::temp_dir(), data = make_dataset(dir, 1);
+  auto info_line = [&](const std::string& options) {
+    const std::string out = dir + "/info.txt";
+    REQUIRE(camtest::run_command(camtest::engine_bin() + " --info " + kWeights + " " + options + " > " +
+                                 out) == 0);
+    std::ifstream in(out);
+    for (std::string line; std::getline(in, line);)
+      if (line.find("memory estimate") != std::string::npos) return line.substr(line.find("memory estimate"));
+    return std::string();
+  };
+  const std::string small = info_line("--batch 4 --topk 3 --labels-from-folders");
+  CHECK(small.find("engine arena") != std::string::npos);
+  CHECK(small.find("5 batches of 4 images with 4 maps each") != std::string::npos);
+  camtest::CliRun r = camtest::run_cli(
+      engine("--verbose --batch 4 --topk 3 --labels-from-folders --out " + dir + "/o " + data), dir);
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find(small) != std::string::npos);
+  auto arena_mib = [](const std::string& line) {
+    return std::stod(line.substr(line.find("engine arena ") + 13));
+  };
+  const std::string large = info_line("--batch 64 --topk 3 --labels-from-folders");
+  CHECK(arena_mib(large) == doctest::Approx(16 * arena_mib(small)).epsilon(0.1));
+}
+
 TEST_CASE("one size syntax (WxH or N), --format jpeg, panels in the chosen format, zero-padded top-k") {
   const std::string dir = camtest::temp_dir(), data = make_dataset(dir, 1);
   CHECK(camtest::run_cli(engine("--input-size 0x0 x.png"), dir).status == 2);
