@@ -35,7 +35,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import time
 
@@ -45,41 +44,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fruits360_split  # noqa: E402
 import safetensors_io  # noqa: E402
 import torch_resnet  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
-
-
-SESSION = re.compile(r"^(r\d*)_(\d+)|^(\d+)_")
-VAL_RUN, VAL_EVERY = 10, 7
-
-
-def session_and_frame(filename):
-    """A Fruits-360 file's filming session and frame number: 'r2_123_100.jpg' -> ('r2', 123), 'r0_40.jpg' ->
-    ('r0', 40), '57_100.jpg' -> ('-', 57). Each session is one turn of the fruit in one pose."""
-    m = SESSION.match(filename)
-    if not m:
-        raise ValueError("%s: not a Fruits-360 file name (expected [rN_]FRAME_...)" % filename)
-    return (m.group(1), int(m.group(2))) if m.group(1) else ("-", int(m.group(3)))
-
-
-def validation_mask(paths):
-    """The cross-session validation split, deterministic: within each class and session the frames are sorted by
-    number and every VAL_EVERY-th run of VAL_RUN consecutive frames is held out (about 1 photo in 7). A held-out
-    run is a stretch of the turn the model never saw, in every session of every class."""
-    groups = {}
-    for i, p in enumerate(paths):
-        cls, name = os.path.split(p)
-        groups.setdefault((cls, session_and_frame(name)[0]), []).append(i)
-    held = np.zeros(len(paths), bool)
-    for members in groups.values():
-        members.sort(key=lambda i: session_and_frame(os.path.basename(paths[i]))[1])
-        for rank, i in enumerate(members):
-            held[i] = (rank // VAL_RUN) % VAL_EVERY == VAL_EVERY // 2
-    return held
 
 
 def load_split(folder, labels):
@@ -197,7 +168,7 @@ def report_validation(model, val, labels, size):
     and per class and session where it is below 100%; returns the accuracy."""
     images, targets, paths = val
     correct = predict(model, images, size) == targets
-    sessions = [session_and_frame(os.path.basename(p))[0] for p in paths]
+    sessions = [fruits360_split.session_and_frame(os.path.basename(p))[0] for p in paths]
     per_session = tally(sessions, correct)
     misses = tally(["%s/%s" % (labels[t], s) for t, s in zip(targets, sessions)], correct)
     print("  validation acc %.4f (%d/%d); by session: %s" % (
@@ -266,7 +237,7 @@ def main():
     with open(os.path.join(args.data, "labels.txt")) as f:
         labels = [line.strip() for line in f if line.strip()]
     all_x, all_y, all_paths = load_split(os.path.join(args.data, "Training"), labels)
-    held = validation_mask(all_paths)
+    held = fruits360_split.validation_mask(all_paths)
     if args.write_validation_list:
         with open(args.write_validation_list, "w") as f:
             for p in np.array(all_paths)[held]:
