@@ -73,7 +73,9 @@ class Runner {
   // Returns the exit status.
   int run(const std::vector<cam::InputItem>& all) {
     const std::string jsonl_path = (fs::path(o_.out) / "predictions.jsonl").string();
-    std::vector<cam::InputItem> items = o_.resume ? resume(all, jsonl_path) : all;
+    std::vector<cam::InputItem> todo;
+    if (o_.resume) todo = resume(all, jsonl_path);
+    const std::vector<cam::InputItem>& items = o_.resume ? todo : all;  // no copy of a long list
     jsonl_ = open(jsonl_path.c_str(), O_WRONLY | O_CREAT | (o_.resume ? O_APPEND : O_TRUNC), 0644);
     if (jsonl_ < 0) throw cam::Error(jsonl_path + ": cannot open for writing (" + std::strerror(errno) + ")");
     jsonl_size_ = lseek(jsonl_, 0, SEEK_END);

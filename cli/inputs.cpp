@@ -5,8 +5,9 @@
 #include <fstream>
 #include <sys/stat.h>
 
-#include <map>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "error.h"
 
@@ -103,7 +104,7 @@ std::vector<InputItem> parse_list(std::istream& in, const std::string& base_dir,
     fs::path p(path);
     item.path = p.is_absolute() || base_dir.empty() ? p.string() : (fs::path(base_dir) / p).string();
     item.anchor = folder_of(item.path);
-    items.push_back(item);
+    items.push_back(std::move(item));
   }
   if (in.bad()) throw Error(list_name + ": read error");
   return items;
@@ -151,7 +152,7 @@ std::vector<InputItem> list_folder(const std::string& folder, bool labels_from_f
         item.path = p.string();
         item.anchor = anchor;
         if (labels_from_folders) item.truth = p.parent_path().filename().string();
-        items.push_back(item);
+        items.push_back(std::move(item));
       }
     }
     if (ec && !unreadable++) first_unreadable = dir.string() + " (" + ec.message() + ")";
@@ -206,7 +207,7 @@ std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool
     if (labels_from_folders)  // list lines without a TAB label: the parent folder, as for folders and files
       for (InputItem& item : more)
         if (item.truth.empty()) item.truth = fs::path(item.path).parent_path().filename().string();
-    items.insert(items.end(), more.begin(), more.end());
+    items.insert(items.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   }
   assign_output_names(items);
   return items;
@@ -222,15 +223,23 @@ void assign_output_names(std::vector<InputItem>& items) {
       common /= *a;
     root = common;
   }
-  std::map<std::string, int> seen;  // name -> occurrences so far
-  std::set<std::string> taken;      // names given out (a file may itself be called "x.jpg~2")
+  // Every name given out (a file may itself be called "x.jpg~2") -> how often it was wanted as a name. The
+  // keys view the items' own output names (the vector does not move meanwhile): one small entry per item.
+  std::unordered_map<std::string_view, int> given;
+  given.reserve(items.size());
   for (InputItem& item : items) {
     std::string name = percent_escape(absolute_normal(item.path).lexically_relative(root).string(), false);
     if (name.empty() || name == "." || name.back() == '/') name += "_";
-    const int n = ++seen[name];
-    std::string unique = n == 1 ? name : name + "~" + std::to_string(n);
-    while (!taken.insert(unique).second) unique = name + "~" + std::to_string(++seen[name]);
-    item.output = unique;
+    std::string().swap(item.anchor);  // not needed once the root is known
+    item.output = std::move(name);
+    auto [entry, fresh] = given.try_emplace(item.output, 1);
+    if (fresh) continue;
+    int& wanted = entry->second;  // references into an unordered_map survive its rehashing
+    wanted = std::max(wanted + 1, 2);
+    const std::string base = item.output;
+    item.output = base + "~" + std::to_string(wanted);
+    while (given.count(item.output)) item.output = base + "~" + std::to_string(++wanted);
+    given.emplace(item.output, 0);
   }
 }
 

@@ -18,7 +18,8 @@ struct InputItem {
   std::string path;    // as opened
   std::string truth;   // ground-truth label, empty when unknown
   std::string output;  // output name relative to the output folder, e.g. "Apple/img_001.jpg"
-  std::string anchor;  // the folder the item was found in or under (a folder argument, a file's folder)
+  std::string anchor;  // the folder the item was found in or under (a folder argument, a file's folder);
+                       // emptied by assign_output_names, which is its only reader
 };
 
 bool is_image_path(const std::string& path);  // by extension: jpg jpeg png bmp tga gif

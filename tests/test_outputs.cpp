@@ -60,6 +60,15 @@ TEST_CASE("folders are listed recursively and sorted; labels from parent folders
   REQUIRE(items.size() == 4);
   CHECK(items[0].output == "b1.png");
   CHECK(items[2].output == "b1.png~2");
+  // a file that is itself called "x~2" keeps its name when it comes first, and a later copy of x skips it
+  // either way; names already given are never given twice
+  std::istringstream tilde("/d/x.jpg~2\n/d/x.jpg\n/d/x.jpg\n/d/x.jpg~2\n/d/x.jpg\n");
+  std::vector<cam::InputItem> clash = cam::parse_list(tilde, "", "tilde.txt");
+  cam::assign_output_names(clash);
+  REQUIRE(clash.size() == 5);
+  const char* expected[] = {"x.jpg~2", "x.jpg", "x.jpg~3", "x.jpg~2~2", "x.jpg~4"};
+  for (size_t i = 0; i < clash.size(); ++i) CHECK(clash[i].output == expected[i]);
+  for (const cam::InputItem& item : clash) CHECK(item.anchor.empty());
   // two folders: names relative to their common parent, not to each folder (no collisions, no absolute paths)
   items = cam::collect_inputs({dir + "/Banana", dir + "/Apple/a.jpg", dir + "/Apple"}, false, none);
   REQUIRE(items.size() == 5);
