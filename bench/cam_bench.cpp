@@ -15,12 +15,14 @@
 // preprocess, forward, cam, overlay, download; CUDA events on the GPU, eager launches), and --layers each
 // layer of the forward, as separate lines. GFLOP/s counts the convolutions and FC of the forward only; the
 // %peak column compares it with the device's dense peak for the precision (known GPUs, a CPU estimate, or
-// --peak-gflops).
+// --peak-gflops). A row whose p90 is over 1.5x its median is marked UNSTEADY, and a CPU run started while the
+// load average exceeds the cores it leaves free warns in its header: such figures are not comparable.
 //
 //   cam_bench --weights r50.safetensors --backend cpu --batch 1,16 --size 224,100 [--split] [--layers]
 //   [--e2e] [--photos LIST]
 #include <omp.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -106,6 +108,23 @@ double gpu_peak_gflops(const std::string& description, cam::Precision precision)
              : precision == cam::Precision::kTf32 ? c.tf32
                                                   : c.half;
   return 0;
+}
+
+constexpr double kUnsteadyRatio = 1.5;  // p90 / median above this: the row is marked UNSTEADY
+
+// When the 1-minute load average is above the cores this run leaves free, other processes compete for the
+// cores and every row is slower by an unknown amount: the warning, or empty.
+std::string load_warning(int threads) {
+  double load[1] = {0};
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (getloadavg(load, 1) != 1 || load[0] <= static_cast<double>(cores - threads) + 0.5) return "";
+  char text[256];
+  std::snprintf(
+      text, sizeof text,
+      "load average %.1f on %ld cores with %d benchmark threads: other work competes for the cores, "
+      "so these figures are not comparable with others; rerun on an idle machine",
+      load[0], cores, threads);
+  return text;
 }
 
 double percentile(std::vector<double> v, double q) {
@@ -215,9 +234,13 @@ class Bench {
     const double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9);
     const double ips = batch / (median / 1e3), gflops = flops_per_image * ips / 1e9;
     std::string peak = peak_ > 0 ? std::to_string(static_cast<int>(100 * gflops / peak_ + 0.5)) + "%" : "-";
-    std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f %6s\n", cam::name_of(o_.backend),
-                cam::name_of(o_.precision), batch, size, what.c_str(), median, p90, ips, gflops,
-                peak.c_str());
+    // A p90 far above the median means other work took the cores during some repetitions: the median may
+    // still be fair, but the row cannot be trusted beside others.
+    const bool unsteady = p90 > kUnsteadyRatio * median;
+    unsteady_rows_ += unsteady;
+    std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f %6s%s\n", cam::name_of(o_.backend),
+                cam::name_of(o_.precision), batch, size, what.c_str(), median, p90, ips, gflops, peak.c_str(),
+                unsteady ? "  UNSTEADY: p90 over 1.5x the median" : "");
     std::fflush(stdout);
     rows_.push_back({{"backend", cam::name_of(o_.backend)},
                      {"precision", cam::name_of(o_.precision)},
@@ -228,7 +251,8 @@ class Bench {
                      {"p90_ms", p90},
                      {"images_per_s", ips},
                      {"gflops", gflops},
-                     {"reps", o_.reps}});
+                     {"reps", o_.reps},
+                     {"unsteady", unsteady}});
     if (peak_ > 0) rows_.back()["peak_fraction"] = gflops / peak_;
   }
 
@@ -327,11 +351,13 @@ class Bench {
   nlohmann::json json(const nlohmann::json& header) const {
     return {{"header", header}, {"rows", rows_}, {"splits", splits_}};
   }
+  int unsteady_rows() const { return unsteady_rows_; }
 
  private:
   const Options& o_;
   double peak_;
   nlohmann::json rows_ = nlohmann::json::array(), splits_ = nlohmann::json::array();
+  int unsteady_rows_ = 0;
 };
 
 int run(const Options& o) {
@@ -356,6 +382,11 @@ int run(const Options& o) {
     peak = cpu_peak_gflops(omp_get_max_threads()),
     peak_source = "estimate: threads x reported clock x FLOP/cycle of the vector ISA";
   if (peak > 0) header["peak_gflops"] = peak, header["peak_source"] = peak_source;
+  const std::string busy = o.backend == cam::BackendKind::kCpu ? load_warning(omp_get_max_threads()) : "";
+  if (!busy.empty()) {
+    header["warning"] = busy;
+    std::fprintf(stderr, "cam_bench: WARNING: %s\n", busy.c_str());
+  }
   std::printf("# %s\n", header.dump().c_str());
   std::printf("%-5s %-5s %5s %5s %-8s %10s %10s %10s %9s %6s\n", "back", "prec", "batch", "size", "what",
               "median_ms", "p90_ms", "img/s", "GFLOP/s", "%peak");
@@ -441,6 +472,12 @@ int run(const Options& o) {
     }
   }
   if (!o.json_path.empty()) std::ofstream(o.json_path) << bench.json(header).dump(1) << "\n";
+  if (bench.unsteady_rows())
+    std::fprintf(
+        stderr,
+        "cam_bench: WARNING: %d row(s) UNSTEADY (p90 over %.1fx the median): other work took the cores "
+        "during some repetitions; rerun those on an idle machine before comparing them\n",
+        bench.unsteady_rows(), kUnsteadyRatio);
   return 0;
 }
 

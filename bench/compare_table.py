@@ -2,9 +2,17 @@
 """Merges cam_bench and pytorch_cam.py JSON results into one Markdown table: each engine row (forward + top-1 CAM
 + upsample, maps to the host) beside every PyTorch mode on the same device, batch and size, with the ratio of
 images per second (engine / peer; above 1 the engine is faster); then each engine row against the fastest peer
-(the slow pytorch-grad-cam reference left out). Peers: PyTorch (Debian's, PyPI's) and ONNX Runtime."""
+(the slow pytorch-grad-cam reference left out). Peers: PyTorch (Debian's, PyPI's) and ONNX Runtime. Rows whose
+p90 is over 1.5x their median, and runs whose header carries a load warning, are flagged: not comparable."""
 import json
 import sys
+
+
+UNSTEADY = 1.5  # as cam_bench: a row whose p90 is over this many times its median
+
+
+def unsteady(row):
+    return row.get("p90_ms", 0) > UNSTEADY * row["median_ms"]
 
 
 def main():
@@ -19,6 +27,13 @@ def main():
             engine += [r for r in data["rows"] if r["what"] == "cam"]
     for h in headers:
         print("<!-- %s -->" % json.dumps(h))
+    for h in headers:
+        if h.get("warning"):
+            print("> **WARNING** (%s): %s\n" % (h.get("library", "engine"), h["warning"]))
+    shaky = [r for r in engine + torch_rows if unsteady(r)]
+    if shaky:
+        print("> **WARNING**: %d row(s) marked UNSTEADY (p90 over %.1fx the median): other work took the cores during "
+              "some repetitions; their ratios are not to be trusted. Rerun on an idle machine.\n" % (len(shaky), UNSTEADY))
     print("| device | engine precision | batch | size | engine img/s (median ms) | peer and mode | peer img/s (median ms) | ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for e in engine:
@@ -29,8 +44,9 @@ def main():
             if t is None:
                 print(left + " - | - | - |")
             else:
-                print(left + " %s %s | %.1f (%.2f) | %.2fx |" % (t.get("library", "PyTorch"), t["mode"], t["images_per_s"],
-                                                               t["median_ms"], e["images_per_s"] / t["images_per_s"]))
+                print(left + " %s %s | %.1f (%.2f) | %.2fx%s |" % (t.get("library", "PyTorch"), t["mode"], t["images_per_s"],
+                                                                 t["median_ms"], e["images_per_s"] / t["images_per_s"],
+                                                                 " UNSTEADY" if unsteady(e) or unsteady(t) else ""))
     print()
     print("| device | engine precision | batch | size | fastest peer | engine / fastest |")
     print("|---|---|---|---|---|---|")
@@ -40,9 +56,10 @@ def main():
                  t["size"] == e["size"] and t["mode"] != "gradcam"]
         if peers:
             best = max(peers, key=lambda t: t["images_per_s"])
-            print("| %s | %s | %d | %d | %s %s (%.1f img/s) | %.2fx |" % (
+            print("| %s | %s | %d | %d | %s %s (%.1f img/s) | %.2fx%s |" % (
                 device, e["precision"], e["batch"], e["size"], best.get("library", "PyTorch"), best["mode"],
-                best["images_per_s"], e["images_per_s"] / best["images_per_s"]))
+                best["images_per_s"], e["images_per_s"] / best["images_per_s"],
+                " UNSTEADY" if unsteady(e) or unsteady(best) else ""))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -68,6 +69,13 @@ class Runner {
     maps_.overlays = out_w_ == 0;  // the engine blends at the original size; other sizes are blended here
     progress_tty_ = !o.quiet && isatty(STDERR_FILENO);
     max_pixels_ = cam::plan_memory(o, engine, maps_, out_w_, out_h_);
+  }
+
+  // Images per second with the digits that matter: a slow run (Score-CAM, a big photo) is not "0 img/s".
+  static std::string rate_text(double rate) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.*f", rate < 10 ? (rate < 1 ? 2 : 1) : 0, rate);
+    return text;
   }
 
   // Returns the exit status.
@@ -374,7 +382,7 @@ class Runner {
   }
 
   void show_progress(bool final_line) {
-    if (o_.quiet) return;
+    if (o_.quiet || total_ == 0) return;  // a resumed run with nothing left says so in its summary
     const size_t done = ok_ + failed_;
     const double elapsed = seconds_since(start_), rate = elapsed > 0 ? done / elapsed : 0;
     // The ETA is unknown until the first images are done.
@@ -383,15 +391,16 @@ class Runner {
       const int left = static_cast<int>((total_ - done) / rate);
       std::snprintf(eta, sizeof eta, "%d:%02d", left / 60, left % 60);
     }
-    const double share = total_ ? 100.0 * done / total_ : 100.0;
+    const double share = 100.0 * done / total_;
     if (progress_tty_) {
-      const int width = 30, filled = total_ ? static_cast<int>(width * done / total_) : width;
-      std::fprintf(stderr, "\r[%s%s] %zu/%zu  %.0f img/s  ETA %s%s", std::string(filled, '#').c_str(),
-                   std::string(width - filled, '.').c_str(), done, total_, rate, eta, final_line ? "\n" : "");
+      const int width = 30, filled = static_cast<int>(width * done / total_);
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu  %s img/s  ETA %s%s", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), done, total_, rate_text(rate).c_str(), eta,
+                   final_line ? "\n" : "");
     } else if (final_line || seconds_since(last_line_) >= 5.0) {
       last_line_ = Clock::now();
-      std::fprintf(stderr, "cam_engine: %zu/%zu images (%.0f%%), %.0f img/s, ETA %s\n", done, total_, share,
-                   rate, eta);
+      std::fprintf(stderr, "cam_engine: %zu/%zu images (%.0f%%), %s img/s, ETA %s\n", done, total_, share,
+                   rate_text(rate).c_str(), eta);
     }
   }
 
@@ -414,8 +423,7 @@ class Runner {
     const double elapsed = seconds_since(start_);
     run["date"] = date;
     run["this run"] = std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) +
-                      " s (" + std::to_string(static_cast<int>(elapsed > 0 ? (ok_ + failed_) / elapsed : 0)) +
-                      " img/s)" +
+                      " s (" + rate_text(elapsed > 0 ? (ok_ + failed_) / elapsed : 0) + " img/s)" +
                       (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "");
     return run;
   }
@@ -425,14 +433,21 @@ class Runner {
     const size_t n = ok_ + failed_;
     const cam::PipelineStats& t = pipeline_.stats();
     const double per_image = n ? 1e3 / static_cast<double>(n) : 0;
-    std::fprintf(
-        stderr,
-        "cam_engine: %s%zu image%s (%zu ok, %zu failed, %zu skipped as done%s) in %.2f s, %.1f img/s; "
-        "engine %.2f s; per image %.3f core-ms decode, %.3f encode + write; outputs in %s\n",
-        interrupted ? "interrupted after " : "", n, n == 1 ? "" : "s", ok_, failed_, skipped_,
-        failed_before_ ? (", " + std::to_string(failed_before_) + " of them failed before").c_str() : "",
-        elapsed, elapsed > 0 ? n / elapsed : 0.0, t.engine_s, t.decode_cpu_s * per_image,
-        t.encode_cpu_s * per_image, o_.out.c_str());
+    if (n == 0 && skipped_)
+      std::fprintf(stderr,
+                   "cam_engine: nothing left to do: all %zu images were done before%s; outputs in %s\n",
+                   skipped_,
+                   failed_before_ ? (" (" + std::to_string(failed_before_) + " of them failed)").c_str() : "",
+                   o_.out.c_str());
+    else
+      std::fprintf(
+          stderr,
+          "cam_engine: %s%zu image%s (%zu ok, %zu failed, %zu skipped as done%s) in %.2f s, %.1f img/s; "
+          "engine %.2f s; per image %.3f core-ms decode, %.3f encode + write; outputs in %s\n",
+          interrupted ? "interrupted after " : "", n, n == 1 ? "" : "s", ok_, failed_, skipped_,
+          failed_before_ ? (", " + std::to_string(failed_before_) + " of them failed before").c_str() : "",
+          elapsed, elapsed > 0 ? n / elapsed : 0.0, t.engine_s, t.decode_cpu_s * per_image,
+          t.encode_cpu_s * per_image, o_.out.c_str());
     if (judged_)
       std::fprintf(stderr, "cam_engine: top-1 accuracy %.2f%% (%zu/%zu images with a known true class)\n",
                    100.0 * right_ / judged_, right_, judged_);
@@ -510,7 +525,14 @@ int main(int argc, char** argv) {
     if (o.topk > classes && !o.quiet)
       std::fprintf(stderr, "cam_engine: --topk %d is more than the model's %d classes; making %d maps\n",
                    o.topk, classes, classes);
-    for (const std::string& c : o.classes) mo.classes.push_back(engine.class_index(c));
+    for (const std::string& c : o.classes) {
+      const int k = engine.class_index(c);
+      if (std::find(mo.classes.begin(), mo.classes.end(), k) == mo.classes.end())
+        mo.classes.push_back(k);
+      else if (!o.quiet)  // one map and one file per class, however it was named
+        std::fprintf(stderr, "cam_engine: --class %s is class %d (%s), already asked for; one map\n",
+                     c.c_str(), k, engine.label(k).c_str());
+    }
     mo.image_weight = o.alpha;
     mo.methods = o.methods, mo.scorecam_channels = o.scorecam_channels;
     mo.metrics = o.metrics, mo.metric_steps = o.metric_steps, mo.perturbed_batch = o.batch;

@@ -1,11 +1,14 @@
 #include "cli_options.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <vector>
 
 #include "error.h"
+#include "suggest.h"
 
 namespace cam {
 namespace {
@@ -129,6 +132,28 @@ examples:
   find photos -name '*.jpg' | cam_engine --weights m.safetensors --class Banana --raw -
 )";
 }
+
+namespace {
+
+// "; did you mean '--topk 3'?" for an option glued to its number, "; did you mean '--labels-from-folders'?"
+// for one within a few typos of a known option, else nothing.
+std::string option_hint(const std::string& name, const std::vector<std::string>& value_options,
+                        const std::vector<std::string>& flag_options) {
+  for (const std::string& option : value_options) {
+    const std::string rest = name.substr(std::min(name.size(), option.size()));
+    if (name.rfind(option, 0) == 0 && !rest.empty() &&
+        rest.find_first_not_of("0123456789.,") == std::string::npos)
+      return "; did you mean '" + option + " " + rest + "'?";
+  }
+  std::vector<std::string> names = value_options;
+  names.insert(names.end(), flag_options.begin(), flag_options.end());
+  const std::vector<std::string> nearest = nearest_names(name, names, 1);
+  if (nearest.empty() || edit_distance(name, nearest[0]) > std::max<size_t>(2, nearest[0].size() / 5))
+    return "";
+  return "; did you mean '" + nearest[0] + "'?";
+}
+
+}  // namespace
 
 CliOptions parse_cli(int argc, char** argv) {
   CliOptions o;
@@ -257,7 +282,11 @@ CliOptions parse_cli(int argc, char** argv) {
       }
       with_value[name](value);
     } else {
-      throw Error("unknown option '" + arg + "' (see --help)");
+      std::vector<std::string> value_options, flag_options;
+      for (const auto& kv : with_value) value_options.push_back(kv.first);
+      for (const auto& kv : flags) flag_options.push_back(kv.first);
+      throw Error("unknown option '" + arg + "'" + option_hint(name, value_options, flag_options) +
+                  " (see --help)");
     }
   }
   if (o.help || o.version || !o.info.empty()) return o;

@@ -60,8 +60,8 @@ std::string memory_estimate(const ResNet& net, int batch, size_t map_count, doub
   std::snprintf(
       text, sizeof text,
       "memory estimate ~%.0f MiB beside the weights and libraries (engine arena %.0f MiB, %d batches "
-      "of %d images with %zu maps each in flight %.0f MiB at %dx%d photos); it does not grow with the "
-      "number of images, only with their pixels",
+      "of %d images with %zu maps each in flight %.0f MiB at %dx%d photos); with the number of images "
+      "only the list of inputs grows, about 0.4 KiB per path",
       (arena + in_flight) / mib, arena / mib, kPipelineBatchesAlive, batch, map_count, in_flight / mib,
       pre.width, pre.height);
   return text;
@@ -198,6 +198,16 @@ nlohmann::json run_details(const CliOptions& o, const MapOptions& mo, const Engi
       {"batch", o.batch}};
 }
 
+std::string record_differences(const nlohmann::json& before, const nlohmann::json& now) {
+  std::string changed;
+  for (auto it = now.begin(); it != now.end(); ++it)
+    if (!before.contains(it.key()) || before[it.key()] != it.value())
+      changed += (changed.empty() ? "" : ", ") + it.key() + " " +
+                 (before.contains(it.key()) ? before[it.key()].dump() : "(unset)") + " -> " +
+                 it.value().dump();
+  return changed;
+}
+
 void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
                       size_t shard_inputs) {
   const Preprocess& pre = engine.model().preprocess;
@@ -232,12 +242,7 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
     std::ifstream in(path);
     nlohmann::json before = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
     if (before.is_object()) {
-      std::string changed;
-      for (auto it = record.begin(); it != record.end(); ++it)
-        if (!before.contains(it.key()) || before[it.key()] != it.value())
-          changed += (changed.empty() ? "" : ", ") + it.key() + " " +
-                     (before.contains(it.key()) ? before[it.key()].dump() : "(unset)") + " -> " +
-                     it.value().dump();
+      const std::string changed = record_differences(before, record);
       if (!changed.empty())
         throw Error("--resume: " + o.out + " was written with other options (" + changed +
                     "); resume with the same options, or write to a new --out");

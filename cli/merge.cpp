@@ -120,10 +120,12 @@ int merge_main(int argc, char** argv) {
       if (by_index.count(s.index))
         throw Error(s.dir.string() + ": shard " + std::to_string(s.index) + "/" + std::to_string(count) +
                     " given twice (also " + by_index[s.index]->dir.string() + ")");
-      if (shared_record(s.record) != shared_record(shards[0].record) ||
-          s.record.value("inputs", 0) != shards[0].record.value("inputs", 0))
+      nlohmann::json first = shared_record(shards[0].record), mine = shared_record(s.record);
+      first["inputs"] = shards[0].record.value("inputs", 0), mine["inputs"] = s.record.value("inputs", 0);
+      const std::string changed = record_differences(first, mine);
+      if (!changed.empty())
         throw Error(s.dir.string() + ": run with other options or inputs than " + shards[0].dir.string() +
-                    " (compare their run.json)");
+                    " (" + changed + ")");
       by_index[s.index] = &s;
     }
     std::string missing;

@@ -17,6 +17,7 @@
 #include "cpu_backend.h"
 #include "cpu_ops.h"
 #include "error.h"
+#include "suggest.h"
 #ifdef CAM_WITH_CUDA
 #include "cuda_backend.h"
 #endif
@@ -193,22 +194,6 @@ std::string lowercase(std::string s) {
   return s;
 }
 
-// Levenshtein distance, for suggestions.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 }  // namespace
 
 int Engine::class_index(const std::string& name_or_index) const {
@@ -224,13 +209,13 @@ int Engine::class_index(const std::string& name_or_index) const {
   for (int k = 0; k < net_.num_classes; ++k)
     if (lowercase(net_.labels[k]) == wanted) same_but_case.push_back(k);
   if (same_but_case.size() == 1) return same_but_case[0];
-  std::vector<std::pair<size_t, int>> nearest;
-  for (int k = 0; k < net_.num_classes; ++k)
-    nearest.emplace_back(edit_distance(wanted, lowercase(net_.labels[k])), k);
-  std::sort(nearest.begin(), nearest.end());
+  std::vector<std::string> lowered;
+  for (const std::string& label : net_.labels) lowered.push_back(lowercase(label));
   std::string hint;
-  for (size_t i = 0; i < std::min<size_t>(3, nearest.size()); ++i)
-    hint += (i ? ", '" : "'") + net_.labels[nearest[i].second] + "'";
+  for (const std::string& near : nearest_names(wanted, lowered, 3)) {
+    const size_t k = static_cast<size_t>(std::find(lowered.begin(), lowered.end(), near) - lowered.begin());
+    hint += (hint.empty() ? "'" : ", '") + net_.labels[k] + "'";
+  }
   throw Error("unknown class '" + name_or_index + "' (not a label of this model nor an index below " +
               std::to_string(net_.num_classes) + "); nearest labels: " + hint +
               " (cam_engine --info MODEL lists them all)");

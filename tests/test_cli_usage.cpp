@@ -84,6 +84,31 @@ TEST_CASE("--class: a map on every image, also when the class is in the top-k; f
     for (const nlohmann::json& m : rec["maps"]) CHECK(fs::exists(dir + "/o/" + m["file"].get<std::string>()));
     CHECK(fs::file_size(dir + "/o/" + rec["raw"].get<std::string>()) == 128 + 4u * 4 * 100 * 100);
   }
+  // the same class by name and by index: one map (one file), said once
+  camtest::CliRun r =
+      camtest::run_cli(engine("--topk 0 --class fruit_07 --class 7 --out " + dir + "/c " + data), dir);
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find("cam_engine: --class 7 is class 7 (fruit_07), already asked for; one map\n") !=
+        std::string::npos);
+  for (const nlohmann::json& rec : cam::read_jsonl(dir + "/c/predictions.jsonl")) {
+    REQUIRE(rec["maps"].size() == 1);
+    CHECK(rec["maps"][0]["kind"] == "class-fruit_07");
+  }
+}
+
+TEST_CASE("a mistyped option: the option it was probably meant to be") {
+  const std::string dir = camtest::temp_dir();
+  const std::pair<const char*, const char*> typos[] = {
+      {"--topk3", "unknown option '--topk3'; did you mean '--topk 3'? (see --help)"},
+      {"--labels-from-folder", "unknown option '--labels-from-folder'; did you mean '--labels-from-folders'?"},
+      {"--qiet", "unknown option '--qiet'; did you mean '--quiet'?"},
+      {"--colourmap", "unknown option '--colourmap'; did you mean '--colormap'?"},
+      {"--frobnicate", "unknown option '--frobnicate' (see --help)"}};
+  for (const auto& [typo, message] : typos) {
+    camtest::CliRun r = camtest::run_cli(engine(std::string(typo) + " --out " + dir + "/o x.jpg"), dir);
+    CHECK(r.status == 2);
+    CHECK_MESSAGE(r.err.find(message) != std::string::npos, r.err);
+  }
 }
 
 TEST_CASE("--resume refuses options that change the outputs; the same options resume") {
@@ -94,9 +119,10 @@ TEST_CASE("--resume refuses options that change the outputs; the same options re
   CHECK(r.err.find("was written with other options (") != std::string::npos);
   CHECK(r.err.find("topk 1 -> 3") != std::string::npos);
   CHECK(r.err.find("panel false -> true") != std::string::npos);
+  // resuming a finished run: said in one line, no "0/0 images (100%) ... ETA --:--" progress
   r = camtest::run_cli(engine("--resume --out " + dir + "/o " + data), dir);
   CHECK(r.status == 0);
-  CHECK(r.err.find("4 skipped as done") != std::string::npos);
+  CHECK(r.err == "cam_engine: nothing left to do: all 4 images were done before; outputs in " + dir + "/o\n");
   // a fresh run into the same folder says the earlier files stay
   r = camtest::run_cli(engine("--topk 2 --out " + dir + "/o " + data), dir);
   CHECK(r.err.find("holds an earlier run") != std::string::npos);

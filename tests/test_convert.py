@@ -113,21 +113,30 @@ def main():
                "--input-size", "96")
     m2 = torch_resnet.randomize(torch_resnet.ResNet(18, 8, 5), 2)
     torch.save(m2, os.path.join(tmp, "whole.pt"))
-    round_trip("pytorch whole model", m2, os.path.join(tmp, "whole.pt"), os.path.join(tmp, "whole.safetensors"), args.engine,
-               "--input-size", "80x64")
+    round_trip("pytorch whole model, --trust-pickle", m2, os.path.join(tmp, "whole.pt"),
+               os.path.join(tmp, "whole.safetensors"), args.engine, "--input-size", "80x64", "--trust-pickle")
+    refused("a whole model without --trust-pickle: the class named", os.path.join(tmp, "whole.pt"),
+            os.path.join(tmp, "untrusted.safetensors"), "a whole pickled model (class torch_resnet.ResNet)")
+    # the prefixes of DDP, torch.compile and wrappers, in combination
+    torch.save({"module._orig_mod." + k: v for k, v in m2.state_dict().items()}, os.path.join(tmp, "compiled.pth"))
+    round_trip("pytorch state_dict, module._orig_mod. prefixes", m2, os.path.join(tmp, "compiled.pth"),
+               os.path.join(tmp, "compiled.safetensors"), args.engine, "--input-size", "80x64")
+    torch.save({"backbone." + k: v for k, v in m2.state_dict().items()}, os.path.join(tmp, "other.pth"))
+    refused("an unknown layout names the keys it has", os.path.join(tmp, "other.pth"),
+            os.path.join(tmp, "other.safetensors"), "no 'conv1.weight' among its 122 tensors (backbone.conv1.weight")
 
     # torchvision's replace_stride_with_dilation: a whole model says it; a state_dict needs the option, and
     # without it the maps would have the wrong size (the engine's probabilities differ: the check fails).
     d = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 5, replace_stride_with_dilation=(False, True, True)), 5)
     torch.save(d, os.path.join(tmp, "dilated.pt"))
     round_trip("pytorch whole model, layer3+4 dilated", d, os.path.join(tmp, "dilated.pt"),
-               os.path.join(tmp, "dilated.safetensors"), args.engine, "--input-size", "72x56")
+               os.path.join(tmp, "dilated.safetensors"), args.engine, "--input-size", "72x56", "--trust-pickle")
     torch.save(d.state_dict(), os.path.join(tmp, "dilated_sd.pth"))
     round_trip("pytorch state_dict, --replace-stride-with-dilation", d, os.path.join(tmp, "dilated_sd.pth"),
                os.path.join(tmp, "dilated_sd.safetensors"), args.engine, "--input-size", "72x56",
                "--replace-stride-with-dilation", "false,true,true")
     code, text = convert(os.path.join(tmp, "dilated.pt"), os.path.join(tmp, "contradiction.safetensors"),
-                         "--replace-stride-with-dilation", "false,false,true")
+                         "--replace-stride-with-dilation", "false,false,true", "--trust-pickle")
     results.append(("a dilation option the model contradicts is refused", code == 2 and "contradicts" in text,
                     text.strip().splitlines()[-1] if text.strip() else "no output"))
 
@@ -154,6 +163,15 @@ def main():
     torch.onnx.export(s, torch.zeros(1, 3, 64, 64), os.path.join(tmp, "sig.onnx"), opset_version=13)
     refused("refuses an ONNX graph that is not a plain ResNet", os.path.join(tmp, "sig.onnx"), os.path.join(tmp, "y.safetensors"),
             "does not fit a plain ResNet")
+
+    # model files given to the engine as they were saved: named, with the command that converts them
+    for kind, source in (("a PyTorch file (torch.save, zip)", "whole.pt"), ("an HDF5 file", "model.h5"),
+                         ("an ONNX file", "model.onnx")):
+        r = subprocess.run([args.engine, "--info", os.path.join(tmp, source)], capture_output=True, text=True)
+        expected = "this is %s" % kind
+        results.append(("cam_engine --info %s says what it is" % source,
+                        r.returncode == 2 and expected in r.stderr and "tools/convert.py" in r.stderr,
+                        r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "no output"))
 
     failed = 0
     for name, ok, detail in results:

@@ -93,6 +93,42 @@ TEST_CASE("header length beyond the file") {
   CHECK_THROWS_WITH_AS(cam::SafeTensors{path}, doctest::Contains("exceeds the 100 MB limit"), cam::Error);
 }
 
+TEST_CASE("a model file of another kind is named, with the command that converts it") {
+  // first bytes as the libraries write them (tests/test_convert.py gives real torch.save, h5py and ONNX
+  // files)
+  const std::string path = dir + "/model.bin";
+  auto message = [&](const std::string& start) {
+    std::string bytes = start + std::string(64, '\0');
+    camtest::write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    try {
+      cam::SafeTensors file(path);
+    } catch (const cam::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string convert =
+      ", not safetensors; convert it with tools/convert.py " + path + " -o model.safetensors";
+  CHECK(message(std::string("PK\x03\x04\x00\x00"
+                            "archive/data.pkl",
+                            22)) == path + ": this is a PyTorch file (torch.save, zip)" + convert +
+                                        " (see its --help: labels, input size, --check)");
+  CHECK(message(std::string("PK\x03\x04\x00\x00"
+                            "metadata.json",
+                            19))
+            .find("this is a Keras 3 .keras file (zip)" + convert) != std::string::npos);
+  CHECK(message("\x80\x02\x8a\x0a").find("this is a PyTorch file (torch.save, legacy pickle)" + convert) !=
+        std::string::npos);
+  CHECK(message("\x89HDF\r\n\x1a\n").find("this is an HDF5 file (Keras .h5 or .weights.h5)" + convert) !=
+        std::string::npos);
+  CHECK(message(std::string(512, '\0') + "\x89HDF\r\n\x1a\n").find("this is an HDF5 file") !=
+        std::string::npos);
+  CHECK(message("\x08\x07\x12\x07pytorch").find("this is an ONNX file" + convert) != std::string::npos);
+  CHECK(message("\xff\xd8\xff\xe0").find("this is an image, not a model") != std::string::npos);
+  CHECK(message("\x01\x02\x03\xff").find("exceeds the 100 MB limit") !=
+        std::string::npos);  // unknown: as before
+}
+
 TEST_CASE("malformed JSON, wrong top-level type, bad first byte") {
   CHECK(error_for(R"({"a":{"dtype":"F32",)", {}).find("malformed JSON header") != std::string::npos);
   CHECK(error_for(R"( {"a":1})", {}).find("does not start with '{'") != std::string::npos);

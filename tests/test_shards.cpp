@@ -108,6 +108,7 @@ TEST_CASE("merge refuses missing, unfinished, mismatched and misplaced shards; -
                    dir);
   r = camtest::run_cli("merge --out " + dir + "/m5 " + dir + "/s1 " + dir + "/s2 " + dir + "/s3b", dir);
   CHECK(r.err.find("s3b: run with other options or inputs than") != std::string::npos);
+  CHECK_MESSAGE(r.err.find("topk 2 -> 1") != std::string::npos, r.err);  // what differs, as --resume says
 
   for (const char* bad : {"0/3", "4/3", "a/b", "3", "1/"}) {
     CAPTURE(bad);

@@ -5,7 +5,8 @@
   convert.py resnet50_fruits.keras -o model.safetensors --labels labels.txt  (Keras 2 .h5, Keras 3 .keras / .weights.h5)
   convert.py model.onnx -o model.safetensors --labels labels.txt --input-size 100
 
-Sources: a PyTorch state_dict or pickled model (torchvision or timm names, DataParallel's "module." stripped), a
+Sources: a PyTorch state_dict or pickled model (torchvision or timm names; the "module.", "_orig_mod." and "model."
+prefixes of DataParallel, torch.compile and wrappers stripped; a whole pickled model only with --trust-pickle), a
 Keras applications.ResNet50 backbone with a GAP head (v1: conv biases, stride in the first 1x1, BN eps 1.001e-5,
 HWIO kernels), or an ONNX export of a plain ResNet (BN possibly folded into conv biases). Heads: one Linear (classic
 CAM) or an MLP GAP -> (Linear -> ReLU [-> Dropout])* -> Linear, written as head.0, head.1, ... and fc.
@@ -53,10 +54,43 @@ def write_head(out, linears, where):
 
 # ---------------------------------------------------------------- PyTorch
 
-def from_pytorch(path):
+WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")  # DataParallel/DDP, torch.compile, Lightning and timm EMA
+
+
+def load_torch(path, trust_pickle):
+    """torch.load with weights_only=True (tensors and plain containers only); a whole pickled model needs its
+    classes unpickled, which runs code from the file, so only with --trust-pickle."""
+    import pickle
+
     import torch
 
-    obj = torch.load(path, map_location="cpu")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if trust_pickle:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        m = re.search(r"(?:GLOBAL|Unsupported class) ([\w.]+)", str(e))
+        raise ConversionError("%s: a whole pickled model (class %s); loading it runs code from the file: if you trust "
+                              "it, add --trust-pickle (or save model.state_dict() instead)" % (
+                                  path, m.group(1) if m else "unknown"))
+
+
+def strip_wrapper_prefixes(sd):
+    """Removes the prefixes that wrappers put before every key, in any combination ('module._orig_mod.')."""
+    stripped = True
+    while stripped and sd:
+        stripped = False
+        for prefix in WRAPPER_PREFIXES:
+            if all(k.startswith(prefix) for k in sd):
+                sd = {k[len(prefix):]: v for k, v in sd.items()}
+                stripped = True
+    return sd
+
+
+def from_pytorch(path, trust_pickle=False):
+    import torch
+
+    obj = load_torch(path, trust_pickle)
     labels = None
     module = obj if isinstance(obj, torch.nn.Module) else None
     if isinstance(obj, dict):
@@ -81,10 +115,12 @@ def from_pytorch(path):
         obj = module.state_dict()
     if not isinstance(obj, dict):
         raise ConversionError("%s: neither a state_dict nor a torch.nn.Module" % path)
-    sd = {k: v for k, v in obj.items() if hasattr(v, "numpy")}
-    for prefix in ("module.", "model."):
-        if sd and all(k.startswith(prefix) for k in sd):
-            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    sd = strip_wrapper_prefixes({k: v for k, v in obj.items() if hasattr(v, "numpy")})
+    if "conv1.weight" not in sd and not any(k.startswith("conv1.0.") for k in sd):
+        raise ConversionError("%s: not a torchvision/timm ResNet layout: no 'conv1.weight' among its %d tensors (%s%s; "
+                              "prefixes %s are stripped when every key has them)" % (
+                                  path, len(sd), ", ".join(list(sd)[:6]), ", ..." if len(sd) > 6 else "",
+                                  " ".join(WRAPPER_PREFIXES)))
     if any(k.startswith("conv1.0.") for k in sd):
         raise ConversionError("%s: deep stem (conv1.0, conv1.1, ... as in resnet50d) is not supported; plain "
                               "ResNet stems only" % path)
@@ -403,6 +439,9 @@ def main():
     ap.add_argument("--replace-stride-with-dilation", type=dilation_flags, metavar="F,F,T",
                     help="torchvision's option of that name for layer2,layer3,layer4, for a state_dict of such a model "
                          "(a whole pickled model says it itself)")
+    ap.add_argument("--trust-pickle", action="store_true",
+                    help="load a whole pickled PyTorch model (torch.save(model)): unpickling runs code from the file, "
+                         "so only for files you trust; a state_dict needs no trust")
     ap.add_argument("--check", action="store_true", help="compare the source and the engine on random images")
     ap.add_argument("--engine", help="cam_engine binary for --check (default: build/cam_engine, then PATH)")
     args = ap.parse_args()
@@ -411,14 +450,23 @@ def main():
         low = args.source.lower()
         fmt = "keras" if low.endswith((".h5", ".hdf5", ".keras")) else "onnx" if low.endswith(".onnx") else "pytorch"
     try:
-        tensors, meta, embedded = {"pytorch": from_pytorch, "keras": from_keras, "onnx": from_onnx}[fmt](args.source)
+        if fmt == "pytorch":
+            tensors, meta, embedded = from_pytorch(args.source, args.trust_pickle)
+        else:
+            tensors, meta, embedded = {"keras": from_keras, "onnx": from_onnx}[fmt](args.source)
         labels = read_labels(args, tensors, embedded)
         pre = dict(PREPROCESS["keras-caffe" if fmt == "keras" else "torchvision"])
         if args.preprocess:
             pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else json.loads(args.preprocess)
         pre["input_size"] = args.input_size
+        # the resize the source's own loading applies by default: Keras' load_img and flow_from_directory resize
+        # with nearest; torchvision's Resize with bilinear (the engine's pil-bilinear)
         if args.resize:
             pre["resize"] = args.resize
+        elif "resize" not in pre:
+            pre["resize"] = "pil-nearest" if fmt == "keras" else "pil-bilinear"
+            print("convert.py: resize %s, %s's default (--resize to choose another)" % (
+                pre["resize"], "Keras load_img" if fmt == "keras" else "torchvision Resize"))
         meta.update({"preprocess": json.dumps(pre), "source": "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt)})
         if args.replace_stride_with_dilation is not None:
             if fmt != "pytorch":

@@ -14,6 +14,7 @@ A Dense head with another activation is refused with the layer named.
 Usage: test_peers_keras.py --engine build/cam_engine   (exit 77 = skipped without the peer libraries)
 """
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -117,6 +118,14 @@ def main():
     code, text = peers.convert(source, source + ".safetensors")
     results.add("refuses a tanh hidden Dense layer (Keras 3 .keras)", code == 2 and "tanh_head" in text,
                 text.strip().splitlines()[-1] if text.strip() else "no output")
+
+    # The files as Keras saved them, given to the engine: it says what they are and how to convert them.
+    for kind, name in (("a Keras 3 .keras file (zip)", "0_m.keras"), ("an HDF5 file", "0_m.weights.h5"),
+                       ("an HDF5 file", "0_m.h5")):
+        r = subprocess.run([engine, "--info", os.path.join(tmp, name)], capture_output=True, text=True)
+        results.add("cam_engine --info %s says what it is" % name,
+                    r.returncode == 2 and ("this is %s" % kind) in r.stderr and "tools/convert.py" in r.stderr,
+                    r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "no output")
     return results.finish()
 
 

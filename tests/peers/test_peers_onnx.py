@@ -12,6 +12,7 @@ Usage: test_peers_onnx.py --engine build/cam_engine   (exit 77 = skipped without
 """
 import json
 import os
+import subprocess
 import sys
 import warnings
 
@@ -81,6 +82,12 @@ def main():
     code, text = peers.convert(source, source + ".safetensors")
     last = text.strip().splitlines()[-1] if text.strip() else "no output"
     results.add("refuses a MobileNetV3 graph, naming the node", code == 2 and "node '" in last, last)
+    # both exporters' files given to the engine as they are: it says what they are and how to convert them
+    for name in ("default_224.onnx", "torchscript_160.onnx"):
+        r = subprocess.run([engine, "--info", os.path.join(tmp, name)], capture_output=True, text=True)
+        last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "no output"
+        results.add("cam_engine --info %s says what it is" % name,
+                    r.returncode == 2 and "this is an ONNX file" in last and "tools/convert.py" in last, last)
     return results.finish()
 
 
