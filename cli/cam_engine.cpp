@@ -505,8 +505,9 @@ int main(int argc, char** argv) {
 #endif
     return 0;
   }
+  std::error_code ec;
+  const bool new_folder = !fs::exists(o.out, ec);
   try {
-    std::error_code ec;
     fs::create_directories(o.out, ec);
     if (!fs::is_directory(o.out) || access(o.out.c_str(), W_OK) != 0)
       throw cam::Error(o.out + ": cannot create or write the output folder");
@@ -557,6 +558,7 @@ int main(int argc, char** argv) {
     return runner.run(items);
   } catch (const cam::Error& e) {
     std::fprintf(stderr, "cam_engine: %s\n", e.what());
+    cam::remove_unused_output_folder(o.out, new_folder);
     return 2;
   }
 }

@@ -108,6 +108,16 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
   return limit;
 }
 
+void remove_unused_output_folder(const std::string& out, bool created_by_this_run) {
+  if (!created_by_this_run) return;
+  std::error_code ec;
+  const fs::path lock = fs::path(out) / ".cam_engine.lock";
+  for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path() != lock) return;  // something was written: the run's record stays
+  fs::remove(lock, ec);
+  fs::remove(out, ec);  // only if empty
+}
+
 void lock_output_folder(const std::string& out) {
   const std::string lock_path = (fs::path(out) / ".cam_engine.lock").string();
   const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

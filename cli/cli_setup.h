@@ -26,6 +26,9 @@ double memory_budget_bytes(const CliOptions& o);
 // second run on the same --out would tear predictions.jsonl). Holding it, the temporary files a killed run
 // left there are removed: no other writer can own them. Throws cam::Error when another run holds it.
 void lock_output_folder(const std::string& out);
+// After a run that stopped before writing anything (bad weights, no images, a bad --class): the output folder
+// it created, holding only the lock, is removed, so a failed start leaves nothing behind.
+void remove_unused_output_folder(const std::string& out, bool created_by_this_run);
 
 // The memory a run of `batch` images with `map_count` maps each (and canvas_bytes of --out-size canvas per
 // image) holds whatever the number of images, as one line.

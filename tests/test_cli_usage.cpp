@@ -149,6 +149,13 @@ TEST_CASE("class names: case-insensitive when unambiguous, nearest labels sugges
   camtest::CliRun r = camtest::run_cli(engine("--class fruit_3 --out " + dir + "/o " + data), dir);
   CHECK(r.status == 2);
   CHECK(r.err.find("nearest labels: 'fruit_03'") != std::string::npos);
+  // a start that fails (an unknown class, weights that cannot be read) leaves no output folder behind
+  r = camtest::run_cli(engine("--class fruit_3 --out " + dir + "/never " + data), dir);
+  CHECK(r.status == 2);
+  CHECK(!fs::exists(dir + "/never"));
+  r = camtest::run_cli("--weights " + dir + "/missing.safetensors --out " + dir + "/never " + data, dir);
+  CHECK(r.status == 2);
+  CHECK(!fs::exists(dir + "/never"));
   const std::string out = dir + "/info.txt";
   CHECK(camtest::run_command(camtest::engine_bin() + " --info " + kWeights + " > " + out) == 0);
   std::ifstream in(out);
