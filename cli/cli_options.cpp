@@ -87,9 +87,10 @@ options:
   --input-size WxH|N      network input size (default: the model's preprocess metadata)
   --resize MODE           how images are resized to the input, each bit for bit as its library does it:
                           pil-bilinear (Pillow 13's antialiased BILINEAR, torchvision's; pil12-bilinear:
-                          as Pillow up to 12 ordered its passes), pil-nearest (PIL's NEAREST, Keras
-                          load_img's default), cv2-linear or cv2-area (cv2.resize with INTER_LINEAR or
-                          INTER_AREA); default: the model's preprocess metadata, else pil-bilinear
+                          as Pillow up to 12 ordered its passes), pil-bicubic and pil12-bicubic (BICUBIC,
+                          timm's), pil-nearest (PIL's NEAREST, Keras load_img's default), cv2-linear or
+                          cv2-area (cv2.resize with INTER_LINEAR or INTER_AREA); default: the model's
+                          preprocess metadata, else pil-bilinear
   --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K + C, H, W): the
                           top-K maps, then one per --class in the order given
   --panel                 also write NAME.panel.png: the image and each overlay, captioned

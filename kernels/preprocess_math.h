@@ -1,10 +1,11 @@
 // Element math of preprocessing: image resize and per-channel normalisation.
 // Resize, one of:
-// - PIL's Image.resize(size, BILINEAR) (Resample.c), the resize of torchvision's PIL pipelines, reproduced to
-//   the bit: separable triangle filter with half-pixel centres, widened by the scale factor when shrinking
-//   (antialias); windows and weights in double, normalised, then turned into 22-bit fixed-point
-//   coefficients; each pass accumulates integers from 2^21 (rounding), shifts and clamps to uint8; the
-//   passes in Pillow 13's order (pil_passes) or, for kPil12Bilinear, always the horizontal one first.
+// - PIL's Image.resize(size, BILINEAR) and (size, BICUBIC) (Resample.c), the resizes of torchvision's and
+//   timm's PIL pipelines, reproduced to the bit: a separable filter (triangle, support 1; or Keys' cubic with
+//   a = -0.5, support 2, whose negative lobes can overshoot) with half-pixel centres, widened by the scale
+//   factor when shrinking (antialias); windows and weights in double, normalised, then turned into 22-bit
+//   fixed-point coefficients; each pass accumulates integers from 2^21 (rounding), shifts and clamps to
+//   uint8; the passes in Pillow 13's order (pil_passes) or, for the pil12 modes, the horizontal one first.
 // - PIL's Image.resize(size, NEAREST) (Geometry.c, ImagingScaleAffine), Keras load_img's default: output
 //   sample i takes source index (int) p_i with p_0 = step / 2 and p_i = p_(i-1) + step in double (repeated
 //   addition, as PIL does), step = source size / output size; expressed as a window of one sample with the
@@ -41,6 +42,7 @@ struct ResizeWindow {
   double inv_support;  // 1 / filter scale (1 when enlarging)
   double inv_norm;     // 1 / sum of the raw weights (0 when they sum to 0)
   bool whole;          // nearest: the one sample taken whole (coefficient 2^22)
+  bool bicubic;        // the cubic filter, else the triangle
 };
 
 CAM_HD double triangle_filter(double t) {
@@ -48,15 +50,30 @@ CAM_HD double triangle_filter(double t) {
   return t < 1.0 ? 1.0 - t : 0.0;
 }
 
+// PIL's bicubic_filter: Keys' cubic convolution kernel with a = -0.5, in PIL's operation order.
+CAM_HD double bicubic_filter(double t) {
+  constexpr double a = -0.5;
+  t = t < 0.0 ? -t : t;
+  if (t < 1.0) return ((a + 2.0) * t - (a + 3.0)) * t * t + 1;
+  if (t < 2.0) return (((t - 5) * t + 8) * t - 4) * a;
+  return 0.0;
+}
+
+CAM_HD bool is_bicubic(ResizeMode mode) {
+  return mode == ResizeMode::kPilBicubic || mode == ResizeMode::kPil12Bicubic;
+}
+
 CAM_HD double resize_raw_weight(const ResizeWindow& win, int k) {
-  return triangle_filter((static_cast<double>(win.first + k) - win.center + 0.5) * win.inv_support);
+  const double t = (static_cast<double>(win.first + k) - win.center + 0.5) * win.inv_support;
+  return win.bicubic ? bicubic_filter(t) : triangle_filter(t);
 }
 
 CAM_HD ResizeWindow resize_window(int dst, int src_size, int dst_size, ResizeMode mode) {
   const double scale = static_cast<double>(src_size) / static_cast<double>(dst_size);
   const double filter_scale = scale > 1.0 ? scale : 1.0;
-  const double support = filter_scale;  // the triangle's support (1) times the filter scale
   ResizeWindow win;
+  win.bicubic = is_bicubic(mode);
+  const double support = (win.bicubic ? 2.0 : 1.0) * filter_scale;  // the filter's support, widened
   win.whole = mode == ResizeMode::kPilNearest;
   if (win.whole) {
     double position = scale * 0.5;
@@ -87,17 +104,17 @@ CAM_HD int resize_coefficient(const ResizeWindow& win, int k) {
   return w < 0.0 ? static_cast<int>(-0.5 + w) : static_cast<int>(0.5 + w);
 }
 
-// The order of PIL's two bilinear passes and the size of the image between them. Pillow 13 runs the vertical
+// The order of PIL's two filter passes and the size of the image between them. Pillow 13 runs the vertical
 // pass first when the height shrinks by more than twice as many pixels as the width (Resample.c); Pillow up
-// to 12 (Debian 12's 9.4) always ran the horizontal one first (kPil12Bilinear), as nearest has no order.
+// to 12 (Debian 12's 9.4) always ran the horizontal one first (the pil12 modes), as nearest has no order.
 struct PilPasses {
   bool vertical_first;
   int rows, cols;  // the intermediate image: (in_h, out_w), or (out_h, in_w) when vertical first
 };
 
 CAM_HD PilPasses pil_passes(int in_h, int in_w, int out_h, int out_w, ResizeMode mode) {
-  const bool vertical =
-      mode == ResizeMode::kPilBilinear && in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w);
+  const bool vertical = (mode == ResizeMode::kPilBilinear || mode == ResizeMode::kPilBicubic) &&
+                        in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w);
   PilPasses p;
   p.vertical_first = vertical, p.rows = vertical ? out_h : in_h, p.cols = vertical ? in_w : out_w;
   return p;

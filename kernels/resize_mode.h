@@ -11,6 +11,9 @@ enum class ResizeMode : int {
   kCvLinear = 2,       // OpenCV's cv2.resize(..., INTER_LINEAR): not antialiased, cv2-based pipelines
   kCvArea = 3,         // OpenCV's cv2.resize(..., INTER_AREA): cell averages when shrinking
   kPil12Bilinear = 4,  // kPilBilinear as Pillow up to 12 (Debian 12's 9.4) ran it: the horizontal pass first
+  kPilBicubic = 5,    // PIL's Image.resize(size, BICUBIC), antialiased: timm's eval transforms, torchvision's
+                      // Resize(interpolation=BICUBIC)
+  kPil12Bicubic = 6,  // kPilBicubic as Pillow up to 12 ran it: the horizontal pass first
 };
 
 }  // namespace cam

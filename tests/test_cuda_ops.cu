@@ -242,8 +242,9 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
       dout(images.size() * oh * ow * channels * 4);
   dimg.upload(packed.data());
   for (cam::ResizeMode mode :
-       {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPil12Bilinear, cam::ResizeMode::kPilNearest,
-        cam::ResizeMode::kCvLinear, cam::ResizeMode::kCvArea}) {
+       {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPil12Bilinear, cam::ResizeMode::kPilBicubic,
+        cam::ResizeMode::kPil12Bicubic, cam::ResizeMode::kPilNearest, cam::ResizeMode::kCvLinear,
+        cam::ResizeMode::kCvArea}) {
     CAPTURE(static_cast<int>(mode));
     std::vector<cam::PackedImage> slots;
     int64_t offset = 0, rows = 0;

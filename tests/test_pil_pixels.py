@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The engine's pixels are PIL's: decoded JPEGs (libjpeg-turbo with PIL's settings) and the antialiased bilinear
-resize (Image.resize(size, BILINEAR), torchvision's PIL path), the NEAREST one (Keras load_img's default) and
+and bicubic resizes (Image.resize(size, BILINEAR), torchvision's PIL path; BICUBIC, timm's), the NEAREST one (Keras load_img's default) and
 OpenCV's cv2.resize(INTER_LINEAR) and (INTER_AREA) compared bit for bit with PIL and cv2, through
 tests/image_pixels (the engine's read_image and resize_image, written as PNG).
 Inputs: real Fruits-360 photos (tests/data/fruits360_heldout, 100x100 JPEG) stretched to 224x224 and 160x160 as
@@ -35,12 +35,13 @@ def resized(pil, size, mode):
     """The reference for the engine's --resize mode: PIL's own resize, or cv2's on the same RGB pixels."""
     if mode in ("cv2-linear", "cv2-area"):
         return cv2.resize(np.asarray(pil), size, interpolation=cv2.INTER_LINEAR if mode == "cv2-linear" else cv2.INTER_AREA)
-    return np.asarray(pil.resize(size, Image.NEAREST if mode == "pil-nearest" else Image.BILINEAR))
+    filters = {"pil-nearest": Image.NEAREST, "pil-bicubic": Image.BICUBIC, "pil12-bicubic": Image.BICUBIC}
+    return np.asarray(pil.resize(size, filters.get(mode, Image.BILINEAR)))
 
 
-# The engine's bilinear mode for the installed PIL: Pillow 13 chose a pass order, earlier ones did not.
-BILINEAR_MODE = "pil-bilinear" if int(Image.__version__.split(".")[0]) >= 13 else "pil12-bilinear"
-MODES = [BILINEAR_MODE, "pil-nearest"] + (["cv2-linear", "cv2-area"] if cv2 else [])
+# The engine's filter modes for the installed PIL: Pillow 13 chose a pass order, earlier ones did not.
+PIL12 = "" if int(Image.__version__.split(".")[0]) >= 13 else "12"
+MODES = ["pil%s-bilinear" % PIL12, "pil%s-bicubic" % PIL12, "pil-nearest"] + (["cv2-linear", "cv2-area"] if cv2 else [])
 
 
 def generated(tmp):
@@ -154,7 +155,8 @@ def main():
             sizes += [(w // 2, h // 2)]  # an exact halving: cv2's INTER_LINEAR takes its INTER_AREA shortcut
         sizes += [(w // 3, h // 3), (w // 4, h // 5)]  # cv2's INTER_AREA: whole-number cells
         # Pillow 13 runs the vertical pass first for these two (wider and shorter; much shorter, a little
-        # narrower), PIL up to 12 the horizontal one: pil-bilinear and pil12-bilinear differ here
+        # narrower), PIL up to 12 the horizontal one: pil-bilinear and pil12-bilinear (and the bicubic pair)
+        # differ here
         sizes += [(w * 2, h // 2 + 1), (w - 2, h // 3)]
         cases = [(None, None)] + [(size, mode) for size in sizes[1:] for mode in MODES]
         for size, mode in cases:

@@ -433,7 +433,8 @@ def main():
                     help="the label list from a dataset's class folders, sorted (ImageFolder / flow_from_directory order)")
     ap.add_argument("--preprocess", help="torchvision | keras-caffe | a JSON object (default: by source)")
     ap.add_argument("--input-size", type=input_size, default=[224, 224], help="WxH or N (default 224)")
-    ap.add_argument("--resize", choices=["pil-bilinear", "pil12-bilinear", "pil-nearest", "cv2-linear", "cv2-area"],
+    ap.add_argument("--resize", choices=["pil-bilinear", "pil12-bilinear", "pil-bicubic", "pil12-bicubic", "pil-nearest",
+                                             "cv2-linear", "cv2-area"],
                     help="how the model's images were resized to the input (stored in the preprocess metadata; "
                          "the engine's default is pil-bilinear, torchvision's; Keras load_img's is pil-nearest)")
     ap.add_argument("--replace-stride-with-dilation", type=dilation_flags, metavar="F,F,T",
