@@ -19,9 +19,10 @@ try:
     import numpy as np
     import onnx  # noqa: F401
     import torch
+    import torchvision
     from PIL import Image  # noqa: F401
 except ImportError as e:
-    print("SKIPPED: %s (apt-get install python3-torch python3-h5py python3-onnx python3-pil)" % e)
+    print("SKIPPED: %s (apt-get install python3-torch python3-torchvision python3-h5py python3-onnx python3-pil)" % e)
     sys.exit(77)
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
@@ -124,6 +125,13 @@ def main():
     torch.save({"backbone." + k: v for k, v in m2.state_dict().items()}, os.path.join(tmp, "other.pth"))
     refused("an unknown layout names the keys it has", os.path.join(tmp, "other.pth"),
             os.path.join(tmp, "other.safetensors"), "no 'conv1.weight' among its 122 tensors (backbone.conv1.weight")
+
+    # a wide ResNet (torchvision's wide_resnet50_2: bottlenecks twice as wide inside): the shapes come from the
+    # tensors, so it runs as it is
+    wide = torch_resnet.randomize(torchvision.models.wide_resnet50_2(num_classes=7), 6)
+    torch.save(wide.state_dict(), os.path.join(tmp, "wide.pth"))
+    round_trip("torchvision wide_resnet50_2 state_dict", wide, os.path.join(tmp, "wide.pth"),
+               os.path.join(tmp, "wide.safetensors"), args.engine, "--input-size", "96")
 
     # torchvision's replace_stride_with_dilation: a whole model says it; a state_dict needs the option, and
     # without it the maps would have the wrong size (the engine's probabilities differ: the check fails).
