@@ -167,6 +167,9 @@ def main():
     deep = {"conv1.0.weight": torch.zeros(32, 3, 3, 3), "fc.weight": torch.zeros(2, 8)}
     torch.save(deep, os.path.join(tmp, "deep.pth"))
     refused("refuses a deep stem", os.path.join(tmp, "deep.pth"), os.path.join(tmp, "x.safetensors"), "deep stem")
+    torch.save(torchvision.models.resnext50_32x4d(num_classes=3).state_dict(), os.path.join(tmp, "resnext.pth"))
+    refused("refuses a ResNeXt (grouped 3x3), saying so", os.path.join(tmp, "resnext.pth"),
+            os.path.join(tmp, "z.safetensors"), "'layer1.0.conv2.weight' is a grouped convolution (32 groups")
     s = torch.nn.Sequential(o, torch.nn.Sigmoid())
     torch.onnx.export(s, torch.zeros(1, 3, 64, 64), os.path.join(tmp, "sig.onnx"), opset_version=13)
     refused("refuses an ONNX graph that is not a plain ResNet", os.path.join(tmp, "sig.onnx"), os.path.join(tmp, "y.safetensors"),

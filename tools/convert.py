@@ -121,6 +121,12 @@ def from_pytorch(path, trust_pickle=False):
                               "prefixes %s are stripped when every key has them)" % (
                                   path, len(sd), ", ".join(list(sd)[:6]), ", ..." if len(sd) > 6 else "",
                                   " ".join(WRAPPER_PREFIXES)))
+    for k, v in sd.items():  # a bottleneck's 3x3 with fewer input channels than its 1x1 gives: groups
+        m = re.match(r"(layer\d+\.\d+)\.conv2\.weight$", k)
+        reduce = sd.get(m.group(1) + ".conv1.weight") if m else None
+        if reduce is not None and v.dim() == 4 and v.shape[2] == 3 and reduce.shape[0] != v.shape[1]:
+            raise ConversionError("%s: '%s' is a grouped convolution (%d groups, as in ResNeXt); grouped "
+                                  "convolutions are not supported yet" % (path, k, reduce.shape[0] // v.shape[1]))
     if any(k.startswith("conv1.0.") for k in sd):
         raise ConversionError("%s: deep stem (conv1.0, conv1.1, ... as in resnet50d) is not supported; plain "
                               "ResNet stems only" % path)
