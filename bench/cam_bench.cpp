@@ -240,7 +240,7 @@ class Bench {
     unsteady_rows_ += unsteady;
     std::printf("%-5s %-5s %5d %5d %-8s %10.2f %10.2f %10.1f %9.1f %6s%s\n", cam::name_of(o_.backend),
                 cam::name_of(o_.precision), batch, size, what.c_str(), median, p90, ips, gflops, peak.c_str(),
-                unsteady ? "  UNSTEADY: p90 over 1.5x the median" : "");
+                unsteady ? "  UNSTEADY: p90 far above the median" : "");
     std::fflush(stdout);
     rows_.push_back({{"backend", cam::name_of(o_.backend)},
                      {"precision", cam::name_of(o_.precision)},

@@ -148,10 +148,11 @@ std::string option_hint(const std::string& name, const std::vector<std::string>&
   }
   std::vector<std::string> names = value_options;
   names.insert(names.end(), flag_options.begin(), flag_options.end());
-  const std::vector<std::string> nearest = nearest_names(name, names, 1);
-  if (nearest.empty() || edit_distance(name, nearest[0]) > std::max<size_t>(2, nearest[0].size() / 5))
-    return "";
-  return "; did you mean '" + nearest[0] + "'?";
+  const std::vector<size_t> nearest = nearest_names(name, names, 1);
+  if (nearest.empty()) return "";
+  const std::string& closest = names[nearest[0]];
+  if (edit_distance(name, closest) > std::max<size_t>(2, closest.size() / 5)) return "";
+  return "; did you mean '" + closest + "'?";
 }
 
 }  // namespace

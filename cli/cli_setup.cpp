@@ -108,10 +108,14 @@ int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions&
   return limit;
 }
 
+namespace {
+const char* const kLockFileName = ".cam_engine.lock";  // in the output folder, held for the whole run
+}  // namespace
+
 void remove_unused_output_folder(const std::string& out, bool created_by_this_run) {
   if (!created_by_this_run) return;
   std::error_code ec;
-  const fs::path lock = fs::path(out) / ".cam_engine.lock";
+  const fs::path lock = fs::path(out) / kLockFileName;
   for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec))
     if (it->path() != lock) return;  // something was written: the run's record stays
   fs::remove(lock, ec);
@@ -119,7 +123,7 @@ void remove_unused_output_folder(const std::string& out, bool created_by_this_ru
 }
 
 void lock_output_folder(const std::string& out) {
-  const std::string lock_path = (fs::path(out) / ".cam_engine.lock").string();
+  const std::string lock_path = (fs::path(out) / kLockFileName).string();
   const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(lock_path + ": cannot create the lock file (" + std::strerror(errno) + ")");
   if (flock(fd, LOCK_EX | LOCK_NB) != 0)

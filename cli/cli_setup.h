@@ -41,14 +41,14 @@ int print_info(const CliOptions& o);
 // Ground truth the model has no label for is left out of the accuracy; says so once per label.
 void warn_unknown_truth(const std::vector<InputItem>& items, const Engine& engine);
 
-// The options that decide which files an output folder holds and what they contain, kept in OUT/run.json
-// with the shard (--shard: which one, how many inputs the whole list and this shard have) and the report's
-// run details: --resume goes on only with the same ones (throws cam::Error listing the differences); a fresh
-// run into a folder that holds an earlier one says that the earlier files stay.
 // The keys of `now` whose values differ in `before`, "key before -> after, ..." (empty when none): what
 // --resume and merge name when a run's options differ.
 std::string record_differences(const nlohmann::json& before, const nlohmann::json& now);
 
+// The options that decide which files an output folder holds and what they contain, kept in OUT/run.json
+// with the shard (--shard: which one, how many inputs the whole list and this shard have) and the report's
+// run details: --resume goes on only with the same ones (throws cam::Error listing the differences); a fresh
+// run into a folder that holds an earlier one says that the earlier files stay.
 void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
                       size_t shard_inputs);
 

@@ -212,10 +212,8 @@ int Engine::class_index(const std::string& name_or_index) const {
   std::vector<std::string> lowered;
   for (const std::string& label : net_.labels) lowered.push_back(lowercase(label));
   std::string hint;
-  for (const std::string& near : nearest_names(wanted, lowered, 3)) {
-    const size_t k = static_cast<size_t>(std::find(lowered.begin(), lowered.end(), near) - lowered.begin());
+  for (size_t k : nearest_names(wanted, lowered, 3))
     hint += (hint.empty() ? "'" : ", '") + net_.labels[k] + "'";
-  }
   throw Error("unknown class '" + name_or_index + "' (not a label of this model nor an index below " +
               std::to_string(net_.num_classes) + "); nearest labels: " + hint +
               " (cam_engine --info MODEL lists them all)");

@@ -91,26 +91,30 @@ bool contains(const uint8_t* bytes, size_t size, const char* text) {
 
 // What a file that is not safetensors is, from its first bytes (and, for zip archives, the names they hold),
 // so that a model given as it was saved gets the command that converts it; empty when unknown.
-std::string foreign_format(const uint8_t* bytes, size_t size) {
+std::string foreign_format_message(const std::string& path, const uint8_t* bytes, size_t size) {
+  const std::string convert = ", not safetensors; convert it with tools/convert.py " + path +
+                              " -o model.safetensors (see its --help: labels, input size, --check)";
   auto starts = [&](size_t at, const char* magic, size_t n) {
     return size >= at + n && std::memcmp(bytes + at, magic, n) == 0;
   };
   if (starts(0, "PK\x03\x04", 4)) {
-    if (contains(bytes, size, "data.pkl")) return "a PyTorch file (torch.save, zip)";
+    if (contains(bytes, size, "data.pkl")) return "this is a PyTorch file (torch.save, zip)" + convert;
     if (contains(bytes, size, "model.weights.h5") || contains(bytes, size, "metadata.json"))
-      return "a Keras 3 .keras file (zip)";
-    return "a zip archive";
+      return "this is a Keras 3 .keras file (zip)" + convert;
+    return "this is a zip archive" + convert;
   }
   if (size >= 2 && bytes[0] == 0x80 && bytes[1] >= 2 && bytes[1] <= 5)
-    return "a PyTorch file (torch.save, legacy pickle)";
+    return "this is a PyTorch file (torch.save, legacy pickle)" + convert;
   for (size_t at : {0, 512, 1024, 2048})  // HDF5 allows a user block before its signature
-    if (starts(at, "\x89HDF\r\n\x1a\n", 8)) return "an HDF5 file (Keras .h5 or .weights.h5)";
+    if (starts(at, "\x89HDF\r\n\x1a\n", 8))
+      return "this is an HDF5 file (Keras .h5 or .weights.h5)" + convert;
   // ONNX ModelProto: field 1 (ir_version, a small varint), then another field's tag
   if (size >= 3 && bytes[0] == 0x08 && bytes[1] >= 1 && bytes[1] <= 20 &&
       (bytes[2] == 0x12 || bytes[2] == 0x1a || bytes[2] == 0x22 || bytes[2] == 0x28 || bytes[2] == 0x32 ||
        bytes[2] == 0x3a || bytes[2] == 0x42))
-    return "an ONNX file";
-  if (starts(0, "\xff\xd8\xff", 3) || starts(0, "\x89PNG", 4)) return "an image, not a model";
+    return "this is an ONNX file" + convert;
+  if (starts(0, "\xff\xd8\xff", 3) || starts(0, "\x89PNG", 4))
+    return "this is an image, not a model (a weights file is .safetensors)";
   return "";
 }
 
@@ -185,11 +189,8 @@ void SafeTensors::parse(const uint8_t* bytes, size_t size) {
   uint64_t header_len = read_u64_le(bytes);
   const bool plausible =
       header_len <= kMaxHeaderBytes && header_len + 8 <= size && header_len > 0 && bytes[8] == '{';
-  const std::string kind = plausible ? "" : foreign_format(bytes, size);
-  if (kind == "an image, not a model") fail(path_, "this is " + kind + " (a weights file is .safetensors)");
-  if (!kind.empty())
-    fail(path_, "this is " + kind + ", not safetensors; convert it with tools/convert.py " + path_ +
-                    " -o model.safetensors (see its --help: labels, input size, --check)");
+  const std::string foreign = plausible ? "" : foreign_format_message(path_, bytes, size);
+  if (!foreign.empty()) fail(path_, foreign);
   if (header_len > kMaxHeaderBytes)
     fail(path_, "header length " + std::to_string(header_len) +
                     " exceeds the 100 MB limit (not a safetensors file?)");

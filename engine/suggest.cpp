@@ -20,13 +20,13 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-std::vector<std::string> nearest_names(const std::string& wanted, const std::vector<std::string>& names,
-                                       size_t count) {
+std::vector<size_t> nearest_names(const std::string& wanted, const std::vector<std::string>& names,
+                                  size_t count) {
   std::vector<std::pair<size_t, size_t>> ranked;  // (distance, position in names)
   for (size_t i = 0; i < names.size(); ++i) ranked.emplace_back(edit_distance(wanted, names[i]), i);
   std::sort(ranked.begin(), ranked.end());
-  std::vector<std::string> nearest;
-  for (size_t i = 0; i < std::min(count, ranked.size()); ++i) nearest.push_back(names[ranked[i].second]);
+  std::vector<size_t> nearest;
+  for (size_t i = 0; i < std::min(count, ranked.size()); ++i) nearest.push_back(ranked[i].second);
   return nearest;
 }
 

@@ -116,7 +116,10 @@ def from_pytorch(path, trust_pickle=False):
     if not isinstance(obj, dict):
         raise ConversionError("%s: neither a state_dict nor a torch.nn.Module" % path)
     sd = strip_wrapper_prefixes({k: v for k, v in obj.items() if hasattr(v, "numpy")})
-    if "conv1.weight" not in sd and not any(k.startswith("conv1.0.") for k in sd):
+    if any(k.startswith("conv1.0.") for k in sd):
+        raise ConversionError("%s: deep stem (conv1.0, conv1.1, ... as in resnet50d) is not supported; plain "
+                              "ResNet stems only" % path)
+    if "conv1.weight" not in sd:
         raise ConversionError("%s: not a torchvision/timm ResNet layout: no 'conv1.weight' among its %d tensors (%s%s; "
                               "prefixes %s are stripped when every key has them)" % (
                                   path, len(sd), ", ".join(list(sd)[:6]), ", ..." if len(sd) > 6 else "",
@@ -127,9 +130,6 @@ def from_pytorch(path, trust_pickle=False):
         if reduce is not None and v.dim() == 4 and v.shape[2] == 3 and reduce.shape[0] != v.shape[1]:
             raise ConversionError("%s: '%s' is a grouped convolution (%d groups, as in ResNeXt); grouped "
                                   "convolutions are not supported yet" % (path, k, reduce.shape[0] // v.shape[1]))
-    if any(k.startswith("conv1.0.") for k in sd):
-        raise ConversionError("%s: deep stem (conv1.0, conv1.1, ... as in resnet50d) is not supported; plain "
-                              "ResNet stems only" % path)
     out, linears = {}, {}
     for k, v in sd.items():
         a = v.detach().float().numpy() if v.is_floating_point() else None
