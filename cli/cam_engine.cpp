@@ -47,13 +47,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string safe_name(const std::string& label) {
-  std::string s;
-  for (char c : label)
-    s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
-  return s;
-}
-
 class Runner {
  public:
   Runner(const cam::CliOptions& o, cam::Engine& engine, const cam::MapOptions& maps)
@@ -206,19 +199,6 @@ class Runner {
     }
   }
 
-  // The file-name part of map j: top1..topK (zero-padded to K's width), class-LABEL, or truth. Each method's
-  // maps follow the previous method's, the true-class maps (one per method) come last.
-  std::string map_kind(size_t j, int class_index) const {
-    const size_t k = static_cast<size_t>(maps_.topk), per_method = k + maps_.classes.size();
-    if (j >= per_method * maps_.methods.size()) return "truth";
-    j %= per_method;
-    if (j < k) {
-      std::string n = std::to_string(j + 1);
-      return "top" + std::string(std::to_string(k).size() - n.size(), '0') + n;
-    }
-    return "class-" + safe_name(engine_.label(class_index));
-  }
-
   // Writes one image's files and returns its JSONL record. When a write fails, the files already written for
   // this image are removed and the record is an error record; a full output also stops the run.
   nlohmann::json write_outputs(const cam::InputItem& item, const cam::Image& image,
@@ -235,11 +215,6 @@ class Runner {
         r["truth"] = cam::percent_escape(item.truth, false);
         if (!label_index_.count(item.truth)) r["truth_unknown"] = true;
       }
-      r["width"] = image.width, r["height"] = image.height;
-      r["top"] = nlohmann::json::array();
-      for (int c : result.top)
-        r["top"].push_back(
-            {{"class", c}, {"label", engine_.label(c)}, {"probability", result.probabilities[c]}});
       fs::path base = fs::path(o_.out) / item.output;
       std::error_code ec;
       fs::create_directories(base.parent_path(), ec);
@@ -249,60 +224,32 @@ class Runner {
       std::vector<cam::Image> blended(result.maps.size());
       std::vector<const cam::Image*> overlays;
       std::vector<std::string> captions = {item.truth.empty() ? "input" : "truth: " + item.truth};
-      r["maps"] = nlohmann::json::array();
       cam::ObjectMask object;
+      std::string mask_error;
       if (masks_.enabled()) {
         try {
           object = masks_.mask_for(item.path, item.output, image);
-          r["object_area"] = object.area();
         } catch (const cam::Error& e) {
-          r["object_mask_error"] = e.what();
+          mask_error = e.what();
         }
       }
+      r.update(cam::result_record(engine_, maps_, image, result, &object, o_.pointing_tolerance));
+      if (!mask_error.empty()) r["object_mask_error"] = mask_error;
+      if (!object.inside.empty()) r["object_area"] = object.area();
       for (size_t j = 0; j < result.maps.size(); ++j) {
         const cam::ClassMap& m = result.maps[j];
-        const std::string kind = map_kind(j, m.class_index);
+        nlohmann::json& entry = r["maps"][j];
+        const std::string kind = entry["kind"], method = entry["method"];
         const cam::Image* overlay = &m.overlay;
         if (out_w_) {
           blended[j] = cam::overlay_map(m.map.data(), pre.height, pre.width, resized, maps_.image_weight,
                                         maps_.colormap);
           overlay = &blended[j];
         }
-        const std::string method = cam::name_of(m.method);
         std::string file = item.output + "." + (m.method == cam::CamMethod::kCam ? "" : method + ".") + kind +
                            "." + o_.format;
         save_image((fs::path(o_.out) / file).string(), *overlay);
-        cam::Localization loc = cam::localize(m.map.data(), pre.height, pre.width, image.width, image.height);
-        nlohmann::json entry = {{"class", m.class_index},
-                                {"label", engine_.label(m.class_index)},
-                                {"probability", m.probability},
-                                {"kind", kind},
-                                {"method", method},
-                                {"peak", nullptr},
-                                {"box", nullptr},
-                                {"file", file}};
-        if (loc.empty)
-          entry["empty"] = true;
-        else
-          entry["peak"] = {loc.peak_x, loc.peak_y},
-          entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
-        if (m.metrics.measured)
-          entry["metrics"] = {{"insertion", m.metrics.insertion},
-                              {"deletion", m.metrics.deletion},
-                              {"average_drop", m.metrics.average_drop},
-                              {"increase", m.metrics.increase},
-                              {"masked_probability", m.metrics.masked_probability}};
-        r["maps"].push_back(std::move(entry));
-        if (!object.inside.empty()) {
-          cam::MaskScore score =
-              cam::score_map(m.map.data(), pre.height, pre.width, loc, object, o_.pointing_tolerance);
-          r["maps"].back()["pointing"] =
-              score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_inside);
-          r["maps"].back()["peak_distance"] =
-              score.empty_map ? nlohmann::json() : nlohmann::json(score.peak_distance);
-          r["maps"].back()["energy_in_mask"] =
-              score.empty_map ? nlohmann::json() : nlohmann::json(score.energy);
-        }
+        entry["file"] = file;
         overlays.push_back(overlay);
         char prob[32];
         std::snprintf(prob, sizeof prob, " %.1f%%", 100.0 * m.probability);

@@ -1,6 +1,9 @@
 #include "cli_records.h"
 
+#include <cctype>
+
 #include "inputs.h"
+#include "outputs.h"
 
 namespace cam {
 
@@ -21,6 +24,71 @@ nlohmann::json error_record(const InputItem& item, const std::string& error) {
   nlohmann::json r = path_record(item.path);
   r["name"] = item.output;
   r["error"] = percent_escape(error, false);
+  return r;
+}
+
+namespace {
+
+std::string safe_name(const std::string& label) {
+  std::string s;
+  for (char c : label)
+    s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  return s;
+}
+
+}  // namespace
+
+std::string map_kind(const Engine& engine, const MapOptions& maps, size_t j, int class_index) {
+  const size_t k = static_cast<size_t>(maps.topk), per_method = k + maps.classes.size();
+  if (j >= per_method * maps.methods.size()) return "truth";
+  j %= per_method;
+  if (j < k) {
+    std::string n = std::to_string(j + 1);
+    return "top" + std::string(std::to_string(k).size() - n.size(), '0') + n;
+  }
+  return "class-" + safe_name(engine.label(class_index));
+}
+
+nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const Image& image,
+                             const ImageResult& result, const ObjectMask* object, double pointing_tolerance) {
+  nlohmann::json r;
+  r["width"] = image.width, r["height"] = image.height;
+  r["top"] = nlohmann::json::array();
+  for (int c : result.top)
+    r["top"].push_back({{"class", c}, {"label", engine.label(c)}, {"probability", result.probabilities[c]}});
+  const Preprocess& pre = engine.model().preprocess;
+  r["maps"] = nlohmann::json::array();
+  for (size_t j = 0; j < result.maps.size(); ++j) {
+    const ClassMap& m = result.maps[j];
+    const Localization loc = localize(m.map.data(), pre.height, pre.width, image.width, image.height);
+    nlohmann::json entry = {{"class", m.class_index},
+                            {"label", engine.label(m.class_index)},
+                            {"probability", m.probability},
+                            {"kind", map_kind(engine, maps, j, m.class_index)},
+                            {"method", name_of(m.method)},
+                            {"peak", nullptr},
+                            {"box", nullptr}};
+    if (loc.empty)
+      entry["empty"] = true;
+    else
+      entry["peak"] = {loc.peak_x, loc.peak_y}, entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
+    if (m.metrics.measured)
+      entry["metrics"] = {{"insertion", m.metrics.insertion},
+                          {"deletion", m.metrics.deletion},
+                          {"average_drop", m.metrics.average_drop},
+                          {"increase", m.metrics.increase},
+                          {"masked_probability", m.metrics.masked_probability}};
+    if (object && !object->inside.empty()) {
+      const MaskScore score = score_map(m.map.data(), pre.height, pre.width, loc, *object, pointing_tolerance);
+      const auto defined = [&](const nlohmann::json& value) {
+        return score.empty_map ? nlohmann::json() : value;
+      };
+      entry["pointing"] = defined(score.peak_inside);
+      entry["peak_distance"] = defined(score.peak_distance);
+      entry["energy_in_mask"] = defined(score.energy);
+    }
+    r["maps"].push_back(std::move(entry));
+  }
   return r;
 }
 

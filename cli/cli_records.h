@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "engine.h"
 #include "inputs.h"
+#include "object_mask.h"
 
 namespace cam {
 
@@ -18,6 +20,17 @@ std::string record_key(const nlohmann::json& record);
 nlohmann::json error_record(const InputItem& item, const std::string& error);
 // The files a record names (its maps' overlays, the .npy and the panel), relative to the output folder.
 std::vector<std::string> record_files(const nlohmann::json& record);
+// The file-name part of map j of an image's result (ImageResult::maps): top1..topK (zero-padded to K's
+// width), class-LABEL (the label made file-safe), or truth. Each method's maps follow the previous method's;
+// maps after those (the true-class maps the CLI adds, one per method) are "truth".
+std::string map_kind(const Engine& engine, const MapOptions& maps, size_t j, int class_index);
+// The fields of an image's record that come from its result, as predictions.jsonl has them and the Python
+// package returns them: "width", "height", "top" ({class, label, probability} by rank), and per map "class",
+// "label", "probability", "kind", "method", "peak" and "box" in original-image pixels (localize(); null, with
+// "empty": true, for an all-zero map), "metrics" when measured; with an object mask "pointing",
+// "peak_distance" and "energy_in_mask" (null for an empty map).
+nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const Image& image,
+                             const ImageResult& result, const ObjectMask* object, double pointing_tolerance);
 // One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of
 // throwing.
 std::string json_line(const nlohmann::json& record);

@@ -341,11 +341,18 @@ BatchRequest batch_request(const std::vector<const Image*>& images, const MapOpt
 std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
                                      const std::vector<const Image*>& images, const MapOptions& options) {
   const int n = static_cast<int>(images.size()), h = net.preprocess.height, w = net.preprocess.width;
-  const int classes = net.num_classes;
   std::vector<float> input(static_cast<size_t>(n) * h * w * 3);
   preprocess_images_cpu(images, net.preprocess, input.data());
+  std::vector<ImageResult> results = run_methods_on_inputs(net, backend, input.data(), n, options);
+  if (options.overlays) add_overlays(batch_request(images, options), h, w, results);
+  return results;
+}
+
+std::vector<ImageResult> run_methods_on_inputs(const ResNet& net, Backend& backend, const float* input, int n,
+                                               const MapOptions& options) {
+  const int h = net.preprocess.height, w = net.preprocess.width, classes = net.num_classes;
   ForwardResult fwd;
-  backend.forward(input.data(), n, h, w, false, fwd);
+  backend.forward(input, n, h, w, false, fwd);
   std::vector<ImageResult> results(n);
   std::vector<std::vector<int>> mapped(n);
   for (int i = 0; i < n; ++i) {
@@ -354,11 +361,9 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
   }
   std::vector<std::vector<float>> score_weights;
   if (std::count(options.methods.begin(), options.methods.end(), CamMethod::kScoreCam))
-    score_weights = score_cam_weights(backend, net, input.data(), fwd, n, mapped, options);
-  const BatchRequest request = batch_request(images, options);
-  method_maps(net, backend, fwd, request, score_weights, results);
-  if (options.overlays) add_overlays(request, h, w, results);
-  if (options.metrics) measure_faithfulness(backend, net, input.data(), results, options);
+    score_weights = score_cam_weights(backend, net, input, fwd, n, mapped, options);
+  method_maps(net, backend, fwd, batch_request({}, options), score_weights, results);
+  if (options.metrics) measure_faithfulness(backend, net, input, results, options);
   return results;
 }
 

@@ -41,6 +41,11 @@ BatchRequest batch_request(const std::vector<const Image*>& images, const MapOpt
 std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
                                      const std::vector<const Image*>& images, const MapOptions& options);
 
+// The same from network inputs already preprocessed (n, h, w, 3) NHWC at the model's input size (no overlays:
+// there are no images to blend over).
+std::vector<ImageResult> run_methods_on_inputs(const ResNet& net, Backend& backend, const float* input, int n,
+                                               const MapOptions& options);
+
 // `count` network inputs (h, w, 3) that make(index, input) writes through the backend's forward, `batch` at a
 // time (make runs for one batch's inputs in parallel); take(index, logits (classes)) is called for each, in
 // order, so that what a caller keeps is its own choice and memory stays that of one batch.

@@ -17,6 +17,7 @@
 #include "cpu_backend.h"
 #include "cpu_ops.h"
 #include "error.h"
+#include "safetensors.h"
 #include "suggest.h"
 #ifdef CAM_WITH_CUDA
 #include "cuda_backend.h"
@@ -129,9 +130,9 @@ void keep_large_blocks_mapped() {
 #endif
 }
 
-ResNet load_for(const std::string& weights_path, const EngineOptions& options) {
+// The network as the options shape it: another input size, another resize.
+ResNet with_options(ResNet net, const EngineOptions& options) {
   keep_large_blocks_mapped();
-  ResNet net = ResNet::load(weights_path);
   if (options.input_height || options.input_width) {
     if (options.input_height < 8 || options.input_width < 8 || options.input_height > 4096 ||
         options.input_width > 4096)
@@ -146,9 +147,13 @@ ResNet load_for(const std::string& weights_path, const EngineOptions& options) {
 }  // namespace
 
 Engine::Engine(const std::string& weights_path, const EngineOptions& options)
-    : net_(load_for(weights_path, options)),
-      backend_(make_backend(net_, options)),
-      tuning_file_(options.tuning_file) {
+    : Engine(with_options(ResNet::load(weights_path), options), options) {}
+
+Engine::Engine(const std::string& name, std::vector<uint8_t> weights, const EngineOptions& options)
+    : Engine(with_options(ResNet::from(SafeTensors(name, std::move(weights))), options), options) {}
+
+Engine::Engine(ResNet net, const EngineOptions& options)
+    : net_(std::move(net)), backend_(make_backend(net_, options)), tuning_file_(options.tuning_file) {
   if (tuning_file_.empty()) return;
   std::ifstream in(tuning_file_, std::ios::binary);
   if (!in) return;  // written after the first batch
@@ -227,6 +232,15 @@ std::vector<ImageResult> Engine::run(const std::vector<Image>& images, const Map
 
 std::vector<ImageResult> Engine::run(const std::vector<const Image*>& images, const MapOptions& options) {
   return collect(submit(images, options));
+}
+
+std::vector<ImageResult> Engine::run_inputs(const float* inputs, int n, const MapOptions& options) {
+  check(options);
+  if (options.overlays) throw Error("overlays need images: network inputs have none to blend over");
+  std::vector<ImageResult> results;
+  if (n > 0) results = run_methods_on_inputs(net_, *backend_, inputs, n, options);
+  finish_ranking(results, options);
+  return results;
 }
 
 void Engine::check(const MapOptions& options) const {

@@ -69,6 +69,9 @@ class Engine {
  public:
   // Throws cam::Error for unreadable or invalid weights and impossible options.
   Engine(const std::string& weights_path, const EngineOptions& options);
+  // The same from a safetensors file's bytes already in memory (a model converted in memory); `name` stands
+  // for the path in messages.
+  Engine(const std::string& name, std::vector<uint8_t> weights, const EngineOptions& options);
   ~Engine();
 
   const ResNet& model() const { return net_; }
@@ -85,6 +88,9 @@ class Engine {
   // at most Backend::kMaxInFlight (3) batches may wait uncollected, in any order. The images may be freed
   // once submit() returns. Throws cam::Error for invalid options (at submit) or an unknown ticket.
   uint64_t submit(const std::vector<const Image*>& images, const MapOptions& options);
+  // Predictions and maps from network inputs already preprocessed: `inputs` (n, H, W, 3) NHWC at the
+  // model's input size, normalised as its preprocess says (what a PyTorch model is given). No overlays.
+  std::vector<ImageResult> run_inputs(const float* inputs, int n, const MapOptions& options);
   std::vector<ImageResult> collect(uint64_t ticket);
   // Benchmarks: while on, run() times its phases (and, with `layers`, every layer of the forward); see
   // Backend::set_profiling.
@@ -103,6 +109,7 @@ class Engine {
     uint64_t backend_ticket = 0;
     std::vector<ImageResult> results;
   };
+  Engine(ResNet net, const EngineOptions& options);
   void check(const MapOptions& options) const;
   void save_tuning();
   void finish_ranking(std::vector<ImageResult>& results, const MapOptions& options);
