@@ -213,6 +213,19 @@ std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool
   return items;
 }
 
+std::vector<InputItem> image_items(const std::vector<std::string>& paths, bool labels_from_folders) {
+  std::vector<InputItem> items;
+  for (const std::string& path : paths) {
+    InputItem item;
+    item.path = path;
+    item.anchor = folder_of(path);
+    if (labels_from_folders) item.truth = fs::path(path).parent_path().filename().string();
+    items.push_back(std::move(item));
+  }
+  assign_output_names(items);
+  return items;
+}
+
 void assign_output_names(std::vector<InputItem>& items) {
   if (items.empty()) return;
   fs::path root = fs::path(items[0].anchor.empty() ? folder_of(items[0].path) : items[0].anchor);

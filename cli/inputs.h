@@ -50,6 +50,10 @@ std::vector<InputItem> collect_inputs(const std::vector<std::string>& args, bool
                                       std::istream& standard_input,
                                       std::vector<std::string>* notes = nullptr);
 
+// Image paths as items, as a list file's lines are (not checked here: one that cannot be read fails when it
+// is decoded), with output names; with labels_from_folders each parent folder is the truth.
+std::vector<InputItem> image_items(const std::vector<std::string>& paths, bool labels_from_folders);
+
 // Sets every item's output name by the naming rule above.
 void assign_output_names(std::vector<InputItem>& items);
 

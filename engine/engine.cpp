@@ -130,6 +130,16 @@ void keep_large_blocks_mapped() {
 #endif
 }
 
+// The network a load gives, its cam::Error as a WeightsError.
+template <typename Load>
+ResNet load_weights(const Load& load) {
+  try {
+    return load();
+  } catch (const Error& e) {
+    throw WeightsError(e.what());
+  }
+}
+
 // The network as the options shape it: another input size, another resize.
 ResNet with_options(ResNet net, const EngineOptions& options) {
   keep_large_blocks_mapped();
@@ -147,10 +157,12 @@ ResNet with_options(ResNet net, const EngineOptions& options) {
 }  // namespace
 
 Engine::Engine(const std::string& weights_path, const EngineOptions& options)
-    : Engine(with_options(ResNet::load(weights_path), options), options) {}
+    : Engine(with_options(load_weights([&] { return ResNet::load(weights_path); }), options), options) {}
 
 Engine::Engine(const std::string& name, std::vector<uint8_t> weights, const EngineOptions& options)
-    : Engine(with_options(ResNet::from(SafeTensors(name, std::move(weights))), options), options) {}
+    : Engine(with_options(load_weights([&] { return ResNet::from(SafeTensors(name, std::move(weights))); }),
+                          options),
+             options) {}
 
 Engine::Engine(ResNet net, const EngineOptions& options)
     : net_(std::move(net)), backend_(make_backend(net_, options)), tuning_file_(options.tuning_file) {

@@ -12,4 +12,11 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A weights file that cannot be read or is not a network the engine runs (Engine's constructor), apart
+// from the other user errors so that fronts can tell the kinds apart (the Python package's WeightsError).
+class WeightsError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace cam

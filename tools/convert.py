@@ -25,8 +25,11 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import safetensors_io  # noqa: E402
+if __package__:  # cam_engine.converters, in the Python package (cam_engine.from_torch)
+    from . import safetensors_io
+else:  # tools/convert.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import safetensors_io  # noqa: E402
 
 PREPROCESS = {
     "torchvision": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255, "channel_order": "RGB"},
@@ -88,9 +91,14 @@ def strip_wrapper_prefixes(sd):
 
 
 def from_pytorch(path, trust_pickle=False):
+    return tensors_from_torch(load_torch(path, trust_pickle), path)
+
+
+def tensors_from_torch(obj, path):
+    """A state_dict, a checkpoint dict holding one, or a torch.nn.Module -> (tensors, metadata, labels or None);
+    `path` names the source in messages."""
     import torch
 
-    obj = load_torch(path, trust_pickle)
     labels = None
     module = obj if isinstance(obj, torch.nn.Module) else None
     if isinstance(obj, dict):
@@ -187,7 +195,10 @@ def check_module_head(module):
 # ---------------------------------------------------------------- Keras
 
 def from_keras(path):
-    import keras_reader
+    if __package__:
+        from . import keras_reader
+    else:
+        import keras_reader
 
     try:
         layers, activations = keras_reader.read(path)
@@ -429,6 +440,25 @@ def input_size(text):
     return [h, w]
 
 
+def default_resize(fmt):
+    """The resize the source's own loading applies by default: Keras' load_img and flow_from_directory resize
+    with nearest; torchvision's Resize with bilinear (the engine's pil-bilinear)."""
+    return "pil-nearest" if fmt == "keras" else "pil-bilinear"
+
+
+def engine_metadata(meta, fmt, preprocess, input_size, resize, source):
+    """The converted file's metadata: `meta` from the source, with the preprocess (a dict, or None for the
+    source's usual one) at input_size [H, W], resized by `resize` (None: the preprocess's, else the source's
+    default), and the source's description."""
+    pre = dict(preprocess or PREPROCESS["keras-caffe" if fmt == "keras" else "torchvision"])
+    pre["input_size"] = input_size
+    if resize:
+        pre["resize"] = resize
+    elif "resize" not in pre:
+        pre["resize"] = default_resize(fmt)
+    return dict(meta, preprocess=json.dumps(pre), source=source)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source")
@@ -462,19 +492,13 @@ def main():
         else:
             tensors, meta, embedded = {"keras": from_keras, "onnx": from_onnx}[fmt](args.source)
         labels = read_labels(args, tensors, embedded)
-        pre = dict(PREPROCESS["keras-caffe" if fmt == "keras" else "torchvision"])
-        if args.preprocess:
-            pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else json.loads(args.preprocess)
-        pre["input_size"] = args.input_size
-        # the resize the source's own loading applies by default: Keras' load_img and flow_from_directory resize
-        # with nearest; torchvision's Resize with bilinear (the engine's pil-bilinear)
-        if args.resize:
-            pre["resize"] = args.resize
-        elif "resize" not in pre:
-            pre["resize"] = "pil-nearest" if fmt == "keras" else "pil-bilinear"
+        pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else (
+            json.loads(args.preprocess) if args.preprocess else None)
+        if args.resize is None and (pre is None or "resize" not in pre):
             print("convert.py: resize %s, %s's default (--resize to choose another)" % (
-                pre["resize"], "Keras load_img" if fmt == "keras" else "torchvision Resize"))
-        meta.update({"preprocess": json.dumps(pre), "source": "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt)})
+                default_resize(fmt), "Keras load_img" if fmt == "keras" else "torchvision Resize"))
+        meta = engine_metadata(meta, fmt, pre, args.input_size, args.resize,
+                               "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt))
         if args.replace_stride_with_dilation is not None:
             if fmt != "pytorch":
                 raise ConversionError("--replace-stride-with-dilation is for PyTorch sources (%s ResNets are plain)" % fmt)

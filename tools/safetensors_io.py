@@ -32,6 +32,12 @@ def bf16_bits_to_float(b):
 
 def save(path, tensors, metadata=None, bf16=()):
     """tensors: name -> np.ndarray; names in `bf16` are stored as BF16 (given as float32)."""
+    with open(path, "wb") as f:
+        f.write(to_bytes(tensors, metadata, bf16))
+
+
+def to_bytes(tensors, metadata=None, bf16=()):
+    """The file save() writes, as bytes."""
     header = {}
     blobs = []
     offset = 0
@@ -48,11 +54,7 @@ def save(path, tensors, metadata=None, bf16=()):
         header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    return b"".join([struct.pack("<Q", len(text)), text] + blobs)
 
 
 def load(path):

@@ -1,0 +1,184 @@
+// Engine.map: a list of any length through the CLI's pipeline (engine/pipeline.h: decode threads, the engine
+// one batch at a time, record threads), run on a thread of its own that hands finished batches to Python
+// through a queue of at most two. Memory is the pipeline's five batches plus those two, whatever the list's
+// length; a Python consumer that stops pulling stops the pipeline at the next batch. The inputs are the CLI's
+// (folders, list files, images: cli/inputs.h, with its output names and ground truth), or image paths as a
+// list file's lines; an image that cannot be read is a record with its error, and the run goes on.
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <condition_variable>
+#include <deque>
+#include <sstream>
+#include <thread>
+
+#include "cli_records.h"
+#include "core.h"
+#include "inputs.h"
+#include "pipeline.h"
+
+namespace cam::python {
+
+namespace {
+
+constexpr size_t kQueuedBatches = 2;
+
+class Stream {
+ public:
+  Stream(EngineHandle& handle, const nb::list& inputs, bool as_arguments, bool labels_from_folders,
+         const nb::dict& options, int io_threads)
+      : handle_(handle), io_threads_(io_threads > 0 ? io_threads : default_io_threads()) {
+    std::vector<std::string> paths;
+    for (nb::handle input : inputs)
+      paths.emplace_back(nb::cast<nb::bytes>(input).c_str(), nb::cast<nb::bytes>(input).size());
+    {
+      std::unique_lock<std::mutex> lock;
+      engine_ = &handle.acquire(lock);
+      options_ = parse_run_options(*engine_, options);
+      try {
+        nb::gil_scoped_release release;
+        std::istringstream no_stdin;
+        items_ = as_arguments ? collect_inputs(paths, labels_from_folders, no_stdin, &notes_)
+                              : image_items(paths, labels_from_folders);
+      } catch (const Error& e) {
+        throw ImageError(e.what());
+      }
+      handle.streaming = true;
+    }
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Stream() { close(); }
+
+  size_t size() const { return items_.size(); }
+  const std::vector<std::string>& notes() const { return notes_; }
+
+  // The next batch: {"records": [JSON text per item, in input order], and for the items without "error" in
+  // that order, Outputs' arrays}; None after the last.
+  nb::object next() {
+    Batch batch;
+    {
+      nb::gil_scoped_release release;
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return !queue_.empty() || finished_; });
+      if (queue_.empty()) {
+        if (!error_.empty()) throw Error(error_);
+        return nb::none();
+      }
+      batch = std::move(queue_.front());
+      queue_.pop_front();
+      changed_.notify_all();
+    }
+    size_t ok = 0;
+    for (const nlohmann::json& r : batch.records) ok += !r.contains("error");
+    Outputs out(*engine_, options_, ok, false);
+    std::vector<std::string> texts;
+    size_t row = 0;
+    for (size_t j = 0; j < batch.records.size(); ++j) {
+      if (!batch.records[j].contains("error")) out.add(row++, batch.results[j], batch.records[j]);
+      texts.push_back(json_line(batch.records[j]));
+    }
+    nb::dict d = out.to_python();
+    d["records"] = nb::cast(texts);
+    return d;
+  }
+
+  void close() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      changed_.notify_all();
+    }
+    {
+      nb::gil_scoped_release release;
+      thread_.join();
+    }
+    handle_.streaming = false;
+  }
+
+ private:
+  struct Batch {
+    std::vector<nlohmann::json> records;  // every item of the batch, in input order
+    std::vector<ImageResult> results;     // per record; empty for a failed one
+  };
+
+  // The pipeline thread: the CLI's hooks without files, each batch's records and results queued for next().
+  void run() {
+    std::unique_lock<std::mutex> engine_lock(handle_.busy);
+    std::map<size_t, ImageResult> results;  // the collected batch's, until delivered
+    size_t delivered = 0;
+    PipelineHooks hooks;
+    hooks.decode = [&](size_t i) { return read_image(items_[i].path, options_.max_pixels, options_.exif); };
+    hooks.submit = [&](const std::vector<size_t>&, const std::vector<const Image*>& images) {
+      return engine_->submit(images, options_.maps);
+    };
+    hooks.collect = [&](uint64_t ticket, const std::vector<size_t>& batch, const std::vector<const Image*>&) {
+      std::vector<ImageResult> collected = engine_->collect(ticket);
+      for (size_t j = 0; j < batch.size(); ++j) results[batch[j]] = collected[j];
+      return collected;
+    };
+    hooks.encode = [&](size_t i, const Image& image, const ImageResult& result) {
+      const InputItem& item = items_[i];
+      Record r = path_record(item.path);
+      r["name"] = item.output;
+      if (!item.truth.empty()) r["truth"] = percent_escape(item.truth, false);
+      r.update(mask_and_result_record(*engine_, options_, item.path, item.output, image, result));
+      return r;
+    };
+    hooks.failed = [&](size_t i, const std::string& error) { return error_record(items_[i], error); };
+    hooks.deliver = [&](std::vector<Record>& records) {
+      Batch batch;
+      for (Record& r : records) {
+        auto it = results.find(delivered++);
+        batch.results.push_back(it == results.end() ? ImageResult() : std::move(it->second));
+        if (it != results.end()) results.erase(it);
+        batch.records.push_back(std::move(r));
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return queue_.size() < kQueuedBatches || stop_; });
+      if (!stop_) queue_.push_back(std::move(batch));
+      changed_.notify_all();
+    };
+    hooks.stop = [&] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return stop_;
+    };
+    std::string error;
+    try {
+      Pipeline(options_.batch, io_threads_).run(items_.size(), hooks);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    error_ = error;
+    finished_ = true;
+    changed_.notify_all();
+  }
+
+  EngineHandle& handle_;
+  Engine* engine_ = nullptr;
+  RunOptions options_;
+  std::vector<InputItem> items_;
+  std::vector<std::string> notes_;
+  int io_threads_ = 1;
+  std::thread thread_;
+  std::mutex mutex_;  // guards the queue and the flags below
+  std::condition_variable changed_;
+  std::deque<Batch> queue_;
+  bool stop_ = false, finished_ = false;
+  std::string error_;
+};
+
+}  // namespace
+
+void bind_stream(nb::module_& m) {
+  nb::class_<Stream>(m, "Stream")
+      .def(nb::init<EngineHandle&, const nb::list&, bool, bool, const nb::dict&, int>(),
+           nb::keep_alive<1, 2>())
+      .def("next", &Stream::next)
+      .def("close", &Stream::close)
+      .def_prop_ro("size", &Stream::size)
+      .def_prop_ro("notes", &Stream::notes);
+}
+
+}  // namespace cam::python
