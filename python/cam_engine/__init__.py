@@ -82,6 +82,8 @@ def _items(images):
     if isinstance(images, np.ndarray) or hasattr(images, "mode") or hasattr(images, "__dlpack__"):
         return [_image_array(images, "image")]
     try:
+        if isinstance(images, dict):
+            raise TypeError
         listed = list(images)
     except TypeError:
         raise ImageError("images: a %s; give a path, a uint8 array, a PIL image or a list of them"
