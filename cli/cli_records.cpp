@@ -71,7 +71,8 @@ nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const
     if (loc.empty)
       entry["empty"] = true;
     else
-      entry["peak"] = {loc.peak_x, loc.peak_y}, entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
+      entry["peak"] = {loc.peak_x, loc.peak_y},
+      entry["box"] = {loc.box_x0, loc.box_y0, loc.box_x1, loc.box_y1};
     if (m.metrics.measured)
       entry["metrics"] = {{"insertion", m.metrics.insertion},
                           {"deletion", m.metrics.deletion},
@@ -79,7 +80,8 @@ nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const
                           {"increase", m.metrics.increase},
                           {"masked_probability", m.metrics.masked_probability}};
     if (object && !object->inside.empty()) {
-      const MaskScore score = score_map(m.map.data(), pre.height, pre.width, loc, *object, pointing_tolerance);
+      const MaskScore score =
+          score_map(m.map.data(), pre.height, pre.width, loc, *object, pointing_tolerance);
       const auto defined = [&](const nlohmann::json& value) {
         return score.empty_map ? nlohmann::json() : value;
       };

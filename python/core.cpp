@@ -45,15 +45,24 @@ T option(const nb::dict& d, const char* key) {
 
 const char* cpu_isa_name() {
   switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
   }
 }
 
@@ -108,7 +117,8 @@ std::string info_json(EngineHandle& handle) {
 }
 
 // The images of items [first, first + count): paths (bytes, into `paths`; "" for arrays) decoded by the
-// engine's pipeline (ImageError naming the file), arrays copied. Decoding runs without the GIL, an image per thread.
+// engine's pipeline (ImageError naming the file), arrays copied. Decoding runs without the GIL, an image per
+// thread.
 std::vector<Image> images_of(const nb::list& items, size_t first, size_t count, const RunOptions& o,
                              std::vector<std::string>& paths) {
   std::vector<Image> images(count);
@@ -221,7 +231,8 @@ nb::object colormap_table(const std::string& name) {
 
 Engine& EngineHandle::acquire(std::unique_lock<std::mutex>& lock) {
   if (streaming)
-    throw Error("the engine is busy: a map() over it is still open (finish or close it, or use a second Engine)");
+    throw Error(
+        "the engine is busy: a map() over it is still open (finish or close it, or use a second Engine)");
   {
     nb::gil_scoped_release release;
     lock = std::unique_lock<std::mutex>(busy);
@@ -273,7 +284,8 @@ RunOptions parse_run_options(const Engine& engine, const nb::dict& d) {
 }
 
 nlohmann::json mask_and_result_record(const Engine& engine, const RunOptions& o, const std::string& path,
-                                      const std::string& name, const Image& image, const ImageResult& result) {
+                                      const std::string& name, const Image& image,
+                                      const ImageResult& result) {
   ObjectMask object;
   std::string mask_error;
   if (o.masks.enabled()) {
