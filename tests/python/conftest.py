@@ -21,6 +21,16 @@ def demo_photos(n):
     return [sorted(glob.glob(os.path.join(folders[i * len(folders) // n], "*.jpg")))[0] for i in range(n)]
 
 
+def heldout_photos(size, n):
+    """n real photos of different classes (tests/data/fruits360_heldout), PIL-resized (bilinear) to size x size,
+    uint8 (n, size, size, 3): the framework oracles' inputs."""
+    from PIL import Image
+
+    folders = sorted(glob.glob(os.path.join(ROOT, "tests", "data", "fruits360_heldout", "*", "")))
+    picks = [sorted(glob.glob(os.path.join(folders[i * len(folders) // n], "*.jpg")))[0] for i in range(n)]
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR)) for p in picks])
+
+
 @pytest.fixture(scope="session")
 def engine():
     import cam_engine

@@ -1,17 +1,14 @@
 """cam_engine.from_torch against PyTorch's own forward, and cam_engine.compat against pytorch-grad-cam 1.5.7 on
 real Fruits-360 photos (torchvision ResNets with randomized weights and BN statistics, so that maps and logits
 are not trivial). Skipped, saying so, without PyTorch and pytorch-grad-cam (the peers of tools/setup.sh)."""
-import glob
-import os
 import re
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import cam_engine
 from cam_engine import compat
-from conftest import ROOT
+from conftest import heldout_photos as photos
 
 torch = pytest.importorskip("torch", reason="PyTorch is a peer library (tools/setup.sh without CAM_SKIP_PEERS)")
 torchvision = pytest.importorskip("torchvision")
@@ -23,12 +20,6 @@ from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sig
 import torch_resnet  # noqa: E402  (tools/)
 
 MEAN, STD = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
-
-
-def photos(size, n):
-    folders = sorted(glob.glob(os.path.join(ROOT, "tests", "data", "fruits360_heldout", "*", "")))
-    picks = [sorted(glob.glob(os.path.join(folders[i * len(folders) // n], "*.jpg")))[0] for i in range(n)]
-    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR)) for p in picks])
 
 
 def tensor_of(images):
