@@ -13,6 +13,7 @@ Errors are cam_engine.Error with the CLI's one-line message: WeightsError, Image
 """
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -175,6 +176,8 @@ class Engine:
             paths, as_arguments = [os.fsencode(p) for p in inputs], False
         stream = _core.Stream(self._handle, paths, as_arguments, labels_from_folders, _run_options(**options),
                               int(io_threads or 0))
+        for note in stream.notes:  # what the CLI warns about: a folder without images, unreadable folders
+            warnings.warn("cam_engine: " + note, stacklevel=2)
         return self._records(stream)
 
     @staticmethod

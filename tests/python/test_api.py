@@ -121,6 +121,9 @@ def test_map_gives_the_cli_records_and_goes_on_after_a_bad_image(engine, tmp_pat
         assert np.array_equal(g["arrays"]["maps"], maps[want["name"]])
     listed = [demo_photos(2)[0], str(tmp_path / "gone.jpg"), demo_photos(2)[1]]
     out = list(engine.map(listed))
+    (tmp_path / "empty").mkdir()
+    with pytest.warns(UserWarning, match="empty: no images in this folder"):
+        assert list(engine.map(str(tmp_path / "empty"))) == []
     assert [("error" in r) for r in out] == [False, True, False]
     assert out[1]["error"].endswith("gone.jpg: cannot open image file (No such file or directory)")
 
