@@ -86,12 +86,17 @@ std::unique_ptr<EngineHandle> make_engine(const nb::bytes& weights, bool is_cont
   } catch (const Error& e) {
     throw OptionError(e.what());
   }
-  const std::string bytes(weights.c_str(), weights.size());
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(weights.c_str());
+  std::vector<uint8_t> content;
+  std::string path;
+  if (is_content)
+    content.assign(data, data + weights.size());
+  else
+    path.assign(weights.c_str(), weights.size());
   nb::gil_scoped_release release;
   if (is_content)
-    return std::make_unique<EngineHandle>(
-        std::make_unique<Engine>(name, std::vector<uint8_t>(bytes.begin(), bytes.end()), eo));
-  return std::make_unique<EngineHandle>(std::make_unique<Engine>(bytes, eo));
+    return std::make_unique<EngineHandle>(std::make_unique<Engine>(name, std::move(content), eo));
+  return std::make_unique<EngineHandle>(std::make_unique<Engine>(path, eo));
 }
 
 std::string info_json(EngineHandle& handle) {
