@@ -224,18 +224,8 @@ class Runner {
       std::vector<cam::Image> blended(result.maps.size());
       std::vector<const cam::Image*> overlays;
       std::vector<std::string> captions = {item.truth.empty() ? "input" : "truth: " + item.truth};
-      cam::ObjectMask object;
-      std::string mask_error;
-      if (masks_.enabled()) {
-        try {
-          object = masks_.mask_for(item.path, item.output, image);
-        } catch (const cam::Error& e) {
-          mask_error = e.what();
-        }
-      }
-      r.update(cam::result_record(engine_, maps_, image, result, &object, o_.pointing_tolerance));
-      if (!mask_error.empty()) r["object_mask_error"] = mask_error;
-      if (!object.inside.empty()) r["object_area"] = object.area();
+      r.update(cam::result_record(engine_, maps_, image, result, masks_, item.path, item.output,
+                                  o_.pointing_tolerance));
       for (size_t j = 0; j < result.maps.size(); ++j) {
         const cam::ClassMap& m = result.maps[j];
         nlohmann::json& entry = r["maps"][j];

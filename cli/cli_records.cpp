@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "error.h"
 #include "inputs.h"
 #include "outputs.h"
 
@@ -50,8 +51,18 @@ std::string map_kind(const Engine& engine, const MapOptions& maps, size_t j, int
 }
 
 nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const Image& image,
-                             const ImageResult& result, const ObjectMask* object, double pointing_tolerance) {
+                             const ImageResult& result, const MaskSource& masks, const std::string& path,
+                             const std::string& name, double pointing_tolerance) {
   nlohmann::json r;
+  ObjectMask object;
+  if (masks.enabled()) {
+    try {
+      object = masks.mask_for(path, name, image);
+      r["object_area"] = object.area();
+    } catch (const Error& e) {
+      r["object_mask_error"] = e.what();
+    }
+  }
   r["width"] = image.width, r["height"] = image.height;
   r["top"] = nlohmann::json::array();
   for (int c : result.top)
@@ -79,9 +90,8 @@ nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const
                           {"average_drop", m.metrics.average_drop},
                           {"increase", m.metrics.increase},
                           {"masked_probability", m.metrics.masked_probability}};
-    if (object && !object->inside.empty()) {
-      const MaskScore score =
-          score_map(m.map.data(), pre.height, pre.width, loc, *object, pointing_tolerance);
+    if (!object.inside.empty()) {
+      const MaskScore score = score_map(m.map.data(), pre.height, pre.width, loc, object, pointing_tolerance);
       const auto defined = [&](const nlohmann::json& value) {
         return score.empty_map ? nlohmann::json() : value;
       };

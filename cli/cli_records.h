@@ -27,10 +27,12 @@ std::string map_kind(const Engine& engine, const MapOptions& maps, size_t j, int
 // The fields of an image's record that come from its result, as predictions.jsonl has them and the Python
 // package returns them: "width", "height", "top" ({class, label, probability} by rank), and per map "class",
 // "label", "probability", "kind", "method", "peak" and "box" in original-image pixels (localize(); null, with
-// "empty": true, for an all-zero map), "metrics" when measured; with an object mask "pointing",
-// "peak_distance" and "energy_in_mask" (null for an empty map).
+// "empty": true, for an all-zero map), "metrics" when measured; when `masks` is enabled, the image's object
+// mask (MaskSource::mask_for(path, name, image)) gives "object_area" and per map "pointing", "peak_distance"
+// and "energy_in_mask" (null for an empty map), or "object_mask_error" when the image has none.
 nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const Image& image,
-                             const ImageResult& result, const ObjectMask* object, double pointing_tolerance);
+                             const ImageResult& result, const MaskSource& masks, const std::string& path,
+                             const std::string& name, double pointing_tolerance);
 // One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of
 // throwing.
 std::string json_line(const nlohmann::json& record);

@@ -174,7 +174,8 @@ nb::dict run(EngineHandle& handle, const nb::list& items, const nb::dict& option
       }
       for (size_t j = 0; j < count; ++j) {
         records[j] = paths[j].empty() ? nlohmann::json::object() : path_record(paths[j]);
-        records[j].update(mask_and_result_record(engine, o, paths[j], paths[j], images[j], results[j]));
+        records[j].update(result_record(engine, o.maps, images[j], results[j], o.masks, paths[j], paths[j],
+                                        o.pointing_tolerance));
       }
     }
     for (size_t j = 0; j < count; ++j) out.add(first + j, results[j], records[j]);
@@ -211,7 +212,8 @@ nb::dict run_inputs(EngineHandle& handle, const InputArray& inputs, const nb::di
     Image size_only;
     size_only.width = p.width, size_only.height = p.height;
     for (size_t j = 0; j < count; ++j)
-      out.add(first + j, results[j], result_record(engine, o.maps, size_only, results[j], nullptr, 0));
+      out.add(first + j, results[j],
+              result_record(engine, o.maps, size_only, results[j], MaskSource(), "", "", 0));
   }
   return out.to_python();
 }
@@ -286,24 +288,6 @@ RunOptions parse_run_options(const Engine& engine, const nb::dict& d) {
     throw OptionError(e.what());
   }
   return o;
-}
-
-nlohmann::json mask_and_result_record(const Engine& engine, const RunOptions& o, const std::string& path,
-                                      const std::string& name, const Image& image,
-                                      const ImageResult& result) {
-  ObjectMask object;
-  std::string mask_error;
-  if (o.masks.enabled()) {
-    try {
-      object = o.masks.mask_for(path, name, image);
-    } catch (const Error& e) {
-      mask_error = e.what();
-    }
-  }
-  nlohmann::json r = result_record(engine, o.maps, image, result, &object, o.pointing_tolerance);
-  if (!mask_error.empty()) r["object_mask_error"] = mask_error;
-  if (!object.inside.empty()) r["object_area"] = object.area();
-  return r;
 }
 
 Outputs::Outputs(const Engine& engine, const RunOptions& o, size_t n, bool overlays)

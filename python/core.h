@@ -76,12 +76,6 @@ class Outputs {
   std::vector<std::vector<Image>> overlay_images_;
 };
 
-// result_record's fields for one image, with the object mask options.masks gives for it (object_area and
-// the mask scores, or object_mask_error), as the CLI writes them.
-nlohmann::json mask_and_result_record(const Engine& engine, const RunOptions& options,
-                                      const std::string& path, const std::string& name, const Image& image,
-                                      const ImageResult& result);
-
 void bind_stream(nb::module_& m);
 
 }  // namespace cam::python

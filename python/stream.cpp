@@ -122,7 +122,8 @@ class Stream {
       Record r = path_record(item.path);
       r["name"] = item.output;
       if (!item.truth.empty()) r["truth"] = percent_escape(item.truth, false);
-      r.update(mask_and_result_record(*engine_, options_, item.path, item.output, image, result));
+      r.update(result_record(*engine_, options_.maps, image, result, options_.masks, item.path, item.output,
+                             options_.pointing_tolerance));
       return r;
     };
     hooks.failed = [&](size_t i, const std::string& error) { return error_record(items_[i], error); };
