@@ -25,6 +25,7 @@
 #include "cli_setup.h"
 #include "engine.h"
 #include "error.h"
+#include "image_files.h"
 #include "image_io.h"
 #include "inputs.h"
 #include "merge.h"
@@ -50,18 +51,22 @@ double seconds_since(Clock::time_point t) {
 class Runner {
  public:
   Runner(const cam::CliOptions& o, cam::Engine& engine, const cam::MapOptions& maps)
-      : o_(o), engine_(engine), maps_(maps), pipeline_(o.batch, o.io_threads) {
-    if (!o.object_mask.empty()) masks_ = cam::MaskSource(o.object_mask);
-    for (int k = 0; k < engine.model().num_classes; ++k) label_index_.emplace(engine.label(k), k);
-    const cam::Preprocess& pre = engine.model().preprocess;
-    if (o.out_size == "input") {
-      out_w_ = pre.width, out_h_ = pre.height;
-    } else if (o.out_size != "original") {
-      cam::parse_size(o.out_size, 1, 16384, out_w_, out_h_);  // validated by parse_cli
-    }
-    maps_.overlays = out_w_ == 0;  // the engine blends at the original size; other sizes are blended here
+      : o_(o),
+        engine_(engine),
+        maps_(maps),
+        masks_(o.object_mask.empty() ? cam::MaskSource() : cam::MaskSource(o.object_mask)),
+        files_(engine, maps_, masks_, file_options(o)),
+        pipeline_(o.batch, o.io_threads) {
     progress_tty_ = !o.quiet && isatty(STDERR_FILENO);
-    max_pixels_ = cam::plan_memory(o, engine, maps_, out_w_, out_h_);
+    max_pixels_ = cam::plan_memory(o, engine, maps_, files_.out_w(), files_.out_h());
+  }
+
+  static cam::FileOptions file_options(const cam::CliOptions& o) {
+    cam::FileOptions f;
+    f.out = o.out, f.format = o.format, f.out_size = o.out_size;
+    f.raw = o.raw, f.panel = o.panel, f.truth_maps = o.report || o.panel;
+    f.pointing_tolerance = o.pointing_tolerance;
+    return f;
   }
 
   // Images per second with the digits that matter: a slow run (Score-CAM, a big photo) is not "0 img/s".
@@ -92,25 +97,27 @@ class Runner {
     hooks.collect = [&](uint64_t ticket, const std::vector<size_t>& batch,
                         const std::vector<const cam::Image*>& images) {
       std::vector<cam::ImageResult> results = engine_.collect(ticket);
-      if (o_.report || o_.panel) add_truth_maps(items, batch, images, results);
+      std::vector<const cam::InputItem*> batch_items;
+      for (size_t i : batch) batch_items.push_back(&items[i]);
+      files_.add_truth_maps(batch_items, images, results);
       return results;
     };
     hooks.encode = [&](size_t i, const cam::Image& image, const cam::ImageResult& result) {
-      return write_outputs(items[i], image, result);
+      return files_.write(items[i], image, result);
     };
     hooks.failed = [&](size_t i, const std::string& error) { return cam::error_record(items[i], error); };
     hooks.deliver = [&](std::vector<cam::Record>& records) {
       finish(records);
       show_progress(false);
     };
-    hooks.stop = [&] { return g_interrupted || output_full_; };
+    hooks.stop = [&] { return g_interrupted || files_.output_full(); };
     if (o_.verbose)
       std::fprintf(stderr, "cam_engine: %d I/O threads (decode, encode, write)%s\n", pipeline_.io_threads(),
                    o_.io_threads > 0 ? " (--io-threads)" : ", one per core");
     const bool complete = pipeline_.run(items.size(), hooks);
     show_progress(true);
     close(jsonl_);
-    if (output_full_) {
+    if (files_.output_full()) {
       std::fprintf(stderr,
                    "cam_engine: stopped: the output is full; free space, then run again with --resume\n");
       return 2;
@@ -172,107 +179,6 @@ class Runner {
     for (const auto& kv : position) rest.push_back(kv.second);
     for (uint64_t at : rest) ordered.append(cam::json_line(records.at(at)));
     ordered.commit();
-  }
-
-  // For a misclassified image whose true class has no map among the top-k, a map of the true class (kind
-  // "truth"), appended after the others, made only for what shows it (the report beside the predicted one,
-  // the panel). One engine call per distinct true class in the batch, for those images only.
-  void add_truth_maps(const std::vector<cam::InputItem>& items, const std::vector<size_t>& batch,
-                      const std::vector<const cam::Image*>& images, std::vector<cam::ImageResult>& results) {
-    std::map<int, std::vector<size_t>> by_truth;  // true class -> positions in `results`
-    for (size_t g = 0; g < batch.size(); ++g) {
-      auto known = label_index_.find(items[batch[g]].truth);
-      if (known == label_index_.end() || results[g].top.empty() || results[g].top[0] == known->second)
-        continue;
-      bool mapped = false;
-      for (int j = 0; j < maps_.topk; ++j) mapped = mapped || results[g].top[j] == known->second;
-      if (!mapped) by_truth[known->second].push_back(g);
-    }
-    for (const auto& [truth, positions] : by_truth) {
-      cam::MapOptions one = maps_;
-      one.topk = 0, one.classes = {truth};
-      std::vector<const cam::Image*> subset;
-      for (size_t g : positions) subset.push_back(images[g]);
-      std::vector<cam::ImageResult> extra = engine_.run(subset, one);
-      for (size_t j = 0; j < positions.size(); ++j)
-        for (cam::ClassMap& m : extra[j].maps) results[positions[j]].maps.push_back(std::move(m));
-    }
-  }
-
-  // Writes one image's files and returns its JSONL record. When a write fails, the files already written for
-  // this image are removed and the record is an error record; a full output also stops the run.
-  nlohmann::json write_outputs(const cam::InputItem& item, const cam::Image& image,
-                               const cam::ImageResult& result) {
-    nlohmann::json r = cam::path_record(item.path);
-    r["name"] = item.output;
-    std::vector<std::string> written;
-    auto save_image = [&](const std::string& file, const cam::Image& picture) {
-      cam::write_image(file, picture);
-      written.push_back(file);
-    };
-    try {
-      if (!item.truth.empty()) {
-        r["truth"] = cam::percent_escape(item.truth, false);
-        if (!label_index_.count(item.truth)) r["truth_unknown"] = true;
-      }
-      fs::path base = fs::path(o_.out) / item.output;
-      std::error_code ec;
-      fs::create_directories(base.parent_path(), ec);
-      const cam::Preprocess& pre = engine_.model().preprocess;
-      cam::Image resized;
-      if (out_w_) resized = cam::resize_image(image, out_w_, out_h_);
-      std::vector<cam::Image> blended(result.maps.size());
-      std::vector<const cam::Image*> overlays;
-      std::vector<std::string> captions = {item.truth.empty() ? "input" : "truth: " + item.truth};
-      r.update(cam::result_record(engine_, maps_, image, result, masks_, item.path, item.output,
-                                  o_.pointing_tolerance));
-      for (size_t j = 0; j < result.maps.size(); ++j) {
-        const cam::ClassMap& m = result.maps[j];
-        nlohmann::json& entry = r["maps"][j];
-        const std::string kind = entry["kind"], method = entry["method"];
-        const cam::Image* overlay = &m.overlay;
-        if (out_w_) {
-          blended[j] = cam::overlay_map(m.map.data(), pre.height, pre.width, resized, maps_.image_weight,
-                                        maps_.colormap);
-          overlay = &blended[j];
-        }
-        std::string file = item.output + "." + (m.method == cam::CamMethod::kCam ? "" : method + ".") + kind +
-                           "." + o_.format;
-        save_image((fs::path(o_.out) / file).string(), *overlay);
-        entry["file"] = file;
-        overlays.push_back(overlay);
-        char prob[32];
-        std::snprintf(prob, sizeof prob, " %.1f%%", 100.0 * m.probability);
-        const bool named = maps_.methods.size() > 1 || m.method != cam::CamMethod::kCam;
-        captions.push_back((named ? method + ": " : "") + engine_.label(m.class_index) + prob +
-                           (kind == "truth" ? " (true class)" : ""));
-      }
-      const size_t fixed_maps =
-          (maps_.topk + maps_.classes.size()) * maps_.methods.size();  // the same on every image
-      if (o_.raw && fixed_maps) {
-        std::vector<float> stacked;
-        for (size_t j = 0; j < fixed_maps; ++j)
-          stacked.insert(stacked.end(), result.maps[j].map.begin(), result.maps[j].map.end());
-        cam::write_npy(base.string() + ".npy", stacked.data(),
-                       {static_cast<int>(fixed_maps), pre.height, pre.width});
-        written.push_back(base.string() + ".npy");
-        r["raw"] = item.output + ".npy";
-      }
-      if (o_.panel) {
-        const cam::Image& first = out_w_ ? resized : image;
-        int tile = std::max(160, std::min(320, first.height));
-        save_image(base.string() + ".panel." + o_.format, cam::make_panel(first, overlays, captions, tile));
-        r["panel"] = item.output + ".panel." + o_.format;
-      }
-    } catch (const cam::Error& e) {
-      const bool full = dynamic_cast<const cam::OutputFullError*>(&e) != nullptr;
-      if (full) output_full_ = true;
-      for (const std::string& file : written) std::remove(file.c_str());
-      r = cam::error_record(item, e.what());
-      if (full)
-        r["retry"] = true;  // not a property of the image: said, but not recorded, so --resume redoes it
-    }
-    return r;
   }
 
   // Appends a batch's records in input order, reporting failures on stderr. The lines go out in one checked
@@ -398,11 +304,10 @@ class Runner {
   cam::Engine& engine_;
   cam::MapOptions maps_;
   cam::MaskSource masks_;
-  std::map<std::string, int> label_index_;   // label -> class index
+  cam::ImageFiles files_;
   cam::LocalizationPerMethod localization_;  // this run's top-1 scores per method, for the summary
   cam::FaithfulnessTally faithfulness_;      // this run's top-1 metrics per method
   cam::Pipeline pipeline_;
-  int out_w_ = 0, out_h_ = 0;
   int64_t max_pixels_ = 0;  // --max-pixels, lowered to what the memory budget allows per image
   bool progress_tty_ = false;
   int jsonl_ = -1;        // predictions.jsonl, written with checked write() calls
@@ -410,7 +315,6 @@ class Runner {
   size_t total_ = 0, ok_ = 0, failed_ = 0, skipped_ = 0;
   size_t failed_before_ = 0;       // failure records kept by --resume
   size_t judged_ = 0, right_ = 0;  // images of this run with a known true class, and those predicted right
-  std::atomic<bool> output_full_{false};
   Clock::time_point start_, last_line_;
 };
 

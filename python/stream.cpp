@@ -2,8 +2,10 @@
 // one batch at a time, record threads), run on a thread of its own that hands finished batches to Python
 // through a queue of at most two. Memory is the pipeline's five batches plus those two, whatever the list's
 // length; a Python consumer that stops pulling stops the pipeline at the next batch. The inputs are the CLI's
-// (folders, list files, images: cli/inputs.h, with its output names and ground truth), or image paths as a
-// list file's lines; an image that cannot be read is a record with its error, and the run goes on.
+// (folders, list files, images: cli/inputs.h, with its output names and ground truth), image paths as a list
+// file's lines, or items as collect_inputs gives them (path, output name, truth: a share of a list split by
+// Ray keeps the names the whole list gave); an image that cannot be read is a record with its error, and the
+// run goes on.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -14,6 +16,7 @@
 
 #include "cli_records.h"
 #include "core.h"
+#include "image_files.h"
 #include "inputs.h"
 #include "pipeline.h"
 
@@ -23,23 +26,83 @@ namespace {
 
 constexpr size_t kQueuedBatches = 2;
 
+// The CLI's --out, --format, --out-size, --raw and --panel from Engine.map's keywords (every key present).
+FileOptions file_options(const nb::dict& d) {
+  FileOptions f;
+  f.out = nb::cast<std::string>(d["out"]);
+  f.format = nb::cast<std::string>(d["format"]);
+  f.out_size = nb::cast<std::string>(d["out_size"]);
+  f.raw = nb::cast<bool>(d["raw"]);
+  f.panel = f.truth_maps = nb::cast<bool>(d["panel"]);
+  return f;
+}
+
+std::string bytes_of(nb::handle h) {
+  nb::bytes b = nb::cast<nb::bytes>(h);
+  return std::string(b.c_str(), b.size());
+}
+
+nb::bytes to_bytes(const std::string& s) {
+  return nb::bytes(s.data(), s.size());
+}
+
+// The CLI's inputs of `args` (folders, list files, images) as (path, output name, truth) byte tuples, and
+// the notes the CLI would warn about.
+nb::tuple inputs_of(const nb::list& args, bool labels_from_folders) {
+  std::vector<std::string> paths;
+  for (nb::handle arg : args) paths.push_back(bytes_of(arg));
+  std::vector<InputItem> items;
+  std::vector<std::string> notes;
+  try {
+    nb::gil_scoped_release release;
+    std::istringstream no_stdin;
+    items = collect_inputs(paths, labels_from_folders, no_stdin, &notes);
+  } catch (const Error& e) {
+    throw ImageError(e.what());
+  }
+  nb::list out;
+  for (const InputItem& item : items)
+    out.append(nb::make_tuple(to_bytes(item.path), to_bytes(item.output), to_bytes(item.truth)));
+  return nb::make_tuple(out, nb::cast(notes));
+}
+
 class Stream {
  public:
   Stream(EngineHandle& handle, const nb::list& inputs, bool as_arguments, bool labels_from_folders,
-         const nb::dict& options, int io_threads)
+         const nb::dict& options, const nb::dict& files, int io_threads)
       : handle_(handle), io_threads_(io_threads > 0 ? io_threads : default_io_threads()) {
     std::vector<std::string> paths;
-    for (nb::handle input : inputs)
-      paths.emplace_back(nb::cast<nb::bytes>(input).c_str(), nb::cast<nb::bytes>(input).size());
+    for (nb::handle input : inputs) {
+      if (nb::isinstance<nb::tuple>(input)) {
+        nb::tuple t = nb::borrow<nb::tuple>(input);
+        if (t.size() != 3) throw OptionError("an input item is (path, name, truth)");
+        items_.push_back({bytes_of(t[0]), bytes_of(t[2]), bytes_of(t[1]), ""});
+      } else {
+        paths.push_back(bytes_of(input));
+      }
+    }
+    if (!items_.empty() && !paths.empty())
+      throw OptionError("inputs: either paths or the items of cam_engine.inputs(), not both");
     {
       std::unique_lock<std::mutex> lock;
       engine_ = &handle.acquire(lock);
       options_ = parse_run_options(*engine_, options);
+      if (files.size() != 0) {  // out=... given
+        FileOptions f = file_options(files);
+        f.pointing_tolerance = options_.pointing_tolerance;
+        try {
+          files_ = std::make_unique<ImageFiles>(*engine_, options_.maps, options_.masks, f);
+        } catch (const Error& e) {
+          throw OptionError(e.what());
+        }
+      }
       try {
         nb::gil_scoped_release release;
         std::istringstream no_stdin;
-        items_ = as_arguments ? collect_inputs(paths, labels_from_folders, no_stdin, &notes_)
-                              : image_items(paths, labels_from_folders);
+        if (as_arguments)
+          items_ = collect_inputs(paths, labels_from_folders, no_stdin, &notes_);
+        else if (!paths.empty())
+          items_ = image_items(paths, labels_from_folders);
       } catch (const Error& e) {
         throw ImageError(e.what());
       }
@@ -112,13 +175,20 @@ class Stream {
     hooks.submit = [&](const std::vector<size_t>&, const std::vector<const Image*>& images) {
       return engine_->submit(images, options_.maps);
     };
-    hooks.collect = [&](uint64_t ticket, const std::vector<size_t>& batch, const std::vector<const Image*>&) {
+    hooks.collect = [&](uint64_t ticket, const std::vector<size_t>& batch,
+                        const std::vector<const Image*>& images) {
       std::vector<ImageResult> collected = engine_->collect(ticket);
+      if (files_) {
+        std::vector<const InputItem*> batch_items;
+        for (size_t i : batch) batch_items.push_back(&items_[i]);
+        files_->add_truth_maps(batch_items, images, collected);
+      }
       for (size_t j = 0; j < batch.size(); ++j) results[batch[j]] = collected[j];
       return collected;
     };
     hooks.encode = [&](size_t i, const Image& image, const ImageResult& result) {
       const InputItem& item = items_[i];
+      if (files_) return files_->write(item, image, result);
       Record r = path_record(item.path);
       r["name"] = item.output;
       if (!item.truth.empty()) r["truth"] = percent_escape(item.truth, false);
@@ -142,7 +212,7 @@ class Stream {
     };
     hooks.stop = [&] {
       std::lock_guard<std::mutex> lock(mutex_);
-      return stop_;
+      return stop_ || (files_ && files_->output_full());
     };
     std::string error;
     try {
@@ -150,6 +220,8 @@ class Stream {
     } catch (const std::exception& e) {
       error = e.what();
     }
+    if (error.empty() && files_ && files_->output_full())
+      error = "the output is full: the records after the last one given have no files";
     std::lock_guard<std::mutex> lock(mutex_);
     error_ = error;
     finished_ = true;
@@ -159,6 +231,7 @@ class Stream {
   EngineHandle& handle_;
   Engine* engine_ = nullptr;
   RunOptions options_;
+  std::unique_ptr<ImageFiles> files_;  // with out=...: the CLI's files of each image
   std::vector<InputItem> items_;
   std::vector<std::string> notes_;
   int io_threads_ = 1;
@@ -173,8 +246,9 @@ class Stream {
 }  // namespace
 
 void bind_stream(nb::module_& m) {
+  m.def("collect_inputs", &inputs_of);
   nb::class_<Stream>(m, "Stream")
-      .def(nb::init<EngineHandle&, const nb::list&, bool, bool, const nb::dict&, int>(),
+      .def(nb::init<EngineHandle&, const nb::list&, bool, bool, const nb::dict&, const nb::dict&, int>(),
            nb::keep_alive<1, 2>())
       .def("next", &Stream::next)
       .def("close", &Stream::close)

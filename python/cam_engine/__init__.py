@@ -20,7 +20,7 @@ import numpy as np
 from . import _core
 from ._core import Error, ImageError, OptionError, WeightsError
 
-__all__ = ["Engine", "Result", "from_torch", "from_keras", "Error", "WeightsError", "ImageError", "OptionError",
+__all__ = ["Engine", "Result", "inputs", "from_torch", "from_keras", "Error", "WeightsError", "ImageError", "OptionError",
            "cuda_device_summary"]
 __version__ = "0.1.0"
 
@@ -164,18 +164,25 @@ class Engine:
         return Result(_core.run_inputs(self._handle, np.ascontiguousarray(a, dtype=np.float32),
                                        _run_options(**options)), self.labels)
 
-    def map(self, inputs, labels_from_folders=False, io_threads=None, **options):
+    def map(self, inputs, labels_from_folders=False, io_threads=None, out=None, raw=False, panel=False,
+            format="png", out_size="original", **options):
         """A generator over any number of images, in order, through the CLI's overlapped pipeline with its
-        memory bound: `inputs` is a folder, a list file or an image path (the CLI's arguments), or a list of
-        image paths. Yields per image the CLI's record (path, name, truth, top, maps with peak and box ...),
+        memory bound: `inputs` is a folder, a list file or an image path (the CLI's arguments), a list of
+        image paths, or items of cam_engine.inputs() (any share of them: each keeps the name and truth the
+        whole list gave it). Yields per image the CLI's record (path, name, truth, top, maps with peak and box ...),
         with "arrays": {"probs", "logits", "maps" (M, H, W)}; an image that cannot be read yields
-        {"path", "name", "error"} and the run goes on. Options as for __call__ (but overlays)."""
+        {"path", "name", "error"} and the run goes on. Options as for __call__ (but overlays).
+        With out=DIR each image's files are written under DIR as the CLI writes them (an overlay per map, and
+        with raw=True the .npy, with panel=True the captioned panel; format png | jpg, out_size as --out-size)
+        and its record names them; predictions.jsonl is the caller's (examples/ray_cam.py writes it)."""
         if isinstance(inputs, (str, bytes, os.PathLike)):
             paths, as_arguments = [os.fsencode(inputs)], True
         else:
-            paths, as_arguments = [os.fsencode(p) for p in inputs], False
+            paths, as_arguments = [_item_or_path(p) for p in inputs], False
+        files = {} if out is None else {"out": os.fsdecode(out), "raw": bool(raw), "panel": bool(panel),
+                                          "format": str(format), "out_size": str(out_size)}
         stream = _core.Stream(self._handle, paths, as_arguments, labels_from_folders, _run_options(**options),
-                              int(io_threads or 0))
+                              files, int(io_threads or 0))
         for note in stream.notes:  # what the CLI warns about: a folder without images, unreadable folders
             warnings.warn("cam_engine: " + note, stacklevel=2)
         return self._records(stream)
@@ -222,6 +229,24 @@ class Engine:
     def __repr__(self):
         return "<cam_engine.Engine %s on %s, input %dx%d%s>" % (
             self.info["architecture"], self.info["backend"], *self.info["input_size"], ", closed" if self.closed else "")
+
+
+def inputs(args, labels_from_folders=False):
+    """The images the CLI would process for `args` (folders, list files, image paths; one or a list), in its
+    order: a list of {"path", "name", "truth"} (bytes, as the file system and the list files give them), the
+    name being the CLI's collision-free output name. Engine.map takes any share of the list, so a list split
+    among workers (examples/ray_cam.py) gives the records one CLI run over all of it gives."""
+    args = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+    items, notes = _core.collect_inputs([os.fsencode(a) for a in args], bool(labels_from_folders))
+    for note in notes:
+        warnings.warn("cam_engine: " + note, stacklevel=2)
+    return [{"path": p, "name": n, "truth": t} for p, n, t in items]
+
+
+def _item_or_path(x):
+    if isinstance(x, dict):
+        return tuple(os.fsencode(x[k]) for k in ("path", "name", "truth"))
+    return os.fsencode(x)
 
 
 def _restore(weights, options):

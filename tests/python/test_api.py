@@ -188,3 +188,17 @@ def test_two_threads_two_engines_and_the_gil_released():
     inside = [t for t in ticks if start <= t <= end]
     gaps = np.diff([start] + inside + [end])
     assert gaps.max() < (end - start) / 4, "a Python thread was blocked for %.3f of %.3f s" % (gaps.max(), end - start)
+
+
+def test_map_writes_the_cli_files_and_refuses_bad_file_options(engine, tmp_path):
+    photos = demo_photos(3)
+    records, _ = run_cli(tmp_path / "cli", photos, "--topk", "1", "--raw", "--format", "jpg", "--out-size", "64")
+    got = list(engine.map(photos, out=tmp_path / "py", raw=True, format="jpg", out_size="64"))
+    assert [{k: v for k, v in g.items() if k != "arrays"} for g in got] == records
+    for r in records:
+        for f in [r["maps"][0]["file"], r["raw"]]:
+            assert (tmp_path / "py" / f).read_bytes() == (tmp_path / "cli" / f).read_bytes()
+    with pytest.raises(cam_engine.OptionError, match="format: 'tiff' is neither png nor jpg"):
+        engine.map(photos, out=tmp_path / "bad", format="tiff")
+    with pytest.raises(cam_engine.OptionError, match="out_size: '0x9' is not original, input, WxH or N"):
+        engine.map(photos, out=tmp_path / "bad", out_size="0x9")
