@@ -39,6 +39,7 @@
 #include <random>
 #include <sstream>
 
+#include "cpu_backend.h"
 #include "engine.h"
 #include "error.h"
 #include "image_io.h"
@@ -80,13 +81,16 @@ std::string cpuinfo_field(const std::string& key) {
   return "";
 }
 
-// Dense fp32 peak estimate of `threads` cores at the clock /proc/cpuinfo reports: 64 FLOP/cycle with AVX-512
+// Dense peak estimate of `threads` cores at the clock /proc/cpuinfo reports: 64 FLOP/cycle with AVX-512
 // (two 512-bit FMA pipes), 32 with AVX2 + FMA (two 256-bit pipes). Zen 4 runs AVX-512 on 256-bit pipes (half
 // that) and turbo clocks exceed the reported one: pass --peak-gflops for a number you trust.
-double cpu_peak_gflops(int threads) {
+// bf16: AVX512-BF16's dot product does twice the FLOPs of an fp32 FMA per instruction; AMX-BF16, 1024 FLOP
+// per cycle per core (a 16x16x32 tile product per 16 cycles).
+double cpu_peak_gflops(int threads, cam::Precision precision) {
   const std::string flags = " " + cpuinfo_field("flags") + " ";
   auto has = [&](const char* flag) { return flags.find(std::string(" ") + flag + " ") != std::string::npos; };
-  const double per_cycle = has("avx512f") ? 64 : has("avx2") && has("fma") ? 32 : 0;
+  double per_cycle = has("avx512f") ? 64 : has("avx2") && has("fma") ? 32 : 0;
+  if (precision == cam::Precision::kBf16) per_cycle = has("amx_bf16") ? 1024 : has("avx512_bf16") ? 128 : 0;
   return threads * std::atof(cpuinfo_field("cpu MHz").c_str()) / 1e3 * per_cycle;
 }
 
@@ -376,11 +380,13 @@ int run(const Options& o) {
   double peak = o.peak_gflops;
   std::string peak_source = "--peak-gflops";
   if (o.backend == cam::BackendKind::kCuda) header["gpu"] = cam::cuda_device_summary(0);
+  if (o.backend == cam::BackendKind::kCpu) header["cpu_isa"] = cam::cpu_isa_name();
   if (o.backend == cam::BackendKind::kCuda && peak <= 0)
     peak = gpu_peak_gflops(header["gpu"], o.precision), peak_source = "data sheet, dense";
   if (o.backend == cam::BackendKind::kCpu && peak <= 0)
-    peak = cpu_peak_gflops(omp_get_max_threads()),
-    peak_source = "estimate: threads x reported clock x FLOP/cycle of the vector ISA";
+    peak = cpu_peak_gflops(omp_get_max_threads(), o.precision),
+    peak_source =
+        "estimate: threads x reported clock x FLOP/cycle of the vector or matrix ISA at this precision";
   if (peak > 0) header["peak_gflops"] = peak, header["peak_source"] = peak_source;
   const std::string busy = o.backend == cam::BackendKind::kCpu ? load_warning(omp_get_max_threads()) : "";
   if (!busy.empty()) {

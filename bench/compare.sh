@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the side-by-side benchmark: the engine (cam_bench) and its peers on the same random full-size
 # ResNet-50 weights, batches, sizes and threads, in one run: Debian's PyTorch and, from .venv (tools/setup.sh),
-# PyPI's current PyTorch and ONNX Runtime (pytorch_cam.py, onnxruntime_cam.py); prints a Markdown table with
+# PyPI's current PyTorch (fp32, and bf16 autocast), ONNX Runtime and OpenVINO (pytorch_cam.py, onnxruntime_cam.py,
+# openvino_cam.py); the engine's bf16 rows where the CPU has bf16 instructions; prints a Markdown table with
 # engine/peer ratios and the engine against the fastest peer.
 # Adds the CUDA rows by itself when a GPU is usable (cam_bench built with CUDA and torch.cuda available).
 #
@@ -34,6 +35,14 @@ if [ "${CPU_ROWS:-1}" != 0 ]; then
   echo "== engine, CPU ($threads threads)" >&2
   "$build/cam_bench" --weights "$weights" --backend cpu --threads "$threads" --batch "$batches" --size "$sizes" \
     --reps "$reps" --json "$out/engine_cpu.json" >&2
+  if "$build/cam_bench" --weights "$weights" --backend cpu --precision bf16 --batch 1 --size 100 --reps 1 --warmup 0 \
+    >/dev/null 2>&1; then
+    echo "== engine, CPU bf16 ($threads threads)" >&2
+    "$build/cam_bench" --weights "$weights" --backend cpu --precision bf16 --threads "$threads" --batch "$batches" \
+      --size "$sizes" --reps "$reps" --json "$out/engine_cpu_bf16.json" >&2
+  else
+    echo "== engine, CPU bf16: refused here (no AVX512-BF16 or AMX); fp32 rows only" >&2
+  fi
   echo "== PyTorch, CPU ($threads threads)" >&2
   "$PYTHON" "$here/pytorch_cam.py" --weights "$weights" --device cpu --threads "$threads" --batch "$batches" \
     --size "$sizes" --reps "$reps" --modes eager,eager-cl --label "$(torch_origin "$PYTHON")" \
@@ -41,10 +50,13 @@ if [ "${CPU_ROWS:-1}" != 0 ]; then
   if [ -x "$peers_python" ] && [ "$peers_python" != "$PYTHON" ]; then
     echo "== PyTorch from PyPI (.venv), CPU ($threads threads)" >&2
     "$peers_python" "$here/pytorch_cam.py" --weights "$weights" --device cpu --threads "$threads" --batch "$batches" \
-      --size "$sizes" --reps "$reps" --modes eager,eager-cl --label PyPI --json "$out/torch_pypi_cpu.json" >&2
+      --size "$sizes" --reps "$reps" --modes eager,eager-cl,bf16-cl --label PyPI --json "$out/torch_pypi_cpu.json" >&2
     echo "== ONNX Runtime, CPU ($threads threads)" >&2
     "$peers_python" "$here/onnxruntime_cam.py" --weights "$weights" --threads "$threads" --batch "$batches" \
       --size "$sizes" --reps "$reps" --json "$out/onnxruntime_cpu.json" >&2
+    echo "== OpenVINO, CPU ($threads threads): f32 and its default precision here" >&2
+    "$peers_python" "$here/openvino_cam.py" --weights "$weights" --threads "$threads" --batch "$batches" \
+      --size "$sizes" --reps "$reps" --json "$out/openvino_cpu.json" >&2
   else
     echo "== no .venv (bash tools/setup.sh): PyPI PyTorch and ONNX Runtime rows left out" >&2
   fi
@@ -63,4 +75,4 @@ if "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 
 else
   echo "== no usable GPU: CPU rows only" >&2
 fi
-"$PYTHON" "$here/compare_table.py" "$out"/engine_*.json "$out"/torch_*.json $(ls "$out"/onnxruntime_*.json 2>/dev/null)
+"$PYTHON" "$here/compare_table.py" "$out"/engine_*.json "$out"/torch_*.json $(ls "$out"/onnxruntime_*.json "$out"/openvino_*.json 2>/dev/null)

@@ -2,7 +2,9 @@
 """Merges cam_bench and pytorch_cam.py JSON results into one Markdown table: each engine row (forward + top-1 CAM
 + upsample, maps to the host) beside every PyTorch mode on the same device, batch and size, with the ratio of
 images per second (engine / peer; above 1 the engine is faster); then each engine row against the fastest peer
-(the slow pytorch-grad-cam reference left out). Peers: PyTorch (Debian's, PyPI's) and ONNX Runtime. Rows whose
+(the slow pytorch-grad-cam reference left out): an fp32 engine row against the fastest fp32 peer, a reduced-
+precision one against the fastest peer in any precision. Peers: PyTorch (Debian's, PyPI's), ONNX Runtime and
+OpenVINO (fp32 and its default precision). Rows whose
 p90 is over 1.5x their median, and runs whose header carries a load warning, are flagged: not comparable."""
 import json
 import sys
@@ -13,6 +15,11 @@ UNSTEADY = 1.5  # as cam_bench: a row whose p90 is over this many times its medi
 
 def unsteady(row):
     return row.get("p90_ms", 0) > UNSTEADY * row["median_ms"]
+
+
+def peer_precision(row):
+    mode = row["mode"]
+    return "bf16" if "bf16" in mode or "bfloat16" in mode else "fp16" if mode.startswith("amp") else "fp32"
 
 
 def main():
@@ -53,7 +60,8 @@ def main():
     for e in engine:
         device = "cuda" if e["backend"] == "cuda" else "cpu"
         peers = [t for t in torch_rows if t["backend"].endswith("-" + device) and t["batch"] == e["batch"] and
-                 t["size"] == e["size"] and t["mode"] != "gradcam"]
+                 t["size"] == e["size"] and t["mode"] != "gradcam" and
+                 (e["precision"] != "fp32" or peer_precision(t) == "fp32")]
         if peers:
             best = max(peers, key=lambda t: t["images_per_s"])
             print("| %s | %s | %d | %d | %s %s (%.1f img/s) | %.2fx%s |" % (

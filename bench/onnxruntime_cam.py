@@ -44,14 +44,46 @@ def minmax(m):
     return m / (1e-7 + m.max(axis=(-2, -1), keepdims=True))
 
 
-def cam_step(session, fc_weight, images_u8, size):
-    x = ((images_u8.astype(np.float32) / 255 - MEAN) / STD).transpose(0, 3, 1, 2)
-    logits, a = session.run(None, {"input": np.ascontiguousarray(x)})
+def inputs_of(images_u8):
+    """The network inputs of uint8 NHWC images: (N, 3, H, W) float32, ImageNet-normalised."""
+    return np.ascontiguousarray(((images_u8.astype(np.float32) / 255 - MEAN) / STD).transpose(0, 3, 1, 2))
+
+
+def top1_cam(fc_weight, logits, a, size):
+    """Probabilities and the top-1 CAM at size x size from the logits and layer4's features (NumPy, OpenCV)."""
     e = np.exp(logits - logits.max(1, keepdims=True))
     probs = e / e.sum(1, keepdims=True)
     top = probs.argmax(1)
     m = minmax(np.maximum(np.einsum("nc,nchw->nhw", fc_weight[top], a), 0))
     return probs, minmax(np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in m]))
+
+
+def cam_step(session, fc_weight, images_u8, size):
+    logits, a = session.run(None, {"input": inputs_of(images_u8)})
+    return top1_cam(fc_weight, logits, a, size)
+
+
+def export_onnx(model, path):
+    """The model with two outputs (logits, layer4's features), dynamic batch and size, as ONNX at `path`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(WithFeatures(model).eval(), (torch.zeros(2, 3, 224, 224),), path, input_names=["input"],
+                          output_names=["logits", "features"],
+                          dynamic_shapes=({0: torch.export.Dim("batch"), 2: torch.export.Dim("h", min=32),
+                                           3: torch.export.Dim("w", min=32)},))
+
+
+def timed_row(step, images, reps, warmup):
+    """Median and p90 milliseconds of step(images) over reps runs after warmup runs."""
+    for _ in range(warmup):
+        step(images)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        step(images)
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.9 * (len(times) - 1) + 0.5))]
 
 
 def main():
@@ -68,12 +100,7 @@ def main():
     fc_weight = model.fc.weight.detach().numpy()
     temporary = tempfile.TemporaryDirectory(prefix="cam_onnx_")  # removed when main returns
     path = os.path.join(temporary.name, "resnet_features.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(WithFeatures(model).eval(), (torch.zeros(2, 3, 224, 224),), path, input_names=["input"],
-                          output_names=["logits", "features"],
-                          dynamic_shapes=({0: torch.export.Dim("batch"), 2: torch.export.Dim("h", min=32),
-                                           3: torch.export.Dim("w", min=32)},))
+    export_onnx(model, path)
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -86,16 +113,7 @@ def main():
     for size in [int(s) for s in args.size.split(",")]:
         for batch in [int(b) for b in args.batch.split(",")]:
             images = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-            for _ in range(args.warmup):
-                cam_step(session, fc_weight, images, size)
-            times = []
-            for _ in range(args.reps):
-                t = time.perf_counter()
-                cam_step(session, fc_weight, images, size)
-                times.append((time.perf_counter() - t) * 1e3)
-            times.sort()
-            median = statistics.median(times)
-            p90 = times[min(len(times) - 1, int(0.9 * (len(times) - 1) + 0.5))]
+            median, p90 = timed_row(lambda x: cam_step(session, fc_weight, x, size), images, args.reps, args.warmup)
             rows.append({"backend": "onnxruntime-cpu", "library": library, "mode": "cpu-ep", "batch": batch,
                          "size": size, "median_ms": median, "p90_ms": p90, "images_per_s": batch / (median / 1e3)})
             print("%-16s %5d %5d %10.2f %10.2f %10.1f" % ("onnxruntime", batch, size, median, p90, rows[-1]["images_per_s"]),

@@ -4,7 +4,8 @@
 brought to the host as the engine returns them, into reused pinned buffers on a GPU as the engine does), the same
 batches, sizes and timing rules as cam_bench.
 
-Modes: eager (fp32), eager-cl (fp32 channels_last), amp-cl (fp16 autocast + channels_last, CUDA), compile
+Modes: eager (fp32), eager-cl (fp32 channels_last), amp-cl (fp16 autocast + channels_last, CUDA), bf16-cl (bf16
+autocast + channels_last, CPU: what a PyTorch user gets on a CPU with bf16 instructions), compile
 (torch.compile of the eager model, where torch has it), gradcam (autograd Grad-CAM with activations and gradients
 copied to the host and resized with OpenCV, as pytorch-grad-cam does: the slow reference).
 """
@@ -59,12 +60,12 @@ class CamRunner:
         return self.pinned[key].copy_(t, non_blocking=True)
 
     @torch.inference_mode()
-    def __call__(self, images_u8, size, amp):
+    def __call__(self, images_u8, size, amp):  # amp: None, torch.float16 (CUDA) or torch.bfloat16 (CPU)
         x = images_u8.permute(0, 3, 1, 2).float().div(255)
         x = (x - MEAN.to(x.device)) / STD.to(x.device)
-        if amp:
+        if amp is not None:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        with torch.autocast(x.device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
             logits = self.model(x)
         probs = logits.float().softmax(1)
         top = probs.topk(self.k, 1).indices
@@ -136,10 +137,11 @@ def main():
     gen = torch.Generator().manual_seed(1)
     for mode in args.modes.split(","):
         model = base
-        if mode in ("eager-cl", "amp-cl"):
+        if mode in ("eager-cl", "amp-cl", "bf16-cl"):
             model = base.to(memory_format=torch.channels_last)
-        if mode == "amp-cl" and device.type != "cuda":
+        if (mode == "amp-cl" and device.type != "cuda") or (mode == "bf16-cl" and device.type != "cpu"):
             continue
+        amp = {"amp-cl": torch.float16, "bf16-cl": torch.bfloat16}.get(mode)
         if mode == "compile":
             if not hasattr(torch, "compile"):
                 print("# compile: not available in torch %s" % torch.__version__)
@@ -154,7 +156,7 @@ def main():
                 if mode == "gradcam":
                     call = lambda: gradcam(base, images, size, device)  # noqa: E731
                 else:
-                    call = lambda: runner(images, size, mode == "amp-cl")  # noqa: E731
+                    call = lambda: runner(images, size, amp)  # noqa: E731
                 for _ in range(args.warmup):
                     call()
                 times = []

@@ -23,6 +23,7 @@
 #include "cli_options.h"
 #include "cli_records.h"
 #include "cli_setup.h"
+#include "cpu_backend.h"
 #include "engine.h"
 #include "error.h"
 #include "image_files.h"
@@ -389,8 +390,11 @@ int main(int argc, char** argv) {
     cam::warn_unknown_truth(items, engine);
     cam::check_run_record(o, mo, engine, inputs, items.size());
     if (o.verbose)
-      std::fprintf(stderr, "cam_engine: %s on %s, %zu images\n", engine.model().describe().c_str(),
-                   engine.backend_name().c_str(), items.size());
+      std::fprintf(
+          stderr, "cam_engine: %s on %s (%s%s), %zu images\n", engine.model().describe().c_str(),
+          engine.backend_name().c_str(), cam::name_of(o.precision),
+          engine.backend_name() == "cpu" ? std::string(", ").append(cam::cpu_isa_name()).c_str() : "",
+          items.size());
     Runner runner(o, engine, mo);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

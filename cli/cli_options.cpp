@@ -71,7 +71,8 @@ options:
                           lines too, unless they give a label after a TAB)
   --batch N               images per batch (default 16)
   --backend auto|cuda|cpu engine backend (default auto: CUDA when a device is there)
-  --precision P           fp32 | tf32 | fp16 | bf16 (reduced precisions on CUDA only; default fp32)
+  --precision P           fp32 | tf32 | fp16 | bf16 (default fp32; the CPU backend: fp32, and bf16 where
+                          the CPU has AVX512-BF16 or AMX)
   --device N              CUDA device index (default 0)
   --conv-fusion M         CUDA: auto | off | on | graph, cuDNN's fused conv+bias+add+ReLU per layer shape
                           (default auto: where measured faster than conv + our epilogue kernel; graph:

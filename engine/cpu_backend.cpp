@@ -1,19 +1,23 @@
-// CPU backend: oneDNN 2.x convolutions in NHWC fp32, primitives built once per (N, H, W) from the network
-// schedule. The plans share one activation arena (the schedule's five buffers, sized for the largest plan)
-// and one copy of each layer's reordered weights per layout oneDNN asks for, so a run whose batches vary in
-// size (short last batches, the true-class maps of a few images) holds the memory of its largest batch only.
-// Everything else comes from cpu_ops.
+// CPU backend: oneDNN 2.x convolutions in NHWC, fp32 or bf16 (bf16 activations and weights, fp32
+// accumulation, the BN shift in fp32; the input converted once, the last block's output converted back for
+// the head and the maps), primitives built once per (N, H, W) from the network schedule. The plans share one
+// activation arena (the schedule's five buffers, sized for the largest plan) and one copy of each layer's
+// reordered weights per layout oneDNN asks for, so a run whose batches vary in size (short last batches, the
+// true-class maps of a few images) holds the memory of its largest batch only. Everything else comes from
+// cpu_ops.
 #include "cpu_backend.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <dnnl.hpp>
 #include <unordered_map>
 
 #include "cam_methods.h"
 #include "cpu_ops.h"
+#include "error.h"
 
 namespace cam {
 
@@ -38,14 +42,18 @@ struct CpuBackend::Dnnl {
 
 namespace {
 
-// Every subsample-th pixel of an NHWC tensor (n, h, w, c) into a dense (n, out_h, out_w, c).
-void subsample_nhwc(const float* in, int n, int h, int w, int c, int step, int out_h, int out_w, float* out) {
+// Every subsample-th pixel of an NHWC tensor (n, h, w, c) into a dense (n, out_h, out_w, c); a pixel is
+// pixel_bytes (c values of any type).
+void subsample_nhwc(const void* in, int n, int h, int w, size_t pixel_bytes, int step, int out_h, int out_w,
+                    void* out) {
+  const char* from = static_cast<const char*>(in);
+  char* to = static_cast<char*>(out);
   for (int b = 0; b < n; ++b)
     for (int y = 0; y < out_h; ++y)
-      for (int x = 0; x < out_w; ++x) {
-        const float* from = in + ((static_cast<int64_t>(b) * h + y * step) * w + x * step) * c;
-        std::copy(from, from + c, out + ((static_cast<int64_t>(b) * out_h + y) * out_w + x) * c);
-      }
+      for (int x = 0; x < out_w; ++x)
+        std::memcpy(to + ((static_cast<int64_t>(b) * out_h + y) * out_w + x) * pixel_bytes,
+                    from + ((static_cast<int64_t>(b) * h + y * step) * w + x * step) * pixel_bytes,
+                    pixel_bytes);
 }
 
 // Profiling laps: each call closes the interval since the previous one and appends it to `into`.
@@ -64,6 +72,37 @@ class Laps {
 
 }  // namespace
 
+const char* cpu_isa_name() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+
+// oneDNN 2.6 also runs bf16 on plain AVX-512 by emulation, which is slower than fp32 there: refused instead.
+std::string cpu_bf16_unavailable_reason() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return "";
+  return std::string("this CPU has no bf16 instructions (oneDNN's best here: ") + cpu_isa_name() +
+         "; bf16 needs AVX512-BF16 or AMX)";
+}
+
 struct CpuBackend::ConvPrimitive {
   dnnl::convolution_forward primitive;
   memory weights;  // in the layout the primitive chose
@@ -79,10 +118,23 @@ struct CpuBackend::ConvPrimitive {
 struct CpuBackend::Plan {
   Schedule schedule;
   std::vector<ConvPrimitive> convs;  // one per schedule step (unused for the pool)
+  dnnl::pooling_forward pool;        // bf16: the max-pool of the stem (fp32: max_pool_cpu)
 };
 
-CpuBackend::CpuBackend(const ResNet& net, int threads, bool fuse_epilogue)
-    : net_(net), fuse_epilogue_(fuse_epilogue), dnnl_(new Dnnl) {
+CpuBackend::CpuBackend(const ResNet& net, int threads, Precision precision, bool fuse_epilogue)
+    : net_(net),
+      fuse_epilogue_(fuse_epilogue),
+      bf16_(precision == Precision::kBf16),
+      activation_bytes_(bf16_ ? 2 : 4),
+      dnnl_(new Dnnl) {
+  if (precision != Precision::kFp32 && precision != Precision::kBf16)
+    throw Error(std::string("the CPU backend computes in fp32 or bf16 (asked for ") + name_of(precision) +
+                ")");
+  if (bf16_) {
+    const std::string why = cpu_bf16_unavailable_reason();
+    if (!why.empty()) throw Error("bf16 on the CPU backend: " + why);
+    if (!fuse_epilogue) throw Error("bf16 on the CPU backend runs with the fused epilogue only");
+  }
   if (threads > 0) omp_set_num_threads(threads);
 }
 
@@ -97,10 +149,10 @@ CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
   s.out_w = step.out_w;
   s.subsample = step.shortcut && c.kernel == 1 && c.pad == 0 ? c.stride : 1;
   const int src_h = s.subsample > 1 ? s.out_h : step.in_h, src_w = s.subsample > 1 ? s.out_w : step.in_w;
-  s.src = memory::desc({n, c.in_channels, src_h, src_w}, memory::data_type::f32, memory::format_tag::nhwc);
-  s.dst =
-      memory::desc({n, c.out_channels, s.out_h, s.out_w}, memory::data_type::f32, memory::format_tag::nhwc);
-  memory::desc any_weights({c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32,
+  const memory::data_type type = bf16_ ? memory::data_type::bf16 : memory::data_type::f32;
+  s.src = memory::desc({n, c.in_channels, src_h, src_w}, type, memory::format_tag::nhwc);
+  s.dst = memory::desc({n, c.out_channels, s.out_h, s.out_w}, type, memory::format_tag::nhwc);
+  memory::desc any_weights({c.out_channels, c.in_channels, c.kernel, c.kernel}, type,
                            memory::format_tag::any);
   memory::desc bias_md({c.out_channels}, memory::data_type::f32, memory::format_tag::a);
   dnnl::primitive_attr attr;
@@ -135,27 +187,41 @@ CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
   if (found != plans_.end()) return *found->second;
   auto plan = std::make_unique<Plan>();
   plan->schedule = net_.schedule(h, w);
-  for (const Step& step : plan->schedule.steps)
+  for (const Step& step : plan->schedule.steps) {
     plan->convs.push_back(step.kind == Step::Kind::kConv ? plan_conv(step, n) : ConvPrimitive());
+    if (step.kind == Step::Kind::kMaxPool && bf16_) {
+      memory::desc src({n, step.in_channels, step.in_h, step.in_w}, memory::data_type::bf16,
+                       memory::format_tag::nhwc);
+      memory::desc dst({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
+                       memory::format_tag::nhwc);
+      dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src,
+                                       dst, {2, 2}, {3, 3}, {1, 1}, {1, 1});
+      plan->pool = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, dnnl_->engine));
+    }
+  }
   dnnl_->stream.wait();
-  const size_t elements = static_cast<size_t>(n) * plan->schedule.largest;
-  if (elements > buffers_[0].size())
+  // In floats: a bf16 arena holds two values per float.
+  const size_t floats = (static_cast<size_t>(n) * plan->schedule.largest * activation_bytes_ + 3) / 4;
+  if (floats > buffers_[0].size())
     for (auto& buffer : buffers_)
-      buffer = std::vector<float>(elements);  // no copy: contents are dead between forwards
+      buffer = std::vector<float>(floats);  // no copy: contents are dead between forwards
+  const size_t input_floats = bf16_ ? (static_cast<size_t>(n) * h * w * 3 + 1) / 2 : 0;
+  if (input_floats > input_.size()) input_ = std::vector<float>(input_floats);
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
 // y = act(conv(x) + shift [+ residual]) of one step. Fused: one oneDNN primitive whose sum post-op adds what
 // y holds, so with a residual y must be the residual's buffer (the caller accumulates in place); otherwise
 // the plain conv into y and the shared bn_act math in place on y. A subsampled input goes to free_buffer.
-void CpuBackend::run_conv(const Step& step, const ConvPrimitive& s, int n, const float* x, float* y,
-                          const float* residual, float* free_buffer) {
+void CpuBackend::run_conv(const Step& step, const ConvPrimitive& s, int n, const void* x, void* y,
+                          const void* residual, void* free_buffer) {
   const ConvLayer& c = *step.conv;
   if (s.subsample > 1) {
-    subsample_nhwc(x, n, step.in_h, step.in_w, c.in_channels, s.subsample, s.out_h, s.out_w, free_buffer);
+    subsample_nhwc(x, n, step.in_h, step.in_w, c.in_channels * activation_bytes_, s.subsample, s.out_h,
+                   s.out_w, free_buffer);
     x = free_buffer;
   }
-  memory src_mem(s.src, dnnl_->engine, const_cast<float*>(x));
+  memory src_mem(s.src, dnnl_->engine, const_cast<void*>(x));
   memory dst_mem(s.dst, dnnl_->engine, y);
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst_mem}};
@@ -163,8 +229,33 @@ void CpuBackend::run_conv(const Step& step, const ConvPrimitive& s, int n, const
   s.primitive.execute(dnnl_->stream, args);
   dnnl_->stream.wait();
   if (!fuse_epilogue_)
-    bn_act_cpu(y, c.shift.data(), residual, step.relu, static_cast<int64_t>(n) * s.out_h * s.out_w,
-               c.out_channels, y);
+    bn_act_cpu(static_cast<float*>(y), c.shift.data(), static_cast<const float*>(residual), step.relu,
+               static_cast<int64_t>(n) * s.out_h * s.out_w, c.out_channels, static_cast<float*>(y));
+}
+
+// oneDNN reorders between fp32 and bf16 (round to nearest even; back exactly).
+void CpuBackend::to_activations(const float* x, size_t count, void* y) {
+  if (!bf16_) {
+    std::copy(x, x + count, static_cast<float*>(y));
+    return;
+  }
+  const memory::dims dims{static_cast<memory::dim>(count)};
+  memory from({dims, memory::data_type::f32, memory::format_tag::a}, dnnl_->engine, const_cast<float*>(x));
+  memory to({dims, memory::data_type::bf16, memory::format_tag::a}, dnnl_->engine, y);
+  dnnl::reorder(from, to).execute(dnnl_->stream, from, to);
+  dnnl_->stream.wait();
+}
+
+void CpuBackend::from_activations(const void* x, size_t count, float* y) {
+  if (!bf16_) {
+    std::copy(static_cast<const float*>(x), static_cast<const float*>(x) + count, y);
+    return;
+  }
+  const memory::dims dims{static_cast<memory::dim>(count)};
+  memory from({dims, memory::data_type::bf16, memory::format_tag::a}, dnnl_->engine, const_cast<void*>(x));
+  memory to({dims, memory::data_type::f32, memory::format_tag::a}, dnnl_->engine, y);
+  dnnl::reorder(from, to).execute(dnnl_->stream, from, to);
+  dnnl_->stream.wait();
 }
 
 void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
@@ -172,13 +263,18 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   Laps laps;
   layers_.clear();
   laps.start();
+  const void* network_input = input;
+  if (bf16_) {
+    to_activations(input, static_cast<size_t>(n) * h * w * 3, input_.data());
+    network_input = input_.data();
+  }
   // Schedule buffer -> plan buffer. A fused residual step accumulates in place into its residual's buffer
   // (oneDNN's sum post-op), which the schedule leaves dead after the step; that buffer then becomes the
   // step's output and the output's buffer takes its place.
   int physical[Schedule::kBuffers];
   for (int b = 0; b < Schedule::kBuffers; ++b) physical[b] = b;
-  auto buffer = [&](int index) {
-    return index == Step::kNetworkInput ? const_cast<float*>(input)
+  auto buffer = [&](int index) -> void* {
+    return index == Step::kNetworkInput ? const_cast<void*>(network_input)
            : index == Step::kNone       ? nullptr
                                         : buffers_[physical[index]].data();
   };
@@ -186,7 +282,18 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   for (size_t i = 0; i < plan.schedule.steps.size(); ++i) {
     const Step& step = plan.schedule.steps[i];
     if (step.kind == Step::Kind::kMaxPool) {
-      max_pool_cpu(buffer(step.input), n, step.in_h, step.in_w, step.in_channels, buffer(step.output));
+      if (bf16_) {
+        memory::desc src({n, step.in_channels, step.in_h, step.in_w}, memory::data_type::bf16,
+                         memory::format_tag::nhwc);
+        memory::desc dst({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
+                         memory::format_tag::nhwc);
+        plan.pool.execute(dnnl_->stream, {{DNNL_ARG_SRC, memory(src, dnnl_->engine, buffer(step.input))},
+                                          {DNNL_ARG_DST, memory(dst, dnnl_->engine, buffer(step.output))}});
+        dnnl_->stream.wait();
+      } else {
+        max_pool_cpu(static_cast<const float*>(buffer(step.input)), n, step.in_h, step.in_w, step.in_channels,
+                     static_cast<float*>(buffer(step.output)));
+      }
       if (profile_layers_) laps.lap(layers_, "maxpool");
     } else {
       const bool in_place = fuse_epilogue_ && step.residual != Step::kNone;
@@ -196,16 +303,17 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
       if (profile_layers_) laps.lap(layers_, step.conv->name, 2.0 * n * step.macs());
     }
     if (keep_stages && step.stage_output) {
-      const float* x = buffer(step.output);
-      out.stages.emplace_back(x, x + static_cast<size_t>(n) * step.out_h * step.out_w * step.out_channels);
+      out.stages.emplace_back(static_cast<size_t>(n) * step.out_h * step.out_w * step.out_channels);
+      from_activations(buffer(step.output), out.stages.back().size(), out.stages.back().data());
     }
   }
   const Schedule& schedule = plan.schedule;
-  const float* features = buffer(schedule.features);
   const int c = net_.feature_channels, hw = schedule.feature_h * schedule.feature_w;
   out.feature_h = schedule.feature_h;
   out.feature_w = schedule.feature_w;
-  out.features.assign(features, features + static_cast<size_t>(n) * hw * c);
+  out.features.resize(static_cast<size_t>(n) * hw * c);
+  from_activations(buffer(schedule.features), out.features.size(), out.features.data());
+  const float* features = out.features.data();
   std::vector<float> pooled(static_cast<size_t>(n) * c);
   global_avg_pool_cpu(features, n, hw, c, pooled.data());
   if (profile_layers_) laps.lap(layers_, "avgpool");

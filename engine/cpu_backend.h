@@ -1,5 +1,7 @@
-// CPU backend: oneDNN convolutions (NHWC fp32) with the BN shift as bias and residual + ReLU as post-ops, or,
-// with fuse_epilogue = false, plain convolutions followed by the shared bn_act math. The rest is cpu_ops.
+// CPU backend: oneDNN convolutions (NHWC, fp32 or bf16 activations and weights with fp32 accumulation) with
+// the BN shift as bias and residual + ReLU as post-ops, or, with fuse_epilogue = false (fp32), plain
+// convolutions followed by the shared bn_act math. The head and the maps run in fp32 (cpu_ops) from the last
+// block's output.
 #pragma once
 #include <map>
 #include <memory>
@@ -7,17 +9,26 @@
 #include <vector>
 
 #include "backend.h"
+#include "options.h"
 #include "resnet.h"
 
 namespace cam {
 
+// The best instructions oneDNN uses on this CPU: "avx512_core_amx", "avx512_core_bf16", "avx2", ...
+const char* cpu_isa_name();
+// Whether oneDNN has bf16 instructions here (AVX512-BF16 or AMX), and if not why bf16 is refused.
+std::string cpu_bf16_unavailable_reason();
+
 class CpuBackend : public Backend {
  public:
-  // threads <= 0: all cores.
-  CpuBackend(const ResNet& net, int threads, bool fuse_epilogue = true);
+  // threads <= 0: all cores. precision: fp32, or bf16 where the CPU has bf16 instructions (AVX512-BF16, AMX);
+  // throws Error otherwise.
+  CpuBackend(const ResNet& net, int threads, Precision precision = Precision::kFp32,
+             bool fuse_epilogue = true);
   ~CpuBackend() override;
 
   std::string name() const override { return "cpu"; }
+  Precision precision() const { return bf16_ ? Precision::kBf16 : Precision::kFp32; }
   void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
   void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
 
@@ -26,16 +37,22 @@ class CpuBackend : public Backend {
   struct ConvPrimitive;
   Plan& plan_for(int n, int h, int w);
   ConvPrimitive plan_conv(const Step& step, int n) const;
-  void run_conv(const Step& step, const ConvPrimitive& s, int n, const float* x, float* y,
-                const float* residual, float* free_buffer);
+  void run_conv(const Step& step, const ConvPrimitive& s, int n, const void* x, void* y, const void* residual,
+                void* free_buffer);
+  // Converts `count` values between fp32 and the activations' type (a copy in fp32).
+  void to_activations(const float* x, size_t count, void* y);
+  void from_activations(const void* x, size_t count, float* y);
 
   const ResNet& net_;
   bool fuse_epilogue_;
+  bool bf16_;
+  size_t activation_bytes_;  // of one value: 4 (fp32) or 2 (bf16)
   struct Dnnl;
   std::unique_ptr<Dnnl> dnnl_;
   std::map<std::tuple<int, int, int>, std::unique_ptr<Plan>> plans_;
-  std::vector<float>
-      buffers_[Schedule::kBuffers];  // activation arena, each of the largest plan's largest activation
+  // The activation arena: each of the largest plan's largest activation (fp32, or two bf16 values per float),
+  // and with bf16 the network input in bf16.
+  std::vector<float> buffers_[Schedule::kBuffers], input_;
 };
 
 }  // namespace cam

@@ -43,10 +43,7 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
       std::fprintf(stderr, "cam_engine: no usable GPU (%s); running on the CPU\n", why.c_str());
 #endif
   }
-  if (o.precision != Precision::kFp32)
-    throw Error(std::string("the CPU backend computes in fp32 only (asked for ") + name_of(o.precision) +
-                ")");
-  return std::make_unique<CpuBackend>(net, o.threads);
+  return std::make_unique<CpuBackend>(net, o.threads, o.precision);
 }
 
 }  // namespace

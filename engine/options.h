@@ -9,7 +9,8 @@ namespace cam {
 
 enum class BackendKind { kAuto, kCpu, kCuda };
 // Storage and math of activations and conv weights: fp32 exact (no TF32), tf32 math on fp32 storage,
-// fp16 or bf16 storage with fp32 accumulation. The CPU backend computes in fp32 only.
+// fp16 or bf16 storage with fp32 accumulation. The CPU backend computes in fp32, or bf16 where the CPU has
+// bf16 instructions (AVX512-BF16, AMX).
 enum class Precision { kFp32, kTf32, kFp16, kBf16 };
 // CUDA, per conv shape: cuDNN's fused conv + bias + residual + ReLU or the conv followed by our bn_act
 // kernel. auto: the faster of the two, measured at planning (bn_act on ties); off: always bn_act; on: fused

@@ -15,6 +15,7 @@
 #include "atomic_file.h"
 #include "cli_records.h"
 #include "colormap_table.h"
+#include "cpu_backend.h"
 #include "image_io.h"
 
 namespace cam::python {
@@ -41,29 +42,6 @@ Image image_of(const ImageArray& a) {
 template <typename T>
 T option(const nb::dict& d, const char* key) {
   return nb::cast<T>(d[key]);
-}
-
-const char* cpu_isa_name() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41:
-      return "sse41";
-    case dnnl::cpu_isa::avx:
-      return "avx";
-    case dnnl::cpu_isa::avx2:
-      return "avx2";
-    case dnnl::cpu_isa::avx2_vnni:
-      return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core:
-      return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni:
-      return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16:
-      return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx:
-      return "avx512_core_amx";
-    default:
-      return "other";
-  }
 }
 
 std::unique_ptr<EngineHandle> make_engine(const nb::bytes& weights, bool is_content, const std::string& name,

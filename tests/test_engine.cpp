@@ -45,7 +45,7 @@ TEST_CASE("option names parse to their values and back; anything else is refused
 TEST_CASE("option errors are clear") {
   cam::EngineOptions o = cpu();
   o.precision = cam::Precision::kFp16;
-  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), "the CPU backend computes in fp32 only (asked for fp16)",
+  CHECK_THROWS_WITH_AS(cam::Engine(kWeights, o), "the CPU backend computes in fp32 or bf16 (asked for fp16)",
                        cam::Error);
   CHECK_THROWS_WITH_AS(cam::Engine("/nonexistent/w.safetensors", cpu()),
                        doctest::Contains("/nonexistent/w.safetensors: cannot open"), cam::Error);

@@ -22,7 +22,7 @@ TEST_CASE("CPU forward matches PyTorch: logits, top-5 and every stage, fused and
     for (bool fused : {true, false}) {
       CAPTURE(name);
       CAPTURE(fused);
-      cam::CpuBackend backend(net, 0, fused);
+      cam::CpuBackend backend(net, 0, cam::Precision::kFp32, fused);
       camtest::check_forward(backend, camtest::data_path(std::string(name) + "_expected.safetensors"), {});
     }
   }

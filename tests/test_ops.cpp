@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "colormap_table.h"
+#include "error.h"
 #include "cpu_backend.h"
 #include "cam_methods.h"
 #include "cpu_ops.h"
@@ -69,25 +71,47 @@ std::vector<float> naive_maxpool(const std::vector<float>& x, int n, int h, int 
 }
 
 // Forward of a whole ResNet description from the naive ops; returns the final features.
-std::vector<float> naive_features(const cam::ResNet& net, std::vector<float> x, int n, int& h, int& w) {
+// fp32 -> the nearest bf16 (ties to even), kept in a float: what a bf16 store keeps.
+void round_to_bf16(std::vector<float>& v) {
+  for (float& f : v) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000u;
+    std::memcpy(&f, &bits, 4);
+  }
+}
+
+// The last block's output in double-accumulated fp32. With stored_bf16, every stored activation (each conv's
+// output after its bias, shortcut and ReLU, as the bf16 backend stores them) is rounded to bf16; the caller
+// rounds the input and the weights.
+std::vector<float> naive_features(const cam::ResNet& net, std::vector<float> x, int n, int& h, int& w,
+                                  bool stored_bf16 = false) {
+  auto store = [&](std::vector<float>& v) {
+    if (stored_bf16) round_to_bf16(v);
+  };
   int oh, ow;
   x = naive_conv(x, n, h, w, net.stem, oh, ow);
   naive_relu(x);
+  store(x);
   x = naive_maxpool(x, n, oh, ow, net.stem.out_channels, h, w);
   for (const auto& stage : net.stages)
     for (const cam::Block& b : stage) {
       int sh, sw;
       std::vector<float> shortcut = b.has_downsample ? naive_conv(x, n, h, w, b.downsample, sh, sw) : x;
+      store(shortcut);
       std::vector<float> t = naive_conv(x, n, h, w, b.conv1, oh, ow);
       naive_relu(t);
+      store(t);
       int th = oh, tw = ow;
       t = naive_conv(t, n, th, tw, b.conv2, oh, ow);
       if (b.conv3.out_channels) {
         naive_relu(t);
+        store(t);
         th = oh, tw = ow;
         t = naive_conv(t, n, th, tw, b.conv3, oh, ow);
       }
       for (size_t i = 0; i < t.size(); ++i) t[i] = std::max(0.0f, t[i] + shortcut[i]);
+      store(t);
       x = t;
       h = oh, w = ow;
     }
@@ -189,7 +213,7 @@ TEST_CASE(
         CAPTURE(kind);
         CAPTURE(hw.first);
         CAPTURE(fused);
-        cam::CpuBackend backend(net, 0, fused);
+        cam::CpuBackend backend(net, 0, cam::Precision::kFp32, fused);
         cam::ForwardResult out;
         backend.forward(x.data(), n, hw.first, hw.second, false, out);
         CHECK(out.feature_h == h);
@@ -213,6 +237,59 @@ TEST_CASE(
           }
         CHECK(camtest::rel_l2(out.logits, logits) < 1e-5);
       }
+    }
+}
+
+TEST_CASE("bf16 forward equals the naive forward that rounds what the bf16 backend stores") {
+  const std::string why = cam::cpu_bf16_unavailable_reason();
+  if (!why.empty()) {
+    MESSAGE("skipped: " << why);
+    cam::ResNet net = random_resnet(true, 8, 7);
+    CHECK_THROWS_WITH_AS(cam::CpuBackend(net, 0, cam::Precision::kBf16),
+                         ("bf16 on the CPU backend: " + why).c_str(), cam::Error);
+    return;
+  }
+  for (int kind : {0, 1, 2})
+    for (auto hw : {std::make_pair(27, 19), std::make_pair(40, 33)}) {
+      CAPTURE(kind);
+      CAPTURE(hw.first);
+      cam::ResNet net = random_resnet(kind > 0, 16, 7, kind == 2);
+      const int n = 2;
+      std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * 3, rng);
+      int h = hw.first, w = hw.second;
+      const std::vector<float> fp32 = naive_features(net, x, n, h, w);
+      cam::ResNet rounded = net;
+      round_to_bf16(rounded.stem.weight);
+      for (auto& stage : rounded.stages)
+        for (cam::Block& b : stage)
+          for (cam::ConvLayer* c : {&b.conv1, &b.conv2, &b.conv3, &b.downsample}) round_to_bf16(c->weight);
+      std::vector<float> x16 = x;
+      round_to_bf16(x16);
+      h = hw.first, w = hw.second;
+      const std::vector<float> emulated = naive_features(rounded, x16, n, h, w, true);
+      cam::CpuBackend backend(net, 0, cam::Precision::kBf16);
+      cam::ForwardResult out;
+      backend.forward(x.data(), n, hw.first, hw.second, false, out);
+      REQUIRE(out.features.size() == fp32.size());
+      // Only the accumulation order differs from the emulation: now and then a value lands on the other side
+      // of a bf16 rounding step and the layers after it carry the difference on, while against fp32 every
+      // stored value differs by its rounding. So most features equal the emulation's bit for bit, few fp32's.
+      size_t equal_emulated = 0, equal_fp32 = 0, nonzero = 0;  // among the features fp32 has above 0
+      for (size_t i = 0; i < fp32.size(); ++i) {
+        if (fp32[i] == 0.0f) continue;
+        ++nonzero;
+        equal_emulated += out.features[i] == emulated[i];
+        equal_fp32 += out.features[i] == fp32[i];
+      }
+      const double to_emulated = camtest::rel_l2(out.features, emulated),
+                   to_fp32 = camtest::rel_l2(out.features, fp32);
+      MESSAGE("bf16 features: rel. L2 " << to_emulated << " to the bf16 emulation, " << to_fp32
+                                        << " to fp32; " << equal_emulated << " and " << equal_fp32 << " of "
+                                        << nonzero << " positive features bit-equal");
+      CHECK(equal_emulated > 0.5 * nonzero);
+      CHECK(equal_fp32 < 0.05 * nonzero);
+      CHECK(to_emulated < 0.5 * to_fp32);
+      CHECK(to_fp32 < 3e-2);
     }
 }
 

@@ -140,7 +140,7 @@ class Engine:
             self._handle = _core.make_engine(bytes(weights), True, "<weights in memory>", core_options)
         else:
             self._handle = _core.make_engine(os.fsencode(weights), False, "", core_options)
-        self.info = json.loads(_core.info_json(self._handle))
+        self.info = dict(json.loads(_core.info_json(self._handle)), precision=precision)
         self.labels = self.info["labels"]
 
     def __call__(self, images, **options):

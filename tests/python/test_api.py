@@ -202,3 +202,19 @@ def test_map_writes_the_cli_files_and_refuses_bad_file_options(engine, tmp_path)
         engine.map(photos, out=tmp_path / "bad", format="tiff")
     with pytest.raises(cam_engine.OptionError, match="out_size: '0x9' is not original, input, WxH or N"):
         engine.map(photos, out=tmp_path / "bad", out_size="0x9")
+
+
+def test_bf16_on_the_cpu_gives_the_fp32_top1(engine):
+    photos = demo_photos(12)
+    try:
+        bf16 = cam_engine.Engine(WEIGHTS, backend="cpu", precision="bf16")
+    except cam_engine.Error as e:
+        assert "no bf16 instructions" in str(e)
+        pytest.skip(str(e))
+    assert bf16.info["precision"] == "bf16" and engine.info["precision"] == "fp32"
+    a, b = engine(photos), bf16(photos)
+    assert np.array_equal(a.top[:, 0], b.top[:, 0])
+    assert np.abs(a.probs - b.probs).max() < 0.02
+    assert np.abs(a.maps - b.maps).max() < 0.06
+    with pytest.raises(cam_engine.Error, match="the CPU backend computes in fp32 or bf16 \\(asked for fp16\\)"):
+        cam_engine.Engine(WEIGHTS, backend="cpu", precision="fp16")
