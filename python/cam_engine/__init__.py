@@ -122,7 +122,7 @@ class Engine:
     """A ResNet's weights on a backend, held like an ONNX Runtime InferenceSession.
 
     weights: a safetensors path (tools/convert.py converts others), or its bytes. backend: auto | cpu | cuda;
-    precision: fp32 | tf32 | fp16 | bf16 (CUDA); threads: CPU threads (None: all cores); input_size: (W, H) or
+    precision: fp32 | tf32 | fp16 | bf16 (CUDA; on the CPU fp32, and bf16 where it has AVX512-BF16 or AMX); threads: CPU threads (None: all cores); input_size: (W, H) or
     N instead of the weights' own; resize: how images are resized to it (pil-bilinear, cv2-area, ...).
     Raises WeightsError for weights it cannot run, OptionError for impossible options.
     """

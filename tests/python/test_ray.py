@@ -22,7 +22,9 @@ def _example():
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # A small object store: the records are small, and a CI container's /dev/shm may be too.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             object_store_memory=200 * 1024 * 1024)
     yield
     ray.shutdown()
 
