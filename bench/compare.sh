@@ -3,7 +3,7 @@
 # ResNet-50 weights, batches, sizes and threads, in one run: Debian's PyTorch and, from .venv (tools/setup.sh),
 # PyPI's current PyTorch (fp32, and bf16 autocast), ONNX Runtime and OpenVINO (pytorch_cam.py, onnxruntime_cam.py,
 # openvino_cam.py); the engine's bf16 rows where the CPU has bf16 instructions; prints a Markdown table with
-# engine/peer ratios and the engine against the fastest peer.
+# ratios of engine to peer and the engine against the fastest peer.
 # Adds the CUDA rows by itself when a GPU is usable (cam_bench built with CUDA and torch.cuda available).
 #
 #   bench/compare.sh                        # CPU here: batches 1,16 at 224 and 100

@@ -38,7 +38,7 @@ void head_cam_weights_cpu(const std::vector<const float*>& weights, const std::v
                           const std::vector<int>& outs, const std::vector<const float*>& activations,
                           const float* fc_row, float* out);
 
-// CAM of one image for one class (conventions.md steps 1-5): features (h, w, C), weights (C) -> out (out_h,
+// CAM of one image for one class (docs/conventions.md, steps 1-5): features (h, w, C), weights (C) -> out (out_h,
 // out_w) in [0, 1]. lowres: scratch of h*w floats (the map at feature resolution after steps 1-3 on return).
 void class_map_cpu(const float* features, int h, int w, int c, const float* weights, int out_h, int out_w,
                    float* lowres, float* out);

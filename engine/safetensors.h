@@ -1,7 +1,7 @@
 // Reader of the safetensors format (huggingface spec): an 8-byte little-endian header length N, N bytes of
 // JSON (tensor table + optional "__metadata__" string map), then the raw little-endian tensor data. The file
 // is read whole (at most 4 GiB; a read, unlike a mapping, cannot die of SIGBUS when the file is truncated
-// meanwhile); every spec rule is checked before any tensor is handed out (see conventions.md).
+// meanwhile); every spec rule is checked before any tensor is handed out (docs/conventions.md).
 #pragma once
 #include <cstddef>
 #include <cstdint>

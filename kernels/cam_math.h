@@ -1,5 +1,4 @@
-// Element math of the class activation map, as pytorch-grad-cam computes it (see shared
-// notes/conventions.md):
+// Element math of the class activation map, as pytorch-grad-cam computes it (docs/conventions.md, steps 1-5):
 //   m = ReLU(sum_k W[c,k] * A[i,j,k]);  m = (m - min) / (max - min + 1e-7);  bilinear upsample;  min-max
 //   again.
 // The bilinear rule is OpenCV INTER_LINEAR = PyTorch interpolate(bilinear, align_corners=False, no

@@ -4,7 +4,7 @@ format, converted by tools/convert.py, run through cam_engine and compared with 
 (probabilities and Grad-CAM by autograd). Exits 77 (ctest: skipped) when /usr/bin/python3 lacks a package.
 
 Keras files are written with h5py in the layout Keras 2 model.save writes (model_weights/<layer> with layer_names
-and weight_names attributes; tests/test_peers_keras.py uses the real Keras 2 and 3), from a PyTorch model
+and weight_names attributes; tests/peers/test_peers_keras.py uses the real Keras 2 and 3), from a PyTorch model
 with Keras v1 semantics (conv biases, stride in the first 1x1, BN eps 1.001e-5). ONNX files come from
 torch.onnx.export, which folds BN into the convolutions.
 """
@@ -149,7 +149,7 @@ def main():
                     text.strip().splitlines()[-1] if text.strip() else "no output"))
 
     # Keras v1 semantics in the Keras 2 .h5 layout, with a Dense hidden layer (real Keras files of both versions:
-    # tests/test_peers_keras.py).
+    # tests/peers/test_peers_keras.py).
     k = torch_resnet.randomize(torch_resnet.ResNet(50, 8, 4, hidden=(24,), stride_in_1x1=True, conv_bias=True, eps=1.001e-5), 3)
     with torch.no_grad():
         k.conv1.weight /= 60.0  # caffe inputs span about +-128: keep activations (and probabilities) in a useful range

@@ -1,4 +1,4 @@
-// Localisation ground truth and scores (engine/object_mask.*): masks from a white background, boxes and mask
+// Localisation ground truth and scores (cli/object_mask.h, cli/object_mask.cpp): masks from a white background, boxes and mask
 // images, and the pointing game / energy-in-mask, each against a plain reference written here a different way
 // (the background grown by whole-image sweeps until nothing changes; the energy summed pixel by pixel from
 // the inverse mapping of mask pixels to map pixels).

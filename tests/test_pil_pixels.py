@@ -2,7 +2,7 @@
 """The engine's pixels are PIL's: decoded JPEGs (libjpeg-turbo with PIL's settings) and the antialiased bilinear
 and bicubic resizes (Image.resize(size, BILINEAR), torchvision's PIL path; BICUBIC, timm's), the NEAREST one (Keras load_img's default) and
 OpenCV's cv2.resize(INTER_LINEAR) and (INTER_AREA) compared bit for bit with PIL and cv2, through
-tests/image_pixels (the engine's read_image and resize_image, written as PNG).
+the image_pixels tool (tests/image_pixels.cpp: the engine's read_image and resize_image, written as PNG).
 Inputs: real Fruits-360 photos (tests/data/fruits360_heldout, 100x100 JPEG) stretched to 224x224 and 160x160 as
 the shipped model and fine-tunes do, shrunk to 64x64 and to odd sizes; generated photos: large noisy ones
 (1024x768 q85, shrunk to 224x224 and to 301x177), odd-sized (333x221), gray, CMYK, progressive, 4:4:4 and 4:2:0

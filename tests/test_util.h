@@ -32,7 +32,7 @@ cam::Image random_image(int width, int height, std::mt19937& rng);
 // Fixture images stored as U8 (N, H, W, 3) in an expected-values file.
 std::vector<cam::Image> fixture_images(const std::string& expected_path);
 
-// The object of a photo on white, computed plainly (for engine/object_mask.h): the background grows by
+// The object of a photo on white, computed plainly (for cli/object_mask.h): the background grows by
 // whole-image sweeps from the border through pixels with every channel >= threshold until nothing changes;
 // returns (height, width), 1 = object.
 std::vector<uint8_t> reference_object_mask(const cam::Image& image, int threshold);

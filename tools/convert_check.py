@@ -3,7 +3,7 @@
 The PyTorch side: a PyTorch source is run itself (its state_dict in the matching torchvision-style model); Keras
 and ONNX sources are re-run in PyTorch from the converted tensors with the source's semantics (stride placement,
 conv biases, BN eps), as no Keras or ONNX runtime is assumed. Bounds: probabilities max |diff| <= 1e-5 and the
-top-1 CAM (conventions.md) max |diff| <= 1e-4, as the golden tests.
+top-1 CAM (docs/conventions.md) max |diff| <= 1e-4, as the golden tests.
 """
 import json
 import os
@@ -28,7 +28,7 @@ def engine_binary(given):
 
 
 def torch_cams(model, images, pre):
-    """Probabilities and top-1 CAMs (steps 1-5 of conventions.md) for uint8 images (N, H, W, 3) at the input size.
+    """Probabilities and top-1 CAMs (steps 1-5 of docs/conventions.md) for uint8 images (N, H, W, 3) at the input size.
     Grad-CAM by autograd on layer4's output, so it is right for any head (one Linear, an MLP, torchvision's or
     timm's modules)."""
     x = images.astype(np.float32)

@@ -1,7 +1,7 @@
 """Reads the layers of a Keras ResNet file for tools/convert.py: [(Keras applications layer name, {var: array})] in
 file order, and the head's Dense layers with their activations when the file carries the model's config.
 
-Files, as the real libraries write them (checked in tests/test_peers_keras.py against tf_keras and Keras 3):
+Files, as the real libraries write them (checked in tests/peers/test_peers_keras.py against tf_keras and Keras 3):
 - Keras 2 `.h5` (tf_keras `model.save` or `save_weights`): groups named after the layers (`conv1_conv`,
   `conv2_block1_0_bn`, ...), `layer_names` and `weight_names` attributes; `model.save` adds the config as the
   `model_config` attribute. A nested model (`Sequential([base, ...])`) is one group whose weight names carry the

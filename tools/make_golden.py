@@ -3,7 +3,7 @@
 
 For each fixture: a torchvision-named ResNet with random weights and random BN running statistics, a few fixed
 uint8 inputs at the network input size, and the expected logits, per-stage activations (NHWC), Grad-CAM maps computed
-the pytorch-grad-cam way (autograd on layer4[-1], then conventions.md steps 2-5 with cv2.resize) and one overlay
+the pytorch-grad-cam way (autograd on layer4[-1], then docs/conventions.md steps 2-5 with cv2.resize) and one overlay
 made as show_cam_on_image does.
 
   make_golden.py                 # the committed fixtures
