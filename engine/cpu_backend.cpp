@@ -23,12 +23,32 @@ namespace cam {
 
 using dnnl::memory;
 
+namespace {
+
+// A dense vector of `count` values of `type` (the shape of a whole tensor as one reorder sees it).
+memory::desc flat(size_t count, memory::data_type type) {
+  return memory::desc({static_cast<memory::dim>(count)}, type, memory::format_tag::a);
+}
+
+}  // namespace
+
 // The oneDNN engine and stream, and each layer's weights reordered into the layouts the primitives chose:
 // plans whose primitives choose the same layout share one copy.
 struct CpuBackend::Dnnl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::vector<std::pair<const ConvLayer*, memory>> weights;
+
+  // `count` values from x to y through a reorder between fp32 and bf16 (round to nearest even; bf16 to fp32
+  // is exact): `plan_reorder` is the plan's, or empty to build one (for the stages kept for tests only).
+  void convert(const dnnl::reorder& plan_reorder, const void* x, memory::data_type from, void* y,
+               memory::data_type to, size_t count) {
+    memory source(flat(count, from), engine, const_cast<void*>(x));
+    memory target(flat(count, to), engine, y);
+    const dnnl::reorder made = plan_reorder ? dnnl::reorder() : dnnl::reorder(source, target);
+    (plan_reorder ? plan_reorder : made).execute(stream, source, target);
+    stream.wait();
+  }
 
   memory reordered(const ConvLayer& layer, memory user_weights, const memory::desc& layout) {
     for (const auto& [of, copy] : weights)
@@ -118,7 +138,11 @@ struct CpuBackend::ConvPrimitive {
 struct CpuBackend::Plan {
   Schedule schedule;
   std::vector<ConvPrimitive> convs;  // one per schedule step (unused for the pool)
-  dnnl::pooling_forward pool;        // bf16: the max-pool of the stem (fp32: max_pool_cpu)
+  // bf16 only: the stem's max-pool (fp32 runs max_pool_cpu), and the conversions of the network input to
+  // bf16 and of the last block's output to fp32, built with the plan so that no forward creates a primitive.
+  dnnl::pooling_forward pool;
+  memory::desc pool_src, pool_dst;
+  dnnl::reorder input_to_bf16, features_to_fp32;
 };
 
 CpuBackend::CpuBackend(const ResNet& net, int threads, Precision precision, bool fuse_epilogue)
@@ -190,14 +214,25 @@ CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
   for (const Step& step : plan->schedule.steps) {
     plan->convs.push_back(step.kind == Step::Kind::kConv ? plan_conv(step, n) : ConvPrimitive());
     if (step.kind == Step::Kind::kMaxPool && bf16_) {
-      memory::desc src({n, step.in_channels, step.in_h, step.in_w}, memory::data_type::bf16,
-                       memory::format_tag::nhwc);
-      memory::desc dst({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
-                       memory::format_tag::nhwc);
-      dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src,
-                                       dst, {2, 2}, {3, 3}, {1, 1}, {1, 1});
+      plan->pool_src = memory::desc({n, step.in_channels, step.in_h, step.in_w}, memory::data_type::bf16,
+                                    memory::format_tag::nhwc);
+      plan->pool_dst = memory::desc({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
+                                    memory::format_tag::nhwc);
+      dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
+                                       plan->pool_src, plan->pool_dst, {2, 2}, {3, 3}, {1, 1}, {1, 1});
       plan->pool = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, dnnl_->engine));
     }
+  }
+  if (bf16_) {
+    const size_t inputs = static_cast<size_t>(n) * h * w * 3,
+                 features = static_cast<size_t>(n) * plan->schedule.feature_h * plan->schedule.feature_w *
+                            net_.feature_channels;
+    plan->input_to_bf16 =
+        dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_->engine, flat(inputs, memory::data_type::f32),
+                                                    dnnl_->engine, flat(inputs, memory::data_type::bf16)));
+    plan->features_to_fp32 =
+        dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_->engine, flat(features, memory::data_type::bf16),
+                                                    dnnl_->engine, flat(features, memory::data_type::f32)));
   }
   dnnl_->stream.wait();
   // In floats: a bf16 arena holds two values per float.
@@ -233,31 +268,6 @@ void CpuBackend::run_conv(const Step& step, const ConvPrimitive& s, int n, const
                static_cast<int64_t>(n) * s.out_h * s.out_w, c.out_channels, static_cast<float*>(y));
 }
 
-// oneDNN reorders between fp32 and bf16 (round to nearest even; back exactly).
-void CpuBackend::to_activations(const float* x, size_t count, void* y) {
-  if (!bf16_) {
-    std::copy(x, x + count, static_cast<float*>(y));
-    return;
-  }
-  const memory::dims dims{static_cast<memory::dim>(count)};
-  memory from({dims, memory::data_type::f32, memory::format_tag::a}, dnnl_->engine, const_cast<float*>(x));
-  memory to({dims, memory::data_type::bf16, memory::format_tag::a}, dnnl_->engine, y);
-  dnnl::reorder(from, to).execute(dnnl_->stream, from, to);
-  dnnl_->stream.wait();
-}
-
-void CpuBackend::from_activations(const void* x, size_t count, float* y) {
-  if (!bf16_) {
-    std::copy(static_cast<const float*>(x), static_cast<const float*>(x) + count, y);
-    return;
-  }
-  const memory::dims dims{static_cast<memory::dim>(count)};
-  memory from({dims, memory::data_type::bf16, memory::format_tag::a}, dnnl_->engine, const_cast<void*>(x));
-  memory to({dims, memory::data_type::f32, memory::format_tag::a}, dnnl_->engine, y);
-  dnnl::reorder(from, to).execute(dnnl_->stream, from, to);
-  dnnl_->stream.wait();
-}
-
 void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) {
   Plan& plan = plan_for(n, h, w);
   Laps laps;
@@ -265,7 +275,8 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   laps.start();
   const void* network_input = input;
   if (bf16_) {
-    to_activations(input, static_cast<size_t>(n) * h * w * 3, input_.data());
+    dnnl_->convert(plan.input_to_bf16, input, memory::data_type::f32, input_.data(), memory::data_type::bf16,
+                   static_cast<size_t>(n) * h * w * 3);
     network_input = input_.data();
   }
   // Schedule buffer -> plan buffer. A fused residual step accumulates in place into its residual's buffer
@@ -283,12 +294,9 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
     const Step& step = plan.schedule.steps[i];
     if (step.kind == Step::Kind::kMaxPool) {
       if (bf16_) {
-        memory::desc src({n, step.in_channels, step.in_h, step.in_w}, memory::data_type::bf16,
-                         memory::format_tag::nhwc);
-        memory::desc dst({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
-                         memory::format_tag::nhwc);
-        plan.pool.execute(dnnl_->stream, {{DNNL_ARG_SRC, memory(src, dnnl_->engine, buffer(step.input))},
-                                          {DNNL_ARG_DST, memory(dst, dnnl_->engine, buffer(step.output))}});
+        plan.pool.execute(dnnl_->stream,
+                          {{DNNL_ARG_SRC, memory(plan.pool_src, dnnl_->engine, buffer(step.input))},
+                           {DNNL_ARG_DST, memory(plan.pool_dst, dnnl_->engine, buffer(step.output))}});
         dnnl_->stream.wait();
       } else {
         max_pool_cpu(static_cast<const float*>(buffer(step.input)), n, step.in_h, step.in_w, step.in_channels,
@@ -303,17 +311,30 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
       if (profile_layers_) laps.lap(layers_, step.conv->name, 2.0 * n * step.macs());
     }
     if (keep_stages && step.stage_output) {
-      out.stages.emplace_back(static_cast<size_t>(n) * step.out_h * step.out_w * step.out_channels);
-      from_activations(buffer(step.output), out.stages.back().size(), out.stages.back().data());
+      const size_t count = static_cast<size_t>(n) * step.out_h * step.out_w * step.out_channels;
+      const float* x = static_cast<const float*>(buffer(step.output));
+      if (bf16_) {
+        out.stages.emplace_back(count);
+        dnnl_->convert(dnnl::reorder(), x, memory::data_type::bf16, out.stages.back().data(),
+                       memory::data_type::f32, count);
+      } else {
+        out.stages.emplace_back(x, x + count);
+      }
     }
   }
   const Schedule& schedule = plan.schedule;
   const int c = net_.feature_channels, hw = schedule.feature_h * schedule.feature_w;
   out.feature_h = schedule.feature_h;
   out.feature_w = schedule.feature_w;
-  out.features.resize(static_cast<size_t>(n) * hw * c);
-  from_activations(buffer(schedule.features), out.features.size(), out.features.data());
-  const float* features = out.features.data();
+  const float* features = static_cast<const float*>(buffer(schedule.features));
+  if (bf16_) {
+    out.features.resize(static_cast<size_t>(n) * hw * c);
+    dnnl_->convert(plan.features_to_fp32, features, memory::data_type::bf16, out.features.data(),
+                   memory::data_type::f32, out.features.size());
+  } else {
+    out.features.assign(features, features + static_cast<size_t>(n) * hw * c);
+  }
+  features = out.features.data();
   std::vector<float> pooled(static_cast<size_t>(n) * c);
   global_avg_pool_cpu(features, n, hw, c, pooled.data());
   if (profile_layers_) laps.lap(layers_, "avgpool");

@@ -28,7 +28,6 @@ class CpuBackend : public Backend {
   ~CpuBackend() override;
 
   std::string name() const override { return "cpu"; }
-  Precision precision() const { return bf16_ ? Precision::kBf16 : Precision::kFp32; }
   void run(const BatchRequest& request, std::vector<ImageResult>& results) override;
   void forward(const float* input, int n, int h, int w, bool keep_stages, ForwardResult& out) override;
 
@@ -39,9 +38,6 @@ class CpuBackend : public Backend {
   ConvPrimitive plan_conv(const Step& step, int n) const;
   void run_conv(const Step& step, const ConvPrimitive& s, int n, const void* x, void* y, const void* residual,
                 void* free_buffer);
-  // Converts `count` values between fp32 and the activations' type (a copy in fp32).
-  void to_activations(const float* x, size_t count, void* y);
-  void from_activations(const void* x, size_t count, float* y);
 
   const ResNet& net_;
   bool fuse_epilogue_;
