@@ -1,5 +1,6 @@
 #include "cli_records.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "error.h"
@@ -48,6 +49,20 @@ std::string map_kind(const Engine& engine, const MapOptions& maps, size_t j, int
     return "top" + std::string(std::to_string(k).size() - n.size(), '0') + n;
   }
   return "class-" + safe_name(engine.label(class_index));
+}
+
+nlohmann::json item_record(const Engine& engine, const MapOptions& maps, const InputItem& item,
+                           const Image& image, const ImageResult& result, const MaskSource& masks,
+                           double pointing_tolerance) {
+  nlohmann::json r = path_record(item.path);
+  r["name"] = item.output;
+  if (!item.truth.empty()) {
+    r["truth"] = percent_escape(item.truth, false);
+    const std::vector<std::string>& labels = engine.model().labels;
+    if (std::find(labels.begin(), labels.end(), item.truth) == labels.end()) r["truth_unknown"] = true;
+  }
+  r.update(result_record(engine, maps, image, result, masks, item.path, item.output, pointing_tolerance));
+  return r;
 }
 
 nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const Image& image,

@@ -33,6 +33,12 @@ std::string map_kind(const Engine& engine, const MapOptions& maps, size_t j, int
 nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const Image& image,
                              const ImageResult& result, const MaskSource& masks, const std::string& path,
                              const std::string& name, double pointing_tolerance);
+// An image's whole record but the files it names: path_record's fields, "name" (the item's output name),
+// "truth" with "truth_unknown": true when the model has no such label, and result_record's fields. What the
+// CLI writes (cli/image_files.h adds the files) and Engine.map yields.
+nlohmann::json item_record(const Engine& engine, const MapOptions& maps, const InputItem& item,
+                           const Image& image, const ImageResult& result, const MaskSource& masks,
+                           double pointing_tolerance);
 // One JSONL line; invalid UTF-8 that reached a string (a label, a message) becomes U+FFFD instead of
 // throwing.
 std::string json_line(const nlohmann::json& record);

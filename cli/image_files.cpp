@@ -54,18 +54,14 @@ void ImageFiles::add_truth_maps(const std::vector<const InputItem*>& items,
 }
 
 nlohmann::json ImageFiles::write(const InputItem& item, const Image& image, const ImageResult& result) {
-  nlohmann::json r = path_record(item.path);
-  r["name"] = item.output;
+  nlohmann::json r;
   std::vector<std::string> written;
   auto save_image = [&](const std::string& file, const Image& picture) {
     write_image(file, picture);
     written.push_back(file);
   };
   try {
-    if (!item.truth.empty()) {
-      r["truth"] = percent_escape(item.truth, false);
-      if (!label_index_.count(item.truth)) r["truth_unknown"] = true;
-    }
+    r = item_record(engine_, maps_, item, image, result, masks_, o_.pointing_tolerance);
     fs::path base = fs::path(o_.out) / item.output;
     std::error_code ec;
     fs::create_directories(base.parent_path(), ec);
@@ -75,8 +71,6 @@ nlohmann::json ImageFiles::write(const InputItem& item, const Image& image, cons
     std::vector<Image> blended(result.maps.size());
     std::vector<const Image*> overlays;
     std::vector<std::string> captions = {item.truth.empty() ? "input" : "truth: " + item.truth};
-    r.update(
-        result_record(engine_, maps_, image, result, masks_, item.path, item.output, o_.pointing_tolerance));
     for (size_t j = 0; j < result.maps.size(); ++j) {
       const ClassMap& m = result.maps[j];
       nlohmann::json& entry = r["maps"][j];

@@ -46,20 +46,25 @@ nb::bytes to_bytes(const std::string& s) {
   return nb::bytes(s.data(), s.size());
 }
 
-// The CLI's inputs of `args` (folders, list files, images) as (path, output name, truth) byte tuples, and
-// the notes the CLI would warn about.
-nb::tuple inputs_of(const nb::list& args, bool labels_from_folders) {
-  std::vector<std::string> paths;
-  for (nb::handle arg : args) paths.push_back(bytes_of(arg));
-  std::vector<InputItem> items;
-  std::vector<std::string> notes;
+// The CLI's items for `args` (folders, list files, images; no stdin) and what it would warn about, without
+// the GIL; an argument that cannot be read is an ImageError.
+std::vector<InputItem> collected(const std::vector<std::string>& args, bool labels_from_folders,
+                                 std::vector<std::string>& notes) {
   try {
     nb::gil_scoped_release release;
     std::istringstream no_stdin;
-    items = collect_inputs(paths, labels_from_folders, no_stdin, &notes);
+    return collect_inputs(args, labels_from_folders, no_stdin, &notes);
   } catch (const Error& e) {
     throw ImageError(e.what());
   }
+}
+
+// cam_engine.inputs(): collected() as (path, output name, truth) byte tuples, and the notes.
+nb::tuple inputs_of(const nb::list& args, bool labels_from_folders) {
+  std::vector<std::string> paths;
+  for (nb::handle arg : args) paths.push_back(bytes_of(arg));
+  std::vector<std::string> notes;
+  const std::vector<InputItem> items = collected(paths, labels_from_folders, notes);
   nb::list out;
   for (const InputItem& item : items)
     out.append(nb::make_tuple(to_bytes(item.path), to_bytes(item.output), to_bytes(item.truth)));
@@ -96,16 +101,10 @@ class Stream {
           throw OptionError(e.what());
         }
       }
-      try {
-        nb::gil_scoped_release release;
-        std::istringstream no_stdin;
-        if (as_arguments)
-          items_ = collect_inputs(paths, labels_from_folders, no_stdin, &notes_);
-        else if (!paths.empty())
-          items_ = image_items(paths, labels_from_folders);
-      } catch (const Error& e) {
-        throw ImageError(e.what());
-      }
+      if (as_arguments)
+        items_ = collected(paths, labels_from_folders, notes_);
+      else if (!paths.empty())
+        items_ = image_items(paths, labels_from_folders);  // names only: nothing is read here
       handle.streaming = true;
     }
     thread_ = std::thread([this] { run(); });
@@ -189,12 +188,8 @@ class Stream {
     hooks.encode = [&](size_t i, const Image& image, const ImageResult& result) {
       const InputItem& item = items_[i];
       if (files_) return files_->write(item, image, result);
-      Record r = path_record(item.path);
-      r["name"] = item.output;
-      if (!item.truth.empty()) r["truth"] = percent_escape(item.truth, false);
-      r.update(result_record(*engine_, options_.maps, image, result, options_.masks, item.path, item.output,
-                             options_.pointing_tolerance));
-      return r;
+      return item_record(*engine_, options_.maps, item, image, result, options_.masks,
+                         options_.pointing_tolerance);
     };
     hooks.failed = [&](size_t i, const std::string& error) { return error_record(items_[i], error); };
     hooks.deliver = [&](std::vector<Record>& records) {

@@ -2,6 +2,7 @@
 import os
 import pickle
 import re
+import shutil
 import threading
 import time
 
@@ -218,3 +219,14 @@ def test_bf16_on_the_cpu_gives_the_fp32_top1(engine):
     assert np.abs(a.maps - b.maps).max() < 0.06
     with pytest.raises(cam_engine.Error, match="the CPU backend computes in fp32 or bf16 \\(asked for fp16\\)"):
         cam_engine.Engine(WEIGHTS, backend="cpu", precision="fp16")
+
+
+def test_map_records_a_truth_the_model_lacks_as_the_cli_does(engine, tmp_path):
+    folder = tmp_path / "in" / "Not A Fruit Here"
+    folder.mkdir(parents=True)
+    for p in demo_photos(2):
+        shutil.copy(p, folder / os.path.basename(p))
+    records, _ = run_cli(tmp_path / "cli", [str(tmp_path / "in")], "--labels-from-folders")
+    got = list(engine.map(str(tmp_path / "in"), labels_from_folders=True))
+    assert [r["truth_unknown"] for r in records] == [True, True]
+    assert [without_files(g) for g in got] == [without_files(r) for r in records]
