@@ -31,12 +31,14 @@ class CamWorker:
 
     def __call__(self, batch):
         items = [{"path": p, "name": n, "truth": t} for p, n, t in zip(batch["path"], batch["name"], batch["truth"])]
-        lines = []
+        lines, errors = [], []
         for record in self.engine.map(items, batch=len(items), **self.map_options):
             record.pop("arrays", None)
             # The CLI's line: keys sorted, no spaces, UTF-8 as is (nlohmann::json's dump, as json_line writes it).
             lines.append(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
-        return {"index": batch["index"], "record": np.array(lines, dtype=object)}
+            errors.append(record.get("error", ""))
+        return {"index": batch["index"], "record": np.array(lines, dtype=object),
+                "error": np.array(errors, dtype=object)}
 
 
 def run(inputs, weights, out, workers=2, threads_per_worker=1, gpus_per_worker=0, batch=16,
@@ -61,12 +63,12 @@ def run(inputs, weights, out, workers=2, threads_per_worker=1, gpus_per_worker=0
     waiting, next_index = {}, 0  # a batch that overtook another waits (preserve_order makes that rare)
     with open(partial, "w", encoding="utf-8") as f:
         for got in records.iter_batches(batch_size=None, batch_format="numpy"):
-            waiting.update(zip(got["index"].tolist(), got["record"].tolist()))
+            waiting.update(zip(got["index"].tolist(), zip(got["record"].tolist(), got["error"].tolist())))
             while next_index in waiting:
-                line = waiting.pop(next_index)
-                if '"error":' in line and "error" in json.loads(line):
+                line, error = waiting.pop(next_index)
+                if error:
                     failed += 1
-                    print("cam_engine: " + json.loads(line)["error"], file=sys.stderr)
+                    print("cam_engine: " + error, file=sys.stderr)
                 f.write(line + "\n")
                 next_index += 1
     if next_index != len(items):

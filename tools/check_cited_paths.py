@@ -48,8 +48,7 @@ def main():
     for f in files:
         with open(os.path.join(ROOT, f), encoding="utf-8", errors="replace") as text:
             for number, line in enumerate(text, 1):
-                if "../shared/" in line and "shared/" not in line.replace("../shared/", ""):
-                    line = re.sub(r"\.\./shared/\S*", "", line)
+                line = re.sub(r"\.\./shared/\S*", "", line)
                 for path in CITED.findall(line):
                     if not exists(path, f):
                         missing.append("%s:%d: %s" % (f, number, path))
