@@ -39,12 +39,12 @@
 #include <random>
 #include <sstream>
 
-#include "cpu_backend.h"
-#include "engine.h"
-#include "error.h"
-#include "image_io.h"
-#include "inputs.h"
-#include "pipeline.h"
+#include "cli/inputs.h"
+#include "engine/base/error.h"
+#include "engine/cpu/backend.h"
+#include "engine/engine.h"
+#include "engine/io/image_io.h"
+#include "engine/pipeline.h"
 
 namespace {
 

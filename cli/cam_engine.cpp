@@ -19,21 +19,21 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "atomic_file.h"
-#include "cli_options.h"
-#include "cli_records.h"
-#include "cli_setup.h"
-#include "cpu_backend.h"
-#include "engine.h"
-#include "error.h"
-#include "image_files.h"
-#include "image_io.h"
-#include "inputs.h"
-#include "merge.h"
-#include "object_mask.h"
-#include "outputs.h"
-#include "pipeline.h"
-#include "report.h"
+#include "cli/cli_options.h"
+#include "cli/cli_records.h"
+#include "cli/cli_setup.h"
+#include "cli/image_files.h"
+#include "cli/inputs.h"
+#include "cli/merge.h"
+#include "cli/object_mask.h"
+#include "cli/outputs.h"
+#include "cli/report.h"
+#include "engine/base/error.h"
+#include "engine/cpu/backend.h"
+#include "engine/engine.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/image_io.h"
+#include "engine/pipeline.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

@@ -1,4 +1,4 @@
-#include "cli_options.h"
+#include "cli/cli_options.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,8 +7,8 @@
 #include <map>
 #include <vector>
 
-#include "error.h"
-#include "suggest.h"
+#include "engine/base/error.h"
+#include "engine/base/suggest.h"
 
 namespace cam {
 namespace {

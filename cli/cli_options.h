@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "options.h"
+#include "engine/model/options.h"
 
 namespace cam {
 

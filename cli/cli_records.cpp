@@ -1,11 +1,11 @@
-#include "cli_records.h"
+#include "cli/cli_records.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "error.h"
-#include "inputs.h"
-#include "outputs.h"
+#include "cli/inputs.h"
+#include "cli/outputs.h"
+#include "engine/base/error.h"
 
 namespace cam {
 

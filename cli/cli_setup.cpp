@@ -1,6 +1,6 @@
 // What the CLI does before a run starts: the output folder's lock, the run record --resume checks, warnings
 // about the inputs, --info, and the memory plan.
-#include "cli_setup.h"
+#include "cli/cli_setup.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -17,11 +17,11 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "atomic_file.h"
-#include "error.h"
-#include "outputs.h"
-#include "pipeline.h"
-#include "resnet.h"
+#include "cli/outputs.h"
+#include "engine/base/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/model/resnet.h"
+#include "engine/pipeline.h"
 
 namespace fs = std::filesystem;
 

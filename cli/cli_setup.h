@@ -5,18 +5,17 @@
 #include <string>
 #include <vector>
 
-#include "cli_options.h"
-#include "engine.h"
-#include "inputs.h"
-#include "resnet.h"
+#include "cli/cli_options.h"
+#include "cli/inputs.h"
+#include "engine/engine.h"
+#include "engine/model/resnet.h"
 
 namespace cam {
 
 // The memory budget (--memory-budget, default half the machine's RAM) bounds what a run holds at once: the
-// engine's batch buffers, and up to kPipelineBatchesAlive (5) batches of images (pipeline.h), each with its
-// overlays and any --out-size canvases. Options that cannot fit are
-// refused before any work; images too large for their share are refused one by one like any bad image.
-// Returns the pixel limit per image.
+// engine's batch buffers, and up to kPipelineBatchesAlive (5) batches of images (engine/pipeline.h), each
+// with its overlays and any --out-size canvases. Options that cannot fit are refused before any work; images
+// too large for their share are refused one by one like any bad image. Returns the pixel limit per image.
 int64_t plan_memory(const CliOptions& o, const Engine& engine, const MapOptions& maps, int out_w, int out_h);
 
 // --memory-budget, else half the RAM (capped by an address-space limit), in bytes.

@@ -1,16 +1,17 @@
 // The files of one image and its record (image_files.h), for the CLI and Engine.map(out=...).
-#include "image_files.h"
+#include "cli/image_files.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
-#include "atomic_file.h"
-#include "cli_options.h"
-#include "cli_records.h"
-#include "error.h"
-#include "image_io.h"
-#include "outputs.h"
+#include "cli/cli_options.h"
+#include "cli/cli_records.h"
+#include "cli/outputs.h"
+#include "engine/base/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/image_io.h"
+#include "engine/ops/image_ops.h"
 
 namespace fs = std::filesystem;
 

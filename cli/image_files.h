@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
-#include "inputs.h"
-#include "object_mask.h"
+#include "cli/inputs.h"
+#include "cli/object_mask.h"
+#include "engine/engine.h"
 
 namespace cam {
 

@@ -1,4 +1,4 @@
-#include "inputs.h"
+#include "cli/inputs.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "error.h"
+#include "engine/base/error.h"
 
 namespace fs = std::filesystem;
 

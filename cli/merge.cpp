@@ -1,6 +1,6 @@
 // cam_engine merge (merge.h). Shard K of N holds inputs K-1, K-1+N, ... of the whole list in order (one
 // record each, failures included), so record i of the whole run is line i / N of shard i % N + 1.
-#include "merge.h"
+#include "cli/merge.h"
 
 #include <cstdio>
 #include <ctime>
@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "atomic_file.h"
-#include "cli_records.h"
-#include "cli_setup.h"
-#include "error.h"
-#include "outputs.h"
-#include "report.h"
+#include "cli/cli_records.h"
+#include "cli/cli_setup.h"
+#include "cli/outputs.h"
+#include "cli/report.h"
+#include "engine/base/error.h"
+#include "engine/io/atomic_file.h"
 
 namespace fs = std::filesystem;
 

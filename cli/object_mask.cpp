@@ -1,4 +1,4 @@
-#include "object_mask.h"
+#include "cli/object_mask.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,8 +7,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "error.h"
-#include "image_io.h"
+#include "engine/base/error.h"
+#include "engine/io/image_io.h"
 
 namespace cam {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
-#include "outputs.h"
+#include "cli/outputs.h"
+#include "engine/io/image.h"
 
 namespace cam {
 

@@ -1,13 +1,14 @@
-#include "outputs.h"
+#include "cli/outputs.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 
-#include "atomic_file.h"
-#include "error.h"
-#include "image_io.h"
+#include "engine/base/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/image_io.h"
+#include "engine/ops/image_ops.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"

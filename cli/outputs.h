@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
+#include "engine/io/image.h"
 
 namespace cam {
 

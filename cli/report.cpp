@@ -1,6 +1,6 @@
-#include "report.h"
+#include "cli/report.h"
 
-#include "atomic_file.h"
+#include "engine/io/atomic_file.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -32,9 +32,9 @@ struct LocalizationPerMethod {
   std::vector<std::string> describe(const std::string& start) const;
 };
 
-// The faithfulness metrics (faithfulness.h) of the top-1 maps, per method in the order first seen: mean
-// insertion and deletion AUC, Average Drop, and the Increase in Confidence (share of maps whose masked input
-// raised the probability). Maps without metrics are not counted.
+// The faithfulness metrics (engine/methods/faithfulness.h) of the top-1 maps, per method in the order first
+// seen: mean insertion and deletion AUC, Average Drop, and the Increase in Confidence (share of maps whose
+// masked input raised the probability). Maps without metrics are not counted.
 struct FaithfulnessTally {
   struct Sums {
     int maps = 0, increases = 0;

@@ -1,5 +1,5 @@
 // Engine: loads the weights, picks the backend, validates per-call options.
-#include "engine.h"
+#include "engine/engine.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,17 +10,17 @@
 #include <malloc.h>
 #endif
 
-#include "atomic_file.h"
-#include "backend.h"
-#include "cam_methods.h"
-#include "colormap_table.h"
-#include "cpu_backend.h"
-#include "cpu_ops.h"
-#include "error.h"
-#include "safetensors.h"
-#include "suggest.h"
+#include "engine/base/error.h"
+#include "engine/base/suggest.h"
+#include "engine/cpu/backend.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
+#include "engine/methods/method_maps.h"
+#include "engine/model/backend.h"
+#include "engine/ops/cpu_ops.h"
+#include "kernels/colormap_table.h"
 #ifdef CAM_WITH_CUDA
-#include "cuda_backend.h"
+#include "engine/cuda/backend.h"
 #endif
 
 namespace cam {
@@ -47,60 +47,6 @@ std::unique_ptr<Backend> make_backend(const ResNet& net, const EngineOptions& o)
 }
 
 }  // namespace
-
-std::vector<int> classes_to_map(const std::vector<int>& top, const std::vector<int>& requested) {
-  std::vector<int> classes = top;
-  classes.insert(classes.end(), requested.begin(), requested.end());
-  return classes;
-}
-
-void check_backend_methods(const std::vector<CamMethod>& methods) {
-  if (methods.empty()) throw Error("a batch needs at least one map method");
-  if (std::count(methods.begin(), methods.end(), CamMethod::kScoreCam))
-    throw Error("Score-CAM needs masked forwards: it runs through Engine (run_methods), not a backend's run");
-}
-
-uint64_t Backend::submit(const BatchRequest& request) {
-  if (finished_.size() >= static_cast<size_t>(kMaxInFlight))
-    throw Error("submit: " + std::to_string(kMaxInFlight) + " batches in flight; collect one first");
-  run(request, finished_[next_ticket_]);
-  return next_ticket_++;
-}
-
-void Backend::collect(uint64_t ticket, std::vector<ImageResult>& results) {
-  auto it = finished_.find(ticket);
-  if (it == finished_.end()) throw Error("collect: no batch in flight has ticket " + std::to_string(ticket));
-  results = std::move(it->second);
-  finished_.erase(it);
-}
-
-ImageResult ranked_result(const float* logits, int classes, int topk) {
-  ImageResult r;
-  r.logits.assign(logits, logits + classes);
-  r.probabilities.resize(classes);
-  softmax_cpu(logits, 1, classes, r.probabilities.data());
-  r.top = topk_cpu(logits, classes, topk);
-  return r;
-}
-
-int colormap_index(const std::string& name) {
-  std::string known;
-  for (int i = 0; i < kColormapCount; ++i) {
-    if (name == kColormapNames[i]) return i;
-    known += (i ? ", " : "") + std::string(kColormapNames[i]);
-  }
-  throw Error("unknown colormap '" + name + "' (expected one of " + known + ")");
-}
-
-Image overlay_map(const float* map, int map_h, int map_w, const Image& image, float image_weight,
-                  int colormap) {
-  Image out;
-  out.width = image.width, out.height = image.height;
-  out.rgb.resize(image.rgb.size());
-  overlay_cpu(map, map_h, map_w, image.rgb.data(), image.height, image.width, image_weight, colormap,
-              out.rgb.data());
-  return out;
-}
 
 std::string cuda_device_summary(int device) {
 #ifdef CAM_WITH_CUDA
@@ -281,7 +227,8 @@ uint64_t Engine::submit(const std::vector<const Image*>& images, const MapOption
   Submitted s;
   s.options = options;
   // Every method but Score-CAM runs on the backend's own path (CUDA: on the device, batches overlapped);
-  // Score-CAM and the metrics, which need masked forwards, through run_methods (cam_methods.h), here and now.
+  // Score-CAM and the metrics, which need masked forwards, through run_methods
+  // (engine/methods/method_maps.h), here and now.
   const bool backend_maps =
       !options.metrics && !std::count(options.methods.begin(), options.methods.end(), CamMethod::kScoreCam);
   if (!images.empty() && !backend_maps) {

@@ -13,10 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "results.h"
-#include "image.h"
-#include "options.h"
-#include "resnet.h"
+#include "engine/io/image.h"
+#include "engine/model/options.h"
+#include "engine/model/resnet.h"
+#include "engine/model/results.h"
+#include "engine/ops/image_ops.h"
 
 namespace cam {
 
@@ -34,30 +35,6 @@ struct EngineOptions {
   int input_width = 0;
   std::optional<ResizeMode> resize;  // how images are resized to the input; unset = the preprocess metadata
 };
-
-struct MapOptions {
-  int topk = 1;               // maps for the k most probable classes
-  int predictions = 5;        // ImageResult::top lists max(predictions, topk) classes (at most all of them)
-  std::vector<int> classes;   // and for these class indices
-  bool overlays = true;       // overlay images at the original size
-  float image_weight = 0.5f;  // the image's weight in the overlay blend
-  int colormap = 0;           // colormap_index("jet")
-  // The maps of each method, in this order (ImageResult::maps); cam_methods.h says how each is made.
-  std::vector<CamMethod> methods{CamMethod::kCam};
-  int scorecam_channels =
-      0;                  // Score-CAM over the channels of highest variance only (Faster Score-CAM); 0: all
-  bool metrics = false;   // faithfulness of every map (ClassMap::metrics, faithfulness.h)
-  int metric_steps = 20;  // insertion/deletion curves: intervals (ceil(H*W / steps) pixels each)
-  int perturbed_batch = 32;  // masked or perturbed inputs per forward (Score-CAM, metrics)
-};
-
-// Index of a colormap name (jet, turbo, viridis, inferno, magma, plasma, hot, bone); throws cam::Error.
-int colormap_index(const std::string& name);
-
-// A map (map_h, map_w) in [0, 1] blended over `image` at the image's size, as the backends draw overlays:
-// the map resized bilinearly, colored by `colormap`, weighted against the image by image_weight.
-Image overlay_map(const float* map, int map_h, int map_w, const Image& image, float image_weight,
-                  int colormap);
 
 // The CUDA device's name and driver, runtime and library versions, for benchmark headers; a sentence saying
 // why not where no device can be used or the build has no CUDA backend.
@@ -102,7 +79,7 @@ class Engine {
 
  private:
   // A submitted batch: its options, and either the backend's ticket or (maps made from the forward,
-  // cam_methods.h) the results already made.
+  // engine/methods/method_maps.h) the results already made.
   struct Submitted {
     MapOptions options;
     bool on_backend = false;

@@ -1,4 +1,4 @@
-#include "pipeline.h"
+#include "engine/pipeline.h"
 
 #include <time.h>
 
@@ -9,8 +9,8 @@
 #include <memory>
 #include <thread>
 
-#include "error.h"
-#include "thread_pool.h"
+#include "engine/base/error.h"
+#include "engine/base/thread_pool.h"
 
 namespace cam {
 namespace {

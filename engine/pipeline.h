@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
-#include "results.h"
+#include "engine/io/image.h"
+#include "engine/model/results.h"
 
 namespace cam {
 

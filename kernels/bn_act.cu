@@ -1,8 +1,8 @@
 // bn_act kernel: each thread moves one 16-byte vector (4 fp32 or 8 fp16/bf16 values) of x, residual and y, so
 // the pass runs at memory speed; channels are a multiple of the vector width in every ResNet (checked, with a
 // scalar kernel for other widths). Element math: bn_act_math.h, shared with the CPU backend.
-#include "bn_act.cuh"
-#include "bn_act_math.h"
+#include "kernels/bn_act.cuh"
+#include "kernels/bn_act_math.h"
 
 namespace cam {
 namespace {

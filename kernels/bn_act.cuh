@@ -1,7 +1,7 @@
 // Fused epilogue after a convolution: y = x + shift[c] (+ residual) (then ReLU), NHWC, one pass.
 // x, residual, y: (pixels, C) in the storage type; shift: (C) fp32.
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

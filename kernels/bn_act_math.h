@@ -1,9 +1,9 @@
 // Element math of the fused epilogue that follows every convolution:
 //   y = x + shift[c] (+ residual) (then ReLU when asked).
-// BN's scale is folded into the conv weights at load (resnet.cpp), its shift and any conv bias into `shift`.
-// fp32 math whatever the storage type.
+// BN's scale is folded into the conv weights at load (engine/model/resnet.cpp), its shift and any conv bias
+// into `shift`. fp32 math whatever the storage type.
 #pragma once
-#include "host_device.h"
+#include "kernels/host_device.h"
 
 namespace cam {
 

@@ -3,10 +3,10 @@
 // map in two sweeps (min/max, then write) that recompute the cheap bilinear taps rather than storing an
 // intermediate. Overlay: a 2-D grid (pixel tiles x (image, slot)); the blend maximum is an atomicMax on the
 // float's bits, valid because every blended value is >= 0.
-#include "cam.cuh"
-#include "cam_math.h"
-#include "colormap_table.h"
-#include "overlay_math.h"
+#include "kernels/cam.cuh"
+#include "kernels/cam_math.h"
+#include "kernels/colormap_table.h"
+#include "kernels/overlay_math.h"
 
 namespace cam {
 namespace {

@@ -6,10 +6,11 @@
 // out_w), min-max again -> maps (N, k + r, out_h, out_w) fp32. One block per (image, slot): the
 // low-resolution map lives in shared memory only.
 //
-// launch_overlay: for every (image, slot) the map is resized to the image's original size, coloured with JET
-// (constant memory), blended with the image, divided by its maximum and truncated to uint8 RGB.
+// launch_overlay: for every (image, slot) the map is resized to the image's original size and coloured with
+// the chosen colormap of colormap_table.h (constant memory). It is then blended with the image, divided by its
+// maximum and truncated to uint8 RGB.
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

@@ -4,7 +4,7 @@
 // The bilinear rule is OpenCV INTER_LINEAR = PyTorch interpolate(bilinear, align_corners=False, no
 // antialias): source coordinate (dst + 0.5) * src/dst - 0.5, clamped at the borders, two taps per axis.
 #pragma once
-#include "host_device.h"
+#include "kernels/host_device.h"
 
 namespace cam {
 

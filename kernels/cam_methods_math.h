@@ -8,8 +8,8 @@
 //     score_cam_mask: the CPU's score_cam_input and the device's score_cam kernel both build masked inputs
 //     with them, bit for bit alike).
 #pragma once
-#include "cam_math.h"
-#include "host_device.h"
+#include "kernels/cam_math.h"
+#include "kernels/host_device.h"
 
 namespace cam {
 
@@ -63,9 +63,10 @@ CAM_HD float score_cam_mask(float upsampled, float lo, float hi) {
   return (upsampled - lo) / (hi - lo + kScoreCamEps);
 }
 
-// The faithfulness metrics' perturbed inputs (faithfulness.h), pixel by pixel: the baseline is all zeros; a
-// deletion keeps the pixels ranked at or after `count` in the map's order, an insertion those before it; a
-// masked input is the image times the map. What multiplies a pixel of rank `rank` and map value `map_value`:
+// The faithfulness metrics' perturbed inputs (engine/methods/faithfulness.h), pixel by pixel: the baseline is
+// all zeros; a deletion keeps the pixels ranked at or after `count` in the map's order, an insertion those
+// before it; a masked input is the image times the map. What multiplies a pixel of rank `rank` and map value
+// `map_value`:
 enum PerturbationKind : int {
   kPerturbBaseline = 0,
   kPerturbDeletion = 1,

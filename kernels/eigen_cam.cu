@@ -5,8 +5,8 @@
 // squaring, powering) lives in `state`, so the host loop launches the same kernels for every image.
 #include <cmath>
 
-#include "eigen_cam.cuh"
-#include "eigen_cam_math.h"
+#include "kernels/eigen_cam.cuh"
+#include "kernels/eigen_cam_math.h"
 
 namespace cam {
 namespace {

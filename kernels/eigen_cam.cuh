@@ -7,7 +7,7 @@
 // matrices and squarings are tiled products over every image at once, the power iteration one block per
 // image. Not bit-identical to the CPU (its sums run in another order); within ~1e-6 of the map's range.
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

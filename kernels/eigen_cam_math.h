@@ -1,5 +1,6 @@
-// Eigen-CAM's first principal component, the parts the CPU's eigen_projection (engine/cam_methods.cpp) and
-// the device's eigen_cam kernels (kernels/eigen_cam.cu) share, so that both run one algorithm:
+// Eigen-CAM's first principal component, the parts the CPU's eigen_projection
+// (engine/methods/method_maps.cpp) and the device's eigen_cam kernels (kernels/eigen_cam.cu) share, so that
+// both run one algorithm:
 //   X (hw, C): one image's last-block features, each channel less its mean over the pixels (double);
 //   G = X X^T (hw, hw) in double; M = G / trace(G);
 //   for maps of at most kEigenSquaringMaxPixels pixels, up to kEigenSquaringRounds times M = M^2 / trace(M^2)
@@ -12,7 +13,7 @@
 //   get_2d_projection_with_sign_correction).
 // A map is all zeros when trace(G) or an iterate's norm is not positive (constant features).
 #pragma once
-#include "host_device.h"
+#include "kernels/host_device.h"
 
 namespace cam {
 

@@ -1,6 +1,6 @@
 // gradcam_plusplus_weights kernel: 256 threads per (image, slot) stride over the channels.
-#include "cam_methods_math.h"
-#include "gradcam_plusplus.cuh"
+#include "kernels/cam_methods_math.h"
+#include "kernels/gradcam_plusplus.cuh"
 
 namespace cam {
 namespace {

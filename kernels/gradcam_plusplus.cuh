@@ -6,7 +6,7 @@
 // One block per (image, slot), threads over the channels: the weights are a closed form, so no activation
 // leaves the device (pytorch-grad-cam runs a backward pass and copies them to the host).
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

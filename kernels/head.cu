@@ -1,7 +1,7 @@
 // head_cam_weights kernel: each step is a transposed matrix-vector product; threads own input indices, so the
 // reads of a weight row W[o, :] are coalesced. The ReLU gate (activation > 0) is applied to g before each
 // step.
-#include "head.cuh"
+#include "kernels/head.cuh"
 
 namespace cam {
 namespace {

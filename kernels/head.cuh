@@ -3,7 +3,7 @@
 // for each hidden layer from the last: g = W^T (g * [activation > 0]); out (N, k + r, C) fp32.
 // One block per (image, slot); g lives in shared memory (2 x the widest layer).
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

@@ -3,7 +3,7 @@
 //   * out).
 // The division by the image-wide max needs a reduction between the two steps, so the math is two functions.
 #pragma once
-#include "host_device.h"
+#include "kernels/host_device.h"
 
 namespace cam {
 

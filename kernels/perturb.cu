@@ -1,6 +1,6 @@
 // perturbed_inputs kernel: a flat grid over (job, pixel).
-#include "cam_methods_math.h"
-#include "perturb.cuh"
+#include "kernels/cam_methods_math.h"
+#include "kernels/perturb.cuh"
 
 namespace cam {
 namespace {

@@ -1,12 +1,12 @@
 // The faithfulness metrics' perturbed network inputs on the device, the same numbers as the CPU's
-// perturbed_input (cam_methods.h; element math in cam_methods_math.h): for job j = (kind, image, map,
-// count), image `image`'s normalised input with the pixels that map `map` ranks before `count` deleted
-// (zeroed) or alone inserted, or multiplied by the map, or the all-zero baseline.
+// perturbed_input (engine/methods/method_maps.h; element math in cam_methods_math.h): for job j = (kind,
+// image, map, count), image `image`'s normalised input with the pixels that map `map` ranks before `count`
+// deleted (zeroed) or alone inserted, or multiplied by the map, or the all-zero baseline.
 //   inputs (n, h, w, 3) fp32 NHWC, maps (maps, h, w) fp32, ranks (maps, h, w) int, jobs (m, 4) int
 //   (kind, image, map, count), out (m, h, w, 3) fp32 NHWC.
 // One thread per output pixel: each reads its rank and map value once and writes three channels.
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

@@ -3,8 +3,8 @@
 // channels), which for ResNet's small final maps (4x4..7x7) is as fast as a tree and deterministic.
 #include <cfloat>
 
-#include "pool.cuh"
-#include "pool_math.h"
+#include "kernels/pool.cuh"
+#include "kernels/pool_math.h"
 
 namespace cam {
 namespace {

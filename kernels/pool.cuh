@@ -1,7 +1,7 @@
 // Pooling: max-pool 3x3 stride 2 pad 1, NHWC in the storage type, (N, H, W, C) -> (N, (H-1)/2+1, (W-1)/2+1,
 // C); global average pool (N, HW, C) storage -> (N, C) fp32 with fp32 accumulation (input of the fp32 FC).
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

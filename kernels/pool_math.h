@@ -1,7 +1,7 @@
 // The max-pool geometry every backend and test shares: ResNet's 3x3 window, stride 2, padding 1 (padding
 // never wins). One definition of the output size, so the schedule, the kernels and the CPU ops agree.
 #pragma once
-#include "host_device.h"
+#include "kernels/host_device.h"
 
 namespace cam {
 

@@ -1,8 +1,8 @@
 // Preprocess kernels: one thread per output sample of each pass; the filter window is recomputed per thread
 // from preprocess_math.h (a few double FLOPs, as PIL computes them, so the pixels are PIL's) instead of being
 // stored, so any scale factor works without tables. cv2's modes are one pass (2x2 taps or a cell per pixel).
-#include "preprocess.cuh"
-#include "preprocess_math.h"
+#include "kernels/preprocess.cuh"
+#include "kernels/preprocess_math.h"
 
 namespace cam {
 namespace {

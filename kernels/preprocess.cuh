@@ -5,8 +5,8 @@
 // INTER_LINEAR and INTER_AREA in one (rows unused); then x = (v * scale - mean[c]) / std[c] in RGB or BGR
 // order.
 #pragma once
-#include "common.cuh"
-#include "preprocess_math.h"
+#include "kernels/common.cuh"
+#include "kernels/preprocess_math.h"
 
 namespace cam {
 

@@ -27,8 +27,8 @@
 // __fadd_rn where the order matters), so host and device round alike.
 // Normalisation: x = (v * scale - mean) / std.
 #pragma once
-#include "host_device.h"
-#include "resize_mode.h"
+#include "kernels/host_device.h"
+#include "kernels/resize_mode.h"
 
 namespace cam {
 

@@ -1,6 +1,6 @@
 // How images are resized to the network input (the preprocess metadata's "resize", --resize); the math of
-// each mode is in preprocess_math.h. Its own header so that the engine's options (options.h) name it without
-// the kernel math.
+// each mode is in preprocess_math.h. Its own header so that the engine's options (engine/model/options.h)
+// name it without the kernel math.
 #pragma once
 
 namespace cam {

@@ -2,8 +2,8 @@
 // shared memory (one tree reduction), then every thread writes the masked pixels it sampled.
 #include <cmath>
 
-#include "cam_methods_math.h"
-#include "score_cam.cuh"
+#include "kernels/cam_methods_math.h"
+#include "kernels/score_cam.cuh"
 
 namespace cam {
 namespace {

@@ -2,7 +2,7 @@
 // arg-max of the logits (not the probabilities, which saturate to equal zeros far below the first) over the
 // classes not yet taken, ties to the lower index: k is small (the maps a user asks for), classes at most a
 // few thousand.
-#include "softmax_topk.cuh"
+#include "kernels/softmax_topk.cuh"
 
 namespace cam {
 namespace {

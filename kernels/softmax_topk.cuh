@@ -2,7 +2,7 @@
 // probs, and the indices of the k most probable classes (ties: lower index first), all without a host round
 // trip so the CAM kernel can read its classes directly. logits, probs: (N, classes) fp32; topk: (N, k) int.
 #pragma once
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 namespace cam {
 

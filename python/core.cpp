@@ -2,7 +2,7 @@
 // records, localisation and object masks). python/cam_engine/__init__.py is the public face and checks the
 // arguments' types; this file turns NumPy arrays and option dicts into the engine's types, runs the engine
 // with the GIL released, returns NumPy arrays, and raises cam::Error as the package's exception classes.
-#include "core.h"
+#include "python/core.h"
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
@@ -12,11 +12,11 @@
 #include <algorithm>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "atomic_file.h"
-#include "cli_records.h"
-#include "colormap_table.h"
-#include "cpu_backend.h"
-#include "image_io.h"
+#include "cli/cli_records.h"
+#include "engine/cpu/backend.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/image_io.h"
+#include "kernels/colormap_table.h"
 
 namespace cam::python {
 

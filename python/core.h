@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
-#include "error.h"
-#include "image_io.h"
-#include "object_mask.h"
+#include "cli/object_mask.h"
+#include "engine/base/error.h"
+#include "engine/engine.h"
+#include "engine/io/image_io.h"
 
 namespace cam::python {
 

@@ -14,11 +14,11 @@
 #include <sstream>
 #include <thread>
 
-#include "cli_records.h"
-#include "core.h"
-#include "image_files.h"
-#include "inputs.h"
-#include "pipeline.h"
+#include "cli/cli_records.h"
+#include "cli/image_files.h"
+#include "cli/inputs.h"
+#include "engine/pipeline.h"
+#include "python/core.h"
 
 namespace cam::python {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "common.cuh"
-#include "cuda_backend.h"
+#include "engine/cuda/backend.h"
+#include "kernels/common.cuh"
 
 namespace camtest {
 

@@ -1,14 +1,14 @@
-#include "golden_check.h"
+#include "tests/golden_check.h"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cstdio>
 
-#include "cpu_ops.h"
-#include "engine.h"
-#include "safetensors.h"
-#include "test_util.h"
+#include "engine/engine.h"
+#include "engine/io/safetensors.h"
+#include "engine/ops/cpu_ops.h"
+#include "tests/test_util.h"
 
 namespace camtest {
 

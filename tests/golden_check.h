@@ -6,7 +6,7 @@
 #pragma once
 #include <string>
 
-#include "backend.h"
+#include "engine/model/backend.h"
 
 namespace camtest {
 

@@ -4,9 +4,10 @@
 #include <cstdio>
 #include <string>
 
-#include "error.h"
-#include "image_io.h"
-#include "options.h"
+#include "engine/base/error.h"
+#include "engine/io/image_io.h"
+#include "engine/model/options.h"
+#include "engine/ops/image_ops.h"
 
 int main(int argc, char** argv) {
   const bool ignore_exif = argc > 1 && std::string(argv[1]) == "--ignore-exif";

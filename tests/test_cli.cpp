@@ -11,11 +11,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine.h"
-#include "image_io.h"
-#include "report.h"
-#include "safetensors.h"
-#include "test_util.h"
+#include "cli/report.h"
+#include "engine/engine.h"
+#include "engine/io/image_io.h"
+#include "engine/io/safetensors.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 

@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "image_io.h"
-#include "report.h"
-#include "test_util.h"
+#include "cli/report.h"
+#include "engine/io/image_io.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -100,7 +100,8 @@ TEST_CASE("a mistyped option: the option it was probably meant to be") {
   const std::string dir = camtest::temp_dir();
   const std::pair<const char*, const char*> typos[] = {
       {"--topk3", "unknown option '--topk3'; did you mean '--topk 3'? (see --help)"},
-      {"--labels-from-folder", "unknown option '--labels-from-folder'; did you mean '--labels-from-folders'?"},
+      {"--labels-from-folder",
+       "unknown option '--labels-from-folder'; did you mean '--labels-from-folders'?"},
       {"--qiet", "unknown option '--qiet'; did you mean '--quiet'?"},
       {"--colourmap", "unknown option '--colourmap'; did you mean '--colormap'?"},
       {"--frobnicate", "unknown option '--frobnicate' (see --help)"}};

@@ -8,17 +8,20 @@
 #include <functional>
 #include <random>
 
-#include "cam_methods.h"
-#include "cam_methods_math.h"
-#include "cpu_backend.h"
-#include "cuda_test_util.cuh"
-#include "eigen_cam.cuh"
-#include "engine.h"
-#include "gradcam_plusplus.cuh"
-#include "perturb.cuh"
-#include "resnet.h"
-#include "score_cam.cuh"
-#include "test_util.h"
+#include "engine/cpu/backend.h"
+#include "engine/engine.h"
+#include "engine/methods/eigen_cam.h"
+#include "engine/methods/faithfulness.h"
+#include "engine/methods/method_maps.h"
+#include "engine/methods/score_cam.h"
+#include "engine/model/resnet.h"
+#include "kernels/cam_methods_math.h"
+#include "kernels/eigen_cam.cuh"
+#include "kernels/gradcam_plusplus.cuh"
+#include "kernels/perturb.cuh"
+#include "kernels/score_cam.cuh"
+#include "tests/cuda_test_util.cuh"
+#include "tests/test_util.h"
 
 using camtest::Guarded;
 using camtest::no_gpu;

@@ -12,21 +12,21 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bn_act.cuh"
-#include "cam.cuh"
-#include "cpu_backend.h"
-#include "cpu_ops.h"
-#include "cuda_backend.h"
-#include "cuda_graph_conv.cuh"
-#include "cuda_test_util.cuh"
-#include "engine.h"
-#include "error.h"
-#include "golden_check.h"
-#include "pool.cuh"
-#include "preprocess.cuh"
-#include "resnet.h"
-#include "softmax_topk.cuh"
-#include "test_util.h"
+#include "engine/base/error.h"
+#include "engine/cpu/backend.h"
+#include "engine/cuda/backend.h"
+#include "engine/cuda/graph_conv.cuh"
+#include "engine/engine.h"
+#include "engine/model/resnet.h"
+#include "engine/ops/cpu_ops.h"
+#include "kernels/bn_act.cuh"
+#include "kernels/cam.cuh"
+#include "kernels/pool.cuh"
+#include "kernels/preprocess.cuh"
+#include "kernels/softmax_topk.cuh"
+#include "tests/cuda_test_util.cuh"
+#include "tests/golden_check.h"
+#include "tests/test_util.h"
 
 using camtest::Guarded;
 using camtest::no_gpu;

@@ -11,11 +11,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "atomic_file.h"
-#include "image_io.h"
-#include "outputs.h"
-#include "report.h"
-#include "test_util.h"
+#include "cli/outputs.h"
+#include "cli/report.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/image_io.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 

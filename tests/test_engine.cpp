@@ -7,11 +7,11 @@
 #include <fstream>
 #include <random>
 
-#include "cpu_backend.h"
-#include "cpu_ops.h"
-#include "engine.h"
-#include "error.h"
-#include "test_util.h"
+#include "engine/base/error.h"
+#include "engine/cpu/backend.h"
+#include "engine/engine.h"
+#include "engine/ops/cpu_ops.h"
+#include "tests/test_util.h"
 
 namespace {
 

@@ -13,12 +13,12 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "cpu_backend.h"
-#include "engine.h"
-#include "image_io.h"
-#include "object_mask.h"
-#include "report.h"
-#include "test_util.h"
+#include "cli/object_mask.h"
+#include "cli/report.h"
+#include "engine/cpu/backend.h"
+#include "engine/engine.h"
+#include "engine/io/image_io.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 

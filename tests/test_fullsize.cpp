@@ -5,10 +5,10 @@
 
 #include <cstdio>
 
-#include "cpu_backend.h"
-#include "golden_check.h"
-#include "resnet.h"
-#include "test_util.h"
+#include "engine/cpu/backend.h"
+#include "engine/model/resnet.h"
+#include "tests/golden_check.h"
+#include "tests/test_util.h"
 
 namespace {
 

@@ -5,10 +5,10 @@
 // replace_stride_with_dilation=[False, True, True]: 9x7 maps from a 72x56 input).
 #include <doctest/doctest.h>
 
-#include "cpu_backend.h"
-#include "golden_check.h"
-#include "resnet.h"
-#include "test_util.h"
+#include "engine/cpu/backend.h"
+#include "engine/model/resnet.h"
+#include "tests/golden_check.h"
+#include "tests/test_util.h"
 
 namespace {
 

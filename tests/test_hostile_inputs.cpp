@@ -15,11 +15,11 @@
 #include <random>
 #include <sstream>
 
-#include "error.h"
-#include "image_io.h"
-#include "inputs.h"
-#include "report.h"
-#include "test_util.h"
+#include "cli/inputs.h"
+#include "cli/report.h"
+#include "engine/base/error.h"
+#include "engine/io/image_io.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 

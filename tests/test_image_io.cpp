@@ -7,9 +7,10 @@
 
 #include <random>
 
-#include "error.h"
-#include "image_io.h"
-#include "test_util.h"
+#include "engine/base/error.h"
+#include "engine/io/image_io.h"
+#include "engine/ops/image_ops.h"
+#include "tests/test_util.h"
 
 namespace {
 

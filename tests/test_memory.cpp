@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "doctest/doctest.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 

@@ -1,16 +1,16 @@
-// Localisation ground truth and scores (cli/object_mask.h, cli/object_mask.cpp): masks from a white background, boxes and mask
-// images, and the pointing game / energy-in-mask, each against a plain reference written here a different way
-// (the background grown by whole-image sweeps until nothing changes; the energy summed pixel by pixel from
-// the inverse mapping of mask pixels to map pixels).
+// Localisation ground truth and scores (cli/object_mask.h, cli/object_mask.cpp): masks from a white
+// background, boxes and mask images, and the pointing game / energy-in-mask, each against a plain reference
+// written here a different way (the background grown by whole-image sweeps until nothing changes; the energy
+// summed pixel by pixel from the inverse mapping of mask pixels to map pixels).
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <random>
 
-#include "error.h"
-#include "image_io.h"
-#include "object_mask.h"
-#include "test_util.h"
+#include "cli/object_mask.h"
+#include "engine/base/error.h"
+#include "engine/io/image_io.h"
+#include "tests/test_util.h"
 
 namespace {
 

@@ -7,13 +7,16 @@
 #include <cstring>
 #include <random>
 
-#include "colormap_table.h"
-#include "error.h"
-#include "cpu_backend.h"
-#include "cam_methods.h"
-#include "cpu_ops.h"
-#include "resnet.h"
-#include "test_util.h"
+#include "engine/base/error.h"
+#include "engine/cpu/backend.h"
+#include "engine/methods/eigen_cam.h"
+#include "engine/methods/faithfulness.h"
+#include "engine/methods/method_maps.h"
+#include "engine/methods/score_cam.h"
+#include "engine/model/resnet.h"
+#include "engine/ops/cpu_ops.h"
+#include "kernels/colormap_table.h"
+#include "tests/test_util.h"
 
 namespace {
 

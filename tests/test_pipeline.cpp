@@ -14,8 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "error.h"
-#include "pipeline.h"
+#include "engine/base/error.h"
+#include "engine/pipeline.h"
 
 namespace {
 

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "error.h"
-#include "safetensors.h"
-#include "test_util.h"
+#include "engine/base/error.h"
+#include "engine/io/safetensors.h"
+#include "tests/test_util.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <random>
 #include <regex>
 
-#include "image_io.h"
-#include "test_util.h"
+#include "engine/io/image_io.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 

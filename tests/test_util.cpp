@@ -1,4 +1,4 @@
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "safetensors.h"
+#include "engine/io/safetensors.h"
 
 namespace camtest {
 

@@ -9,11 +9,11 @@
 #include <random>
 #include <nlohmann/json.hpp>
 
-#include "engine.h"
-#include "error.h"
-#include "resnet.h"
-#include "safetensors.h"
-#include "test_util.h"
+#include "engine/base/error.h"
+#include "engine/engine.h"
+#include "engine/io/safetensors.h"
+#include "engine/model/resnet.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -246,7 +246,8 @@ TEST_CASE("metadata: label count, labels type, preprocess values") {
   raw.metadata["preprocess"] = R"({"resize":"bicubic"})";
   CHECK(load_error(raw, "pre_resize")
             .find("metadata preprocess: unknown resize mode 'bicubic' (expected pil-bilinear, pil-nearest, "
-                  "cv2-linear, cv2-area, pil12-bilinear, pil-bicubic or pil12-bicubic)") != std::string::npos);
+                  "cv2-linear, cv2-area, pil12-bilinear, pil-bicubic or pil12-bicubic)") !=
+        std::string::npos);
   raw.metadata["preprocess"] =
       R"({"channel_order":"BGR","mean":[103.939,116.779,123.68],"std":[1,1,1],"scale":1,"resize":"pil-nearest"})";
   cam::ResNet net = cam::ResNet::load(pack(raw, "caffe"));

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Every repository path that the code's comments and the docs cite must exist: a reader who follows one must
-find a file. Scans the sources, scripts and Markdown files under git for paths such as `engine/cpu_backend.h`,
+find a file. Scans the sources, scripts and Markdown files under git for paths such as `engine/cpu/backend.h`,
 `bench/compare.sh` or `docs/python.md`, and for the bare names of Markdown files (`conventions.md`). A path
 counts as found relative to the repository root or to the citing file's folder. Paths under `../shared/` (not part
 of a clone), URLs, globs and paths a program makes at run time (under /tmp, out/, run1/ ...) are not checked.

@@ -11,8 +11,9 @@
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
 
-#include "error.h"
-#include "image_io.h"
+#include "engine/base/error.h"
+#include "engine/io/image_io.h"
+#include "engine/ops/image_ops.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

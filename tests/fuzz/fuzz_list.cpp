@@ -9,8 +9,8 @@
 #include <sstream>
 #include <string>
 
-#include "error.h"
-#include "inputs.h"
+#include "cli/inputs.h"
+#include "engine/base/error.h"
 
 namespace {
 

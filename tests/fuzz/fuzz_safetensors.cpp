@@ -1,12 +1,12 @@
-// libFuzzer target: the weights loader end to end on arbitrary bytes (header, table, metadata, offsets, dtypes,
-// and the ResNet built from the tensors). Any outcome but a cam::Error or success is a finding.
+// libFuzzer target: the weights loader end to end on arbitrary bytes (header, table, metadata, offsets,
+// dtypes, and the ResNet built from the tensors). Any outcome but a cam::Error or success is a finding.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "error.h"
-#include "resnet.h"
-#include "safetensors.h"
+#include "engine/base/error.h"
+#include "engine/io/safetensors.h"
+#include "engine/model/resnet.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
