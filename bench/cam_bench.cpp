@@ -364,8 +364,9 @@ class Bench {
   int unsteady_rows_ = 0;
 };
 
-int run(const Options& o) {
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+// The benchmark's header: the machine, the libraries, the options and the peak GFLOP/s the rows are measured
+// against (into `peak`, 0 when unknown); warns when the CPU is already busy.
+nlohmann::json bench_header(const Options& o, double& peak) {
   const dnnl_version_t* dv = dnnl_version();
   nlohmann::json header = {{"cpu", cpuinfo_field("model name")},
                            {"threads", omp_get_max_threads()},
@@ -377,7 +378,7 @@ int run(const Options& o) {
                            {"graphs", !o.eager},
                            {"weights", o.weights},
                            {"images", o.photos.empty() ? "random, at the input size" : o.photos}};
-  double peak = o.peak_gflops;
+  peak = o.peak_gflops;
   std::string peak_source = "--peak-gflops";
   if (o.backend == cam::BackendKind::kCuda) header["gpu"] = cam::cuda_device_summary(0);
   if (o.backend == cam::BackendKind::kCpu) header["cpu_isa"] = cam::cpu_isa_name();
@@ -393,6 +394,82 @@ int run(const Options& o) {
     header["warning"] = busy;
     std::fprintf(stderr, "cam_bench: WARNING: %s\n", busy.c_str());
   }
+  return header;
+}
+
+// Every row of one batch size at one input size: cam, +overlay, overlap, each method alone, metrics, and the
+// end-to-end and split rows when asked. photos: the --photos images (empty: random ones at the input size).
+void bench_batch(Bench& bench, cam::Engine& engine, const Options& o, const std::vector<cam::Image>& photos,
+                 const std::vector<std::string>& photo_paths, int batch, int size, std::mt19937& rng) {
+  const double flops_per_image = 2.0 * engine.model().macs(size, size);
+  // The images of repetition r: the random batch, or the next `batch` photos of the list, cycled.
+  std::vector<cam::Image> images(photos.empty() ? batch : 0);
+  std::uniform_int_distribution<int> px(0, 255);
+  for (cam::Image& im : images) {
+    im.width = im.height = size;
+    im.rgb.resize(static_cast<size_t>(size) * size * 3);
+    for (auto& p : im.rgb) p = static_cast<uint8_t>(px(rng));
+  }
+  auto batch_at = [&](int r) {
+    std::vector<const cam::Image*> v;
+    for (int i = 0; i < batch; ++i)
+      v.push_back(photos.empty() ? &images[i]
+                                 : &photos[(static_cast<size_t>(r) * batch + i) % photos.size()]);
+    return v;
+  };
+  cam::MapOptions mo;
+  mo.topk = o.topk;
+  // Milliseconds of each timed repetition of `once`, after the warm-up ones.
+  auto timed = [&](const std::function<void(int)>& once) {
+    std::vector<double> ms;
+    for (int r = 0; r < o.warmup + o.reps; ++r) {
+      Clock::time_point t = Clock::now();
+      once(r);
+      if (r >= o.warmup) ms.push_back(ms_since(t));
+    }
+    return ms;
+  };
+  for (bool overlay : {false, true}) {
+    mo.overlays = overlay;
+    bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image,
+              timed([&](int r) { engine.run(batch_at(r), mo); }));
+  }
+  // The same with overlays, each repetition submitted before the previous one is collected
+  // (Engine::submit/collect, as the CLI's pipeline runs): on CUDA one batch's copies overlap another's
+  // compute.
+  uint64_t previous = 0;
+  bench.row("overlap", batch, size, flops_per_image, timed([&](int r) {
+              const uint64_t ticket = engine.submit(batch_at(r), mo);
+              if (r > 0) engine.collect(previous);
+              previous = ticket;
+            }));
+  engine.collect(previous);
+  cam::MapOptions alone = mo;
+  alone.overlays = false, alone.scorecam_channels = o.scorecam_channels,
+  alone.perturbed_batch = o.perturbed_batch > 0 ? o.perturbed_batch : batch;
+  for (cam::CamMethod method : o.methods) {
+    alone.methods = {method};
+    bench.row(cam::name_of(method), batch, size, flops_per_image,
+              timed([&](int r) { engine.run(batch_at(r), alone); }));
+  }
+  if (o.metrics) {
+    alone.methods = {cam::CamMethod::kCam}, alone.metrics = true, alone.metric_steps = o.metric_steps;
+    bench.row("metrics", batch, size, flops_per_image, timed([&](int r) { engine.run(batch_at(r), alone); }));
+  }
+  if (o.e2e)
+    bench.e2e(engine, mo, photos.empty() ? images : std::vector<cam::Image>(), photo_paths, batch, size,
+              flops_per_image);
+  if (o.split || o.layers) {
+    std::vector<cam::Image> first;
+    for (const cam::Image* im : batch_at(0)) first.push_back(*im);
+    bench.split(engine, first, mo, size);
+  }
+}
+
+int run(const Options& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  double peak = 0;
+  const nlohmann::json header = bench_header(o, peak);
   std::printf("# %s\n", header.dump().c_str());
   std::printf("%-5s %-5s %5s %5s %-8s %10s %10s %10s %9s %6s\n", "back", "prec", "batch", "size", "what",
               "median_ms", "p90_ms", "img/s", "GFLOP/s", "%peak");
@@ -410,72 +487,7 @@ int run(const Options& o) {
     eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads, eo.input_height = size,
     eo.input_width = size, eo.cuda.conv_fusion = o.conv_fusion, eo.cuda.use_graphs = !o.eager;
     cam::Engine engine(o.weights, eo);
-    const double flops_per_image = 2.0 * engine.model().macs(size, size);
-    for (int batch : o.batches) {
-      // The images of repetition r: the random batch, or the next `batch` photos of the list, cycled.
-      std::vector<cam::Image> images(photos.empty() ? batch : 0);
-      std::uniform_int_distribution<int> px(0, 255);
-      for (cam::Image& im : images) {
-        im.width = im.height = size;
-        im.rgb.resize(static_cast<size_t>(size) * size * 3);
-        for (auto& p : im.rgb) p = static_cast<uint8_t>(px(rng));
-      }
-      auto batch_at = [&](int r) {
-        std::vector<const cam::Image*> v;
-        for (int i = 0; i < batch; ++i)
-          v.push_back(photos.empty() ? &images[i]
-                                     : &photos[(static_cast<size_t>(r) * batch + i) % photos.size()]);
-        return v;
-      };
-      cam::MapOptions mo;
-      mo.topk = o.topk;
-      // Milliseconds of each timed repetition of `once`, after the warm-up ones.
-      auto timed = [&](const std::function<void(int)>& once) {
-        std::vector<double> ms;
-        for (int r = 0; r < o.warmup + o.reps; ++r) {
-          Clock::time_point t = Clock::now();
-          once(r);
-          if (r >= o.warmup) ms.push_back(ms_since(t));
-        }
-        return ms;
-      };
-      for (bool overlay : {false, true}) {
-        mo.overlays = overlay;
-        bench.row(overlay ? "+overlay" : "cam", batch, size, flops_per_image,
-                  timed([&](int r) { engine.run(batch_at(r), mo); }));
-      }
-      // The same with overlays, each repetition submitted before the previous one is collected
-      // (Engine::submit/collect, as the CLI's pipeline runs): on CUDA one batch's copies overlap another's
-      // compute.
-      uint64_t previous = 0;
-      bench.row("overlap", batch, size, flops_per_image, timed([&](int r) {
-                  const uint64_t ticket = engine.submit(batch_at(r), mo);
-                  if (r > 0) engine.collect(previous);
-                  previous = ticket;
-                }));
-      engine.collect(previous);
-      cam::MapOptions alone = mo;
-      alone.overlays = false, alone.scorecam_channels = o.scorecam_channels,
-      alone.perturbed_batch = o.perturbed_batch > 0 ? o.perturbed_batch : batch;
-      for (cam::CamMethod method : o.methods) {
-        alone.methods = {method};
-        bench.row(cam::name_of(method), batch, size, flops_per_image,
-                  timed([&](int r) { engine.run(batch_at(r), alone); }));
-      }
-      if (o.metrics) {
-        alone.methods = {cam::CamMethod::kCam}, alone.metrics = true, alone.metric_steps = o.metric_steps;
-        bench.row("metrics", batch, size, flops_per_image,
-                  timed([&](int r) { engine.run(batch_at(r), alone); }));
-      }
-      if (o.e2e)
-        bench.e2e(engine, mo, photos.empty() ? images : std::vector<cam::Image>(), photo_paths, batch, size,
-                  flops_per_image);
-      if (o.split || o.layers) {
-        std::vector<cam::Image> first;
-        for (const cam::Image* im : batch_at(0)) first.push_back(*im);
-        bench.split(engine, first, mo, size);
-      }
-    }
+    for (int batch : o.batches) bench_batch(bench, engine, o, photos, photo_paths, batch, size, rng);
   }
   if (!o.json_path.empty()) std::ofstream(o.json_path) << bench.json(header).dump(1) << "\n";
   if (bench.unsteady_rows())

@@ -319,6 +319,42 @@ class Runner {
   Clock::time_point start_, last_line_;
 };
 
+// The engine's options from the command line's.
+cam::EngineOptions engine_options(const cam::CliOptions& o) {
+  cam::EngineOptions eo;
+  eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads;
+  eo.verbose = o.verbose, eo.quiet = o.quiet;
+  eo.cuda.device = o.device, eo.cuda.conv_fusion = o.conv_fusion;
+  eo.tuning_file = o.tuning_file;
+  eo.input_width = o.input_w, eo.input_height = o.input_h, eo.resize = o.resize;
+  return eo;
+}
+
+// The maps' options from the command line's, the class names resolved against the model; a class named twice
+// gets one map.
+cam::MapOptions map_options(const cam::CliOptions& o, const cam::Engine& engine) {
+  const int classes = engine.model().num_classes;
+  cam::MapOptions mo;
+  mo.topk = std::min(o.topk, classes);
+  mo.predictions = o.predictions;
+  if (o.topk > classes && !o.quiet)
+    std::fprintf(stderr, "cam_engine: --topk %d is more than the model's %d classes; making %d maps\n",
+                 o.topk, classes, classes);
+  for (const std::string& c : o.classes) {
+    const int k = engine.class_index(c);
+    if (std::find(mo.classes.begin(), mo.classes.end(), k) == mo.classes.end())
+      mo.classes.push_back(k);
+    else if (!o.quiet)  // one map and one file per class, however it was named
+      std::fprintf(stderr, "cam_engine: --class %s is class %d (%s), already asked for; one map\n", c.c_str(),
+                   k, engine.label(k).c_str());
+  }
+  mo.image_weight = o.alpha;
+  mo.methods = o.methods, mo.scorecam_channels = o.scorecam_channels;
+  mo.metrics = o.metrics, mo.metric_steps = o.metric_steps, mo.perturbed_batch = o.batch;
+  mo.colormap = cam::colormap_index(o.colormap);
+  return mo;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -354,32 +390,8 @@ int main(int argc, char** argv) {
     if (!fs::is_directory(o.out) || access(o.out.c_str(), W_OK) != 0)
       throw cam::Error(o.out + ": cannot create or write the output folder");
     cam::lock_output_folder(o.out);
-    cam::EngineOptions eo;
-    eo.backend = o.backend, eo.precision = o.precision, eo.threads = o.threads;
-    eo.verbose = o.verbose, eo.quiet = o.quiet;
-    eo.cuda.device = o.device, eo.cuda.conv_fusion = o.conv_fusion;
-    eo.tuning_file = o.tuning_file;
-    eo.input_width = o.input_w, eo.input_height = o.input_h, eo.resize = o.resize;
-    cam::Engine engine(o.weights, eo);
-    const int classes = engine.model().num_classes;
-    cam::MapOptions mo;
-    mo.topk = std::min(o.topk, classes);
-    mo.predictions = o.predictions;
-    if (o.topk > classes && !o.quiet)
-      std::fprintf(stderr, "cam_engine: --topk %d is more than the model's %d classes; making %d maps\n",
-                   o.topk, classes, classes);
-    for (const std::string& c : o.classes) {
-      const int k = engine.class_index(c);
-      if (std::find(mo.classes.begin(), mo.classes.end(), k) == mo.classes.end())
-        mo.classes.push_back(k);
-      else if (!o.quiet)  // one map and one file per class, however it was named
-        std::fprintf(stderr, "cam_engine: --class %s is class %d (%s), already asked for; one map\n",
-                     c.c_str(), k, engine.label(k).c_str());
-    }
-    mo.image_weight = o.alpha;
-    mo.methods = o.methods, mo.scorecam_channels = o.scorecam_channels;
-    mo.metrics = o.metrics, mo.metric_steps = o.metric_steps, mo.perturbed_batch = o.batch;
-    mo.colormap = cam::colormap_index(o.colormap);
+    cam::Engine engine(o.weights, engine_options(o));
+    const cam::MapOptions mo = map_options(o, engine);
     std::vector<std::string> notes;
     std::vector<cam::InputItem> items =
         cam::collect_inputs(o.inputs, o.labels_from_folders, std::cin, &notes);

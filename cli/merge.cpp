@@ -85,6 +85,56 @@ void bring_file(const fs::path& from_dir, const fs::path& to_dir, const std::str
   if (ec) throw Error(to.string() + ": cannot copy from " + from.string() + " (" + ec.message() + ")");
 }
 
+// Each shard by its index (1..count), checked: all of the same count, none twice, none missing, and all run
+// with the same options and inputs.
+std::map<int, const Shard*> shards_by_index(const std::vector<Shard>& shards) {
+  const int count = shards[0].count;
+  std::map<int, const Shard*> by_index;
+  for (const Shard& s : shards) {
+    if (s.count != count)
+      throw Error(s.dir.string() + ": shard " + s.record["shard"].get<std::string>() +
+                  ", the others are of " + std::to_string(count));
+    if (by_index.count(s.index))
+      throw Error(s.dir.string() + ": shard " + std::to_string(s.index) + "/" + std::to_string(count) +
+                  " given twice (also " + by_index[s.index]->dir.string() + ")");
+    nlohmann::json first = shared_record(shards[0].record), mine = shared_record(s.record);
+    first["inputs"] = shards[0].record.value("inputs", 0), mine["inputs"] = s.record.value("inputs", 0);
+    const std::string changed = record_differences(first, mine);
+    if (!changed.empty())
+      throw Error(s.dir.string() + ": run with other options or inputs than " + shards[0].dir.string() +
+                  " (" + changed + ")");
+    by_index[s.index] = &s;
+  }
+  std::string missing;
+  for (int k = 1; k <= count; ++k)
+    if (!by_index.count(k))
+      missing += (missing.empty() ? "" : ", ") + std::to_string(k) + "/" + std::to_string(count);
+  if (!missing.empty()) throw Error("merge: shard " + missing + " not given");
+  return by_index;
+}
+
+// predictions.jsonl in `out` in input order (image i is line i / count of shard i % count + 1), with every
+// file its records name brought over; returns the number of error records.
+size_t merge_predictions(const std::vector<Shard>& shards, const std::map<int, const Shard*>& by_index,
+                         const std::string& out, size_t inputs) {
+  const int count = shards[0].count;
+  const std::string jsonl_path = (fs::path(out) / "predictions.jsonl").string();
+  AtomicFile jsonl(jsonl_path);
+  size_t failed = 0;
+  for (size_t i = 0; i < inputs; ++i) {
+    const Shard& s = *by_index.at(static_cast<int>(i % count) + 1);
+    const std::string& line = s.lines[i / count];
+    nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_object())
+      throw Error((s.dir / "predictions.jsonl").string() + ": a line is not a JSON record");
+    for (const std::string& file : record_files(record)) bring_file(s.dir, out, file);
+    jsonl.append(line);
+    failed += record.contains("error");
+  }
+  jsonl.commit();
+  return failed;
+}
+
 }  // namespace
 
 int merge_main(int argc, char** argv) {
@@ -112,27 +162,7 @@ int merge_main(int argc, char** argv) {
     std::vector<Shard> shards;
     for (const fs::path& dir : dirs) shards.push_back(read_shard(dir));
     const int count = shards[0].count;
-    std::map<int, const Shard*> by_index;
-    for (const Shard& s : shards) {
-      if (s.count != count)
-        throw Error(s.dir.string() + ": shard " + s.record["shard"].get<std::string>() +
-                    ", the others are of " + std::to_string(count));
-      if (by_index.count(s.index))
-        throw Error(s.dir.string() + ": shard " + std::to_string(s.index) + "/" + std::to_string(count) +
-                    " given twice (also " + by_index[s.index]->dir.string() + ")");
-      nlohmann::json first = shared_record(shards[0].record), mine = shared_record(s.record);
-      first["inputs"] = shards[0].record.value("inputs", 0), mine["inputs"] = s.record.value("inputs", 0);
-      const std::string changed = record_differences(first, mine);
-      if (!changed.empty())
-        throw Error(s.dir.string() + ": run with other options or inputs than " + shards[0].dir.string() +
-                    " (" + changed + ")");
-      by_index[s.index] = &s;
-    }
-    std::string missing;
-    for (int k = 1; k <= count; ++k)
-      if (!by_index.count(k))
-        missing += (missing.empty() ? "" : ", ") + std::to_string(k) + "/" + std::to_string(count);
-    if (!missing.empty()) throw Error("merge: shard " + missing + " not given");
+    const std::map<int, const Shard*> by_index = shards_by_index(shards);
 
     std::error_code ec;
     fs::create_directories(out, ec);
@@ -142,19 +172,7 @@ int merge_main(int argc, char** argv) {
     lock_output_folder(out);
     const size_t inputs = shards[0].record.value("inputs", size_t(0));
     const std::string jsonl_path = (fs::path(out) / "predictions.jsonl").string();
-    AtomicFile jsonl(jsonl_path);
-    size_t failed = 0;
-    for (size_t i = 0; i < inputs; ++i) {
-      const Shard& s = *by_index[static_cast<int>(i % count) + 1];
-      const std::string& line = s.lines[i / count];
-      nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
-      if (!record.is_object())
-        throw Error((s.dir / "predictions.jsonl").string() + ": a line is not a JSON record");
-      for (const std::string& file : record_files(record)) bring_file(s.dir, out, file);
-      jsonl.append(line);
-      failed += record.contains("error");
-    }
-    jsonl.commit();
+    const size_t failed = merge_predictions(shards, by_index, out, inputs);
     const JsonlRecords records(jsonl_path);
     write_text_file((fs::path(out) / "run.json").string(), shared_record(shards[0].record).dump(1) + "\n");
     const fs::path first = shards[0].dir;

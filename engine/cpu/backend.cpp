@@ -94,6 +94,30 @@ class Laps {
   std::chrono::steady_clock::time_point last_;
 };
 
+// The head from the last block's features in out.features (n, hw, C): average pool, the MLP layers with
+// ReLU, the fc -> out.hidden, out.logits. Laps each layer into `layers` when it is not null.
+void run_head(const ResNet& net, int n, int hw, std::vector<TimedStep>* layers, Laps& laps,
+              ForwardResult& out) {
+  const int c = net.feature_channels;
+  const float* features = out.features.data();
+  std::vector<float> pooled(static_cast<size_t>(n) * c);
+  global_avg_pool_cpu(features, n, hw, c, pooled.data());
+  if (layers) laps.lap(*layers, "avgpool");
+  out.hidden.clear();
+  const float* head_input = pooled.data();
+  for (const Dense& d : net.hidden) {
+    out.hidden.emplace_back(static_cast<size_t>(n) * d.out);
+    linear_cpu(head_input, n, d.in, d.weight.data(), d.bias.data(), d.out, out.hidden.back().data());
+    for (float& v : out.hidden.back()) v = v > 0.0f ? v : 0.0f;
+    head_input = out.hidden.back().data();
+    if (layers) laps.lap(*layers, d.name, 2.0 * n * d.in * d.out);
+  }
+  out.logits.resize(static_cast<size_t>(n) * net.num_classes);
+  linear_cpu(head_input, n, net.head_dim(), net.fc_weight.data(), net.fc_bias.data(), net.num_classes,
+             out.logits.data());
+  if (layers) laps.lap(*layers, "fc", 2.0 * n * net.head_dim() * net.num_classes);
+}
+
 }  // namespace
 
 const char* cpu_isa_name() {
@@ -338,23 +362,7 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   } else {
     out.features.assign(features, features + static_cast<size_t>(n) * hw * c);
   }
-  features = out.features.data();
-  std::vector<float> pooled(static_cast<size_t>(n) * c);
-  global_avg_pool_cpu(features, n, hw, c, pooled.data());
-  if (profile_layers_) laps.lap(layers_, "avgpool");
-  out.hidden.clear();
-  const float* head_input = pooled.data();
-  for (const Dense& d : net_.hidden) {
-    out.hidden.emplace_back(static_cast<size_t>(n) * d.out);
-    linear_cpu(head_input, n, d.in, d.weight.data(), d.bias.data(), d.out, out.hidden.back().data());
-    for (float& v : out.hidden.back()) v = v > 0.0f ? v : 0.0f;
-    head_input = out.hidden.back().data();
-    if (profile_layers_) laps.lap(layers_, d.name, 2.0 * n * d.in * d.out);
-  }
-  out.logits.resize(static_cast<size_t>(n) * net_.num_classes);
-  linear_cpu(head_input, n, net_.head_dim(), net_.fc_weight.data(), net_.fc_bias.data(), net_.num_classes,
-             out.logits.data());
-  if (profile_layers_) laps.lap(layers_, "fc", 2.0 * n * net_.head_dim() * net_.num_classes);
+  run_head(net_, n, hw, profile_layers_ ? &layers_ : nullptr, laps, out);
 }
 
 // Images are independent outside the forward, so preprocessing, maps and overlays run one image per thread;

@@ -118,6 +118,78 @@ std::string foreign_format_message(const std::string& path, const uint8_t* bytes
   return "";
 }
 
+// One tensor's table entry (name: {dtype, shape, data_offsets}) checked against the data section (data,
+// data_len bytes).
+TensorView tensor_entry(const std::string& path, const std::string& name, const nlohmann::json& entry,
+                        const uint8_t* data, uint64_t data_len) {
+  const std::string where = "tensor '" + name + "'";
+  if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+      !entry.contains("data_offsets"))
+    fail(path, where + ": entry needs dtype, shape and data_offsets");
+  if (!entry["dtype"].is_string()) fail(path, where + ": dtype is not a string");
+  TensorView t;
+  t.name = name;
+  t.dtype_name = entry["dtype"].get<std::string>();
+  size_t elem = 0;
+  for (const DTypeName& d : kDTypes)
+    if (t.dtype_name == d.name) t.dtype = d.dtype, elem = d.size;
+  if (elem == 0) fail(path, where + ": unknown dtype '" + t.dtype_name + "'");
+  const nlohmann::json& shape = entry["shape"];
+  if (!shape.is_array()) fail(path, where + ": shape is not an array");
+  uint64_t numel = 1;
+  for (const nlohmann::json& d : shape) {
+    if (!d.is_number_unsigned()) fail(path, where + ": shape has a non-integer or negative dimension");
+    uint64_t dim = d.get<uint64_t>();
+    if (dim != 0 && numel > UINT64_MAX / dim) fail(path, where + ": shape overflows 64 bits");
+    numel *= dim;
+    t.shape.push_back(static_cast<int64_t>(dim));
+  }
+  const nlohmann::json& offsets = entry["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+      !offsets[1].is_number_unsigned())
+    fail(path, where + ": data_offsets must be two non-negative integers");
+  uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+  if (end < begin)
+    fail(path, where + ": data_offsets end " + std::to_string(end) + " < begin " + std::to_string(begin));
+  if (numel > UINT64_MAX / elem) fail(path, where + ": byte size overflows 64 bits");
+  if (end - begin != numel * elem)
+    fail(path, where + ": byte length " + std::to_string(end - begin) + " does not match shape " +
+                   shape_string(t.shape) + " x " + t.dtype_name + " = " + std::to_string(numel * elem) +
+                   " bytes");
+  if (end > data_len)
+    fail(path, where + ": data_offsets end " + std::to_string(end) + " beyond the data section (" +
+                   std::to_string(data_len) + " bytes; truncated?)");
+  t.data = data + begin;
+  t.nbytes = end - begin;
+  return t;
+}
+
+// The tensors must tile the data section: sorted by offset, each begins where the one before ends, and the
+// last ends at the section's end.
+void check_contiguous(const std::string& path, const std::map<std::string, TensorView>& tensors,
+                      const uint8_t* data, uint64_t data_len) {
+  std::vector<const TensorView*> by_offset;
+  for (const auto& kv : tensors) by_offset.push_back(&kv.second);
+  std::sort(by_offset.begin(), by_offset.end(), [](const TensorView* a, const TensorView* b) {
+    return a->data != b->data ? a->data < b->data : a->nbytes < b->nbytes;
+  });
+  uint64_t expected = 0;
+  for (const TensorView* t : by_offset) {
+    uint64_t begin = static_cast<uint64_t>(t->data - data);
+    if (begin < expected)
+      fail(path, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) +
+                     " overlaps the previous tensor (which ends at " + std::to_string(expected) + ")");
+    if (begin > expected)
+      fail(path, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) +
+                     " leaves a gap after byte " + std::to_string(expected) +
+                     " (offsets must be contiguous)");
+    expected = begin + t->nbytes;
+  }
+  if (expected != data_len)
+    fail(path, "data section is " + std::to_string(data_len) + " bytes but the tensors cover " +
+                   std::to_string(expected) + " (file padded or truncated)");
+}
+
 }  // namespace
 
 std::string shape_string(const std::vector<int64_t>& shape) {
@@ -216,68 +288,9 @@ void SafeTensors::parse(const uint8_t* bytes, size_t size) {
       }
       continue;
     }
-    std::string where = "tensor '" + name + "'";
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-        !entry.contains("data_offsets"))
-      fail(path_, where + ": entry needs dtype, shape and data_offsets");
-    if (!entry["dtype"].is_string()) fail(path_, where + ": dtype is not a string");
-    TensorView t;
-    t.name = name;
-    t.dtype_name = entry["dtype"].get<std::string>();
-    size_t elem = 0;
-    for (const DTypeName& d : kDTypes)
-      if (t.dtype_name == d.name) t.dtype = d.dtype, elem = d.size;
-    if (elem == 0) fail(path_, where + ": unknown dtype '" + t.dtype_name + "'");
-    const nlohmann::json& shape = entry["shape"];
-    if (!shape.is_array()) fail(path_, where + ": shape is not an array");
-    uint64_t numel = 1;
-    for (const nlohmann::json& d : shape) {
-      if (!d.is_number_unsigned()) fail(path_, where + ": shape has a non-integer or negative dimension");
-      uint64_t dim = d.get<uint64_t>();
-      if (dim != 0 && numel > UINT64_MAX / dim) fail(path_, where + ": shape overflows 64 bits");
-      numel *= dim;
-      t.shape.push_back(static_cast<int64_t>(dim));
-    }
-    const nlohmann::json& offsets = entry["data_offsets"];
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-        !offsets[1].is_number_unsigned())
-      fail(path_, where + ": data_offsets must be two non-negative integers");
-    uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
-    if (end < begin)
-      fail(path_, where + ": data_offsets end " + std::to_string(end) + " < begin " + std::to_string(begin));
-    if (numel > UINT64_MAX / elem) fail(path_, where + ": byte size overflows 64 bits");
-    if (end - begin != numel * elem)
-      fail(path_, where + ": byte length " + std::to_string(end - begin) + " does not match shape " +
-                      shape_string(t.shape) + " x " + t.dtype_name + " = " + std::to_string(numel * elem) +
-                      " bytes");
-    if (end > data_len)
-      fail(path_, where + ": data_offsets end " + std::to_string(end) + " beyond the data section (" +
-                      std::to_string(data_len) + " bytes; truncated?)");
-    t.data = data + begin;
-    t.nbytes = end - begin;
-    tensors_.emplace(name, t);
+    tensors_.emplace(name, tensor_entry(path_, name, entry, data, data_len));
   }
-
-  std::vector<const TensorView*> by_offset;
-  for (const auto& kv : tensors_) by_offset.push_back(&kv.second);
-  std::sort(by_offset.begin(), by_offset.end(), [](const TensorView* a, const TensorView* b) {
-    return a->data != b->data ? a->data < b->data : a->nbytes < b->nbytes;
-  });
-  uint64_t expected = 0;
-  for (const TensorView* t : by_offset) {
-    uint64_t begin = static_cast<uint64_t>(t->data - data);
-    if (begin < expected)
-      fail(path_, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) +
-                      " overlaps the previous tensor (which ends at " + std::to_string(expected) + ")");
-    if (begin > expected)
-      fail(path_, "tensor '" + t->name + "': data_offsets begin " + std::to_string(begin) +
-                      " leaves a gap after byte " + std::to_string(expected) +
-                      " (offsets must be contiguous)");
-    expected = begin + t->nbytes;
-  }
-  if (expected != data_len)
-    fail(path_, "data section is " + std::to_string(data_len) + " bytes but the tensors cover " +
-                    std::to_string(expected) + " (file padded or truncated)");
+  check_contiguous(path_, tensors_, data, data_len);
 }
 
 const TensorView& SafeTensors::get(const std::string& name) const {

@@ -41,6 +41,18 @@ class Loader {
 
   ResNet build() {
     ResNet net;
+    check_stem();
+    net.stem = conv("conv1", "bn1", 3, 7, 2);
+    read_stages(net);
+    read_head(net);
+    check_all_used();
+    read_metadata(net);
+    return net;
+  }
+
+ private:
+  // The stems and shortcuts of other ResNet families, refused by name.
+  void check_stem() const {
     if (file_.has("conv1.0.weight"))
       fail(
           "tensor 'conv1.0.weight': a deep stem (three 3x3 convs, as timm's resnet*c/d/s) is not supported; "
@@ -51,7 +63,10 @@ class Loader {
           "tensor 'layer1.0.downsample.1.weight' without 'downsample.0.weight': an average-pool shortcut "
           "(timm's "
           "resnet*d) is not supported; the engine runs 1x1-conv shortcuts");
-    net.stem = conv("conv1", "bn1", 3, 7, 2);
+  }
+
+  // layer1, layer2, ... as long as their tensors are there; net.feature_channels from the last.
+  void read_stages(ResNet& net) {
     net.dilated = {dilate_[0], dilate_[1], dilate_[2]};
     int channels = net.stem.out_channels;
     // torchvision's replace_stride_with_dilation: a flagged stage (layer2..4) keeps its stride-1 input size
@@ -79,7 +94,11 @@ class Loader {
     }
     if (net.stages.empty()) fail("missing tensor 'layer1.0.conv1.weight' (no residual stages found)");
     net.feature_channels = channels;
+  }
 
+  // The MLP layers head.0, head.1, ... (if any) and the fc.
+  void read_head(ResNet& net) {
+    int channels = net.feature_channels;
     for (int i = 0; file_.has("head." + std::to_string(i) + ".weight"); ++i) {
       Dense d;
       d.name = "head." + std::to_string(i);
@@ -111,6 +130,10 @@ class Loader {
       expect_shape(b, {net.num_classes}, "one bias per class");
       net.fc_bias = file_.to_float(b);
     }
+  }
+
+  // Every tensor of the file is part of the network (BN's num_batches_tracked aside).
+  void check_all_used() const {
     for (const auto& kv : file_.tensors()) {
       const std::string& name = kv.first;
       bool ignored = name.size() >= 19 && name.compare(name.size() - 19, 19, "num_batches_tracked") == 0;
@@ -118,11 +141,8 @@ class Loader {
         fail("unexpected tensor '" + name +
              "' (hint: only plain torchvision/timm ResNets are read; convert with tools/convert.py)");
     }
-    read_metadata(net);
-    return net;
   }
 
- private:
   [[noreturn]] void fail(const std::string& what) const { throw Error(file_.path() + ": " + what); }
 
   double parse_number(const std::string& key, const std::string& v) const {
