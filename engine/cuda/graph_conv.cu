@@ -85,41 +85,44 @@ void GraphConv::run(cudnnHandle_t handle, const GraphConvArgs& args) const {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
+BackendDescriptor& GraphConv::part(cudnnBackendDescriptorType_t type) {
+  parts_.push_back(std::make_unique<BackendDescriptor>(type));
+  return *parts_.back();
+}
+
+bool GraphConv::failed(const char* what, cudnnStatus_t status) {
+  why_ = std::string(what) + ": " + cudnnGetErrorString(status);
+  return false;
+}
+
+// NHWC strides for logical (n, c, h, w) dims; the OHWI filter is the same layout with (Cout, Cin, K, K).
+BackendDescriptor& GraphConv::tensor(int64_t uid, cudnnDataType_t type, int64_t n, int64_t c, int64_t h,
+                                     int64_t w, bool is_virtual, cudnnStatus_t& status) {
+  int64_t dims[4] = {n, c, h, w}, strides[4] = {h * w * c, 1, w * c, c}, alignment = 16;
+  BackendDescriptor& t = part(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+  t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type)
+      .set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims)
+      .set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides)
+      .set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid)
+      .set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment)
+      .set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
+  if (status == CUDNN_STATUS_SUCCESS) status = t.finalize();
+  return t;
+}
+
 bool GraphConv::describe(const GraphConvShape& s, cudnnHandle_t handle) {
   residual_ = s.residual;
   cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
-  auto make = [&](cudnnBackendDescriptorType_t type) -> BackendDescriptor& {
-    parts_.push_back(std::make_unique<BackendDescriptor>(type));
-    return *parts_.back();
-  };
-  auto failed = [&](const char* what) {
-    why_ = std::string(what) + ": " + cudnnGetErrorString(status);
-    return false;
-  };
-  // NHWC strides for logical (n, c, h, w) dims; the OHWI filter is the same layout with (Cout, Cin, K, K).
-  auto tensor = [&](int64_t uid, cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w,
-                    bool is_virtual) -> BackendDescriptor& {
-    int64_t dims[4] = {n, c, h, w}, strides[4] = {h * w * c, 1, w * c, c}, alignment = 16;
-    BackendDescriptor& t = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-    t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type)
-        .set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims)
-        .set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides)
-        .set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid)
-        .set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment)
-        .set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual);
-    if (status == CUDNN_STATUS_SUCCESS) status = t.finalize();
-    return t;
-  };
   const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
-  BackendDescriptor& x = tensor(kX, s.data_type, s.n, s.in_channels, s.h, s.w, false);
+  BackendDescriptor& x = tensor(kX, s.data_type, s.n, s.in_channels, s.h, s.w, false, status);
   BackendDescriptor& w =
-      tensor(kWeight, s.data_type, s.out_channels, s.in_channels, s.kernel, s.kernel, false);
-  BackendDescriptor& bias = tensor(kBias, f32, 1, s.out_channels, 1, 1, false);
-  BackendDescriptor& y = tensor(kY, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false);
-  BackendDescriptor& conv_out = tensor(kConvOut, f32, s.n, s.out_channels, s.out_h, s.out_w, true);
-  if (status != CUDNN_STATUS_SUCCESS) return failed("tensor descriptors");
+      tensor(kWeight, s.data_type, s.out_channels, s.in_channels, s.kernel, s.kernel, false, status);
+  BackendDescriptor& bias = tensor(kBias, f32, 1, s.out_channels, 1, 1, false, status);
+  BackendDescriptor& y = tensor(kY, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false, status);
+  BackendDescriptor& conv_out = tensor(kConvOut, f32, s.n, s.out_channels, s.out_h, s.out_w, true, status);
+  if (status != CUDNN_STATUS_SUCCESS) return failed("tensor descriptors", status);
 
-  BackendDescriptor& conv = make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  BackendDescriptor& conv = part(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   const int64_t spatial = 2, pad[2] = {s.pad, s.pad}, stride[2] = {s.stride, s.stride},
                 dilation[2] = {s.dilation, s.dilation};
@@ -130,28 +133,37 @@ bool GraphConv::describe(const GraphConvShape& s, cudnnHandle_t handle) {
       .set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, stride)
       .set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pad)
       .set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pad);
-  if ((status = conv.finalize()) != CUDNN_STATUS_SUCCESS) return failed("convolution descriptor");
+  if ((status = conv.finalize()) != CUDNN_STATUS_SUCCESS) return failed("convolution descriptor", status);
 
   std::vector<cudnnBackendDescriptor_t> ops;
   const float one = 1.0f, zero = 0.0f;
-  BackendDescriptor& conv_op = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+  BackendDescriptor& conv_op = part(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
   conv_op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x.get())
       .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w.get())
       .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv_out.get())
       .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv.get())
       .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &one)
       .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &zero);
-  if ((status = conv_op.finalize()) != CUDNN_STATUS_SUCCESS) return failed("convolution operation");
+  if ((status = conv_op.finalize()) != CUDNN_STATUS_SUCCESS) return failed("convolution operation", status);
   ops.push_back(conv_op.get());
+  if ((status = describe_epilogue(s, conv_out, bias, y, ops)) != CUDNN_STATUS_SUCCESS)
+    return failed("epilogue operations", status);
+  return list_configs(ops, handle);
+}
 
-  // The epilogue: each pointwise op writes a virtual fp32 tensor, the last one y.
+// The epilogue: each pointwise op writes a virtual fp32 tensor, the last one y.
+cudnnStatus_t GraphConv::describe_epilogue(const GraphConvShape& s, BackendDescriptor& conv_out,
+                                           BackendDescriptor& bias, BackendDescriptor& y,
+                                           std::vector<cudnnBackendDescriptor_t>& ops) {
+  cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
+  const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
   auto pointwise = [&](cudnnPointwiseMode_t pw_mode, BackendDescriptor& in, BackendDescriptor* second,
                        BackendDescriptor& out) {
-    BackendDescriptor& pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    BackendDescriptor& pw = part(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
     pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &pw_mode)
         .set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &f32);
     if (status == CUDNN_STATUS_SUCCESS) status = pw.finalize();
-    BackendDescriptor& op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    BackendDescriptor& op = part(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
     op.set(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw.get())
         .set(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &in.get());
     if (second)
@@ -161,7 +173,7 @@ bool GraphConv::describe(const GraphConvShape& s, cudnnHandle_t handle) {
     ops.push_back(op.get());
   };
   auto step_out = [&](bool last, int64_t uid) -> BackendDescriptor& {
-    return last ? y : tensor(uid, f32, s.n, s.out_channels, s.out_h, s.out_w, true);
+    return last ? y : tensor(uid, f32, s.n, s.out_channels, s.out_h, s.out_w, true, status);
   };
   BackendDescriptor* current = &conv_out;
   BackendDescriptor& biased = step_out(!s.residual && !s.relu, kBiasOut);
@@ -169,34 +181,38 @@ bool GraphConv::describe(const GraphConvShape& s, cudnnHandle_t handle) {
   current = &biased;
   if (s.residual) {
     BackendDescriptor& residual =
-        tensor(kResidual, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false);
+        tensor(kResidual, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false, status);
     BackendDescriptor& added = step_out(!s.relu, kAddOut);
     pointwise(CUDNN_POINTWISE_ADD, *current, &residual, added);
     current = &added;
   }
   if (s.relu) pointwise(CUDNN_POINTWISE_RELU_FWD, *current, nullptr, y);
-  if (status != CUDNN_STATUS_SUCCESS) return failed("epilogue operations");
+  return status;
+}
 
-  BackendDescriptor& graph = make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+// The operation graph of `ops` and the heuristics' engine configs for it, best first, into configs_.
+bool GraphConv::list_configs(const std::vector<cudnnBackendDescriptor_t>& ops, cudnnHandle_t handle) {
+  cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
+  BackendDescriptor& graph = part(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
   graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(ops.size()),
             ops.data());
   if (handle) graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
-  if ((status = graph.finalize()) != CUDNN_STATUS_SUCCESS) return failed("operation graph");
+  if ((status = graph.finalize()) != CUDNN_STATUS_SUCCESS) return failed("operation graph", status);
 
-  BackendDescriptor& heuristics = make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  BackendDescriptor& heuristics = part(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   const cudnnBackendHeurMode_t heur_mode = CUDNN_HEUR_MODE_A;
   heuristics.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph.get())
       .set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heur_mode);
-  if ((status = heuristics.finalize()) != CUDNN_STATUS_SUCCESS) return failed("engine heuristics");
+  if ((status = heuristics.finalize()) != CUDNN_STATUS_SUCCESS) return failed("engine heuristics", status);
   int64_t listed = 0;
   status = cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &listed, nullptr);
-  if (status != CUDNN_STATUS_SUCCESS) return failed("engine heuristics results");
+  if (status != CUDNN_STATUS_SUCCESS) return failed("engine heuristics results", status);
   configs_.clear();
-  for (int64_t i = 0; i < listed; ++i) configs_.push_back(make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR).get());
+  for (int64_t i = 0; i < listed; ++i) configs_.push_back(part(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR).get());
   status = cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, listed, &listed, configs_.data());
-  if (status != CUDNN_STATUS_SUCCESS) return failed("engine heuristics results");
+  if (status != CUDNN_STATUS_SUCCESS) return failed("engine heuristics results", status);
   configs_.resize(static_cast<size_t>(listed));
   return true;
 }

@@ -67,6 +67,18 @@ class GraphConv {
   static constexpr int kMaxTimed = 4;
 
  private:
+  // A new piece of the graph, owned by parts_ until the plan goes.
+  BackendDescriptor& part(cudnnBackendDescriptorType_t type);
+  // A tensor of logical dims (n, c, h, w) in NHWC; a failure lands in `status` unless one is there already.
+  BackendDescriptor& tensor(int64_t uid, cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w,
+                            bool is_virtual, cudnnStatus_t& status);
+  // Bias, residual and ReLU after the conv (conv_out) as pointwise ops appended to ops, the last writing y.
+  cudnnStatus_t describe_epilogue(const GraphConvShape& s, BackendDescriptor& conv_out,
+                                  BackendDescriptor& bias, BackendDescriptor& y,
+                                  std::vector<cudnnBackendDescriptor_t>& ops);
+  bool list_configs(const std::vector<cudnnBackendDescriptor_t>& ops, cudnnHandle_t handle);
+  bool failed(const char* what, cudnnStatus_t status);  // why_ = what and status; false
+
   cudnnBackendDescriptor_t plan_ = nullptr;
   std::vector<std::unique_ptr<BackendDescriptor>>
       parts_;                                      // the graph, tensors and configs the plan came from
