@@ -7,7 +7,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "engine/methods/method_maps.h"
 #include "engine/ops/cpu_ops.h"
 #include "kernels/cam_methods_math.h"
 
@@ -23,6 +22,7 @@ void perturbed_input(const PerturbedJobs& p, const PerturbedJob& job, float* out
     for (int ch = 0; ch < 3; ++ch) out[q * 3 + ch] = perturbed_value(job.kind, x[q * 3 + ch], keep);
   }
 }
+
 namespace {
 
 // A perturbed forward and where its probability goes: map `map` of image `image` (results[image].maps[map]),

@@ -6,7 +6,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cmath>
 
 #include "engine/methods/faithfulness.h"
 #include "engine/methods/score_cam.h"
