@@ -163,13 +163,25 @@ def main():
     torch.onnx.export(o, torch.zeros(1, 3, 64, 64), os.path.join(tmp, "model.onnx"), opset_version=13, do_constant_folding=True)
     round_trip("onnx export", o, os.path.join(tmp, "model.onnx"), os.path.join(tmp, "onnx.safetensors"), args.engine, "--input-size", "64")
 
+    # ResNeXt (torchvision's resnext50_32x4d: grouped 3x3s) and ResNet-D (timm's deep stem and average-pool
+    # shortcuts, in the local model with timm's names; tests/peers/test_peers_cam.py runs timm's own), each also
+    # through --check, whose PyTorch side is rebuilt from the converted tensors.
+    x = torch_resnet.randomize(torchvision.models.resnext50_32x4d(num_classes=3), 7)
+    torch.save(x.state_dict(), os.path.join(tmp, "resnext.pth"))
+    round_trip("torchvision resnext50_32x4d state_dict", x, os.path.join(tmp, "resnext.pth"),
+               os.path.join(tmp, "resnext.safetensors"), args.engine, "--input-size", "96")
+    rd = torch_resnet.randomize(torch_resnet.ResNet(50, 16, 5, deep_stem=(8, 8), avg_down=True, inner=(32, 64, 128, 256),
+                                                    groups=4), 8)
+    torch.save(rd.state_dict(), os.path.join(tmp, "resnextd.pth"))
+    round_trip("ResNeXt-D state_dict (deep stem, avg-pool shortcuts)", rd, os.path.join(tmp, "resnextd.pth"),
+               os.path.join(tmp, "resnextd.safetensors"), args.engine, "--input-size", "75x83")
+    for name, source in (("resnext", "resnext.pth"), ("ResNeXt-D", "resnextd.pth")):
+        code, text = convert(os.path.join(tmp, source), os.path.join(tmp, "checked_" + source + ".safetensors"),
+                             "--input-size", "96", "--check", "--engine", args.engine)
+        results.append(("--check of a %s state_dict" % name, code == 0 and "OK" in text,
+                        text.strip().splitlines()[-1] if text.strip() else "no output"))
+
     # Refusals with a reason.
-    deep = {"conv1.0.weight": torch.zeros(32, 3, 3, 3), "fc.weight": torch.zeros(2, 8)}
-    torch.save(deep, os.path.join(tmp, "deep.pth"))
-    refused("refuses a deep stem", os.path.join(tmp, "deep.pth"), os.path.join(tmp, "x.safetensors"), "deep stem")
-    torch.save(torchvision.models.resnext50_32x4d(num_classes=3).state_dict(), os.path.join(tmp, "resnext.pth"))
-    refused("refuses a ResNeXt (grouped 3x3), saying so", os.path.join(tmp, "resnext.pth"),
-            os.path.join(tmp, "z.safetensors"), "'layer1.0.conv2.weight' is a grouped convolution (32 groups")
     s = torch.nn.Sequential(o, torch.nn.Sigmoid())
     torch.onnx.export(s, torch.zeros(1, 3, 64, 64), os.path.join(tmp, "sig.onnx"), opset_version=13)
     refused("refuses an ONNX graph that is not a plain ResNet", os.path.join(tmp, "sig.onnx"), os.path.join(tmp, "y.safetensors"),

@@ -126,6 +126,48 @@ TEST_CASE("GPU max pool and global average pool equal the CPU ops") {
     }
 }
 
+TEST_CASE("GPU ResNet-D shortcut pool equals the CPU op: the same sums, rounded to the storage type") {
+  if (no_gpu()) return;
+  for (cam::Storage s : kStorages)
+    for (auto hw :
+         {std::make_pair(14, 14), std::make_pair(7, 4), std::make_pair(1, 1), std::make_pair(3, 5)}) {
+      const int n = 2, c = 24, h = hw.first, w = hw.second, oh = (h + 1) / 2, ow = (w + 1) / 2;
+      std::vector<float> x = rounded(camtest::random_floats(static_cast<size_t>(n) * h * w * c, rng), s);
+      Guarded dx(x.size() * cam::storage_bytes(s)),
+          dy(static_cast<size_t>(n) * oh * ow * c * cam::storage_bytes(s));
+      dx.upload(encode(x, s).data());
+      cam::launch_avg_down_pool(s, dx.ptr, n, h, w, c, dy.ptr, nullptr);
+      std::vector<float> want(static_cast<size_t>(n) * oh * ow * c);
+      cam::avg_down_pool_cpu(x.data(), n, h, w, c, want.data());
+      CHECK(decode(dy.download(), s) == rounded(want, s));
+    }
+}
+
+TEST_CASE("GPU forward of every net kind (basic, bottleneck, dilated, ResNeXt-D) equals the CPU backend's") {
+  if (no_gpu()) return;
+  for (int kind : camtest::kNetKinds)
+    for (const char* precision : {"fp32", "fp16", "bf16"}) {
+      CAPTURE(kind);
+      CAPTURE(precision);
+      const cam::ResNet net = camtest::random_resnet(kind, 16, 7, rng);
+      const int n = 3, h = 45, w = 38;
+      std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * h * w * 3, rng);
+      cam::CpuBackend cpu(net, 0, cam::Precision::kFp32);
+      auto gpu = cam::make_cuda_backend(net, cam::parse_precision(precision), cam::CudaOptions(), false);
+      cam::ForwardResult want, got;
+      cpu.forward(x.data(), n, h, w, true, want);
+      gpu->forward(x.data(), n, h, w, true, got);
+      REQUIRE(got.stages.size() == want.stages.size());
+      const double bound = std::string(precision) == "fp32"   ? 1e-5
+                           : std::string(precision) == "fp16" ? 1e-2
+                                                              : 5e-2;
+      for (size_t i = 0; i < want.stages.size(); ++i)
+        CHECK(camtest::rel_l2(got.stages[i], want.stages[i]) < bound);
+      CHECK(camtest::rel_l2(got.features, want.features) < bound);
+      CHECK(camtest::rel_l2(got.logits, want.logits) < bound);
+    }
+}
+
 TEST_CASE("GPU softmax + top-k equal the CPU ops, bias added in place") {
   if (no_gpu()) return;
   for (int classes : {5, 131, 1000}) {
@@ -282,8 +324,8 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
 }
 
 TEST_CASE(
-    "cuDNN accepts every graph descriptor of every ResNet-50 conv and epilogue, in every precision (no "
-    "GPU)") {
+    "cuDNN accepts every graph descriptor of every ResNet-50 conv and epilogue, in every precision, and "
+    "the grouped 3x3s of a ResNeXt (no GPU)") {
   // What --conv-fusion graph makes before it needs a GPU: tensors, conv, pointwise epilogue, operation graph
   // and heuristics. Without a device cuDNN checks the attributes, their types and counts (not whether the
   // shapes agree, and it lists no engines), so CI catches a wrongly set descriptor.
@@ -295,16 +337,22 @@ TEST_CASE(
         const cam::ConvLayer& c = *step.conv;
         const int ih = step.in_h, iw = step.in_w;
         const bool residual = step.residual != cam::Step::kNone, relu = step.relu;
-        cam::cuda_detail::GraphConvShape s;
-        s.n = 64, s.in_channels = &c == &net.stem ? 8 : c.in_channels, s.h = ih, s.w = iw;
-        s.out_channels = c.out_channels, s.kernel = c.kernel, s.stride = c.stride, s.pad = c.pad;
-        s.out_h = c.out_size(ih), s.out_w = c.out_size(iw), s.residual = residual, s.relu = relu;
-        s.data_type = type;
-        cam::cuda_detail::GraphConv graph;
-        CAPTURE(c.name);
-        CAPTURE(size);
-        CAPTURE(static_cast<int>(type));
-        CHECK_MESSAGE(graph.describe(s, nullptr), graph.why());
+        // The 3x3s of the blocks also as ResNeXt's grouped convs (8 groups divide every width here).
+        const bool inner = c.kernel == 3 && &c != &net.stem.front();
+        for (int groups : {1, 8}) {
+          if (groups > 1 && !inner) continue;
+          cam::cuda_detail::GraphConvShape s;
+          s.n = 64, s.in_channels = &c == &net.stem.front() ? 8 : c.in_channels, s.h = ih, s.w = iw;
+          s.out_channels = c.out_channels, s.kernel = c.kernel, s.stride = c.stride, s.pad = c.pad;
+          s.out_h = c.out_size(ih), s.out_w = c.out_size(iw), s.residual = residual, s.relu = relu;
+          s.data_type = type, s.groups = groups;
+          cam::cuda_detail::GraphConv graph;
+          CAPTURE(c.name);
+          CAPTURE(size);
+          CAPTURE(groups);
+          CAPTURE(static_cast<int>(type));
+          CHECK_MESSAGE(graph.describe(s, nullptr), graph.why());
+        }
       }
 }
 

@@ -1,5 +1,6 @@
 // Per-op tests of the CPU ops and the oneDNN forward against naive reference implementations written here in
-// plain loops (double accumulation), on random data and odd shapes (13x13, 7x7, 4x4 maps, stride-2 paths).
+// plain loops (double accumulation), on random data and odd shapes (13x13, 7x7, 4x4 maps, stride-2 paths),
+// for plain, dilated and ResNeXt-D nets (grouped 3x3s, deep stem, average-pool shortcuts).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -39,10 +40,11 @@ std::vector<float> naive_conv(const std::vector<float>& x, int n, int h, int w, 
             for (int kx = 0; kx < c.kernel; ++kx) {
               int iy = oy * c.stride - c.pad + ky * c.dilation, ix = ox * c.stride - c.pad + kx * c.dilation;
               if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-              for (int i = 0; i < c.in_channels; ++i)
-                acc +=
-                    static_cast<double>(x[((static_cast<size_t>(b) * h + iy) * w + ix) * c.in_channels + i]) *
-                    c.weight[((static_cast<size_t>(o) * c.kernel + ky) * c.kernel + kx) * c.in_channels + i];
+              const int cin = c.in_channels / c.groups, first = o / (c.out_channels / c.groups) * cin;
+              for (int i = 0; i < cin; ++i)
+                acc += static_cast<double>(
+                           x[((static_cast<size_t>(b) * h + iy) * w + ix) * c.in_channels + first + i]) *
+                       c.weight[((static_cast<size_t>(o) * c.kernel + ky) * c.kernel + kx) * cin + i];
             }
           y[((static_cast<size_t>(b) * oh + oy) * ow + ox) * c.out_channels + o] =
               static_cast<float>(acc + c.shift[o]);
@@ -73,7 +75,25 @@ std::vector<float> naive_maxpool(const std::vector<float>& x, int n, int h, int 
   return y;
 }
 
-// Forward of a whole ResNet description from the naive ops; returns the final features.
+// nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False): an odd edge is a window of its own.
+std::vector<float> naive_avgpool(const std::vector<float>& x, int n, int h, int w, int c, int& oh, int& ow) {
+  oh = (h + 1) / 2;
+  ow = (w + 1) / 2;
+  std::vector<float> y(static_cast<size_t>(n) * oh * ow * c);
+  for (int b = 0; b < n; ++b)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox)
+        for (int ch = 0; ch < c; ++ch) {
+          double sum = 0;
+          int count = 0;
+          for (int iy = 2 * oy; iy < std::min(2 * oy + 2, h); ++iy)
+            for (int ix = 2 * ox; ix < std::min(2 * ox + 2, w); ++ix, ++count)
+              sum += x[((static_cast<size_t>(b) * h + iy) * w + ix) * c + ch];
+          y[((static_cast<size_t>(b) * oh + oy) * ow + ox) * c + ch] = static_cast<float>(sum / count);
+        }
+  return y;
+}
+
 // fp32 -> the nearest bf16 (ties to even), kept in a float: what a bf16 store keeps.
 void round_to_bf16(std::vector<float>& v) {
   for (float& f : v) {
@@ -93,14 +113,22 @@ std::vector<float> naive_features(const cam::ResNet& net, std::vector<float> x, 
     if (stored_bf16) round_to_bf16(v);
   };
   int oh, ow;
-  x = naive_conv(x, n, h, w, net.stem, oh, ow);
-  naive_relu(x);
-  store(x);
-  x = naive_maxpool(x, n, oh, ow, net.stem.out_channels, h, w);
+  for (const cam::ConvLayer& c : net.stem) {
+    x = naive_conv(x, n, h, w, c, oh, ow);
+    naive_relu(x);
+    store(x);
+    h = oh, w = ow;
+  }
+  x = naive_maxpool(x, n, h, w, net.stem.back().out_channels, h, w);
   for (const auto& stage : net.stages)
     for (const cam::Block& b : stage) {
-      int sh, sw;
-      std::vector<float> shortcut = b.has_downsample ? naive_conv(x, n, h, w, b.downsample, sh, sw) : x;
+      int sh = h, sw = w;
+      std::vector<float> shortcut = x;
+      if (b.avg_down) {
+        shortcut = naive_avgpool(x, n, h, w, b.downsample.in_channels, sh, sw);
+        store(shortcut);
+      }
+      if (b.has_downsample) shortcut = naive_conv(shortcut, n, sh, sw, b.downsample, sh, sw);
       store(shortcut);
       std::vector<float> t = naive_conv(x, n, h, w, b.conv1, oh, ow);
       naive_relu(t);
@@ -119,58 +147,6 @@ std::vector<float> naive_features(const cam::ResNet& net, std::vector<float> x, 
       h = oh, w = ow;
     }
   return x;
-}
-
-cam::ConvLayer random_conv(const std::string& name, int cin, int cout, int k, int stride, int dilation = 1) {
-  cam::ConvLayer c;
-  c.name = name;
-  c.in_channels = cin;
-  c.out_channels = cout;
-  c.kernel = k;
-  c.stride = stride;
-  c.dilation = dilation;
-  c.pad = dilation * (k / 2);
-  c.weight = camtest::random_floats(static_cast<size_t>(cout) * k * k * cin, rng, -1.0f, 1.0f);
-  float s = std::sqrt(2.0f / (k * k * cin)) * 1.7f;
-  for (float& v : c.weight) v *= s;
-  c.shift = camtest::random_floats(cout, rng, -0.2f, 0.2f);
-  return c;
-}
-
-// dilate_last: the last stage dilated instead of strided, as torchvision's replace_stride_with_dilation does
-// (its first block's 3x3 conv undilated, the second's dilated by 2; bottleneck blocks only).
-cam::ResNet random_resnet(bool bottleneck, int width, int classes, bool dilate_last = false) {
-  cam::ResNet net;
-  net.bottleneck = bottleneck;
-  net.stem = random_conv("conv1", 3, width, 7, 2);
-  int ch = width;
-  for (int s = 0; s < 3; ++s) {
-    std::vector<cam::Block> blocks;
-    const bool dilated = dilate_last && s == 2;
-    for (int i = 0; i < 2; ++i) {
-      int planes = width << s, out = bottleneck ? planes * 4 : planes,
-          stride = (s > 0 && i == 0 && !dilated) ? 2 : 1;
-      cam::Block b;
-      if (bottleneck) {
-        b.conv1 = random_conv("c1", ch, planes, 1, 1);
-        b.conv2 = random_conv("c2", planes, planes, 3, stride, dilated && i > 0 ? 2 : 1);
-        b.conv3 = random_conv("c3", planes, out, 1, 1);
-      } else {
-        b.conv1 = random_conv("c1", ch, planes, 3, stride);
-        b.conv2 = random_conv("c2", planes, planes, 3, 1);
-      }
-      b.has_downsample = stride != 1 || ch != out;
-      if (b.has_downsample) b.downsample = random_conv("ds", ch, out, 1, stride);
-      blocks.push_back(b);
-      ch = out;
-    }
-    net.stages.push_back(blocks);
-  }
-  net.feature_channels = ch;
-  net.num_classes = classes;
-  net.fc_weight = camtest::random_floats(static_cast<size_t>(classes) * ch, rng);
-  net.fc_bias = camtest::random_floats(classes, rng);
-  return net;
 }
 
 double naive_src(int dst, int in, int out) {
@@ -202,12 +178,11 @@ void naive_minmax(std::vector<double>& m) {
 }  // namespace
 
 TEST_CASE(
-    "oneDNN forward equals the naive forward on odd sizes, basic, bottleneck and dilated, fused and "
-    "unfused") {
-  for (int kind : {0, 1, 2})  // basic, bottleneck, bottleneck with the last stage dilated
+    "oneDNN forward equals the naive forward on odd sizes, basic, bottleneck, dilated and ResNeXt-D, fused "
+    "and unfused") {
+  for (int kind : camtest::kNetKinds)
     for (auto hw : {std::make_pair(27, 19), std::make_pair(49, 49), std::make_pair(40, 33)}) {
-      const bool bottleneck = kind > 0;
-      cam::ResNet net = random_resnet(bottleneck, 8, 7, kind == 2);
+      cam::ResNet net = camtest::random_resnet(kind, 8, 7, rng);
       const int n = 2;
       std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * 3, rng);
       int h = hw.first, w = hw.second;
@@ -247,22 +222,22 @@ TEST_CASE("bf16 forward equals the naive forward that rounds what the bf16 backe
   const std::string why = cam::cpu_bf16_unavailable_reason();
   if (!why.empty()) {
     MESSAGE("skipped: " << why);
-    cam::ResNet net = random_resnet(true, 8, 7);
+    cam::ResNet net = camtest::random_resnet(camtest::kBottleneck, 8, 7, rng);
     CHECK_THROWS_WITH_AS(cam::CpuBackend(net, 0, cam::Precision::kBf16),
                          ("bf16 on the CPU backend: " + why).c_str(), cam::Error);
     return;
   }
-  for (int kind : {0, 1, 2})
+  for (int kind : camtest::kNetKinds)
     for (auto hw : {std::make_pair(27, 19), std::make_pair(40, 33)}) {
       CAPTURE(kind);
       CAPTURE(hw.first);
-      cam::ResNet net = random_resnet(kind > 0, 16, 7, kind == 2);
+      cam::ResNet net = camtest::random_resnet(kind, 16, 7, rng);
       const int n = 2;
       std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * 3, rng);
       int h = hw.first, w = hw.second;
       const std::vector<float> fp32 = naive_features(net, x, n, h, w);
       cam::ResNet rounded = net;
-      round_to_bf16(rounded.stem.weight);
+      for (cam::ConvLayer& c : rounded.stem) round_to_bf16(c.weight);
       for (auto& stage : rounded.stages)
         for (cam::Block& b : stage)
           for (cam::ConvLayer* c : {&b.conv1, &b.conv2, &b.conv3, &b.downsample}) round_to_bf16(c->weight);
@@ -322,6 +297,20 @@ TEST_CASE("max pool 3x3/2 pad 1 on odd and tiny maps") {
     std::vector<float> got(want.size());
     cam::max_pool_cpu(x.data(), n, hw.first, hw.second, c, got.data());
     CHECK(got == want);
+  }
+}
+
+TEST_CASE("ResNet-D's shortcut pool 2x2/2, ceil mode, padding not counted, on odd and tiny maps") {
+  for (auto hw : {std::make_pair(14, 14), std::make_pair(7, 4), std::make_pair(1, 1), std::make_pair(3, 5)}) {
+    const int n = 2, c = 5;
+    std::vector<float> x = camtest::random_floats(static_cast<size_t>(n) * hw.first * hw.second * c, rng);
+    int oh, ow;
+    std::vector<float> want = naive_avgpool(x, n, hw.first, hw.second, c, oh, ow);
+    std::vector<float> got(want.size());
+    cam::avg_down_pool_cpu(x.data(), n, hw.first, hw.second, c, got.data());
+    CAPTURE(hw.first);
+    CAPTURE(hw.second);
+    CHECK(camtest::max_abs_diff(got, want) < 1e-6);
   }
 }
 

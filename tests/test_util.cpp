@@ -114,6 +114,72 @@ cam::Image random_image(int width, int height, std::mt19937& rng) {
   return img;
 }
 
+namespace {
+
+cam::ConvLayer random_conv(std::mt19937& rng, const std::string& name, int cin, int cout, int k, int stride,
+                           int dilation = 1, int groups = 1) {
+  cam::ConvLayer c;
+  c.name = name;
+  c.in_channels = cin;
+  c.out_channels = cout;
+  c.kernel = k;
+  c.stride = stride;
+  c.dilation = dilation;
+  c.groups = groups;
+  c.pad = dilation * (k / 2);
+  c.weight = random_floats(static_cast<size_t>(cout) * k * k * (cin / groups), rng, -1.0f, 1.0f);
+  float s = std::sqrt(2.0f / (k * k * cin / groups)) * 1.7f;
+  for (float& v : c.weight) v *= s;
+  c.shift = random_floats(cout, rng, -0.2f, 0.2f);
+  return c;
+}
+
+}  // namespace
+
+cam::ResNet random_resnet(int kind, int width, int classes, std::mt19937& rng) {
+  const bool bottleneck = kind != kBasic, dilate_last = kind == kDilated, d = kind == kResNeXtD;
+  const int groups = d ? 4 : 1;
+  cam::ResNet net;
+  net.bottleneck = bottleneck;
+  if (d) {
+    net.stem = {random_conv(rng, "conv1.0", 3, width / 2, 3, 2),
+                random_conv(rng, "conv1.3", width / 2, width / 2, 3, 1),
+                random_conv(rng, "conv1.6", width / 2, width, 3, 1)};
+  } else {
+    net.stem = {random_conv(rng, "conv1", 3, width, 7, 2)};
+  }
+  int ch = width;
+  for (int s = 0; s < 3; ++s) {
+    std::vector<cam::Block> blocks;
+    const bool dilated = dilate_last && s == 2;
+    for (int i = 0; i < 2; ++i) {
+      int planes = width << s, out = bottleneck ? planes * 4 : planes,
+          stride = (s > 0 && i == 0 && !dilated) ? 2 : 1;
+      cam::Block b;
+      if (bottleneck) {
+        const int inner = planes * (d ? 2 : 1);
+        b.conv1 = random_conv(rng, "c1", ch, inner, 1, 1);
+        b.conv2 = random_conv(rng, "c2", inner, inner, 3, stride, dilated && i > 0 ? 2 : 1, groups);
+        b.conv3 = random_conv(rng, "c3", inner, out, 1, 1);
+      } else {
+        b.conv1 = random_conv(rng, "c1", ch, planes, 3, stride);
+        b.conv2 = random_conv(rng, "c2", planes, planes, 3, 1);
+      }
+      b.has_downsample = stride != 1 || ch != out;
+      b.avg_down = d && stride != 1;
+      if (b.has_downsample) b.downsample = random_conv(rng, "ds", ch, out, 1, b.avg_down ? 1 : stride);
+      blocks.push_back(b);
+      ch = out;
+    }
+    net.stages.push_back(blocks);
+  }
+  net.feature_channels = ch;
+  net.num_classes = classes;
+  net.fc_weight = random_floats(static_cast<size_t>(classes) * ch, rng);
+  net.fc_bias = random_floats(classes, rng);
+  return net;
+}
+
 std::vector<cam::Image> fixture_images(const std::string& expected_path) {
   cam::SafeTensors file(expected_path);
   const cam::TensorView& t = file.get("images");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/io/image.h"
+#include "engine/model/resnet.h"
 
 namespace camtest {
 
@@ -28,6 +29,15 @@ std::vector<uint8_t> read_bytes(const std::string& path);
 
 std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f);
 cam::Image random_image(int width, int height, std::mt19937& rng);
+
+// The kinds of random net the forward tests run: basic, bottleneck, bottleneck with the last stage dilated
+// instead of strided as torchvision's replace_stride_with_dilation does (its first block's 3x3 conv
+// undilated, the second's dilated by 2), and ResNeXt-D: 4-group 3x3s twice as wide, timm's deep stem and
+// average-pool shortcuts. Three stages of two blocks, `width` stem channels; BN already folded (random
+// weights and shifts).
+enum NetKind { kBasic, kBottleneck, kDilated, kResNeXtD };
+constexpr int kNetKinds[] = {kBasic, kBottleneck, kDilated, kResNeXtD};
+cam::ResNet random_resnet(int kind, int width, int classes, std::mt19937& rng);
 
 // Fixture images stored as U8 (N, H, W, 3) in an expected-values file.
 std::vector<cam::Image> fixture_images(const std::string& expected_path);

@@ -118,17 +118,17 @@ TEST_CASE("BN folding: weight * gamma / sqrt(var + eps), shift = beta - mean * s
   cam::ResNet net = cam::ResNet::load(pack(raw, "bias_bn"));
   for (int o = 0; o < 8; ++o) {
     double s = g[o] / std::sqrt(static_cast<double>(var[o]) + 0.001);
-    CHECK(net.stem.shift[o] == doctest::Approx((bias[o] - mean[o]) * s + b[o]).epsilon(1e-6));
+    CHECK(net.stem[0].shift[o] == doctest::Approx((bias[o] - mean[o]) * s + b[o]).epsilon(1e-6));
     // OIHW (o, i=2, ky=3, kx=5) -> OHWI (o, 3, 5, 2)
-    CHECK(net.stem.weight[((o * 7 + 3) * 7 + 5) * 3 + 2] ==
+    CHECK(net.stem[0].weight[((o * 7 + 3) * 7 + 5) * 3 + 2] ==
           doctest::Approx(w[((o * 3 + 2) * 7 + 3) * 7 + 5] * s).epsilon(1e-6));
   }
   // the folded-ONNX form: conv bias, no BN
   for (const char* p : {".weight", ".bias", ".running_mean", ".running_var", ".num_batches_tracked"})
     raw.tensors.erase(std::string("bn1") + p);
   cam::ResNet folded = cam::ResNet::load(pack(raw, "bias_only"));
-  CHECK(folded.stem.shift == bias);
-  CHECK(folded.stem.weight[((1 * 7 + 3) * 7 + 5) * 3 + 2] == w[((1 * 3 + 2) * 7 + 3) * 7 + 5]);
+  CHECK(folded.stem[0].shift == bias);
+  CHECK(folded.stem[0].weight[((1 * 7 + 3) * 7 + 5) * 3 + 2] == w[((1 * 3 + 2) * 7 + 3) * 7 + 5]);
 }
 
 TEST_CASE("stride_in_1x1 metadata moves the stride to the first 1x1 conv (Keras v1)") {

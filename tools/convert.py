@@ -124,20 +124,11 @@ def tensors_from_torch(obj, path):
     if not isinstance(obj, dict):
         raise ConversionError("%s: neither a state_dict nor a torch.nn.Module" % path)
     sd = strip_wrapper_prefixes({k: v for k, v in obj.items() if hasattr(v, "numpy")})
-    if any(k.startswith("conv1.0.") for k in sd):
-        raise ConversionError("%s: deep stem (conv1.0, conv1.1, ... as in resnet50d) is not supported; plain "
-                              "ResNet stems only" % path)
-    if "conv1.weight" not in sd:
+    if "conv1.weight" not in sd and "conv1.0.weight" not in sd:
         raise ConversionError("%s: not a torchvision/timm ResNet layout: no 'conv1.weight' among its %d tensors (%s%s; "
                               "prefixes %s are stripped when every key has them)" % (
                                   path, len(sd), ", ".join(list(sd)[:6]), ", ..." if len(sd) > 6 else "",
                                   " ".join(WRAPPER_PREFIXES)))
-    for k, v in sd.items():  # a bottleneck's 3x3 with fewer input channels than its 1x1 gives: groups
-        m = re.match(r"(layer\d+\.\d+)\.conv2\.weight$", k)
-        reduce = sd.get(m.group(1) + ".conv1.weight") if m else None
-        if reduce is not None and v.dim() == 4 and v.shape[2] == 3 and reduce.shape[0] != v.shape[1]:
-            raise ConversionError("%s: '%s' is a grouped convolution (%d groups, as in ResNeXt); grouped "
-                                  "convolutions are not supported yet" % (path, k, reduce.shape[0] // v.shape[1]))
     out, linears = {}, {}
     for k, v in sd.items():
         a = v.detach().float().numpy() if v.is_floating_point() else None

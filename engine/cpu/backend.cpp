@@ -1,10 +1,10 @@
-// CPU backend: oneDNN 2.x convolutions in NHWC, fp32 or bf16 (bf16 activations and weights, fp32
-// accumulation, the BN shift in fp32; the input converted once, the last block's output converted back for
-// the head and the maps), primitives built once per (N, H, W) from the network schedule. The plans share one
-// activation arena (the schedule's five buffers, sized for the largest plan) and one copy of each layer's
-// reordered weights per layout oneDNN asks for, so a run whose batches vary in size (short last batches, the
-// true-class maps of a few images) holds the memory of its largest batch only. Everything else comes from
-// cpu_ops.
+// CPU backend: oneDNN 2.x convolutions (grouped for ResNeXt) in NHWC, fp32 or bf16 (bf16 activations and
+// weights, fp32 accumulation, the BN shift in fp32; the input converted once, the last block's output
+// converted back for the head and the maps), primitives built once per (N, H, W) from the network schedule.
+// The plans share one activation arena (the schedule's five buffers, sized for the largest plan) and one copy
+// of each layer's reordered weights per layout oneDNN asks for, so a run whose batches vary in size (short
+// last batches, the true-class maps of a few images) holds the memory of its largest batch only. Everything
+// else comes from cpu_ops.
 #include "engine/cpu/backend.h"
 
 #include <omp.h>
@@ -22,6 +22,7 @@
 #include "engine/methods/method_maps.h"
 #include "engine/methods/score_cam.h"
 #include "engine/ops/cpu_ops.h"
+#include "kernels/pool_math.h"
 
 namespace cam {
 
@@ -163,15 +164,45 @@ struct CpuBackend::ConvPrimitive {
   int subsample = 1;
 };
 
+// bf16 only: a pool step as oneDNN's pooling (fp32 runs the cpu_ops pools, the GPU's oracle).
+struct PoolPrimitive {
+  dnnl::pooling_forward primitive;
+  memory::desc src, dst;
+};
+
 struct CpuBackend::Plan {
   Schedule schedule;
-  std::vector<ConvPrimitive> convs;  // one per schedule step (unused for the pool)
-  // bf16 only: the stem's max-pool (fp32 runs max_pool_cpu), and the conversions of the network input to
-  // bf16 and of the last block's output to fp32, built with the plan so that no forward creates a primitive.
-  dnnl::pooling_forward pool;
-  memory::desc pool_src, pool_dst;
+  std::vector<ConvPrimitive> convs;  // one per schedule step (unused for the pools)
+  std::vector<PoolPrimitive> pools;  // one per schedule step (bf16 pool steps only)
+  // bf16 only: the conversions of the network input to bf16 and of the last block's output to fp32, built
+  // with the plan so that no forward creates a primitive.
   dnnl::reorder input_to_bf16, features_to_fp32;
 };
+
+namespace {
+
+// The stem's 3x3/2 max-pool (pad 1) or ResNet-D's 2x2/2 average pool in ceil mode (a right/bottom pad where
+// the size is odd, not counted) as a bf16 oneDNN pooling.
+PoolPrimitive plan_pool(const Step& step, int n, const dnnl::engine& engine) {
+  PoolPrimitive p;
+  p.src = memory::desc({n, step.in_channels, step.in_h, step.in_w}, memory::data_type::bf16,
+                       memory::format_tag::nhwc);
+  p.dst = memory::desc({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
+                       memory::format_tag::nhwc);
+  const bool max = step.kind == Step::Kind::kMaxPool;
+  const memory::dims window = max ? memory::dims{kMaxPoolWindow, kMaxPoolWindow} : memory::dims{2, 2},
+                     stride = max ? memory::dims{kMaxPoolStride, kMaxPoolStride} : memory::dims{2, 2},
+                     pad_l = max ? memory::dims{kMaxPoolPad, kMaxPoolPad} : memory::dims{0, 0},
+                     pad_r = max ? pad_l : memory::dims{step.in_h % 2, step.in_w % 2};
+  dnnl::pooling_forward::desc desc(
+      dnnl::prop_kind::forward_inference,
+      max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding, p.src, p.dst, stride,
+      window, pad_l, pad_r);
+  p.primitive = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, engine));
+  return p;
+}
+
+}  // namespace
 
 CpuBackend::CpuBackend(const ResNet& net, int threads, Precision precision, bool fuse_epilogue)
     : net_(net),
@@ -204,8 +235,11 @@ CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
   const memory::data_type type = bf16_ ? memory::data_type::bf16 : memory::data_type::f32;
   s.src = memory::desc({n, c.in_channels, src_h, src_w}, type, memory::format_tag::nhwc);
   s.dst = memory::desc({n, c.out_channels, s.out_h, s.out_w}, type, memory::format_tag::nhwc);
-  memory::desc any_weights({c.out_channels, c.in_channels, c.kernel, c.kernel}, type,
-                           memory::format_tag::any);
+  // Grouped (ResNeXt): oneDNN's weights are (groups, Cout/groups, Cin/groups, K, K), ours the same as gohwi.
+  const memory::dims weight_dims =
+      c.groups > 1 ? memory::dims{c.groups, c.out_channels / c.groups, c.group_channels(), c.kernel, c.kernel}
+                   : memory::dims{c.out_channels, c.in_channels, c.kernel, c.kernel};
+  memory::desc any_weights(weight_dims, type, memory::format_tag::any);
   memory::desc bias_md({c.out_channels}, memory::data_type::f32, memory::format_tag::a);
   dnnl::primitive_attr attr;
   if (fuse_epilogue_) {
@@ -225,9 +259,9 @@ CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
                                                                any_weights, s.dst, stride, gap, pad, pad);
   dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_->engine);
   s.primitive = dnnl::convolution_forward(pd);
-  memory user_weights(
-      {{c.out_channels, c.in_channels, c.kernel, c.kernel}, memory::data_type::f32, memory::format_tag::ohwi},
-      dnnl_->engine, const_cast<float*>(c.weight.data()));
+  memory user_weights({weight_dims, memory::data_type::f32,
+                       c.groups > 1 ? memory::format_tag::gohwi : memory::format_tag::ohwi},
+                      dnnl_->engine, const_cast<float*>(c.weight.data()));
   s.weights = dnnl_->reordered(c, user_weights, pd.weights_desc());
   s.bias = memory(bias_md, dnnl_->engine, const_cast<float*>(c.shift.data()));
   return s;
@@ -240,16 +274,9 @@ CpuBackend::Plan& CpuBackend::plan_for(int n, int h, int w) {
   auto plan = std::make_unique<Plan>();
   plan->schedule = net_.schedule(h, w);
   for (const Step& step : plan->schedule.steps) {
-    plan->convs.push_back(step.kind == Step::Kind::kConv ? plan_conv(step, n) : ConvPrimitive());
-    if (step.kind == Step::Kind::kMaxPool && bf16_) {
-      plan->pool_src = memory::desc({n, step.in_channels, step.in_h, step.in_w}, memory::data_type::bf16,
-                                    memory::format_tag::nhwc);
-      plan->pool_dst = memory::desc({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
-                                    memory::format_tag::nhwc);
-      dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
-                                       plan->pool_src, plan->pool_dst, {2, 2}, {3, 3}, {1, 1}, {1, 1});
-      plan->pool = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, dnnl_->engine));
-    }
+    const bool conv = step.kind == Step::Kind::kConv;
+    plan->convs.push_back(conv ? plan_conv(step, n) : ConvPrimitive());
+    plan->pools.push_back(!conv && bf16_ ? plan_pool(step, n, dnnl_->engine) : PoolPrimitive());
   }
   if (bf16_) {
     const size_t inputs = static_cast<size_t>(n) * h * w * 3,
@@ -320,17 +347,20 @@ void CpuBackend::forward(const float* input, int n, int h, int w, bool keep_stag
   out.stages.clear();
   for (size_t i = 0; i < plan.schedule.steps.size(); ++i) {
     const Step& step = plan.schedule.steps[i];
-    if (step.kind == Step::Kind::kMaxPool) {
+    if (step.kind != Step::Kind::kConv) {
+      const bool max = step.kind == Step::Kind::kMaxPool;
       if (bf16_) {
-        plan.pool.execute(dnnl_->stream,
-                          {{DNNL_ARG_SRC, memory(plan.pool_src, dnnl_->engine, buffer(step.input))},
-                           {DNNL_ARG_DST, memory(plan.pool_dst, dnnl_->engine, buffer(step.output))}});
+        const PoolPrimitive& pool = plan.pools[i];
+        pool.primitive.execute(dnnl_->stream,
+                               {{DNNL_ARG_SRC, memory(pool.src, dnnl_->engine, buffer(step.input))},
+                                {DNNL_ARG_DST, memory(pool.dst, dnnl_->engine, buffer(step.output))}});
         dnnl_->stream.wait();
       } else {
-        max_pool_cpu(static_cast<const float*>(buffer(step.input)), n, step.in_h, step.in_w, step.in_channels,
-                     static_cast<float*>(buffer(step.output)));
+        const float* x = static_cast<const float*>(buffer(step.input));
+        float* y = static_cast<float*>(buffer(step.output));
+        (max ? max_pool_cpu : avg_down_pool_cpu)(x, n, step.in_h, step.in_w, step.in_channels, y);
       }
-      if (profile_layers_) laps.lap(layers_, "maxpool");
+      if (profile_layers_) laps.lap(layers_, max ? "maxpool" : "avgpool (shortcut)");
     } else {
       const bool in_place = fuse_epilogue_ && step.residual != Step::kNone;
       run_conv(step, plan.convs[i], n, buffer(step.input), buffer(in_place ? step.residual : step.output),

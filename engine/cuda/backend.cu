@@ -74,13 +74,14 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::upload_weights(Precision precision) {
   const ResNet& net = net_;
-  // Weights arena: every conv's weights (stem padded to 8 input channels) and shift (fp32, and in the storage
-  // type for cuDNN's fused call when that is not fp32), then the FC in fp32.
+  // Weights arena: every conv's weights (stem padded to 8 input channels, grouped ones Cin/groups per tap)
+  // and shift (fp32, and in the storage type for cuDNN's fused call when that is not fp32), then the FC in
+  // fp32.
   const bool shift_copy = storage_ != Storage::kF32;
   size_t total = 0;
   for (const ConvLayer* layer : net.convs()) {
     const ConvLayer& c = *layer;
-    int cin = &c == &net.stem ? kStemChannels : c.in_channels;
+    int cin = &c == &net.stem.front() ? kStemChannels : c.group_channels();
     total +=
         align256(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin * storage_bytes(storage_));
     total += align256(c.out_channels * sizeof(float));
@@ -101,11 +102,12 @@ void CudaBackend::upload_weights(Precision precision) {
   for (const ConvLayer* layer : net.convs()) {
     const ConvLayer& c = *layer;
     DeviceConv d;
-    d.in_channels = &c == &net.stem ? kStemChannels : c.in_channels;
-    std::vector<float> padded(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * d.in_channels,
+    d.in_channels = &c == &net.stem.front() ? kStemChannels : c.in_channels;
+    const int filter_channels = &c == &net.stem.front() ? kStemChannels : c.group_channels();
+    std::vector<float> padded(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * filter_channels,
                               0.0f);
     for (size_t tap = 0; tap < static_cast<size_t>(c.out_channels) * c.kernel * c.kernel; ++tap)
-      std::copy_n(&c.weight[tap * c.in_channels], c.in_channels, &padded[tap * d.in_channels]);
+      std::copy_n(&c.weight[tap * c.group_channels()], c.group_channels(), &padded[tap * filter_channels]);
     convert_to_storage(padded.data(), padded.size(), storage_, host.data() + offset);
     d.weight = weights_arena_.at<void>(offset);
     offset += align256(padded.size() * storage_bytes(storage_));
@@ -245,7 +247,7 @@ void CudaBackend::capture_graph(Plan& p) {
 void CudaBackend::conv(Plan& p, const ConvLayer& layer, const void* x, void* y, const void* residual) {
   const ConvPlan& cp = p.convs.at(&layer);
   planner_.run(cp, weights_.at(&layer), x, y, residual);
-  laps_.layer(layer.name, 2.0 * p.n * cp.out_h * cp.out_w * layer.out_channels * layer.in_channels *
+  laps_.layer(layer.name, 2.0 * p.n * cp.out_h * cp.out_w * layer.out_channels * layer.group_channels() *
                               layer.kernel * layer.kernel);
 }
 
@@ -258,6 +260,10 @@ void CudaBackend::enqueue_forward(Plan& p, const StageHook& stage_hook) {
       launch_max_pool(storage_, buffer(step.input), p.n, step.in_h, step.in_w, step.in_channels,
                       buffer(step.output), stream_.get());
       laps_.layer("maxpool", 0);
+    } else if (step.kind == Step::Kind::kAvgPool) {
+      launch_avg_down_pool(storage_, buffer(step.input), p.n, step.in_h, step.in_w, step.in_channels,
+                           buffer(step.output), stream_.get());
+      laps_.layer("avgpool (shortcut)", 0);
     } else {
       conv(p, *step.conv, buffer(step.input), buffer(step.output), buffer(step.residual));
     }

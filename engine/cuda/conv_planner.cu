@@ -27,8 +27,8 @@ ConvPlanner::ConvPlanner(cudnnHandle_t cudnn, cudaStream_t stream, Storage stora
 
 void ConvPlanner::describe(ConvPlan& cp, const Step& step, int n, const DeviceConv& d) const {
   const ConvLayer& c = *step.conv;
-  cp.shape =
-      std::make_tuple(n, d.in_channels, step.in_h, step.in_w, c.out_channels, c.kernel, c.stride, c.dilation);
+  cp.shape = std::make_tuple(n, d.in_channels, step.in_h, step.in_w, c.out_channels, c.kernel, c.stride,
+                             c.dilation, c.groups);
   cp.out_h = step.out_h, cp.out_w = step.out_w;
   cp.residual = step.residual != Step::kNone, cp.relu = step.relu;
   CUDNN_CHECK(
@@ -38,9 +38,10 @@ void ConvPlanner::describe(ConvPlan& cp, const Step& step, int n, const DeviceCo
   CUDNN_CHECK(cudnnSetTensor4dDescriptor(cp.y.get(), CUDNN_TENSOR_NHWC, data_type_, n, c.out_channels,
                                          cp.out_h, cp.out_w));
   CUDNN_CHECK(cudnnSetFilter4dDescriptor(cp.filter.get(), data_type_, CUDNN_TENSOR_NHWC, c.out_channels,
-                                         d.in_channels, c.kernel, c.kernel));
+                                         d.in_channels / c.groups, c.kernel, c.kernel));
   CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cp.conv.get(), c.pad, c.pad, c.stride, c.stride, c.dilation,
                                               c.dilation, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CUDNN_CHECK(cudnnSetConvolutionGroupCount(cp.conv.get(), c.groups));
   CUDNN_CHECK(cudnnSetConvolutionMathType(cp.conv.get(), math_));
 }
 

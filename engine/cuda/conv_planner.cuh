@@ -22,14 +22,14 @@ namespace cuda_detail {
 
 constexpr size_t kFindWorkspaceBytes = size_t(1) << 30;
 
-// What a conv's algorithm and timing depend on: (batch, Cin', H, W, Cout, kernel, stride, dilation).
-using ConvShape = std::tuple<int, int, int, int, int, int, int, int>;
+// What a conv's algorithm and timing depend on: (batch, Cin', H, W, Cout, kernel, stride, dilation, groups).
+using ConvShape = std::tuple<int, int, int, int, int, int, int, int, int>;
 // A conv with its epilogue, what the fusion choices depend on: (shape, residual added, ReLU).
 using ConvKey = std::tuple<ConvShape, bool, bool>;
 
 // One conv layer's weights on the device (in the weights arena).
 struct DeviceConv {
-  void* weight = nullptr;        // (Cout, K, K, Cin') OHWI in the storage type
+  void* weight = nullptr;        // (Cout, K, K, Cin' / groups) OHWI in the storage type
   float* shift = nullptr;        // (Cout) fp32, for bn_act
   void* shift_stored = nullptr;  // (Cout) in the storage type, the bias of cuDNN's fused call
   int in_channels = 0;           // Cin', padded for the stem

@@ -115,8 +115,8 @@ bool GraphConv::describe(const GraphConvShape& s, cudnnHandle_t handle) {
   cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
   const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
   BackendDescriptor& x = tensor(kX, s.data_type, s.n, s.in_channels, s.h, s.w, false, status);
-  BackendDescriptor& w =
-      tensor(kWeight, s.data_type, s.out_channels, s.in_channels, s.kernel, s.kernel, false, status);
+  BackendDescriptor& w = tensor(kWeight, s.data_type, s.out_channels, s.in_channels / s.groups, s.kernel,
+                                s.kernel, false, status);
   BackendDescriptor& bias = tensor(kBias, f32, 1, s.out_channels, 1, 1, false, status);
   BackendDescriptor& y = tensor(kY, s.data_type, s.n, s.out_channels, s.out_h, s.out_w, false, status);
   BackendDescriptor& conv_out = tensor(kConvOut, f32, s.n, s.out_channels, s.out_h, s.out_w, true, status);
@@ -291,7 +291,8 @@ void ConvPlanner::plan_graph_convs(ConvPlans& plans, const ConvWeights& weights,
     if (cached == graph_convs_.end()) {
       const DeviceConv& d = weights.at(&layer);
       GraphConvShape s;
-      std::tie(s.n, s.in_channels, s.h, s.w, s.out_channels, s.kernel, s.stride, s.dilation) = cp.shape;
+      std::tie(s.n, s.in_channels, s.h, s.w, s.out_channels, s.kernel, s.stride, s.dilation, s.groups) =
+          cp.shape;
       s.pad = layer.pad, s.out_h = cp.out_h, s.out_w = cp.out_w, s.residual = cp.residual, s.relu = cp.relu;
       s.data_type = data_type_, s.allow_tensor_cores = math_ == CUDNN_TENSOR_OP_MATH;
       workspace_.ensure(kFindWorkspaceBytes);

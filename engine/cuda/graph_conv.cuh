@@ -1,11 +1,12 @@
 // One conv with its epilogue as a single cuDNN graph (the v9 "graph API", cudnnBackend*):
 //   y = act(conv(x, w) + bias [+ residual])      act: ReLU or identity
-// x, residual and y NHWC (N, H, W, C) in the storage type; w OHWI (Cout, K, K, Cin) in the storage type; bias
-// (Cout) fp32; fp32 accumulation and epilogue math. The legacy API (cudnnFindConvolutionForwardAlgorithmEx)
-// offers one tensor-core algorithm per shape on Hopper; the graph API lets cuDNN's heuristics list every
-// engine that runs the whole graph (including runtime-compiled fused epilogues), of which the first few are
-// timed on the plan's own buffers and the fastest kept. Engines that are not deterministic are skipped, and
-// for strict fp32 so are those that use tensor cores (TF32). Used by ConvPlanner for --conv-fusion graph.
+// x, residual and y NHWC (N, H, W, C) in the storage type; w OHWI (Cout, K, K, Cin/groups) in the storage
+// type; bias (Cout) fp32; fp32 accumulation and epilogue math. The legacy API
+// (cudnnFindConvolutionForwardAlgorithmEx) offers one tensor-core algorithm per shape on Hopper; the graph
+// API lets cuDNN's heuristics list every engine that runs the whole graph (including runtime-compiled fused
+// epilogues), of which the first few are timed on the plan's own buffers and the fastest kept. Engines that
+// are not deterministic are skipped, and for strict fp32 so are those that use tensor cores (TF32). Used by
+// ConvPlanner for --conv-fusion graph.
 #pragma once
 #include <cudnn.h>
 
@@ -20,6 +21,7 @@ namespace cuda_detail {
 
 struct GraphConvShape {
   int n = 0, in_channels = 0, h = 0, w = 0, out_channels = 0, kernel = 1, stride = 1, pad = 0, dilation = 1;
+  int groups = 1;  // the filter has in_channels / groups channels; cuDNN takes the group count from that
   int out_h = 0, out_w = 0;
   bool residual = false, relu = false;
   cudnnDataType_t data_type = CUDNN_DATA_FLOAT;
@@ -28,7 +30,7 @@ struct GraphConvShape {
 
 struct GraphConvArgs {
   const void* x = nullptr;         // (N, H, W, Cin)
-  const void* weight = nullptr;    // (Cout, K, K, Cin)
+  const void* weight = nullptr;    // (Cout, K, K, Cin / groups)
   const float* bias = nullptr;     // (Cout)
   const void* residual = nullptr;  // (N, OH, OW, Cout), when the shape has one
   void* y = nullptr;               // (N, OH, OW, Cout)

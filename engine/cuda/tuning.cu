@@ -1,12 +1,12 @@
 // ConvPlanner's tuning record: the conv algorithm (cudnnFind) and fusion choice per shape, as JSON, so a
 // later run can repeat exactly the kernels of an earlier one instead of measuring again (timing noise can
 // change a choice, and with it the last bits of the outputs).
-//   {"format": "cam_engine tuning 2", "for": "<device, versions, precision>",
-//    "algorithms": [[n, cin, h, w, cout, k, stride, dilation, algo, workspace], ...],
-//    "fusion": [[n, cin, h, w, cout, k, stride, dilation, residual, relu, fused], ...],
-//    "graph": [[n, cin, h, w, cout, k, stride, dilation, residual, relu, heuristics config number], ...]}
-// (Format 1, before dilated convolutions, had no dilation column; such a record is refused as not a record.)
-// "graph" (--conv-fusion graph) is optional when reading.
+//   {"format": "cam_engine tuning 3", "for": "<device, versions, precision>",
+//    "algorithms": [[n, cin, h, w, cout, k, stride, dilation, groups, algo, workspace], ...],
+//    "fusion": [[n, cin, h, w, cout, k, stride, dilation, groups, residual, relu, fused], ...],
+//    "graph": [[n, cin, h, w, cout, k, stride, dilation, groups, residual, relu, heuristics config], ...]}
+// (Formats 1 and 2, before dilated and grouped convolutions, lacked those columns; such records are refused
+// as not a record.) "graph" (--conv-fusion graph) is optional when reading.
 #include <nlohmann/json.hpp>
 
 #include "engine/base/error.h"
@@ -16,30 +16,31 @@ namespace cam {
 namespace cuda_detail {
 
 namespace {
-constexpr const char* kFormat = "cam_engine tuning 2";
+constexpr const char* kFormat = "cam_engine tuning 3";
 }
 
 std::string ConvPlanner::tuning() const {
   nlohmann::json algorithms = nlohmann::json::array(), fusion = nlohmann::json::array(),
                  graph = nlohmann::json::array();
   for (const auto& [key, choice] : algo_cache_) {
-    const auto& [n, cin, h, w, cout, k, stride, dilation] = key;
+    const auto& [n, cin, h, w, cout, k, stride, dilation, groups] = key;
     algorithms.push_back(
-        {n, cin, h, w, cout, k, stride, dilation, static_cast<int>(choice.first), choice.second});
+        {n, cin, h, w, cout, k, stride, dilation, groups, static_cast<int>(choice.first), choice.second});
   }
   for (const auto& [key, fused] : fusion_cache_) {
     const auto& [shape, residual, relu] = key;
-    const auto& [n, cin, h, w, cout, k, stride, dilation] = shape;
+    const auto& [n, cin, h, w, cout, k, stride, dilation, groups] = shape;
     fusion.push_back(
-        {n, cin, h, w, cout, k, stride, dilation, residual ? 1 : 0, relu ? 1 : 0, fused ? 1 : 0});
+        {n, cin, h, w, cout, k, stride, dilation, groups, residual ? 1 : 0, relu ? 1 : 0, fused ? 1 : 0});
   }
   decltype(graph_config_) configs = graph_config_;  // as read, then as built
   for (const auto& [key, built] : graph_convs_)
     if (built) configs[key] = built->config();
   for (const auto& [key, config] : configs) {
     const auto& [shape, residual, relu] = key;
-    const auto& [n, cin, h, w, cout, k, stride, dilation] = shape;
-    graph.push_back({n, cin, h, w, cout, k, stride, dilation, residual ? 1 : 0, relu ? 1 : 0, config});
+    const auto& [n, cin, h, w, cout, k, stride, dilation, groups] = shape;
+    graph.push_back(
+        {n, cin, h, w, cout, k, stride, dilation, groups, residual ? 1 : 0, relu ? 1 : 0, config});
   }
   return nlohmann::json({{"format", kFormat},
                          {"for", tuned_for_},
@@ -76,22 +77,22 @@ void ConvPlanner::set_tuning(const std::string& text) {
   decltype(graph_config_) graph;
   auto shape = [](const std::vector<int64_t>& v) {
     return std::make_tuple(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]),
-                           int(v[7]));
+                           int(v[7]), int(v[8]));
   };
   for (const nlohmann::json& row : j["algorithms"]) {
-    std::vector<int64_t> v = ints(row, 10);
-    if (v[8] >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
+    std::vector<int64_t> v = ints(row, 11);
+    if (v[9] >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
       throw Error("a tuning row names no cuDNN algorithm: " + row.dump());
     algorithms[shape(v)] =
-        std::make_pair(static_cast<cudnnConvolutionFwdAlgo_t>(v[8]), static_cast<size_t>(v[9]));
+        std::make_pair(static_cast<cudnnConvolutionFwdAlgo_t>(v[9]), static_cast<size_t>(v[10]));
   }
   for (const nlohmann::json& row : j["fusion"]) {
-    std::vector<int64_t> v = ints(row, 11);
-    fusion[std::make_tuple(shape(v), v[8] != 0, v[9] != 0)] = v[10] != 0;
+    std::vector<int64_t> v = ints(row, 12);
+    fusion[std::make_tuple(shape(v), v[9] != 0, v[10] != 0)] = v[11] != 0;
   }
   for (const nlohmann::json& row : j.value("graph", nlohmann::json::array())) {
-    std::vector<int64_t> v = ints(row, 11);
-    graph[std::make_tuple(shape(v), v[8] != 0, v[9] != 0)] = static_cast<int>(v[10]);
+    std::vector<int64_t> v = ints(row, 12);
+    graph[std::make_tuple(shape(v), v[9] != 0, v[10] != 0)] = static_cast<int>(v[11]);
   }
   if (planned_) throw Error("a tuning record must be given before the first batch");
   algo_cache_ = std::move(algorithms);

@@ -41,8 +41,7 @@ class Loader {
 
   ResNet build() {
     ResNet net;
-    check_stem();
-    net.stem = conv("conv1", "bn1", 3, 7, 2);
+    read_stem(net);
     read_stages(net);
     read_head(net);
     check_all_used();
@@ -51,24 +50,22 @@ class Loader {
   }
 
  private:
-  // The stems and shortcuts of other ResNet families, refused by name.
-  void check_stem() const {
-    if (file_.has("conv1.0.weight"))
-      fail(
-          "tensor 'conv1.0.weight': a deep stem (three 3x3 convs, as timm's resnet*c/d/s) is not supported; "
-          "the "
-          "engine runs ResNets with the torchvision 7x7 stem");
-    if (file_.has("layer1.0.downsample.1.weight") && !file_.has("layer1.0.downsample.0.weight"))
-      fail(
-          "tensor 'layer1.0.downsample.1.weight' without 'downsample.0.weight': an average-pool shortcut "
-          "(timm's "
-          "resnet*d) is not supported; the engine runs 1x1-conv shortcuts");
+  // torchvision's 7x7/2 conv1 + bn1, or timm's deep stem (resnet*c/d/e/s): conv1.0 3x3/2 + conv1.1,
+  // conv1.3 + conv1.4, conv1.6 + bn1 (the Sequential's ReLUs at 2 and 5).
+  void read_stem(ResNet& net) {
+    if (!file_.has("conv1.0.weight")) {
+      net.stem.push_back(conv("conv1", "bn1", 3, 7, 2));
+      return;
+    }
+    net.stem.push_back(conv("conv1.0", "conv1.1", 3, 3, 2));
+    net.stem.push_back(conv("conv1.3", "conv1.4", net.stem[0].out_channels, 3, 1));
+    net.stem.push_back(conv("conv1.6", "bn1", net.stem[1].out_channels, 3, 1));
   }
 
   // layer1, layer2, ... as long as their tensors are there; net.feature_channels from the last.
   void read_stages(ResNet& net) {
     net.dilated = {dilate_[0], dilate_[1], dilate_[2]};
-    int channels = net.stem.out_channels;
+    int channels = net.stem.back().out_channels;
     // torchvision's replace_stride_with_dilation: a flagged stage (layer2..4) keeps its stride-1 input size
     // and dilates its 3x3 convs instead, the first block by the dilation before the stage, the others by the
     // dilation after it (doubled).
@@ -86,6 +83,11 @@ class Loader {
                " (blocks mix bottleneck and basic types)");
         if (dilated && !bottleneck)
           fail("metadata replace_stride_with_dilation: dilation needs bottleneck blocks (as in torchvision)");
+        if (dilated && i == 0 && !file_.has(layer(s, i) + ".downsample.0.weight") &&
+            file_.has(layer(s, i) + ".downsample.1.weight"))
+          fail("tensor '" + layer(s, i) +
+               ".downsample.1.weight': an average-pool shortcut in a dilated stage (timm's AvgPool2dSame) is "
+               "not supported");
         blocks.push_back(
             block(s, i, channels, i == 0 ? stride : 1, i == 0 ? previous : dilation, bottleneck));
         channels = blocks.back().last().out_channels;
@@ -175,15 +177,22 @@ class Loader {
   }
 
   // Reads conv `name` (OIHW, optional bias) and BN `bn` (optional), folds them into OHWI weight + shift.
+  // may_group: the conv may be grouped (ResNeXt's 3x3), its groups read from the weight's input channels.
   ConvLayer conv(const std::string& name, const std::string& bn, int in_channels, int kernel, int stride,
-                 int dilation = 1) {
+                 int dilation = 1, bool may_group = false) {
     const TensorView& w = take(name + ".weight");
-    expect_shape(w, {-1, in_channels, kernel, kernel},
-                 "input channels must match the previous layer, kernel " + std::to_string(kernel) + "x" +
-                     std::to_string(kernel));
+    int groups = 1;
+    if (may_group && w.shape.size() == 4 && w.shape[1] > 0 && w.shape[1] < in_channels &&
+        in_channels % w.shape[1] == 0 && w.shape[0] % (in_channels / w.shape[1]) == 0)
+      groups = static_cast<int>(in_channels / w.shape[1]);
+    expect_shape(w, {-1, in_channels / groups, kernel, kernel},
+                 "input channels must match the previous layer" +
+                     std::string(may_group ? " or divide it into groups" : "") + ", kernel " +
+                     std::to_string(kernel) + "x" + std::to_string(kernel));
     ConvLayer c;
     c.name = name;
     c.in_channels = in_channels;
+    c.groups = groups;
     c.out_channels = static_cast<int>(w.shape[0]);
     c.kernel = kernel;
     c.stride = stride;
@@ -216,15 +225,14 @@ class Loader {
     }
     c.weight.resize(oihw.size());
     c.shift.resize(cout);
+    const int cin = c.group_channels();
     for (int o = 0; o < cout; ++o) {
       c.shift[o] = static_cast<float>(shift[o]);
-      for (int i = 0; i < in_channels; ++i)
+      for (int i = 0; i < cin; ++i)
         for (int ky = 0; ky < kernel; ++ky)
           for (int kx = 0; kx < kernel; ++kx)
-            c.weight[((static_cast<size_t>(o) * kernel + ky) * kernel + kx) * in_channels + i] =
-                static_cast<float>(
-                    oihw[((static_cast<size_t>(o) * in_channels + i) * kernel + ky) * kernel + kx] *
-                    scale[o]);
+            c.weight[((static_cast<size_t>(o) * kernel + ky) * kernel + kx) * cin + i] = static_cast<float>(
+                oihw[((static_cast<size_t>(o) * cin + i) * kernel + ky) * kernel + kx] * scale[o]);
     }
     return c;
   }
@@ -235,23 +243,32 @@ class Loader {
     Block b;
     if (bottleneck) {
       b.conv1 = conv(p + ".conv1", p + ".bn1", in_channels, 1, stride_in_1x1_ ? stride : 1);
-      b.conv2 =
-          conv(p + ".conv2", p + ".bn2", b.conv1.out_channels, 3, stride_in_1x1_ ? 1 : stride, dilation);
+      b.conv2 = conv(p + ".conv2", p + ".bn2", b.conv1.out_channels, 3, stride_in_1x1_ ? 1 : stride, dilation,
+                     true);
       b.conv3 = conv(p + ".conv3", p + ".bn3", b.conv2.out_channels, 1, 1);
     } else {
       b.conv1 = conv(p + ".conv1", p + ".bn1", in_channels, 3, stride);
       b.conv2 = conv(p + ".conv2", p + ".bn2", b.conv1.out_channels, 3, 1);
     }
     int out = b.last().out_channels;
-    b.has_downsample = file_.has(p + ".downsample.0.weight");
+    // timm's avg_down (ResNet-D): downsample.0 is the pool (an Identity where the block does not stride),
+    // downsample.1 the conv, downsample.2 its BN.
+    const bool pooled = !file_.has(p + ".downsample.0.weight") && file_.has(p + ".downsample.1.weight") &&
+                        file_.get(p + ".downsample.1.weight").shape.size() == 4;
+    b.has_downsample = pooled || file_.has(p + ".downsample.0.weight");
     if (!b.has_downsample && (stride != 1 || out != in_channels))
       fail("missing tensor '" + p +
            ".downsample.0.weight' (the block changes shape: " + std::to_string(in_channels) + " -> " +
            std::to_string(out) + " channels, stride " + std::to_string(stride) + ")");
-    if (b.has_downsample) {
+    if (pooled) {
+      b.avg_down = stride != 1;
+      b.downsample = conv(p + ".downsample.1", p + ".downsample.2", in_channels, 1, 1);
+    } else if (b.has_downsample) {
       b.downsample = conv(p + ".downsample.0", p + ".downsample.1", in_channels, 1, stride);
+    }
+    if (b.has_downsample) {
       if (b.downsample.out_channels != out)
-        fail("tensor '" + p + ".downsample.0.weight': " + std::to_string(b.downsample.out_channels) +
+        fail("tensor '" + b.downsample.name + ".weight': " + std::to_string(b.downsample.out_channels) +
              " output channels, expected " + std::to_string(out) + " (the block's output)");
     }
     return b;
@@ -341,6 +358,7 @@ ResNet ResNet::load(const std::string& path) {
   return from(file);
 }
 
+// As the models are named: a deep stem counts as the one conv it replaces (timm's resnet50d is a 50).
 int ResNet::depth() const {
   int convs = 1;
   for (const auto& stage : stages) convs += static_cast<int>(stage.size()) * (bottleneck ? 3 : 2);
@@ -353,7 +371,8 @@ int ResNet::feature_size(int size) const {
 
 double Step::macs() const {
   if (kind != Kind::kConv) return 0;
-  return static_cast<double>(out_h) * out_w * out_channels * in_channels * conv->kernel * conv->kernel;
+  return static_cast<double>(out_h) * out_w * out_channels * conv->group_channels() * conv->kernel *
+         conv->kernel;
 }
 
 double ResNet::macs(int h, int w) const {
@@ -364,7 +383,8 @@ double ResNet::macs(int h, int w) const {
 }
 
 std::vector<const ConvLayer*> ResNet::convs() const {
-  std::vector<const ConvLayer*> all{&stem};
+  std::vector<const ConvLayer*> all;
+  for (const ConvLayer& c : stem) all.push_back(&c);
   for (const auto& stage : stages)
     for (const Block& b : stage) {
       all.push_back(&b.conv1);
@@ -398,12 +418,19 @@ Schedule ResNet::schedule(int h, int w) const {
     s.input = input, s.output = output, s.residual = residual, s.relu = relu;
     return add(s);
   };
-  const Step stem_step = conv_step(stem, h, w, Step::kNetworkInput, 1, Step::kNone, true);
+  // The stem's convs alternate between buffers 2 and 3, the last writing 1; the pool writes 0.
+  int stem_input = Step::kNetworkInput;
+  Step stem_step;
+  for (size_t i = 0; i < stem.size(); ++i) {
+    const int output = i + 1 == stem.size() ? 1 : 2 + static_cast<int>(i % 2);
+    stem_step = conv_step(stem[i], h, w, stem_input, output, Step::kNone, true);
+    stem_input = output, h = stem_step.out_h, w = stem_step.out_w;
+  }
   Step pool;
   pool.kind = Step::Kind::kMaxPool;
   pool.in_h = stem_step.out_h, pool.in_w = stem_step.out_w;
   pool.out_h = max_pool_out_size(pool.in_h), pool.out_w = max_pool_out_size(pool.in_w);
-  pool.in_channels = pool.out_channels = stem.out_channels;
+  pool.in_channels = pool.out_channels = stem.back().out_channels;
   pool.input = 1, pool.output = 0, pool.stage_output = true;
   add(pool);
   h = pool.out_h, w = pool.out_w;
@@ -412,7 +439,17 @@ Schedule ResNet::schedule(int h, int w) const {
     for (const Block& b : stage) {
       block_input = x;
       int residual = x;
-      if (b.has_downsample) {
+      if (b.avg_down) {  // the pool into t1, free until conv1
+        Step avg;
+        avg.kind = Step::Kind::kAvgPool;
+        avg.in_h = h, avg.in_w = w, avg.out_h = avg_down_out_size(h), avg.out_w = avg_down_out_size(w);
+        avg.in_channels = avg.out_channels = b.downsample.in_channels;
+        avg.input = x, avg.output = t1;
+        add(avg);
+        conv_step(b.downsample, avg.out_h, avg.out_w, t1, shortcut, Step::kNone, false);
+        out.steps.back().shortcut = true;
+        residual = shortcut;
+      } else if (b.has_downsample) {
         conv_step(b.downsample, h, w, x, shortcut, Step::kNone, false);
         out.steps.back().shortcut = true;
         residual = shortcut;
@@ -443,6 +480,12 @@ std::string ResNet::describe() const {
   std::string s =
       "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
   for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());
+  if (stem.size() > 1) s += ", deep stem";
+  bool avg_down = false;
+  for (const auto& stage : stages)
+    for (const Block& b : stage) avg_down = avg_down || b.avg_down;
+  if (avg_down) s += ", average-pool shortcuts";
+  if (stages[0][0].conv2.groups > 1) s += ", " + std::to_string(stages[0][0].conv2.groups) + " groups";
   for (int i = 0; i < 3; ++i)
     if (dilated[i]) s += ", layer" + std::to_string(i + 2) + " dilated";
   for (const Dense& d : hidden) s += ", hidden " + std::to_string(d.out);

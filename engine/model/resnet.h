@@ -31,11 +31,13 @@ struct ConvLayer {
   int kernel = 1;
   int stride = 1;
   int pad = 0;
-  int dilation = 1;           // taps `dilation` pixels apart (torchvision's replace_stride_with_dilation)
-  std::vector<float> weight;  // (Cout, K, K, Cin) OHWI, BN scale folded in
+  int dilation = 1;  // taps `dilation` pixels apart (torchvision's replace_stride_with_dilation)
+  int groups = 1;    // ResNeXt's grouped 3x3: output o sees input channels of group o / (Cout / groups)
+  std::vector<float> weight;  // (Cout, K, K, Cin / groups) OHWI, BN scale folded in
   std::vector<float> shift;   // (Cout) BN shift with the conv bias folded in
 
   int out_size(int in) const { return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1; }
+  int group_channels() const { return in_channels / groups; }  // input channels each output sees
 };
 
 // Bottleneck: conv1 1x1 -> conv2 3x3 -> conv3 1x1 (+ shortcut). Basic: conv1 3x3 -> conv2 3x3 (+ shortcut).
@@ -43,6 +45,9 @@ struct Block {
   ConvLayer conv1, conv2, conv3;  // conv3 empty (out_channels 0) in basic blocks
   bool has_downsample = false;
   ConvLayer downsample;  // 1x1 projection shortcut when the shape changes
+  // ResNet-D (timm's avg_down): the shortcut's stride is a 2x2 average pool (ceil mode, padding not counted)
+  // before a stride-1 downsample conv, instead of the conv's own stride.
+  bool avg_down = false;
 
   const ConvLayer& last() const { return conv3.out_channels ? conv3 : conv2; }
 };
@@ -56,10 +61,11 @@ struct Dense {
 };
 
 // One step of the forward at a given input size: a conv with its epilogue, y = act(conv(x) + shift
-// [+ residual]), or the stem's max-pool. Activations live in Schedule::kBuffers buffers of the largest
-// activation; a step names them by index, kNetworkInput being the (normalised) input image.
+// [+ residual]), the stem's max-pool, or a ResNet-D shortcut's 2x2 average pool. Activations live in
+// Schedule::kBuffers buffers of the largest activation; a step names them by index, kNetworkInput being the
+// (normalised) input image.
 struct Step {
-  enum class Kind { kConv, kMaxPool };
+  enum class Kind { kConv, kMaxPool, kAvgPool };
   static constexpr int kNone = -1, kNetworkInput = -2;
   Kind kind = Kind::kConv;
   const ConvLayer* conv = nullptr;  // kConv only
@@ -84,7 +90,9 @@ struct Schedule {
 };
 
 struct ResNet {
-  ConvLayer stem;                          // 7x7/2 conv + BN (ReLU and 3x3/2 max-pool follow)
+  // The stem before the 3x3/2 max-pool, each conv with BN and ReLU: torchvision's one 7x7/2, or the deep stem
+  // of timm's resnet*d (conv1.0, conv1.3, conv1.6: three 3x3, the first strided).
+  std::vector<ConvLayer> stem;
   std::vector<std::vector<Block>> stages;  // layer1..layerN
   bool bottleneck = true;
   // torchvision's replace_stride_with_dilation (metadata of that name): layer2..layer4 dilated instead of

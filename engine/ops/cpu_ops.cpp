@@ -41,6 +41,20 @@ void max_pool_cpu(const float* x, int n, int h, int w, int c, float* y) {
       }
 }
 
+void avg_down_pool_cpu(const float* x, int n, int h, int w, int c, float* y) {
+  const int oh = avg_down_out_size(h), ow = avg_down_out_size(w);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < n; ++b)
+    for (int oy = 0; oy < oh; ++oy) {
+      const float* image = x + static_cast<int64_t>(b) * h * w * c;
+      auto at = [&](long long i) { return image[i]; };
+      for (int ox = 0; ox < ow; ++ox) {
+        float* out = y + ((static_cast<int64_t>(b) * oh + oy) * ow + ox) * c;
+        for (int ch = 0; ch < c; ++ch) out[ch] = avg_down_value(at, h, w, c, oy, ox, ch);
+      }
+    }
+}
+
 void global_avg_pool_cpu(const float* x, int n, int hw, int c, float* y) {
 #pragma omp parallel for schedule(static)
   for (int b = 0; b < n; ++b) {

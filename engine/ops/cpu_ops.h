@@ -19,6 +19,10 @@ void bn_act_cpu(const float* x, const float* shift, const float* residual, bool 
 // Max-pool 3x3 stride 2 pad 1 (padding never wins). x: (N, H, W, C) -> y: (N, (H-1)/2+1, (W-1)/2+1, C).
 void max_pool_cpu(const float* x, int n, int h, int w, int c, float* y);
 
+// ResNet-D's shortcut pool: 2x2 stride 2, ceil mode, padding not counted (kernels/pool_math.h).
+// x: (N, H, W, C) -> y: (N, (H+1)/2, (W+1)/2, C).
+void avg_down_pool_cpu(const float* x, int n, int h, int w, int c, float* y);
+
 // Global average pool, fp32 accumulation. x: (N, HW, C) -> y: (N, C).
 void global_avg_pool_cpu(const float* x, int n, int hw, int c, float* y);
 
