@@ -477,8 +477,8 @@ Schedule ResNet::schedule(int h, int w) const {
 }
 
 std::string ResNet::describe() const {
-  std::string s =
-      "ResNet-" + std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
+  std::string s = std::string(stages[0][0].conv2.groups > 1 ? "ResNeXt-" : "ResNet-") +
+                  std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
   for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());
   if (stem.size() > 1) s += ", deep stem";
   bool avg_down = false;
