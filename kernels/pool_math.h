@@ -8,6 +8,7 @@
 namespace cam {
 
 constexpr int kMaxPoolWindow = 3, kMaxPoolStride = 2, kMaxPoolPad = 1;
+constexpr int kAvgDownWindow = 2;  // and its stride
 
 // Output rows (or columns) of the max-pool for `in` input rows: (in + 2 * 1 - 3) / 2 + 1.
 CAM_HD int max_pool_out_size(int in) {
@@ -23,11 +24,12 @@ CAM_HD int avg_down_out_size(int in) {
 // reads element i of the image as float. The sum runs row by row, as PyTorch's, then divides by the count.
 template <typename Read>
 CAM_HD float avg_down_value(const Read& at, int h, int w, int c, int oy, int ox, int ch) {
-  const int y_end = 2 * oy + 2 < h ? 2 * oy + 2 : h, x_end = 2 * ox + 2 < w ? 2 * ox + 2 : w;
+  const int k = kAvgDownWindow, y0 = k * oy, x0 = k * ox;
+  const int y_end = y0 + k < h ? y0 + k : h, x_end = x0 + k < w ? x0 + k : w;
   float sum = 0.0f;
-  for (int y = 2 * oy; y < y_end; ++y)
-    for (int x = 2 * ox; x < x_end; ++x) sum += at((static_cast<long long>(y) * w + x) * c + ch);
-  return sum / static_cast<float>((y_end - 2 * oy) * (x_end - 2 * ox));
+  for (int y = y0; y < y_end; ++y)
+    for (int x = x0; x < x_end; ++x) sum += at((static_cast<long long>(y) * w + x) * c + ch);
+  return sum / static_cast<float>((y_end - y0) * (x_end - x0));
 }
 
 }  // namespace cam

@@ -190,8 +190,9 @@ PoolPrimitive plan_pool(const Step& step, int n, const dnnl::engine& engine) {
   p.dst = memory::desc({n, step.out_channels, step.out_h, step.out_w}, memory::data_type::bf16,
                        memory::format_tag::nhwc);
   const bool max = step.kind == Step::Kind::kMaxPool;
-  const memory::dims window = max ? memory::dims{kMaxPoolWindow, kMaxPoolWindow} : memory::dims{2, 2},
-                     stride = max ? memory::dims{kMaxPoolStride, kMaxPoolStride} : memory::dims{2, 2},
+  const int avg = kAvgDownWindow;
+  const memory::dims window = max ? memory::dims{kMaxPoolWindow, kMaxPoolWindow} : memory::dims{avg, avg},
+                     stride = max ? memory::dims{kMaxPoolStride, kMaxPoolStride} : memory::dims{avg, avg},
                      pad_l = max ? memory::dims{kMaxPoolPad, kMaxPoolPad} : memory::dims{0, 0},
                      pad_r = max ? pad_l : memory::dims{step.in_h % 2, step.in_w % 2};
   dnnl::pooling_forward::desc desc(

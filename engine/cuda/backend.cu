@@ -78,10 +78,13 @@ void CudaBackend::upload_weights(Precision precision) {
   // and shift (fp32, and in the storage type for cuDNN's fused call when that is not fp32), then the FC in
   // fp32.
   const bool shift_copy = storage_ != Storage::kF32;
+  auto filter_channels = [&](const ConvLayer& c) {
+    return &c == &net.stem.front() ? kStemChannels : c.group_channels();
+  };
   size_t total = 0;
   for (const ConvLayer* layer : net.convs()) {
     const ConvLayer& c = *layer;
-    int cin = &c == &net.stem.front() ? kStemChannels : c.group_channels();
+    const int cin = filter_channels(c);
     total +=
         align256(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin * storage_bytes(storage_));
     total += align256(c.out_channels * sizeof(float));
@@ -103,11 +106,10 @@ void CudaBackend::upload_weights(Precision precision) {
     const ConvLayer& c = *layer;
     DeviceConv d;
     d.in_channels = &c == &net.stem.front() ? kStemChannels : c.in_channels;
-    const int filter_channels = &c == &net.stem.front() ? kStemChannels : c.group_channels();
-    std::vector<float> padded(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * filter_channels,
-                              0.0f);
+    const int cin = filter_channels(c);
+    std::vector<float> padded(static_cast<size_t>(c.out_channels) * c.kernel * c.kernel * cin, 0.0f);
     for (size_t tap = 0; tap < static_cast<size_t>(c.out_channels) * c.kernel * c.kernel; ++tap)
-      std::copy_n(&c.weight[tap * c.group_channels()], c.group_channels(), &padded[tap * filter_channels]);
+      std::copy_n(&c.weight[tap * c.group_channels()], c.group_channels(), &padded[tap * cin]);
     convert_to_storage(padded.data(), padded.size(), storage_, host.data() + offset);
     d.weight = weights_arena_.at<void>(offset);
     offset += align256(padded.size() * storage_bytes(storage_));

@@ -83,8 +83,7 @@ class Loader {
                " (blocks mix bottleneck and basic types)");
         if (dilated && !bottleneck)
           fail("metadata replace_stride_with_dilation: dilation needs bottleneck blocks (as in torchvision)");
-        if (dilated && i == 0 && !file_.has(layer(s, i) + ".downsample.0.weight") &&
-            file_.has(layer(s, i) + ".downsample.1.weight"))
+        if (dilated && i == 0 && avg_down_layout(layer(s, i)))
           fail("tensor '" + layer(s, i) +
                ".downsample.1.weight': an average-pool shortcut in a dilated stage (timm's AvgPool2dSame) is "
                "not supported");
@@ -237,6 +236,12 @@ class Loader {
     return c;
   }
 
+  // timm's avg_down shortcut names (ResNet-D): no downsample.0 conv, a 1x1 conv at downsample.1.
+  bool avg_down_layout(const std::string& block) const {
+    return !file_.has(block + ".downsample.0.weight") && file_.has(block + ".downsample.1.weight") &&
+           file_.get(block + ".downsample.1.weight").shape.size() == 4;
+  }
+
   // dilation: of the block's 3x3 conv (bottleneck blocks only).
   Block block(int s, int i, int in_channels, int stride, int dilation, bool bottleneck) {
     std::string p = layer(s, i);
@@ -253,8 +258,7 @@ class Loader {
     int out = b.last().out_channels;
     // timm's avg_down (ResNet-D): downsample.0 is the pool (an Identity where the block does not stride),
     // downsample.1 the conv, downsample.2 its BN.
-    const bool pooled = !file_.has(p + ".downsample.0.weight") && file_.has(p + ".downsample.1.weight") &&
-                        file_.get(p + ".downsample.1.weight").shape.size() == 4;
+    const bool pooled = avg_down_layout(p);
     b.has_downsample = pooled || file_.has(p + ".downsample.0.weight");
     if (!b.has_downsample && (stride != 1 || out != in_channels))
       fail("missing tensor '" + p +
@@ -420,15 +424,14 @@ Schedule ResNet::schedule(int h, int w) const {
   };
   // The stem's convs alternate between buffers 2 and 3, the last writing 1; the pool writes 0.
   int stem_input = Step::kNetworkInput;
-  Step stem_step;
   for (size_t i = 0; i < stem.size(); ++i) {
     const int output = i + 1 == stem.size() ? 1 : 2 + static_cast<int>(i % 2);
-    stem_step = conv_step(stem[i], h, w, stem_input, output, Step::kNone, true);
-    stem_input = output, h = stem_step.out_h, w = stem_step.out_w;
+    const Step s = conv_step(stem[i], h, w, stem_input, output, Step::kNone, true);
+    stem_input = output, h = s.out_h, w = s.out_w;
   }
   Step pool;
   pool.kind = Step::Kind::kMaxPool;
-  pool.in_h = stem_step.out_h, pool.in_w = stem_step.out_w;
+  pool.in_h = h, pool.in_w = w;
   pool.out_h = max_pool_out_size(pool.in_h), pool.out_w = max_pool_out_size(pool.in_w);
   pool.in_channels = pool.out_channels = stem.back().out_channels;
   pool.input = 1, pool.output = 0, pool.stage_output = true;
@@ -477,15 +480,16 @@ Schedule ResNet::schedule(int h, int w) const {
 }
 
 std::string ResNet::describe() const {
-  std::string s = std::string(stages[0][0].conv2.groups > 1 ? "ResNeXt-" : "ResNet-") +
-                  std::to_string(depth()) + " (" + (bottleneck ? "bottleneck" : "basic") + " blocks ";
+  const int groups = stages[0][0].conv2.groups;
+  std::string s = std::string(groups > 1 ? "ResNeXt-" : "ResNet-") + std::to_string(depth()) + " (" +
+                  (bottleneck ? "bottleneck" : "basic") + " blocks ";
   for (size_t i = 0; i < stages.size(); ++i) s += (i ? "," : "") + std::to_string(stages[i].size());
   if (stem.size() > 1) s += ", deep stem";
   bool avg_down = false;
   for (const auto& stage : stages)
     for (const Block& b : stage) avg_down = avg_down || b.avg_down;
   if (avg_down) s += ", average-pool shortcuts";
-  if (stages[0][0].conv2.groups > 1) s += ", " + std::to_string(stages[0][0].conv2.groups) + " groups";
+  if (groups > 1) s += ", " + std::to_string(groups) + " groups";
   for (int i = 0; i < 3; ++i)
     if (dilated[i]) s += ", layer" + std::to_string(i + 2) + " dilated";
   for (const Dense& d : hidden) s += ", hidden " + std::to_string(d.out);
