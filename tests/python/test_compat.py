@@ -49,13 +49,21 @@ def test_from_torch_equals_pytorch(resnet50):
     eng = cam_engine.from_torch(dilated, input_size=96, backend="cpu")
     assert "dilated" in eng.info["architecture"]
     assert np.abs(eng.run_tensor(x).logits - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    resnext = torch_resnet.randomize(torchvision.models.resnext50_32x4d(num_classes=5), 5).eval()
+    with torch.no_grad():
+        want = resnext(x).numpy()
+    eng = cam_engine.from_torch(resnext, input_size=96, backend="cpu")
+    assert "ResNeXt-50" in eng.info["architecture"] and "32 groups" in eng.info["architecture"]
+    assert np.abs(eng.run_tensor(x).logits - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
 
 
 def test_from_torch_refuses_what_it_cannot_run():
     with pytest.raises(cam_engine.WeightsError, match="not a torchvision/timm ResNet layout"):
         cam_engine.from_torch(torchvision.models.mobilenet_v3_small(num_classes=3))
-    with pytest.raises(cam_engine.WeightsError, match="grouped convolution"):
-        cam_engine.from_torch(torchvision.models.resnext50_32x4d(num_classes=3))
+    sigmoid_head = torchvision.models.resnet18(num_classes=3)
+    sigmoid_head.fc = torch.nn.Sequential(torch.nn.Linear(512, 8), torch.nn.Sigmoid(), torch.nn.Linear(8, 3))
+    with pytest.raises(cam_engine.WeightsError, match="head module Sigmoid is not Linear/ReLU/Dropout"):
+        cam_engine.from_torch(sigmoid_head)
     with pytest.raises(cam_engine.OptionError, match="2 labels for 3 classes"):
         cam_engine.from_torch(torchvision.models.resnet18(num_classes=3), labels=["a", "b"])
 
