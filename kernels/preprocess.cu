@@ -1,8 +1,10 @@
 // Preprocess kernels: one thread per output sample of each pass; the filter window is recomputed per thread
 // from preprocess_math.h (a few double FLOPs, as PIL computes them, so the pixels are PIL's) instead of being
-// stored, so any scale factor works without tables. cv2's modes are one pass (2x2 taps or a cell per pixel).
+// stored, so any scale factor works without tables. cv2's and TensorFlow's modes are one pass (2x2 taps, a
+// cell or a span per pixel).
 #include "kernels/preprocess.cuh"
 #include "kernels/preprocess_math.h"
+#include "kernels/tf_resize_math.h"
 
 namespace cam {
 namespace {
@@ -107,6 +109,36 @@ __global__ void cv_resize_normalize_kernel(const uint8_t* images, const PackedIm
   }
 }
 
+// TensorFlow's modes in one pass (tf_resize_math.h): each output pixel reads its 2x2 source samples, or its
+// rows-by-columns span; the floats are normalised without rounding to uint8.
+template <typename T>
+__global__ void tf_resize_normalize_kernel(const uint8_t* images, const PackedImage* packed, int n, int out_h,
+                                           int out_w, int channels, ResizeMode mode, Normalization norm,
+                                           T* out) {
+  const int64_t total = static_cast<int64_t>(n) * out_h * out_w;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
+        b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
+    PackedImage s = packed[b];
+    const uint8_t* src = images + s.offset;
+    float v[3];
+    if (mode == ResizeMode::kTfBilinearAntialias) {
+      tf_antialias_pixel(src, s.width, tf_antialias_span(x, s.width, out_w),
+                         tf_antialias_span(y, s.height, out_h), v);
+    } else {
+      const TfBilinearTap across = tf_bilinear_tap(x, s.width, out_w),
+                          down = tf_bilinear_tap(y, s.height, out_h);
+      for (int c = 0; c < 3; ++c) v[c] = tf_bilinear_value(src, s.width, across, down, c);
+    }
+    T* dst = out + i * channels;
+    for (int c = 0; c < 3; ++c)
+      dst[c] =
+          store_as<T>(normalize_pixel(v[norm.bgr ? 2 - c : c], norm.scale, norm.mean[c], norm.stddev[c]));
+    for (int c = 3; c < channels; ++c) dst[c] = store_as<T>(0.0f);
+  }
+}
+
 template <typename T>
 __global__ void pack_input_kernel(const float* x, int64_t pixels, int channels, T* out) {
   for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < pixels;
@@ -120,12 +152,16 @@ void launch_preprocess(Storage storage, const uint8_t* images, const PackedImage
                        int first_rows, int first_cols, int out_h, int out_w, int channels, ResizeMode mode,
                        Normalization norm, uint8_t* rows, void* out, cudaStream_t stream) {
   const int threads = 256;
-  if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea) {
+  const unsigned blocks = blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads);
+  if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea || is_tf_resize(mode)) {
     with_storage_type(storage, [&](auto zero) {
       using T = decltype(zero);
-      cv_resize_normalize_kernel<<<blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads), threads, 0,
-                                   stream>>>(images, packed, n, out_h, out_w, channels, mode, norm,
-                                             static_cast<T*>(out));
+      if (is_tf_resize(mode))
+        tf_resize_normalize_kernel<<<blocks, threads, 0, stream>>>(images, packed, n, out_h, out_w, channels,
+                                                                   mode, norm, static_cast<T*>(out));
+      else
+        cv_resize_normalize_kernel<<<blocks, threads, 0, stream>>>(images, packed, n, out_h, out_w, channels,
+                                                                   mode, norm, static_cast<T*>(out));
     });
     CUDA_CHECK_LAUNCH();
     return;
@@ -134,7 +170,6 @@ void launch_preprocess(Storage storage, const uint8_t* images, const PackedImage
                              0, stream>>>(images, packed, n, first_rows, first_cols, out_h, out_w, mode,
                                           rows);
   CUDA_CHECK_LAUNCH();
-  const unsigned blocks = blocks_for(static_cast<int64_t>(n) * out_h * out_w, threads);
   with_storage_type(storage, [&](auto zero) {
     using T = decltype(zero);
     resize_second_pass_normalize_kernel<<<blocks, threads, 0, stream>>>(

@@ -2,8 +2,8 @@
 // (N, H, W, Cp) NHWC in the storage type, Cp >= 3 with zero padding (8 for tensor-core friendly stem convs).
 // Resize by `mode`, exactly as the CPU backend does (preprocess_math.h): PIL's modes in two passes with uint8
 // rounding after each (the first into `rows`: horizontal, or vertical where Pillow 13 runs that first), cv2's
-// INTER_LINEAR and INTER_AREA in one (rows unused); then x = (v * scale - mean[c]) / std[c] in RGB or BGR
-// order.
+// INTER_LINEAR and INTER_AREA in one (rows unused), TensorFlow's in one with float output (tf_resize_math.h);
+// then x = (v * scale - mean[c]) / std[c] in RGB or BGR order.
 #pragma once
 #include "kernels/common.cuh"
 #include "kernels/preprocess_math.h"

@@ -262,8 +262,9 @@ CAM_HD void cv_area_pixel(const unsigned char* src, int src_h, int src_w, int ds
   }
 }
 
-CAM_HD float normalize_pixel(unsigned char v, float scale, float mean, float stddev) {
-  return (static_cast<float>(v) * scale - mean) / stddev;
+CAM_HD float normalize_pixel(float v, float scale, float mean,
+                             float stddev) {  // v: uint8 or TensorFlow's float
+  return (v * scale - mean) / stddev;
 }
 
 }  // namespace cam

@@ -1,6 +1,6 @@
 // How images are resized to the network input (the preprocess metadata's "resize", --resize); the math of
-// each mode is in preprocess_math.h. Its own header so that the engine's options (engine/model/options.h)
-// name it without the kernel math.
+// each mode is in preprocess_math.h (PIL's, cv2's) or tf_resize_math.h (TensorFlow's). Its own header so that
+// the engine's options (engine/model/options.h) name it without the kernel math.
 #pragma once
 
 namespace cam {
@@ -14,6 +14,8 @@ enum class ResizeMode : int {
   kPilBicubic = 5,    // PIL's Image.resize(size, BICUBIC), antialiased: timm's eval transforms, torchvision's
                       // Resize(interpolation=BICUBIC)
   kPil12Bicubic = 6,  // kPilBicubic as Pillow up to 12 ran it: the horizontal pass first
+  kTfBilinear = 7,    // tf.image.resize(size, "bilinear"), float output: Keras image_dataset_from_directory
+  kTfBilinearAntialias = 8,  // tf.image.resize(size, "bilinear", antialias=True)
 };
 
 }  // namespace cam

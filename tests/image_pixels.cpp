@@ -1,13 +1,20 @@
 // Test helper for tests/test_pil_pixels.py: the engine's decoded (and optionally resized) pixels of an image
-// file, written as a lossless PNG, so that a Python test can compare them with PIL's bit for bit.
+// file, written as a lossless PNG, so that a Python test can compare them with PIL's bit for bit. With
+// OUT.f32 and a TensorFlow mode, the resize's float output (H, W, 3) as raw little-endian float32, for
+// tests/test_tf_pixels.py.
 //   image_pixels [--ignore-exif] IN OUT.png [WxH [MODE]]
+//   image_pixels IN OUT.f32 WxH tf-bilinear|tf-bilinear-antialias
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "engine/base/error.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/image_io.h"
 #include "engine/model/options.h"
+#include "engine/ops/cpu_ops.h"
 #include "engine/ops/image_ops.h"
+#include "kernels/tf_resize_math.h"
 
 int main(int argc, char** argv) {
   const bool ignore_exif = argc > 1 && std::string(argv[1]) == "--ignore-exif";
@@ -24,8 +31,17 @@ int main(int argc, char** argv) {
       int w = 0, h = 0;
       if (std::sscanf(argv[3], "%dx%d", &w, &h) != 2 || w < 1 || h < 1)
         throw cam::Error("bad size " + std::string(argv[3]));
-      image = cam::resize_image(image, w, h,
-                                argc == 5 ? cam::parse_resize_mode(argv[4]) : cam::ResizeMode::kPilBilinear);
+      const cam::ResizeMode mode =
+          argc == 5 ? cam::parse_resize_mode(argv[4]) : cam::ResizeMode::kPilBilinear;
+      const std::string out = argv[2];
+      if (out.size() > 4 && out.compare(out.size() - 4, 4, ".f32") == 0) {
+        if (!cam::is_tf_resize(mode)) throw cam::Error("float output is for the tf-* modes");
+        std::vector<float> values(static_cast<size_t>(w) * h * 3);
+        cam::resize_tf_cpu(image.rgb.data(), image.height, image.width, values.data(), h, w, mode);
+        cam::write_file_atomically(out, "", values.data(), values.size() * sizeof(float));
+        return 0;
+      }
+      image = cam::resize_image(image, w, h, mode);
     }
     cam::write_image(argv[2], image);
   } catch (const cam::Error& e) {

@@ -266,7 +266,7 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
     }
 }
 
-TEST_CASE("GPU preprocess equals CPU resize + normalise") {
+TEST_CASE("GPU preprocess equals the CPU backend's, in every resize mode") {
   if (no_gpu()) return;
   std::vector<cam::Image> images = {
       camtest::random_image(100, 100, rng), camtest::random_image(640, 480, rng),
@@ -286,7 +286,7 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
   for (cam::ResizeMode mode :
        {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPil12Bilinear, cam::ResizeMode::kPilBicubic,
         cam::ResizeMode::kPil12Bicubic, cam::ResizeMode::kPilNearest, cam::ResizeMode::kCvLinear,
-        cam::ResizeMode::kCvArea}) {
+        cam::ResizeMode::kCvArea, cam::ResizeMode::kTfBilinear, cam::ResizeMode::kTfBilinearAntialias}) {
     CAPTURE(static_cast<int>(mode));
     std::vector<cam::PackedImage> slots;
     int64_t offset = 0, rows = 0;
@@ -304,12 +304,10 @@ TEST_CASE("GPU preprocess equals CPU resize + normalise") {
                            norm, drows.as<uint8_t>(), dout.ptr, nullptr);
     std::vector<float> got = dout.floats();
     for (size_t i = 0; i < images.size(); ++i) {
-      std::vector<uint8_t> resized(oh * ow * 3);
-      cam::resize_image_cpu(images[i].rgb.data(), images[i].height, images[i].width, resized.data(), oh, ow,
-                            mode);
+      cam::Preprocess pre;
+      pre.height = oh, pre.width = ow, pre.resize = mode;
       std::vector<float> want(oh * ow * 3);
-      cam::normalize_image_cpu(resized.data(), oh, ow, norm.scale, norm.mean, norm.stddev, false,
-                               want.data());
+      cam::preprocess_image_cpu(images[i], pre, want.data());
       double worst = 0;
       for (int p = 0; p < oh * ow; ++p) {
         for (int c = 0; c < 3; ++c)

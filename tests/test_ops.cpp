@@ -498,16 +498,18 @@ TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge again
 
 TEST_CASE("normalise: (v * scale - mean) / std, RGB and BGR order") {
   cam::Image img = camtest::random_image(3, 2, rng);
-  float mean[3] = {0.485f, 0.456f, 0.406f}, stddev[3] = {0.229f, 0.224f, 0.225f};
+  cam::Preprocess pre;
+  pre.width = 3, pre.height = 2;
   std::vector<float> out(18);
-  cam::normalize_image_cpu(img.rgb.data(), 2, 3, 1.0f / 255, mean, stddev, false, out.data());
+  cam::preprocess_image_cpu(img, pre, out.data());
   for (int i = 0; i < 18; ++i)
-    CHECK(out[i] == doctest::Approx((img.rgb[i] / 255.0 - mean[i % 3]) / stddev[i % 3]).epsilon(1e-6));
-  float caffe_mean[3] = {103.939f, 116.779f, 123.68f}, ones[3] = {1, 1, 1};
-  cam::normalize_image_cpu(img.rgb.data(), 2, 3, 1.0f, caffe_mean, ones, true, out.data());
+    CHECK(out[i] ==
+          doctest::Approx((img.rgb[i] / 255.0 - pre.mean[i % 3]) / pre.stddev[i % 3]).epsilon(1e-6));
+  pre.scale = 1.0f, pre.mean = {103.939f, 116.779f, 123.68f}, pre.stddev = {1, 1, 1}, pre.bgr = true;
+  cam::preprocess_image_cpu(img, pre, out.data());
   for (int p = 0; p < 6; ++p)
     for (int c = 0; c < 3; ++c)
-      CHECK(out[p * 3 + c] == doctest::Approx(img.rgb[p * 3 + 2 - c] - caffe_mean[c]).epsilon(1e-6));
+      CHECK(out[p * 3 + c] == doctest::Approx(img.rgb[p * 3 + 2 - c] - pre.mean[c]).epsilon(1e-6));
 }
 
 TEST_CASE(

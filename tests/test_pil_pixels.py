@@ -67,6 +67,12 @@ def generated(tmp):
     return out
 
 
+def sources_in(tmp):
+    """(name, path) of every decode and resize check: real Fruits-360 photos and the generated ones."""
+    photos = sorted(glob.glob(os.path.join(HERE, "data", "fruits360_heldout", "*", "*.jpg")))[::8]
+    return [("Fruits-360 " + os.path.basename(os.path.dirname(p)), p) for p in photos] + generated(tmp)
+
+
 def exif_app1(orientation, big_endian):
     """The TIFF bytes of an EXIF block with one tag, Orientation (0x0112, SHORT), in the given byte order."""
     order, pack = (b"MM", ">") if big_endian else (b"II", "<")
@@ -142,8 +148,7 @@ def main():
     args = ap.parse_args()
     temporary = tempfile.TemporaryDirectory(prefix="cam_pil_")  # removed when main returns
     tmp = temporary.name
-    photos = sorted(glob.glob(os.path.join(HERE, "data", "fruits360_heldout", "*", "*.jpg")))[::8]
-    sources = [("Fruits-360 " + os.path.basename(os.path.dirname(p)), p) for p in photos] + generated(tmp)
+    sources = sources_in(tmp)
     failures, checks = 0, 0
     for name, path in sources:
         pil = Image.open(path).convert("RGB")

@@ -19,8 +19,9 @@ Enum parse_named(const char* (&names)[N], const std::string& value, const char* 
 const char* kBackendNames[] = {"auto", "cpu", "cuda"};             // BackendKind order
 const char* kPrecisionNames[] = {"fp32", "tf32", "fp16", "bf16"};  // Precision order
 const char* kConvFusionNames[] = {"auto", "off", "on", "graph"};   // ConvFusion order
-const char* kResizeModeNames[] = {"pil-bilinear",   "pil-nearest", "cv2-linear",   "cv2-area",
-                                  "pil12-bilinear", "pil-bicubic", "pil12-bicubic"};      // ResizeMode order
+const char* kResizeModeNames[] = {"pil-bilinear",         "pil-nearest", "cv2-linear",    "cv2-area",
+                                  "pil12-bilinear",       "pil-bicubic", "pil12-bicubic", "tf-bilinear",
+                                  "tf-bilinear-antialias"};                               // ResizeMode order
 const char* kCamMethodNames[] = {"cam", "gradcam", "gradcam++", "scorecam", "eigencam"};  // CamMethod order
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "kernels/overlay_math.h"
 #include "kernels/pool_math.h"
 #include "kernels/preprocess_math.h"
+#include "kernels/tf_resize_math.h"
 
 namespace cam {
 
@@ -254,9 +255,36 @@ void resize_vertical(const uint8_t* in, int w, const ResizeAxis& down, int out_h
 
 }  // namespace
 
+void resize_tf_cpu(const uint8_t* in, int ih, int iw, float* out, int oh, int ow, ResizeMode mode) {
+  const bool antialias = mode == ResizeMode::kTfBilinearAntialias;
+  std::vector<TfBilinearTap> across(ow);
+  std::vector<TfSpan> spans(ow);
+  for (int x = 0; x < ow; ++x)
+    antialias ? void(spans[x] = tf_antialias_span(x, iw, ow)) : void(across[x] = tf_bilinear_tap(x, iw, ow));
+  for (int y = 0; y < oh; ++y) {
+    const TfBilinearTap down = antialias ? TfBilinearTap{} : tf_bilinear_tap(y, ih, oh);
+    const TfSpan down_span = antialias ? tf_antialias_span(y, ih, oh) : TfSpan{};
+    for (int x = 0; x < ow; ++x) {
+      float* dst = out + (static_cast<int64_t>(y) * ow + x) * 3;
+      if (antialias) {
+        tf_antialias_pixel(in, iw, spans[x], down_span, dst);
+      } else {
+        for (int c = 0; c < 3; ++c) dst[c] = tf_bilinear_value(in, iw, across[x], down, c);
+      }
+    }
+  }
+}
+
 void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
   if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea)
     return resize_cv(in, ih, iw, out, oh, ow, mode);
+  if (is_tf_resize(mode)) {
+    std::vector<float> values(static_cast<size_t>(oh) * ow * 3);
+    resize_tf_cpu(in, ih, iw, values.data(), oh, ow, mode);
+    for (size_t i = 0; i < values.size(); ++i)
+      out[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(values[i]), 0.0f, 255.0f));
+    return;
+  }
   const ResizeAxis across(iw, ow, mode), down(ih, oh, mode);
   const PilPasses passes = pil_passes(ih, iw, oh, ow, mode);
   std::vector<uint8_t> rows(static_cast<size_t>(passes.rows) * passes.cols * 3);  // the first pass's image
@@ -269,34 +297,36 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
   }
 }
 
-void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean,
-                         const float* stddev, bool bgr, float* out) {
-  const int64_t pixels = static_cast<int64_t>(h) * w;
+namespace {
+
+template <typename Pixel>  // uint8_t, or float for TensorFlow's resize
+void normalize_pixels(const Pixel* rgb, int64_t pixels, const Preprocess& pre, float* out) {
   for (int64_t p = 0; p < pixels; ++p)
-    for (int c = 0; c < 3; ++c) {
-      int src = bgr ? 2 - c : c;
-      out[p * 3 + c] = normalize_pixel(rgb[p * 3 + src], scale, mean[c], stddev[c]);
-    }
+    for (int c = 0; c < 3; ++c)
+      out[p * 3 + c] =
+          normalize_pixel(rgb[p * 3 + (pre.bgr ? 2 - c : c)], pre.scale, pre.mean[c], pre.stddev[c]);
+}
+
+}  // namespace
+
+void preprocess_image_cpu(const Image& img, const Preprocess& pre, float* out) {
+  const int h = pre.height, w = pre.width;
+  const int64_t pixels = static_cast<int64_t>(h) * w;
+  if (img.height == h && img.width == w) return normalize_pixels(img.rgb.data(), pixels, pre, out);
+  if (is_tf_resize(pre.resize)) {  // the floats as TensorFlow leaves them, normalised in place
+    resize_tf_cpu(img.rgb.data(), img.height, img.width, out, h, w, pre.resize);
+    return normalize_pixels(out, pixels, pre, out);
+  }
+  std::vector<uint8_t> resized(static_cast<size_t>(pixels) * 3);
+  resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w, pre.resize);
+  normalize_pixels(resized.data(), pixels, pre, out);
 }
 
 void preprocess_images_cpu(const std::vector<const Image*>& images, const Preprocess& pre, float* out) {
-  const int n = static_cast<int>(images.size()), h = pre.height, w = pre.width;
-  const size_t input_pixels = static_cast<size_t>(h) * w;
-#pragma omp parallel
-  {
-    std::vector<uint8_t> resized(input_pixels * 3);
-#pragma omp for schedule(dynamic)
-    for (int i = 0; i < n; ++i) {
-      const Image& img = *images[i];
-      const uint8_t* pixels = img.rgb.data();
-      if (img.height != h || img.width != w) {
-        resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w, pre.resize);
-        pixels = resized.data();
-      }
-      normalize_image_cpu(pixels, h, w, pre.scale, pre.mean.data(), pre.stddev.data(), pre.bgr,
-                          out + i * input_pixels * 3);
-    }
-  }
+  const int64_t input_values = static_cast<int64_t>(pre.height) * pre.width * 3;
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < static_cast<int>(images.size()); ++i)
+    preprocess_image_cpu(*images[i], pre, out + i * input_values);
 }
 
 ImageResult ranked_result(const float* logits, int classes, int topk) {

@@ -64,16 +64,19 @@ void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow)
 void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight,
                  int colormap, uint8_t* out);
 
-// Separable antialiased bilinear resize of an RGB8 image (preprocess_math.h). in: (ih, iw, 3) -> out: (oh,
-// ow, 3).
+// Resize of an RGB8 image (preprocess_math.h; TensorFlow's modes: tf_resize_math.h, their floats rounded to
+// uint8). in: (ih, iw, 3) -> out: (oh, ow, 3).
 void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode);
 
-// Normalises an RGB8 image (h, w, 3) into the network input (h, w, 3) fp32, in RGB or BGR channel order.
-void normalize_image_cpu(const uint8_t* rgb, int h, int w, float scale, const float* mean,
-                         const float* stddev, bool bgr, float* out);
+// TensorFlow's resize (a kTf mode) with its float output: in (ih, iw, 3) uint8 -> out (oh, ow, 3) fp32.
+void resize_tf_cpu(const uint8_t* in, int ih, int iw, float* out, int oh, int ow, ResizeMode mode);
+
+// One image's network input: resized to (pre.height, pre.width) as pre.resize says (not when already that
+// size) and normalised, x = (v * scale - mean[c]) / std[c] in RGB or BGR order -> out (H, W, 3) fp32.
+void preprocess_image_cpu(const Image& img, const Preprocess& pre, float* out);
 
 // The network input of a batch: each image resized to (pre.height, pre.width) as pre.resize says and
-// normalised -> out (N, H, W, 3) fp32. One image per thread.
+// normalised -> out (N, H, W, 3) fp32 (preprocess_image_cpu). One image per thread.
 void preprocess_images_cpu(const std::vector<const Image*>& images, const Preprocess& pre, float* out);
 
 }  // namespace cam
