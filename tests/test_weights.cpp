@@ -246,8 +246,8 @@ TEST_CASE("metadata: label count, labels type, preprocess values") {
   raw.metadata["preprocess"] = R"({"resize":"bicubic"})";
   CHECK(load_error(raw, "pre_resize")
             .find("metadata preprocess: unknown resize mode 'bicubic' (expected pil-bilinear, pil-nearest, "
-                  "cv2-linear, cv2-area, pil12-bilinear, pil-bicubic or pil12-bicubic)") !=
-        std::string::npos);
+                  "cv2-linear, cv2-area, pil12-bilinear, pil-bicubic, pil12-bicubic, tf-bilinear or "
+                  "tf-bilinear-antialias)") != std::string::npos);
   raw.metadata["preprocess"] =
       R"({"channel_order":"BGR","mean":[103.939,116.779,123.68],"std":[1,1,1],"scale":1,"resize":"pil-nearest"})";
   cam::ResNet net = cam::ResNet::load(pack(raw, "caffe"));

@@ -461,9 +461,10 @@ def main():
     ap.add_argument("--preprocess", help="torchvision | keras-caffe | a JSON object (default: by source)")
     ap.add_argument("--input-size", type=input_size, default=[224, 224], help="WxH or N (default 224)")
     ap.add_argument("--resize", choices=["pil-bilinear", "pil12-bilinear", "pil-bicubic", "pil12-bicubic", "pil-nearest",
-                                             "cv2-linear", "cv2-area"],
+                                             "cv2-linear", "cv2-area", "tf-bilinear", "tf-bilinear-antialias"],
                     help="how the model's images were resized to the input (stored in the preprocess metadata; "
-                         "the engine's default is pil-bilinear, torchvision's; Keras load_img's is pil-nearest)")
+                         "the engine's default is pil-bilinear, torchvision's; Keras load_img's is pil-nearest, "
+                         "image_dataset_from_directory's tf-bilinear)")
     ap.add_argument("--replace-stride-with-dilation", type=dilation_flags, metavar="F,F,T",
                     help="torchvision's option of that name for layer2,layer3,layer4, for a state_dict of such a model "
                          "(a whole pickled model says it itself)")
