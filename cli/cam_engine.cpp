@@ -327,6 +327,7 @@ cam::EngineOptions engine_options(const cam::CliOptions& o) {
   eo.cuda.device = o.device, eo.cuda.conv_fusion = o.conv_fusion;
   eo.tuning_file = o.tuning_file;
   eo.input_width = o.input_w, eo.input_height = o.input_h, eo.resize = o.resize;
+  eo.resize_shorter = o.resize_shorter;
   return eo;
 }
 

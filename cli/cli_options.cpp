@@ -90,8 +90,15 @@ options:
                           pil-bilinear (Pillow 13's antialiased BILINEAR, torchvision's; pil12-bilinear:
                           as Pillow up to 12 ordered its passes), pil-bicubic and pil12-bicubic (BICUBIC,
                           timm's), pil-nearest (PIL's NEAREST, Keras load_img's default), cv2-linear or
-                          cv2-area (cv2.resize with INTER_LINEAR or INTER_AREA); default: the model's
-                          preprocess metadata, else pil-bilinear
+                          cv2-area (cv2.resize with INTER_LINEAR or INTER_AREA), tf-bilinear and
+                          tf-bilinear-antialias (tf.image.resize, float output; Keras'
+                          image_dataset_from_directory); default: the model's preprocess metadata, else
+                          pil-bilinear
+  --resize-shorter S      resize the shorter side to S (aspect kept) and take the centre crop of the input
+                          size, as torchvision's Resize(S) + CenterCrop and timm's eval transform (S =
+                          size / crop_pct) do; maps, overlays, peaks and boxes then cover that crop, in the
+                          photo's pixels (the record's map_region); 0 stretches the photo to the input;
+                          default: the model's preprocess metadata, else 0
   --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K + C, H, W): the
                           top-K maps, then one per --class in the order given
   --panel                 also write NAME.panel.png: the image and each overlay, captioned
@@ -194,6 +201,10 @@ CliOptions parse_cli(int argc, char** argv) {
       {"--backend", [&](const std::string& v) { o.backend = parse_backend(v); }},
       {"--precision", [&](const std::string& v) { o.precision = parse_precision(v); }},
       {"--resize", [&](const std::string& v) { o.resize = parse_resize_mode(v); }},
+      {"--resize-shorter",
+       [&](const std::string& v) {
+         o.resize_shorter = static_cast<int>(parse_int("--resize-shorter", v, 0, 16384));
+       }},
       {"--conv-fusion", [&](const std::string& v) { o.conv_fusion = parse_conv_fusion(v); }},
       {"--tuning", [&](const std::string& v) { o.tuning_file = v; }},
       {"--device",

@@ -24,7 +24,8 @@ struct CliOptions {
   int batch = 16;
   BackendKind backend = BackendKind::kAuto;
   Precision precision = Precision::kFp32;
-  std::optional<ResizeMode> resize;  // --resize; unset: the model's preprocess metadata
+  std::optional<ResizeMode> resize;   // --resize; unset: the model's preprocess metadata
+  std::optional<int> resize_shorter;  // --resize-shorter; unset: the model's preprocess metadata
   int device = 0;
   ConvFusion conv_fusion = ConvFusion::kAuto;
   std::string tuning_file;

@@ -83,10 +83,13 @@ nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const
   for (int c : result.top)
     r["top"].push_back({{"class", c}, {"label", engine.label(c)}, {"probability", result.probabilities[c]}});
   const Preprocess& pre = engine.model().preprocess;
+  const MapRegion region = input_region(pre, image.height, image.width);
+  if (pre.resize_shorter)  // the maps cover the centre crop: its part of the photo
+    r["map_region"] = {region.x0, region.y0, region.x0 + region.width - 1, region.y0 + region.height - 1};
   r["maps"] = nlohmann::json::array();
   for (size_t j = 0; j < result.maps.size(); ++j) {
     const ClassMap& m = result.maps[j];
-    const Localization loc = localize(m.map.data(), pre.height, pre.width, image.width, image.height);
+    const Localization loc = localize(m.map.data(), pre.height, pre.width, region);
     nlohmann::json entry = {{"class", m.class_index},
                             {"label", engine.label(m.class_index)},
                             {"probability", m.probability},
@@ -106,7 +109,8 @@ nlohmann::json result_record(const Engine& engine, const MapOptions& maps, const
                           {"increase", m.metrics.increase},
                           {"masked_probability", m.metrics.masked_probability}};
     if (!object.inside.empty()) {
-      const MaskScore score = score_map(m.map.data(), pre.height, pre.width, loc, object, pointing_tolerance);
+      const MaskScore score =
+          score_map(m.map.data(), pre.height, pre.width, region, loc, object, pointing_tolerance);
       const auto defined = [&](const nlohmann::json& value) {
         return score.empty_map ? nlohmann::json() : value;
       };

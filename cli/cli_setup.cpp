@@ -145,7 +145,7 @@ int print_info(const CliOptions& o) {
   std::printf(
       "%s\n%s\ninput %dx%d (WxH, resized %s), maps %dx%d, %s, scale %g, mean [%g, %g, %g], std [%g, %g, "
       "%g]\n",
-      weights.c_str(), net.describe().c_str(), p.width, p.height, name_of(p.resize),
+      weights.c_str(), net.describe().c_str(), p.width, p.height, describe_resize(p).c_str(),
       net.feature_size(p.width), net.feature_size(p.height), p.bgr ? "BGR" : "RGB", p.scale, p.mean[0],
       p.mean[1], p.mean[2], p.stddev[0], p.stddev[1], p.stddev[2]);
   if (!net.source.empty()) std::printf("source: %s\n", net.source.c_str());
@@ -200,7 +200,7 @@ nlohmann::json run_details(const CliOptions& o, const MapOptions& mo, const Engi
       {"network", engine.model().describe()},
       {"labels", engine.model().num_classes},
       {"input size",
-       std::to_string(pre.width) + "x" + std::to_string(pre.height) + ", resized " + name_of(pre.resize)},
+       std::to_string(pre.width) + "x" + std::to_string(pre.height) + ", resized " + describe_resize(pre)},
       {"backend", engine.backend_name()},
       {"precision", name_of(o.precision)},
       {"maps",
@@ -247,6 +247,7 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
   // Recorded only when not the default, so that runs of versions before --method resume.
   if (mo.methods != std::vector<CamMethod>{CamMethod::kCam}) record["methods"] = methods_text(mo);
   if (mo.metrics) record["metric_steps"] = mo.metric_steps;
+  if (pre.resize_shorter) record["resize_shorter"] = pre.resize_shorter;
   if (o.shards) {
     record["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
     record["inputs"] = inputs, record["shard_inputs"] = shard_inputs;

@@ -79,7 +79,8 @@ nlohmann::json ImageFiles::write(const InputItem& item, const Image& image, cons
       const Image* overlay = &m.overlay;
       if (out_w_) {
         blended[j] =
-            overlay_map(m.map.data(), pre.height, pre.width, resized, maps_.image_weight, maps_.colormap);
+            overlay_map(m.map.data(), pre.height, pre.width, resized,
+                        input_region(pre, resized.height, resized.width), maps_.image_weight, maps_.colormap);
         overlay = &blended[j];
       }
       std::string file =

@@ -74,15 +74,15 @@ ObjectMask mask_from_image(const Image& mask, int width, int height) {
   return m;
 }
 
-MaskScore score_map(const float* map, int h, int w, const Localization& peak, const ObjectMask& mask,
-                    double tolerance) {
+MaskScore score_map(const float* map, int h, int w, const MapRegion& region, const Localization& peak,
+                    const ObjectMask& mask, double tolerance) {
   MaskScore s;
   double total = 0, on_object = 0;
   std::vector<int> mask_x(w);  // the mask column under each map column, once
   for (int x = 0; x < w; ++x)
-    mask_x[x] = std::min(mask.width - 1, static_cast<int>((x + 0.5) * mask.width / w));
+    mask_x[x] = std::min(mask.width - 1, region.x0 + static_cast<int>((x + 0.5) * region.width / w));
   for (int y = 0; y < h; ++y) {
-    const int my = std::min(mask.height - 1, static_cast<int>((y + 0.5) * mask.height / h));
+    const int my = std::min(mask.height - 1, region.y0 + static_cast<int>((y + 0.5) * region.height / h));
     const uint8_t* mask_row = &mask.inside[static_cast<size_t>(my) * mask.width];
     for (int x = 0; x < w; ++x) {
       const double v = map[static_cast<size_t>(y) * w + x];

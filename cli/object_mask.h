@@ -39,11 +39,12 @@ struct MaskScore {
   double energy = 0;  // sum of the map on the object / sum of the map, in [0, 1]
 };
 
-// map: (h, w) at the network input size, stretched over the mask's image; peak from localize() on that map.
-// Each map pixel is scored by the mask pixel under its centre. tolerance: the pointing game's, in original
-// pixels (Zhang et al. 2016 count a peak within 15 px of the object as a hit; 0 = strictly on it).
-MaskScore score_map(const float* map, int h, int w, const Localization& peak, const ObjectMask& mask,
-                    double tolerance = 0);
+// map: (h, w) at the network input size, stretched over `region` of the mask's image (input_region: all of
+// it, or a centre crop's part); peak from localize() on that map. Each map pixel is scored by the mask pixel
+// under its centre. tolerance: the pointing game's, in original pixels (Zhang et al. 2016 count a peak within
+// 15 px of the object as a hit; 0 = strictly on it).
+MaskScore score_map(const float* map, int h, int w, const MapRegion& region, const Localization& peak,
+                    const ObjectMask& mask, double tolerance = 0);
 
 // How a run gets its masks: "white" or "white:T" (T in 1..255, default 230), "boxes:FILE" (JSON object: image
 // path or file name -> [x0, y0, x1, y1] or a list of such boxes), or "masks:DIR" (DIR/<output name>.png, e.g.

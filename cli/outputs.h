@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/io/image.h"
+#include "kernels/preprocess_math.h"
 
 namespace cam {
 
@@ -15,8 +16,9 @@ struct Localization {
       box_y1 = 0;  // inclusive box of map >= threshold * max (CAM paper: 20%)
 };
 
-// map: (h, w) at the network input size, stretched over an original image of (orig_w, orig_h).
-Localization localize(const float* map, int h, int w, int orig_w, int orig_h, float threshold = 0.2f);
+// map: (h, w) at the network input size, stretched over `region` of the original image (input_region: all of
+// it, or a centre crop's part).
+Localization localize(const float* map, int h, int w, const MapRegion& region, float threshold = 0.2f);
 
 // Writes float32 data of `shape` as a NumPy .npy v1.0 file. Throws cam::Error.
 void write_npy(const std::string& path, const float* data, const std::vector<int>& shape);

@@ -83,7 +83,7 @@ ResNet load_weights(const Load& load) {
   }
 }
 
-// The network as the options shape it: another input size, another resize.
+// The network as the options shape it: another input size, another resize or crop.
 ResNet with_options(ResNet net, const EngineOptions& options) {
   keep_large_blocks_mapped();
   if (options.input_height || options.input_width) {
@@ -94,6 +94,13 @@ ResNet with_options(ResNet net, const EngineOptions& options) {
     net.preprocess.width = options.input_width;
   }
   if (options.resize) net.preprocess.resize = *options.resize;
+  if (options.resize_shorter) net.preprocess.resize_shorter = *options.resize_shorter;
+  const Preprocess& p = net.preprocess;
+  if (p.resize_shorter && (p.resize_shorter < std::max(p.height, p.width) || p.resize_shorter > 16384))
+    throw Error("resize-shorter " + std::to_string(p.resize_shorter) + " must be within " +
+                std::to_string(std::max(p.height, p.width)) + "..16384: the centre crop is the input, " +
+                std::to_string(p.width) + "x" + std::to_string(p.height) +
+                ", and lies within the resized photo");
   return net;
 }
 

@@ -34,6 +34,9 @@ struct EngineOptions {
   int input_height = 0;  // network input size; 0 = the weights' preprocess metadata
   int input_width = 0;
   std::optional<ResizeMode> resize;  // how images are resized to the input; unset = the preprocess metadata
+  // the shorter side resized to this and the input centre-cropped (Preprocess::resize_shorter); 0 = stretch
+  // to the input; unset = the preprocess metadata
+  std::optional<int> resize_shorter;
 };
 
 // The CUDA device's name and driver, runtime and library versions, for benchmark headers; a sentence saying

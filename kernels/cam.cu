@@ -60,12 +60,18 @@ __global__ void cam_kernel(const T* features, int h, int w, int channels, const 
   }
 }
 
-// Blend of one output pixel of slot `j` of image `s`: the map resized to the original size, then
-// overlay_blend.
+// Whether output pixel p of image s lies in its map region, and its blend there: the map resized to the
+// region, then overlay_blend.
+__device__ bool in_region(const PackedOverlay& s, int p) {
+  const int x = p % s.width - s.region.x0, y = p / s.width - s.region.y0;
+  return x >= 0 && y >= 0 && x < s.region.width && y < s.region.height;
+}
+
 __device__ void blend_at(const float* map, int map_h, int map_w, const uint8_t* images,
                          const PackedOverlay& s, int p, float image_weight, int colormap, float* rgb) {
-  float mask = bilinear_sample(map, map_w, linear_tap(p / s.width, map_h, s.height),
-                               linear_tap(p % s.width, map_w, s.width));
+  const MapRegion& r = s.region;
+  float mask = bilinear_sample(map, map_w, linear_tap(p / s.width - r.y0, map_h, r.height),
+                               linear_tap(p % s.width - r.x0, map_w, r.width));
   overlay_blend(mask, images + s.image_offset + static_cast<int64_t>(p) * 3, c_colormaps[colormap],
                 image_weight, rgb);
 }
@@ -79,6 +85,7 @@ __global__ void overlay_max_kernel(const float* maps, int slots, int map_h, int 
   const float* map = maps + static_cast<int64_t>(blockIdx.y) * map_h * map_w;
   float mx = 0.0f;
   for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < s.width * s.height; p += gridDim.x * blockDim.x) {
+    if (!in_region(s, p)) continue;
     float rgb[3];
     blend_at(map, map_h, map_w, images, s, p, image_weight, colormap, rgb);
     mx = fmaxf(mx, fmaxf(rgb[0], fmaxf(rgb[1], rgb[2])));
@@ -97,6 +104,11 @@ __global__ void overlay_write_kernel(const float* maps, int slots, int map_h, in
   const float mx = blend_max[blockIdx.y];
   uint8_t* out = overlays + s.output_offset + static_cast<int64_t>(slot) * s.width * s.height * 3;
   for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < s.width * s.height; p += gridDim.x * blockDim.x) {
+    const uint8_t* photo = images + s.image_offset + static_cast<int64_t>(p) * 3;
+    if (!in_region(s, p)) {
+      for (int c = 0; c < 3; ++c) out[static_cast<int64_t>(p) * 3 + c] = photo[c];
+      continue;
+    }
     float rgb[3];
     blend_at(map, map_h, map_w, images, s, p, image_weight, colormap, rgb);
     for (int c = 0; c < 3; ++c) out[static_cast<int64_t>(p) * 3 + c] = overlay_quantize(rgb[c], mx);

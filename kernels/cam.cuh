@@ -6,11 +6,13 @@
 // out_w), min-max again -> maps (N, k + r, out_h, out_w) fp32. One block per (image, slot): the
 // low-resolution map lives in shared memory only.
 //
-// launch_overlay: for every (image, slot) the map is resized to the image's original size and coloured with
-// the chosen colormap of colormap_table.h (constant memory). It is then blended with the image, divided by its
-// maximum and truncated to uint8 RGB.
+// launch_overlay: for every (image, slot) the map is resized to the image's map region (all of it unless the
+// input was a centre crop; outside it the photo is copied) and coloured with
+// the chosen colormap of colormap_table.h (constant memory). It is then blended with the image, divided by
+// its maximum and truncated to uint8 RGB.
 #pragma once
 #include "kernels/common.cuh"
+#include "kernels/preprocess_math.h"
 
 namespace cam {
 
@@ -26,6 +28,7 @@ struct PackedOverlay {
   int64_t output_offset;  // its first overlay; slot j follows at + j * width * height * 3
   int width;
   int height;
+  MapRegion region;  // where the map lies (input_region); outside it the overlay is the photo
 };
 
 // Copies the colormap tables into constant memory; once per device, before the first launch_overlay.

@@ -20,11 +20,12 @@ __global__ void resize_first_pass_kernel(const uint8_t* images, const PackedImag
     int c = static_cast<int>(i % first_cols), r = static_cast<int>((i / first_cols) % first_rows),
         b = static_cast<int>(i / (static_cast<int64_t>(first_cols) * first_rows));
     PackedImage s = packed[b];
-    const PilPasses passes = pil_passes(s.height, s.width, out_h, out_w, mode);
+    const PilPasses passes = pil_passes(s.height, s.width, s.box, out_h, out_w, mode);
     if (r >= passes.rows || c >= passes.cols) continue;
     // Along the pass's axis: the window of output index (r or c) and the stride between its source samples.
-    const ResizeWindow win = passes.vertical_first ? resize_window(r, s.height, out_h, mode)
-                                                   : resize_window(c, s.width, out_w, mode);
+    const ResizeWindow win = passes.vertical_first
+                                 ? resize_window(r + s.box.top, s.height, s.box.height, mode)
+                                 : resize_window(c + s.box.left, s.width, s.box.width, mode);
     const int64_t stride = passes.vertical_first ? static_cast<int64_t>(s.width) * 3 : 3;
     const uint8_t* src =
         images + s.offset +
@@ -50,9 +51,10 @@ __global__ void resize_second_pass_normalize_kernel(const uint8_t* rows, const P
     int x = static_cast<int>(i % out_w), y = static_cast<int>((i / out_w) % out_h),
         b = static_cast<int>(i / (static_cast<int64_t>(out_w) * out_h));
     PackedImage s = packed[b];
-    const PilPasses passes = pil_passes(s.height, s.width, out_h, out_w, mode);
-    const ResizeWindow win = passes.vertical_first ? resize_window(x, s.width, out_w, mode)
-                                                   : resize_window(y, s.height, out_h, mode);
+    const PilPasses passes = pil_passes(s.height, s.width, s.box, out_h, out_w, mode);
+    const ResizeWindow win = passes.vertical_first
+                                 ? resize_window(x + s.box.left, s.width, s.box.width, mode)
+                                 : resize_window(y + s.box.top, s.height, s.box.height, mode);
     const int64_t stride = passes.vertical_first ? 3 : static_cast<int64_t>(passes.cols) * 3;
     const uint8_t* src =
         rows + s.rows_offset +
@@ -87,12 +89,13 @@ __global__ void cv_resize_normalize_kernel(const uint8_t* images, const PackedIm
     PackedImage s = packed[b];
     const uint8_t* src = images + s.offset;
     uint8_t v[3];
-    if (cv_area_shrinks(s.height, s.width, out_h, out_w) &&
-        (area || cv_linear_is_halving(s.height, s.width, out_h, out_w))) {
-      cv_area_pixel(src, s.height, s.width, out_h, out_w, x, y, v);
+    const ResizeBox& box = s.box;
+    if (cv_area_shrinks(s.height, s.width, box.height, box.width) &&
+        (area || cv_linear_is_halving(s.height, s.width, box.height, box.width))) {
+      cv_area_pixel(src, s.height, s.width, box.height, box.width, x + box.left, y + box.top, v);
     } else {
-      const CvLinearTap across = cv_linear_tap(x, s.width, out_w, true, area),
-                        down = cv_linear_tap(y, s.height, out_h, false, area);
+      const CvLinearTap across = cv_linear_tap(x + box.left, s.width, box.width, true, area),
+                        down = cv_linear_tap(y + box.top, s.height, box.height, false, area);
       const uint8_t* r0 = src + static_cast<int64_t>(down.first) * s.width * 3;
       const uint8_t* r1 = src + static_cast<int64_t>(down.second) * s.width * 3;
       for (int k = 0; k < 3; ++k) {
@@ -124,11 +127,11 @@ __global__ void tf_resize_normalize_kernel(const uint8_t* images, const PackedIm
     const uint8_t* src = images + s.offset;
     float v[3];
     if (mode == ResizeMode::kTfBilinearAntialias) {
-      tf_antialias_pixel(src, s.width, tf_antialias_span(x, s.width, out_w),
-                         tf_antialias_span(y, s.height, out_h), v);
+      tf_antialias_pixel(src, s.width, tf_antialias_span(x + s.box.left, s.width, s.box.width),
+                         tf_antialias_span(y + s.box.top, s.height, s.box.height), v);
     } else {
-      const TfBilinearTap across = tf_bilinear_tap(x, s.width, out_w),
-                          down = tf_bilinear_tap(y, s.height, out_h);
+      const TfBilinearTap across = tf_bilinear_tap(x + s.box.left, s.width, s.box.width),
+                          down = tf_bilinear_tap(y + s.box.top, s.height, s.box.height);
       for (int c = 0; c < 3; ++c) v[c] = tf_bilinear_value(src, s.width, across, down, c);
     }
     T* dst = out + i * channels;

@@ -1,6 +1,7 @@
 // Preprocessing on the device: uint8 RGB images of any sizes (packed one after another) -> the network input
 // (N, H, W, Cp) NHWC in the storage type, Cp >= 3 with zero padding (8 for tensor-core friendly stem convs).
-// Resize by `mode`, exactly as the CPU backend does (preprocess_math.h): PIL's modes in two passes with uint8
+// Resize by `mode` (only each image's box window of it: a stretch, or a centre crop), exactly as the CPU
+// backend does (preprocess_math.h): PIL's modes in two passes with uint8
 // rounding after each (the first into `rows`: horizontal, or vertical where Pillow 13 runs that first), cv2's
 // INTER_LINEAR and INTER_AREA in one (rows unused), TensorFlow's in one with float output (tf_resize_math.h);
 // then x = (v * scale - mean[c]) / std[c] in RGB or BGR order.
@@ -16,6 +17,7 @@ struct PackedImage {
       rows_offset;  // first byte of its first-pass image (pil_passes: rows, cols, 3) in the scratch buffer
   int width;
   int height;
+  ResizeBox box;  // the input's window of the resized image (resize_box)
 };
 
 struct Normalization {

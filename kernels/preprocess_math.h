@@ -104,17 +104,73 @@ CAM_HD int resize_coefficient(const ResizeWindow& win, int k) {
   return w < 0.0 ? static_cast<int>(-0.5 + w) : static_cast<int>(0.5 + w);
 }
 
+CAM_HD double floor_of(double v) {
+  const double t = static_cast<double>(static_cast<long long>(v));
+  return t > v ? t - 1.0 : t;
+}
+
+// Where the network input (out_h, out_w) lies in the resized image: stretched (shorter 0: the image resized
+// to the input itself), or torchvision's Resize(shorter) + CenterCrop((out_h, out_w)) as timm's and
+// torchvision's eval transforms run it: the shorter side to `shorter`, the longer to int(shorter * long /
+// short) (in double, as Python), then the centre window at round((size - out) / 2) (half to even, as Python's
+// round). Each input sample is the resized image's sample (y + top, x + left), computed only there.
+struct ResizeBox {
+  int height, width;  // the resized image
+  int top, left;      // the input's first row and column in it
+};
+
+CAM_HD int half_rounded_even(int d) {  // round(d / 2.0) for d >= 0
+  const int half = d / 2;
+  return (d % 2 && half % 2) ? half + 1 : half;
+}
+
+CAM_HD ResizeBox resize_box(int in_h, int in_w, int out_h, int out_w, int shorter) {
+  ResizeBox b;
+  if (shorter <= 0) {
+    b.height = out_h, b.width = out_w, b.top = 0, b.left = 0;
+    return b;
+  }
+  const bool tall = in_w <= in_h;
+  const int longer =
+      static_cast<int>(static_cast<double>(shorter) * (tall ? in_h : in_w) / (tall ? in_w : in_h));
+  b.height = tall ? longer : shorter, b.width = tall ? shorter : longer;
+  b.top = half_rounded_even(b.height - out_h), b.left = half_rounded_even(b.width - out_w);
+  return b;
+}
+
+// The part of the original photo (in its pixels) that the input covers, where overlays, peaks and boxes
+// place the maps: the whole photo when stretched; with a crop, the crop's edges mapped back and rounded,
+// [round(left * in_w / width), round((left + out_w) * in_w / width)) across, the same down.
+struct MapRegion {
+  int x0, y0, width, height;
+};
+
+CAM_HD int scaled_edge(int edge, int in_size, int resized) {
+  const int v = static_cast<int>(floor_of(static_cast<double>(edge) * in_size / resized + 0.5));
+  return v < 0 ? 0 : (v > in_size ? in_size : v);
+}
+
+CAM_HD MapRegion map_region(int in_h, int in_w, const ResizeBox& box, int out_h, int out_w) {
+  MapRegion r;
+  r.x0 = scaled_edge(box.left, in_w, box.width), r.y0 = scaled_edge(box.top, in_h, box.height);
+  r.width = scaled_edge(box.left + out_w, in_w, box.width) - r.x0;
+  r.height = scaled_edge(box.top + out_h, in_h, box.height) - r.y0;
+  r.width = r.width < 1 ? 1 : r.width, r.height = r.height < 1 ? 1 : r.height;
+  return r;
+}
+
 // The order of PIL's two filter passes and the size of the image between them. Pillow 13 runs the vertical
 // pass first when the height shrinks by more than twice as many pixels as the width (Resample.c); Pillow up
 // to 12 (Debian 12's 9.4) always ran the horizontal one first (the pil12 modes), as nearest has no order.
+// The order is the full resize's (box); only the input's window of it is computed.
 struct PilPasses {
   bool vertical_first;
   int rows, cols;  // the intermediate image: (in_h, out_w), or (out_h, in_w) when vertical first
 };
 
-CAM_HD PilPasses pil_passes(int in_h, int in_w, int out_h, int out_w, ResizeMode mode) {
+CAM_HD PilPasses pil_passes(int in_h, int in_w, const ResizeBox& box, int out_h, int out_w, ResizeMode mode) {
   const bool vertical = (mode == ResizeMode::kPilBilinear || mode == ResizeMode::kPilBicubic) &&
-                        in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w);
+                        in_h - box.height > 0 && in_h - box.height > 2 * (in_w - box.width);
   PilPasses p;
   p.vertical_first = vertical, p.rows = vertical ? out_h : in_h, p.cols = vertical ? in_w : out_w;
   return p;
@@ -139,11 +195,6 @@ CAM_HD int round_half_even(float v) {  // cvRound for v >= 0
   int r = static_cast<int>(t);
   if (static_cast<float>(r) == t && (r & 1)) --r;
   return r;
-}
-
-CAM_HD double floor_of(double v) {
-  const double t = static_cast<double>(static_cast<long long>(v));
-  return t > v ? t - 1.0 : t;
 }
 
 // area: INTER_AREA's positions on an axis that grows (see above); otherwise INTER_LINEAR's.

@@ -61,6 +61,7 @@ std::unique_ptr<EngineHandle> make_engine(const nb::bytes& weights, bool is_cont
         throw Error("input_size must be within 8..4096 on each side");
     }
     if (!o["resize"].is_none()) eo.resize = parse_resize_mode(option<std::string>(o, "resize"));
+    if (!o["resize_shorter"].is_none()) eo.resize_shorter = option<int>(o, "resize_shorter");
   } catch (const Error& e) {
     throw OptionError(e.what());
   }
@@ -89,6 +90,7 @@ std::string info_json(EngineHandle& handle) {
                          {"input_size", {p.width, p.height}},
                          {"map_size", {net.feature_size(p.width), net.feature_size(p.height)}},
                          {"resize", name_of(p.resize)},
+                         {"resize_shorter", p.resize_shorter},
                          {"channel_order", p.bgr ? "BGR" : "RGB"},
                          {"scale", p.scale},
                          {"mean", p.mean},

@@ -229,7 +229,7 @@ TEST_CASE("GPU CAM equals the CPU class map: top-k and requested slots, odd size
     }
 }
 
-TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
+TEST_CASE("GPU overlay equals the CPU overlay at original sizes, over the whole photo and a crop's region") {
   if (no_gpu()) return;
   cam::upload_colormaps();
   const int mh = 100, mw = 100, slots = 2;
@@ -240,8 +240,10 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
   std::vector<cam::PackedOverlay> desc;
   size_t out_bytes = 0;
   for (const cam::Image& im : images) {
-    desc.push_back(
-        {static_cast<int64_t>(packed.size()), static_cast<int64_t>(out_bytes), im.width, im.height});
+    cam::Preprocess pre;
+    pre.height = mh, pre.width = mw, pre.resize_shorter = desc.empty() ? 0 : 112;
+    desc.push_back({static_cast<int64_t>(packed.size()), static_cast<int64_t>(out_bytes), im.width, im.height,
+                    cam::input_region(pre, im.height, im.width)});
     packed.insert(packed.end(), im.rgb.begin(), im.rgb.end());
     out_bytes += im.rgb.size() * slots;
   }
@@ -257,8 +259,8 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
     for (int j = 0; j < slots; ++j) {
       const cam::Image& im = images[i];
       std::vector<uint8_t> want(im.rgb.size());
-      cam::overlay_cpu(&maps[(i * slots + j) * mh * mw], mh, mw, im.rgb.data(), im.height, im.width, 0.5f, 1,
-                       want.data());
+      cam::overlay_cpu(&maps[(i * slots + j) * mh * mw], mh, mw, im.rgb.data(), im.height, im.width,
+                       desc[i].region, 0.5f, 1, want.data());
       int worst = 0;
       for (size_t b = 0; b < want.size(); ++b)
         worst = std::max(worst, std::abs(got[desc[i].output_offset + j * want.size() + b] - want[b]));
@@ -266,7 +268,7 @@ TEST_CASE("GPU overlay equals the CPU overlay at original sizes") {
     }
 }
 
-TEST_CASE("GPU preprocess equals the CPU backend's, in every resize mode") {
+TEST_CASE("GPU preprocess equals the CPU backend's, in every resize mode, stretched and centre-cropped") {
   if (no_gpu()) return;
   std::vector<cam::Image> images = {
       camtest::random_image(100, 100, rng), camtest::random_image(640, 480, rng),
@@ -278,47 +280,50 @@ TEST_CASE("GPU preprocess equals the CPU backend's, in every resize mode") {
   for (const cam::Image& im : images) {
     packed.insert(packed.end(), im.rgb.begin(), im.rgb.end());
     most_rows += static_cast<size_t>(std::max(im.height * ow, oh * im.width)) * 3;
-  }
+  }  // (a crop's first pass is no larger: the input's rows or columns of it)
   cam::Normalization norm{1.0f / 255, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 0};
   Guarded dimg(packed.size()), dslots(images.size() * sizeof(cam::PackedImage)), drows(most_rows),
       dout(images.size() * oh * ow * channels * 4);
   dimg.upload(packed.data());
-  for (cam::ResizeMode mode :
-       {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPil12Bilinear, cam::ResizeMode::kPilBicubic,
-        cam::ResizeMode::kPil12Bicubic, cam::ResizeMode::kPilNearest, cam::ResizeMode::kCvLinear,
-        cam::ResizeMode::kCvArea, cam::ResizeMode::kTfBilinear, cam::ResizeMode::kTfBilinearAntialias}) {
-    CAPTURE(static_cast<int>(mode));
-    std::vector<cam::PackedImage> slots;
-    int64_t offset = 0, rows = 0;
-    int first_rows = 0, first_cols = 0;
-    for (const cam::Image& im : images) {
-      const cam::PilPasses passes = cam::pil_passes(im.height, im.width, oh, ow, mode);
-      slots.push_back({offset, rows, im.width, im.height});
-      offset += static_cast<int64_t>(im.rgb.size());
-      rows += static_cast<int64_t>(passes.rows) * passes.cols * 3;
-      first_rows = std::max(first_rows, passes.rows), first_cols = std::max(first_cols, passes.cols);
-    }
-    dslots.upload(slots.data());
-    cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::PackedImage>(),
-                           static_cast<int>(images.size()), first_rows, first_cols, oh, ow, channels, mode,
-                           norm, drows.as<uint8_t>(), dout.ptr, nullptr);
-    std::vector<float> got = dout.floats();
-    for (size_t i = 0; i < images.size(); ++i) {
-      cam::Preprocess pre;
-      pre.height = oh, pre.width = ow, pre.resize = mode;
-      std::vector<float> want(oh * ow * 3);
-      cam::preprocess_image_cpu(images[i], pre, want.data());
-      double worst = 0;
-      for (int p = 0; p < oh * ow; ++p) {
-        for (int c = 0; c < 3; ++c)
-          worst = std::max(
-              worst, std::fabs(static_cast<double>(got[(i * oh * ow + p) * channels + c]) - want[p * 3 + c]));
-        for (int c = 3; c < channels; ++c) CHECK(got[(i * oh * ow + p) * channels + c] == 0.0f);
+  for (int shorter : {0, 115})  // stretched; the shorter side to 115 and the centre 100x100 crop
+    for (cam::ResizeMode mode :
+         {cam::ResizeMode::kPilBilinear, cam::ResizeMode::kPil12Bilinear, cam::ResizeMode::kPilBicubic,
+          cam::ResizeMode::kPil12Bicubic, cam::ResizeMode::kPilNearest, cam::ResizeMode::kCvLinear,
+          cam::ResizeMode::kCvArea, cam::ResizeMode::kTfBilinear, cam::ResizeMode::kTfBilinearAntialias}) {
+      CAPTURE(static_cast<int>(mode));
+      CAPTURE(shorter);
+      std::vector<cam::PackedImage> slots;
+      int64_t offset = 0, rows = 0;
+      int first_rows = 0, first_cols = 0;
+      for (const cam::Image& im : images) {
+        const cam::ResizeBox box = cam::resize_box(im.height, im.width, oh, ow, shorter);
+        const cam::PilPasses passes = cam::pil_passes(im.height, im.width, box, oh, ow, mode);
+        slots.push_back({offset, rows, im.width, im.height, box});
+        offset += static_cast<int64_t>(im.rgb.size());
+        rows += static_cast<int64_t>(passes.rows) * passes.cols * 3;
+        first_rows = std::max(first_rows, passes.rows), first_cols = std::max(first_cols, passes.cols);
       }
-      CHECK(worst <=
-            1.0 / 255 / 0.224 + 1e-6);  // at most one uint8 level from FMA contraction at a rounding edge
+      dslots.upload(slots.data());
+      cam::launch_preprocess(cam::Storage::kF32, dimg.as<uint8_t>(), dslots.as<cam::PackedImage>(),
+                             static_cast<int>(images.size()), first_rows, first_cols, oh, ow, channels, mode,
+                             norm, drows.as<uint8_t>(), dout.ptr, nullptr);
+      std::vector<float> got = dout.floats();
+      for (size_t i = 0; i < images.size(); ++i) {
+        cam::Preprocess pre;
+        pre.height = oh, pre.width = ow, pre.resize = mode, pre.resize_shorter = shorter;
+        std::vector<float> want(oh * ow * 3);
+        cam::preprocess_image_cpu(images[i], pre, want.data());
+        double worst = 0;
+        for (int p = 0; p < oh * ow; ++p) {
+          for (int c = 0; c < 3; ++c)
+            worst = std::max(worst, std::fabs(static_cast<double>(got[(i * oh * ow + p) * channels + c]) -
+                                              want[p * 3 + c]));
+          for (int c = 3; c < channels; ++c) CHECK(got[(i * oh * ow + p) * channels + c] == 0.0f);
+        }
+        CHECK(worst <=
+              1.0 / 255 / 0.224 + 1e-6);  // at most one uint8 level from FMA contraction at a rounding edge
+      }
     }
-  }
 }
 
 TEST_CASE(

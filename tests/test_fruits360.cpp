@@ -103,7 +103,7 @@ Scores score(cam::Engine& engine, const std::vector<Photo>& photos) {
       const std::vector<float>& map = results[j].maps[0].map;
       const std::vector<uint8_t> object = camtest::reference_object_mask(images[j], 230);
       cam::Localization loc =
-          cam::localize(map.data(), pre.height, pre.width, images[j].width, images[j].height);
+          cam::localize(map.data(), pre.height, pre.width, {0, 0, images[j].width, images[j].height});
       if (loc.empty) continue;
       ++scored;
       hits += object[static_cast<size_t>(loc.peak_y) * images[j].width + loc.peak_x];
@@ -232,8 +232,8 @@ TEST_CASE(
       const std::vector<uint8_t> object = camtest::reference_object_mask(images[j], 230);
       const cam::Preprocess& pre = fp32.model().preprocess;
       for (const auto* r : {&a[j], &b[j]}) {
-        cam::Localization loc =
-            cam::localize(r->maps[0].map.data(), pre.height, pre.width, images[j].width, images[j].height);
+        cam::Localization loc = cam::localize(r->maps[0].map.data(), pre.height, pre.width,
+                                              {0, 0, images[j].width, images[j].height});
         if (!loc.empty)
           (r == &a[j] ? hits_fp32 : hits_bf16) +=
               object[static_cast<size_t>(loc.peak_y) * images[j].width + loc.peak_x];

@@ -74,8 +74,8 @@ TEST_CASE("pointing game and energy-in-mask against a pixel-by-pixel reference")
     std::vector<float> map(h * w);
     for (float& v : map) v = u(rng) < 0.3f ? 0.0f : u(rng);
     cam::ObjectMask mask = cam::mask_from_boxes(ow, oh, {{ow / 4, oh / 5, ow / 2 + t, oh - 3}});
-    cam::Localization loc = cam::localize(map.data(), h, w, ow, oh);
-    cam::MaskScore s = cam::score_map(map.data(), h, w, loc, mask);
+    cam::Localization loc = cam::localize(map.data(), h, w, {0, 0, ow, oh});
+    cam::MaskScore s = cam::score_map(map.data(), h, w, {0, 0, ow, oh}, loc, mask);
     double on = 0, all = 0;
     for (int p = 0; p < h * w; ++p) {
       const double cx = (p % w + 0.5) * ow / w, cy = (p / w + 0.5) * oh / h;  // centre in original pixels
@@ -91,7 +91,8 @@ TEST_CASE("pointing game and energy-in-mask against a pixel-by-pixel reference")
   }
   std::vector<float> zeros(6 * 6, 0.0f);
   cam::ObjectMask all = cam::mask_from_boxes(6, 6, {{0, 0, 5, 5}});
-  CHECK(cam::score_map(zeros.data(), 6, 6, cam::localize(zeros.data(), 6, 6, 6, 6), all).empty_map);
+  CHECK(cam::score_map(zeros.data(), 6, 6, {0, 0, 6, 6}, cam::localize(zeros.data(), 6, 6, {0, 0, 6, 6}), all)
+            .empty_map);
 }
 
 TEST_CASE("mask sources: spec parsing, boxes files by path or file name, refusals") {

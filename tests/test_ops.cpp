@@ -384,7 +384,8 @@ TEST_CASE("overlay: colormap + blend + normalise by max + truncate, map resized 
     const float weight = setting.first;
     const unsigned char* table = cam::kColormaps[setting.second];
     std::vector<uint8_t> got(h * w * 3);
-    cam::overlay_cpu(map.data(), mh, mw, img.rgb.data(), h, w, weight, setting.second, got.data());
+    cam::overlay_cpu(map.data(), mh, mw, img.rgb.data(), h, w, {0, 0, w, h}, weight, setting.second,
+                     got.data());
     std::vector<double> mm(map.begin(), map.end());
     std::vector<double> mask = naive_bilinear(mm, mh, mw, h, w);
     std::vector<double> blend(h * w * 3);

@@ -97,10 +97,10 @@ TEST_CASE("folders are listed recursively and sorted; labels from parent folders
 
 TEST_CASE("localize: an all-zero map is empty (no peak, no box), not a box over the whole image") {
   std::vector<float> zeros(10 * 10, 0.0f);
-  cam::Localization loc = cam::localize(zeros.data(), 10, 10, 100, 100);
+  cam::Localization loc = cam::localize(zeros.data(), 10, 10, {0, 0, 100, 100});
   CHECK(loc.empty);
   zeros[5] = 0.25f;
-  CHECK(!cam::localize(zeros.data(), 10, 10, 100, 100).empty);
+  CHECK(!cam::localize(zeros.data(), 10, 10, {0, 0, 100, 100}).empty);
 }
 
 TEST_CASE("localize: peak and the 20% box, mapped to original pixels") {
@@ -108,7 +108,7 @@ TEST_CASE("localize: peak and the 20% box, mapped to original pixels") {
   map[3 * 10 + 6] = 1.0f;   // peak at (x 6, y 3)
   map[5 * 10 + 2] = 0.25f;  // above 20%
   map[8 * 10 + 8] = 0.15f;  // below
-  cam::Localization loc = cam::localize(map.data(), 10, 10, 200, 100);
+  cam::Localization loc = cam::localize(map.data(), 10, 10, {0, 0, 200, 100});
   CHECK(loc.peak_x == 130);  // (6 + 0.5) * 20
   CHECK(loc.peak_y == 35);
   CHECK(loc.box_x0 == 40);
@@ -119,7 +119,7 @@ TEST_CASE("localize: peak and the 20% box, mapped to original pixels") {
   std::vector<float> flat(10 * 10, 0.1f);
   for (int y = 0; y < 4; ++y)
     for (int x = 0; x < 3; ++x) flat[y * 10 + x] = 0.9f;
-  loc = cam::localize(flat.data(), 10, 10, 10, 10);
+  loc = cam::localize(flat.data(), 10, 10, {0, 0, 10, 10});
   CHECK(loc.peak_x == 1);
   CHECK(loc.peak_y == 2);
 }
@@ -149,7 +149,7 @@ TEST_CASE("localize equals a test of every pixel, on maps with plateaus and ties
             x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
         }
       const double sx = static_cast<double>(ow) / w, sy = static_cast<double>(oh) / h;
-      const cam::Localization loc = cam::localize(map.data(), h, w, ow, oh);
+      const cam::Localization loc = cam::localize(map.data(), h, w, {0, 0, ow, oh});
       CAPTURE(h);
       CAPTURE(w);
       CAPTURE(trial);

@@ -6,7 +6,7 @@ the image_pixels tool (tests/image_pixels.cpp: the engine's read_image and resiz
 Inputs: real Fruits-360 photos (tests/data/fruits360_heldout, 100x100 JPEG) stretched to 224x224 and 160x160 as
 the shipped model and fine-tunes do, shrunk to 64x64 and to odd sizes; generated photos: large noisy ones
 (1024x768 q85, shrunk to 224x224 and to 301x177), odd-sized (333x221), gray, CMYK, progressive, 4:4:4 and 4:2:0
-subsampling. EXIF orientations 1..8 (little- and big-endian TIFF, a malformed tag): the default decode equals
+subsampling. With torchvision, its eval transform Resize(S) + CenterCrop(size) (--resize-shorter). EXIF orientations 1..8 (little- and big-endian TIFF, a malformed tag): the default decode equals
 ImageOps.exif_transpose, --ignore-exif the stored pixels. The encoders: PNG lossless, JPEG as PIL's own. Exit 77 (skipped) without PIL.
 Usage: test_pil_pixels.py --tool build/tests/image_pixels
 """
@@ -71,6 +71,39 @@ def sources_in(tmp):
     """(name, path) of every decode and resize check: real Fruits-360 photos and the generated ones."""
     photos = sorted(glob.glob(os.path.join(HERE, "data", "fruits360_heldout", "*", "*.jpg")))[::8]
     return [("Fruits-360 " + os.path.basename(os.path.dirname(p)), p) for p in photos] + generated(tmp)
+
+
+def crop_checks(tool, sources, tmp):
+    """(checks, failures) of --resize-shorter: torchvision's Resize(S, interpolation) + CenterCrop(size) on PIL
+    images, the eval transform of torchvision and timm (S = size / crop_pct), against the engine's crop, which
+    computes only the crop's pixels. Skipped (0, 0) without torchvision."""
+    try:
+        import torchvision.transforms as T
+    except ImportError:
+        print("note: no torchvision here: the centre-crop checks need it")
+        return 0, 0
+    interpolation = {"pil%s-bilinear" % PIL12: T.InterpolationMode.BILINEAR,
+                     "pil%s-bicubic" % PIL12: T.InterpolationMode.BICUBIC, "pil-nearest": T.InterpolationMode.NEAREST}
+    checks = failures = 0
+    for name, path in sources[::2]:
+        pil = Image.open(path).convert("RGB")
+        w, h = pil.size
+        for crop, shorter in ((224, 256), (224, 235), (160, 183), (64, 64), ((96, 72), 101)):
+            size = (crop, crop) if isinstance(crop, int) else crop  # (h, w), as torchvision takes it
+            for mode, interp in interpolation.items():
+                want = np.asarray(T.CenterCrop(size)(T.Resize(shorter, interpolation=interp)(pil)))
+                out = os.path.join(tmp, "crop_engine.png")
+                r = subprocess.run([tool, path, out, "%dx%d" % (size[1], size[0]), mode, str(shorter)],
+                                   capture_output=True, text=True)
+                what = "%s (%dx%d) Resize(%d) + CenterCrop(%dx%d) (%s)" % (name, w, h, shorter, size[1], size[0], mode)
+                checks += 1
+                got = np.asarray(Image.open(out).convert("RGB")) if r.returncode == 0 else None
+                if got is None or got.shape != want.shape or not np.array_equal(got, want):
+                    print("FAIL %s: %s" % (what, r.stderr.strip() if got is None else "differs"))
+                    failures += 1
+                else:
+                    print("ok   %s: identical" % what)
+    return checks, failures
 
 
 def exif_app1(orientation, big_endian):
@@ -183,6 +216,8 @@ def main():
                 failures += 1
             else:
                 print("ok   %s: identical (%dx%d)" % (what, want.shape[1], want.shape[0]))
+    crop_count, crop_failures = crop_checks(args.tool, sources, tmp)
+    checks, failures = checks + crop_count, failures + crop_failures
     exif_count, exif_failures = exif_checks(args.tool, tmp)
     encode_count, encode_failures = encode_checks(args.tool, sources, tmp)
     checks, failures = checks + exif_count + encode_count, failures + exif_failures + encode_failures

@@ -5,7 +5,8 @@ uint8), through the image_pixels tool (tests/image_pixels.cpp, OUT.f32). TensorF
 decoded (equal to PIL's: test_pil_pixels.py), which are tf.io.decode_jpeg's with dct_method="INTEGER_ACCURATE"
 (checked; TensorFlow's default, and so image_dataset_from_directory's, is the fast IDCT: its gap is printed). Inputs: the sources of test_pil_pixels.py (real Fruits-360 photos,
 generated large, odd-sized, gray, CMYK and progressive JPEGs) at the sizes models take (224, 160, 64) and odd
-ones, stretched and shrunk per axis. Exit 77 (skipped) without TensorFlow (a peer of tools/setup.sh).
+ones, stretched and shrunk per axis; and with --resize-shorter, TensorFlow's resize to the size torchvision's
+Resize(S) gives, centre-cropped by torchvision's CenterCrop. Exit 77 (skipped) without TensorFlow (a peer of tools/setup.sh).
 Usage: test_tf_pixels.py --tool build/tests/image_pixels
 """
 import argparse
@@ -15,6 +16,11 @@ import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+try:  # before TensorFlow: the other order aborts in LLVM's option registry
+    import torch
+    import torchvision.transforms as T
+except ImportError:
+    T = None  # the centre-crop checks need torchvision's Resize and CenterCrop
 try:
     import numpy as np
     import tensorflow as tf
@@ -62,6 +68,26 @@ def main():
                     print("FAIL %s: %s" % (what, r.stderr.strip() if got is None else "size %d vs %d or max |diff| %s" %
                                            (got.size, want.size, np.abs(got.reshape(want.shape) - want).max()
                                             if got.size == want.size else "-")))
+                    failures += 1
+                else:
+                    print("ok   %s: identical float32" % what)
+        # --resize-shorter: TensorFlow's resize to the size torchvision's Resize(S) gives, then CenterCrop
+        if T is None:
+            continue
+        for crop, shorter in ((224, 256), (64, 73)):
+            new_w, new_h = T.Resize(shorter)(Image.open(path)).size
+            for antialias in (False, True):
+                mode = "tf-bilinear-antialias" if antialias else "tf-bilinear"
+                full = tf.image.resize(pixels, (new_h, new_w), "bilinear", antialias=antialias).numpy()
+                want = T.CenterCrop(crop)(torch.from_numpy(full).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+                out = os.path.join(tmp, "engine.f32")
+                r = subprocess.run([args.tool, path, out, "%dx%d" % (crop, crop), mode, str(shorter)],
+                                   capture_output=True, text=True)
+                checks += 1
+                got = np.fromfile(out, np.float32) if r.returncode == 0 else None
+                what = "%s Resize(%d) + CenterCrop(%d) (%s)" % (name, shorter, crop, mode)
+                if got is None or got.size != want.size or not np.array_equal(got.reshape(want.shape), want):
+                    print("FAIL %s: %s" % (what, r.stderr.strip() if got is None else "differs"))
                     failures += 1
                 else:
                     print("ok   %s: identical float32" % what)

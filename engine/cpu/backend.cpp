@@ -420,7 +420,7 @@ void CpuBackend::run(const BatchRequest& request, std::vector<ImageResult>& resu
   method_maps(net_, *this, fwd, request, {}, results);
   if (profile_phases_) laps.lap(phases_, "cam");
   if (!request.overlays) return;
-  add_overlays(request, h, w, results);
+  add_overlays(request, pre, results);
   if (profile_phases_) laps.lap(phases_, "overlay");
 }
 

@@ -83,12 +83,14 @@ void CudaBackend::pack(const BatchRequest& request, Flight& f) {
   size_t image_bytes = 0, rows_bytes = 0;
   for (int i = 0; i < n; ++i) {
     const Image& img = *request.images[i];
-    b.images[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(rows_bytes), img.width,
-                   img.height};
+    const Preprocess& pre = net_.preprocess;
+    const ResizeBox box = resize_box(img.height, img.width, b.h, b.w, pre.resize_shorter);
+    b.images[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(rows_bytes), img.width, img.height,
+                   box};
     b.overlays[i] = {static_cast<int64_t>(image_bytes), static_cast<int64_t>(image_bytes) * b.slots,
-                     img.width, img.height};
+                     img.width, img.height, input_region(pre, img.height, img.width)};
     image_bytes += img.rgb.size();
-    const PilPasses passes = pil_passes(img.height, img.width, b.h, b.w, net_.preprocess.resize);
+    const PilPasses passes = pil_passes(img.height, img.width, box, b.h, b.w, pre.resize);
     rows_bytes += static_cast<size_t>(passes.rows) * passes.cols * 3;
     b.max_pixels = std::max(b.max_pixels, img.width * img.height);
   }
@@ -144,7 +146,7 @@ void CudaBackend::launch(const BatchRequest& request, Plan& p, Flight& f) {
                                cudaMemcpyDeviceToDevice, compute));
   int first_rows = 0, first_cols = 0;  // the largest first-pass image of the batch
   for (const PackedImage& image : b.images) {
-    const PilPasses passes = pil_passes(image.height, image.width, b.h, b.w, pre.resize);
+    const PilPasses passes = pil_passes(image.height, image.width, image.box, b.h, b.w, pre.resize);
     first_rows = std::max(first_rows, passes.rows), first_cols = std::max(first_cols, passes.cols);
   }
   launch_preprocess(storage_, f.device_upload.at<uint8_t>(0), f.device_upload.at<PackedImage>(b.tables_at),

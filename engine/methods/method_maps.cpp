@@ -92,12 +92,15 @@ void method_maps(const ResNet& net, Backend& backend, const ForwardResult& fwd, 
   }
 }
 
-void add_overlays(const BatchRequest& request, int map_h, int map_w, std::vector<ImageResult>& results) {
+void add_overlays(const BatchRequest& request, const Preprocess& pre, std::vector<ImageResult>& results) {
 #pragma omp parallel for schedule(dynamic)
-  for (size_t i = 0; i < results.size(); ++i)
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Image& photo = *request.images[i];
+    const MapRegion region = input_region(pre, photo.height, photo.width);
     for (ClassMap& m : results[i].maps)
-      m.overlay =
-          overlay_map(m.map.data(), map_h, map_w, *request.images[i], request.image_weight, request.colormap);
+      m.overlay = overlay_map(m.map.data(), pre.height, pre.width, photo, region, request.image_weight,
+                              request.colormap);
+  }
 }
 
 BatchRequest batch_request(const std::vector<const Image*>& images, const MapOptions& options) {
@@ -118,7 +121,7 @@ std::vector<ImageResult> run_methods(const ResNet& net, Backend& backend,
   std::vector<float> input(static_cast<size_t>(n) * h * w * 3);
   preprocess_images_cpu(images, net.preprocess, input.data());
   std::vector<ImageResult> results = run_methods_on_inputs(net, backend, input.data(), n, options);
-  if (options.overlays) add_overlays(batch_request(images, options), h, w, results);
+  if (options.overlays) add_overlays(batch_request(images, options), net.preprocess, results);
   return results;
 }
 

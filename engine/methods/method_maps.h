@@ -30,8 +30,8 @@ namespace cam {
 void method_maps(const ResNet& net, Backend& backend, const ForwardResult& fwd, const BatchRequest& request,
                  const std::vector<std::vector<float>>& score_weights, std::vector<ImageResult>& results);
 
-// Every map's overlay (maps (map_h, map_w)) on its image of request.images.
-void add_overlays(const BatchRequest& request, int map_h, int map_w, std::vector<ImageResult>& results);
+// Every map's overlay (maps at the input size of pre) on its image of request.images, over input_region.
+void add_overlays(const BatchRequest& request, const Preprocess& pre, std::vector<ImageResult>& results);
 
 // The backend's request for MapOptions on these images.
 BatchRequest batch_request(const std::vector<const Image*>& images, const MapOptions& options);

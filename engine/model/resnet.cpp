@@ -335,6 +335,11 @@ class Loader {
         fail(std::string("metadata preprocess: ") + e.what());
       }
     }
+    if (j.contains("resize_shorter")) {
+      if (!j["resize_shorter"].is_number_unsigned() || j["resize_shorter"].get<int64_t>() > 16384)
+        fail("metadata preprocess.resize_shorter must be 0 (stretch) or a side length up to 16384");
+      p.resize_shorter = j["resize_shorter"].get<int>();
+    }
     if (j.contains("channel_order")) {
       std::string order = j["channel_order"].is_string() ? j["channel_order"].get<std::string>() : "";
       if (order != "RGB" && order != "BGR")
@@ -352,6 +357,17 @@ class Loader {
 };
 
 }  // namespace
+
+MapRegion input_region(const Preprocess& pre, int photo_h, int photo_w) {
+  return map_region(photo_h, photo_w, resize_box(photo_h, photo_w, pre.height, pre.width, pre.resize_shorter),
+                    pre.height, pre.width);
+}
+
+std::string describe_resize(const Preprocess& pre) {
+  std::string text = name_of(pre.resize);
+  if (pre.resize_shorter) text += ", shorter side to " + std::to_string(pre.resize_shorter) + ", centre crop";
+  return text;
+}
 
 ResNet ResNet::from(const SafeTensors& file) {
   return Loader(file).build();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/preprocess_math.h"
 #include "kernels/resize_mode.h"
 
 namespace cam {
@@ -22,7 +23,17 @@ struct Preprocess {
   std::array<float, 3> stddev{0.229f, 0.224f, 0.225f};
   bool bgr = false;
   ResizeMode resize = ResizeMode::kPilBilinear;  // metadata "resize", as engine/model/options.cpp names them
+  // metadata "resize_shorter": 0 stretches the image to (height, width); S > 0 resizes its shorter side to S
+  // (the aspect kept) and takes the centre (height, width) crop: torchvision's Resize(S) + CenterCrop, timm's
+  // eval transform with S = floor(size / crop_pct). The maps then cover the crop (resize_box, map_region).
+  int resize_shorter = 0;
 };
+
+// Where in a photo of (photo_h, photo_w) the input, and so every map, lies: the whole photo, or the centre
+// crop's part of it (map_region of resize_box).
+MapRegion input_region(const Preprocess& pre, int photo_h, int photo_w);
+// "pil-bicubic", or "pil-bicubic, shorter side to 256, centre crop" for messages and --info.
+std::string describe_resize(const Preprocess& pre);
 
 struct ConvLayer {
   std::string name;  // torchvision name of the conv, e.g. "layer2.0.conv2"

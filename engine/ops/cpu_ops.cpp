@@ -158,35 +158,46 @@ void finish_map_cpu(float* lowres, int h, int w, int out_h, int out_w, float* ou
   minmax_normalize_map(out, static_cast<int64_t>(out_h) * out_w);
 }
 
-void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight,
-                 int colormap, uint8_t* out) {
-  const int64_t pixels = static_cast<int64_t>(h) * w;
+void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, const MapRegion& region,
+                 float image_weight, int colormap, uint8_t* out) {
+  const int rw = region.width, rh = region.height;
+  const int64_t pixels = static_cast<int64_t>(rh) * rw;
   std::vector<float> mask(pixels), blended(pixels * 3);
-  resize_map_cpu(map, mh, mw, mask.data(), h, w);
-  for (int64_t p = 0; p < pixels; ++p)
-    overlay_blend(mask[p], rgb + p * 3, kColormaps[colormap], image_weight, &blended[p * 3]);
-  float mx = *std::max_element(blended.begin(), blended.end());
-  for (int64_t i = 0; i < pixels * 3; ++i) out[i] = overlay_quantize(blended[i], mx);
+  resize_map_cpu(map, mh, mw, mask.data(), rh, rw);
+  for (int y = 0; y < rh; ++y)
+    for (int x = 0; x < rw; ++x) {
+      const int64_t p = static_cast<int64_t>(y) * rw + x;
+      overlay_blend(mask[p], rgb + ((static_cast<int64_t>(region.y0) + y) * w + region.x0 + x) * 3,
+                    kColormaps[colormap], image_weight, &blended[p * 3]);
+    }
+  const float mx = *std::max_element(blended.begin(), blended.end());
+  if (rw != w || rh != h) std::copy(rgb, rgb + static_cast<int64_t>(h) * w * 3, out);  // outside: the photo
+  for (int y = 0; y < rh; ++y)
+    for (int i = 0; i < rw * 3; ++i)
+      out[((static_cast<int64_t>(region.y0) + y) * w + region.x0) * 3 + i] =
+          overlay_quantize(blended[static_cast<int64_t>(y) * rw * 3 + i], mx);
 }
 
 namespace {
 
-// One axis of a resize: each output index's source window and its fixed-point coefficients, computed once
-// (resize_window and resize_coefficient are per sample, as the GPU kernel uses them).
+// One axis of a resize: the source window and fixed-point coefficients of output indices [first_out,
+// first_out + count) of a resize to full_out, computed once (resize_window and resize_coefficient are per
+// sample, as the GPU kernel uses them).
 struct ResizeAxis {
-  std::vector<int> first, count;  // (out)
-  std::vector<int> coefficients;  // (out, width) padded with zeros
+  std::vector<int> first, count;  // (count)
+  std::vector<int> coefficients;  // (count, width) padded with zeros
   int width = 0;                  // the widest window
 
-  ResizeAxis(int in_size, int out_size, ResizeMode mode) : first(out_size), count(out_size) {
-    std::vector<ResizeWindow> windows(out_size);
-    for (int o = 0; o < out_size; ++o) {
-      windows[o] = resize_window(o, in_size, out_size, mode);
+  ResizeAxis(int in_size, int full_out, int first_out, int out_count, ResizeMode mode)
+      : first(out_count), count(out_count) {
+    std::vector<ResizeWindow> windows(out_count);
+    for (int o = 0; o < out_count; ++o) {
+      windows[o] = resize_window(first_out + o, in_size, full_out, mode);
       first[o] = windows[o].first, count[o] = windows[o].count;
       width = std::max(width, count[o]);
     }
-    coefficients.assign(static_cast<size_t>(out_size) * width, 0);
-    for (int o = 0; o < out_size; ++o)
+    coefficients.assign(static_cast<size_t>(out_count) * width, 0);
+    for (int o = 0; o < out_count; ++o)
       for (int k = 0; k < count[o]; ++k)
         coefficients[static_cast<size_t>(o) * width + k] = resize_coefficient(windows[o], k);
   }
@@ -194,20 +205,23 @@ struct ResizeAxis {
 
 // cv2's INTER_LINEAR and INTER_AREA (preprocess_math.h): cell averages per pixel when INTER_AREA shrinks (or
 // INTER_LINEAR halves); otherwise, per output row, the horizontal sums of its two source rows, blended.
-void resize_cv(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
+void resize_cv(const uint8_t* in, int ih, int iw, const ResizeBox& box, uint8_t* out, int oh, int ow,
+               ResizeMode mode) {
   const int64_t row = static_cast<int64_t>(ow) * 3;
   const bool area = mode == ResizeMode::kCvArea;
-  if (cv_area_shrinks(ih, iw, oh, ow) && (area || cv_linear_is_halving(ih, iw, oh, ow))) {
+  if (cv_area_shrinks(ih, iw, box.height, box.width) &&
+      (area || cv_linear_is_halving(ih, iw, box.height, box.width))) {
     for (int y = 0; y < oh; ++y)
-      for (int x = 0; x < ow; ++x) cv_area_pixel(in, ih, iw, oh, ow, x, y, out + y * row + x * 3);
+      for (int x = 0; x < ow; ++x)
+        cv_area_pixel(in, ih, iw, box.height, box.width, x + box.left, y + box.top, out + y * row + x * 3);
     return;
   }
   std::vector<CvLinearTap> across(ow);
-  for (int x = 0; x < ow; ++x) across[x] = cv_linear_tap(x, iw, ow, true, area);
+  for (int x = 0; x < ow; ++x) across[x] = cv_linear_tap(x + box.left, iw, box.width, true, area);
   std::vector<int> sums[2] = {std::vector<int>(static_cast<size_t>(row)),
                               std::vector<int>(static_cast<size_t>(row))};
   for (int y = 0; y < oh; ++y) {
-    const CvLinearTap down = cv_linear_tap(y, ih, oh, false, area);
+    const CvLinearTap down = cv_linear_tap(y + box.top, ih, box.height, false, area);
     for (int k = 0; k < 2; ++k) {
       const uint8_t* src = in + static_cast<int64_t>(k ? down.second : down.first) * iw * 3;
       for (int x = 0; x < ow; ++x)
@@ -220,7 +234,7 @@ void resize_cv(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, 
   }
 }
 
-// PIL's horizontal pass: (h, in_w) -> (h, axis's out) with uint8 rounding.
+// PIL's horizontal pass: (h, in_w) -> (h, axis's count) with uint8 rounding.
 void resize_horizontal(const uint8_t* in, int h, int in_w, const ResizeAxis& across, int out_w,
                        uint8_t* out) {
   for (int y = 0; y < h; ++y) {
@@ -237,7 +251,7 @@ void resize_horizontal(const uint8_t* in, int h, int in_w, const ResizeAxis& acr
   }
 }
 
-// PIL's vertical pass: (in_h, w) -> (axis's out, w) with uint8 rounding.
+// PIL's vertical pass: (in_h, w) -> (axis's count, w) with uint8 rounding.
 void resize_vertical(const uint8_t* in, int w, const ResizeAxis& down, int out_h, uint8_t* out) {
   const int64_t row = static_cast<int64_t>(w) * 3;
   std::vector<int> acc(static_cast<size_t>(row));
@@ -255,15 +269,17 @@ void resize_vertical(const uint8_t* in, int w, const ResizeAxis& down, int out_h
 
 }  // namespace
 
-void resize_tf_cpu(const uint8_t* in, int ih, int iw, float* out, int oh, int ow, ResizeMode mode) {
+void resize_tf_cpu(const uint8_t* in, int ih, int iw, const ResizeBox& box, float* out, int oh, int ow,
+                   ResizeMode mode) {
   const bool antialias = mode == ResizeMode::kTfBilinearAntialias;
   std::vector<TfBilinearTap> across(ow);
   std::vector<TfSpan> spans(ow);
   for (int x = 0; x < ow; ++x)
-    antialias ? void(spans[x] = tf_antialias_span(x, iw, ow)) : void(across[x] = tf_bilinear_tap(x, iw, ow));
+    antialias ? void(spans[x] = tf_antialias_span(x + box.left, iw, box.width))
+              : void(across[x] = tf_bilinear_tap(x + box.left, iw, box.width));
   for (int y = 0; y < oh; ++y) {
-    const TfBilinearTap down = antialias ? TfBilinearTap{} : tf_bilinear_tap(y, ih, oh);
-    const TfSpan down_span = antialias ? tf_antialias_span(y, ih, oh) : TfSpan{};
+    const TfBilinearTap down = antialias ? TfBilinearTap{} : tf_bilinear_tap(y + box.top, ih, box.height);
+    const TfSpan down_span = antialias ? tf_antialias_span(y + box.top, ih, box.height) : TfSpan{};
     for (int x = 0; x < ow; ++x) {
       float* dst = out + (static_cast<int64_t>(y) * ow + x) * 3;
       if (antialias) {
@@ -275,18 +291,19 @@ void resize_tf_cpu(const uint8_t* in, int ih, int iw, float* out, int oh, int ow
   }
 }
 
-void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
+void resize_image_cpu(const uint8_t* in, int ih, int iw, const ResizeBox& box, uint8_t* out, int oh, int ow,
+                      ResizeMode mode) {
   if (mode == ResizeMode::kCvLinear || mode == ResizeMode::kCvArea)
-    return resize_cv(in, ih, iw, out, oh, ow, mode);
+    return resize_cv(in, ih, iw, box, out, oh, ow, mode);
   if (is_tf_resize(mode)) {
     std::vector<float> values(static_cast<size_t>(oh) * ow * 3);
-    resize_tf_cpu(in, ih, iw, values.data(), oh, ow, mode);
+    resize_tf_cpu(in, ih, iw, box, values.data(), oh, ow, mode);
     for (size_t i = 0; i < values.size(); ++i)
       out[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(values[i]), 0.0f, 255.0f));
     return;
   }
-  const ResizeAxis across(iw, ow, mode), down(ih, oh, mode);
-  const PilPasses passes = pil_passes(ih, iw, oh, ow, mode);
+  const ResizeAxis across(iw, box.width, box.left, ow, mode), down(ih, box.height, box.top, oh, mode);
+  const PilPasses passes = pil_passes(ih, iw, box, oh, ow, mode);
   std::vector<uint8_t> rows(static_cast<size_t>(passes.rows) * passes.cols * 3);  // the first pass's image
   if (passes.vertical_first) {
     resize_vertical(in, iw, down, oh, rows.data());
@@ -295,6 +312,10 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
     resize_horizontal(in, ih, iw, across, ow, rows.data());
     resize_vertical(rows.data(), ow, down, oh, out);
   }
+}
+
+void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode) {
+  resize_image_cpu(in, ih, iw, resize_box(ih, iw, oh, ow, 0), out, oh, ow, mode);
 }
 
 namespace {
@@ -312,13 +333,15 @@ void normalize_pixels(const Pixel* rgb, int64_t pixels, const Preprocess& pre, f
 void preprocess_image_cpu(const Image& img, const Preprocess& pre, float* out) {
   const int h = pre.height, w = pre.width;
   const int64_t pixels = static_cast<int64_t>(h) * w;
-  if (img.height == h && img.width == w) return normalize_pixels(img.rgb.data(), pixels, pre, out);
+  const ResizeBox box = resize_box(img.height, img.width, h, w, pre.resize_shorter);
+  if (img.height == box.height && img.width == box.width && box.top == 0 && box.left == 0)
+    return normalize_pixels(img.rgb.data(), pixels, pre, out);  // already the input: no resize, no crop
   if (is_tf_resize(pre.resize)) {  // the floats as TensorFlow leaves them, normalised in place
-    resize_tf_cpu(img.rgb.data(), img.height, img.width, out, h, w, pre.resize);
+    resize_tf_cpu(img.rgb.data(), img.height, img.width, box, out, h, w, pre.resize);
     return normalize_pixels(out, pixels, pre, out);
   }
   std::vector<uint8_t> resized(static_cast<size_t>(pixels) * 3);
-  resize_image_cpu(img.rgb.data(), img.height, img.width, resized.data(), h, w, pre.resize);
+  resize_image_cpu(img.rgb.data(), img.height, img.width, box, resized.data(), h, w, pre.resize);
   normalize_pixels(resized.data(), pixels, pre, out);
 }
 

@@ -8,6 +8,7 @@
 #include "engine/io/image.h"
 #include "engine/model/resnet.h"
 #include "engine/model/results.h"
+#include "kernels/preprocess_math.h"
 
 namespace cam {
 
@@ -59,20 +60,29 @@ void finish_map_cpu(float* lowres, int h, int w, int out_h, int out_w, float* ou
 // Bilinear resize of a float map (OpenCV INTER_LINEAR rule). in: (ih, iw) -> out: (oh, ow).
 void resize_map_cpu(const float* in, int ih, int iw, float* out, int oh, int ow);
 
-// Overlay of a [0, 1] map (mh, mw) on an RGB8 image (h, w, 3), map resized to the image size, coloured with
-// table `colormap` of colormap_table.h; out: (h, w, 3).
-void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, float image_weight,
-                 int colormap, uint8_t* out);
+// Overlay of a [0, 1] map (mh, mw) on an RGB8 image (h, w, 3): the map resized to the image's `region`
+// (map_region: the whole image unless the input was a crop), coloured with table `colormap` of
+// colormap_table.h, blended and scaled by the region's largest blend (show_cam_on_image's rule); the pixels
+// outside the region are the photo's; out: (h, w, 3).
+void overlay_cpu(const float* map, int mh, int mw, const uint8_t* rgb, int h, int w, const MapRegion& region,
+                 float image_weight, int colormap, uint8_t* out);
 
 // Resize of an RGB8 image (preprocess_math.h; TensorFlow's modes: tf_resize_math.h, their floats rounded to
-// uint8). in: (ih, iw, 3) -> out: (oh, ow, 3).
+// uint8). in: (ih, iw, 3) -> out: (oh, ow, 3), the window at (box.top, box.left) of the resize to
+// (box.height, box.width), bit for bit the same pixels as the whole resize cropped.
+void resize_image_cpu(const uint8_t* in, int ih, int iw, const ResizeBox& box, uint8_t* out, int oh, int ow,
+                      ResizeMode mode);
+// The whole resize: in (ih, iw, 3) -> out (oh, ow, 3).
 void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, int ow, ResizeMode mode);
 
-// TensorFlow's resize (a kTf mode) with its float output: in (ih, iw, 3) uint8 -> out (oh, ow, 3) fp32.
-void resize_tf_cpu(const uint8_t* in, int ih, int iw, float* out, int oh, int ow, ResizeMode mode);
+// TensorFlow's resize (a kTf mode) with its float output: in (ih, iw, 3) uint8 -> out (oh, ow, 3) fp32, the
+// box's window as above.
+void resize_tf_cpu(const uint8_t* in, int ih, int iw, const ResizeBox& box, float* out, int oh, int ow,
+                   ResizeMode mode);
 
-// One image's network input: resized to (pre.height, pre.width) as pre.resize says (not when already that
-// size) and normalised, x = (v * scale - mean[c]) / std[c] in RGB or BGR order -> out (H, W, 3) fp32.
+// One image's network input: resized to (pre.height, pre.width) as pre.resize says, or its shorter side to
+// pre.resize_shorter and centre-cropped (resize_box); not resized when already the input; normalised, x = (v
+// * scale - mean[c]) / std[c] in RGB or BGR order -> out (H, W, 3) fp32.
 void preprocess_image_cpu(const Image& img, const Preprocess& pre, float* out);
 
 // The network input of a batch: each image resized to (pre.height, pre.width) as pre.resize says and

@@ -16,12 +16,12 @@ int colormap_index(const std::string& name) {
   throw Error("unknown colormap '" + name + "' (expected one of " + known + ")");
 }
 
-Image overlay_map(const float* map, int map_h, int map_w, const Image& image, float image_weight,
-                  int colormap) {
+Image overlay_map(const float* map, int map_h, int map_w, const Image& image, const MapRegion& region,
+                  float image_weight, int colormap) {
   Image out;
   out.width = image.width, out.height = image.height;
   out.rgb.resize(image.rgb.size());
-  overlay_cpu(map, map_h, map_w, image.rgb.data(), image.height, image.width, image_weight, colormap,
+  overlay_cpu(map, map_h, map_w, image.rgb.data(), image.height, image.width, region, image_weight, colormap,
               out.rgb.data());
   return out;
 }

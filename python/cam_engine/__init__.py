@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 cuda_device_summary = _core.cuda_device_summary
 
 _ENGINE_DEFAULTS = {"backend": "auto", "precision": "fp32", "threads": None, "device": 0, "input_size": None,
-                    "resize": None, "tuning_file": None, "quiet": True}
+                    "resize": None, "resize_shorter": None, "tuning_file": None, "quiet": True}
 
 
 class Result:
@@ -123,17 +123,21 @@ class Engine:
 
     weights: a safetensors path (tools/convert.py converts others), or its bytes. backend: auto | cpu | cuda;
     precision: fp32 | tf32 | fp16 | bf16 (CUDA; on the CPU fp32, and bf16 where it has AVX512-BF16 or AMX); threads: CPU threads (None: all cores); input_size: (W, H) or
-    N instead of the weights' own; resize: how images are resized to it (pil-bilinear, cv2-area, ...).
+    N instead of the weights' own; resize: how images are resized to it (pil-bilinear, cv2-area, ...);
+    resize_shorter: S resizes the shorter side to S and centre-crops the input (torchvision's Resize(S) +
+    CenterCrop, timm's eval transform), 0 stretches; the maps then cover the crop, whose part of the photo each
+    record gives as map_region (peaks and boxes are in the photo's pixels either way).
     Raises WeightsError for weights it cannot run, OptionError for impossible options.
     """
 
     def __init__(self, weights, backend="auto", precision="fp32", threads=None, device=0, input_size=None,
-                 resize=None, tuning_file=None, quiet=True):
+                 resize=None, resize_shorter=None, tuning_file=None, quiet=True):
         if isinstance(input_size, (int, np.integer)):
             input_size = (int(input_size), int(input_size))
         self._options = {"backend": backend, "precision": precision, "threads": threads, "device": device,
                          "input_size": None if input_size is None else [int(v) for v in input_size],
-                         "resize": resize, "tuning_file": tuning_file, "quiet": quiet}
+                         "resize": resize, "resize_shorter": resize_shorter, "tuning_file": tuning_file,
+                         "quiet": quiet}
         self._weights = weights
         core_options = dict(self._options, threads=int(threads or 0), tuning_file=tuning_file or "")
         if isinstance(weights, (bytes, bytearray, memoryview)):
