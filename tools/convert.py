@@ -90,8 +90,52 @@ def strip_wrapper_prefixes(sd):
     return sd
 
 
+TIMM_INTERPOLATION = {"bilinear": "pil-bilinear", "bicubic": "pil-bicubic", "nearest": "pil-nearest"}
+
+
+def preprocess_from_timm_cfg(cfg, where):
+    """timm's eval transform (resolve_data_config / create_transform) from a pretrained_cfg: mean, std, the
+    input size, the PIL interpolation and, for crop_mode 'center' with crop_pct < 1, Resize(floor(size /
+    crop_pct)) + CenterCrop(size) as resize_shorter. Returns the preprocess dict and a sentence saying so."""
+    h, w = [int(v) for v in cfg.get("input_size", (3, 224, 224))[1:]]
+    interpolation = cfg.get("interpolation", "bilinear")
+    if interpolation not in TIMM_INTERPOLATION:
+        raise ConversionError("%s: pretrained_cfg interpolation '%s' is not one the engine reproduces (%s)" % (
+            where, interpolation, ", ".join(TIMM_INTERPOLATION)))
+    pre = {"mean": [float(v) for v in cfg.get("mean", PREPROCESS["torchvision"]["mean"])],
+           "std": [float(v) for v in cfg.get("std", PREPROCESS["torchvision"]["std"])],
+           "scale": 1 / 255, "channel_order": "RGB", "input_size": [h, w],
+           "resize": TIMM_INTERPOLATION[interpolation]}
+    crop_pct, mode = float(cfg.get("crop_pct", 0.875)), cfg.get("crop_mode", "center")
+    crop = ""
+    if crop_pct < 1 and mode == "center":
+        pre["crop_pct"] = crop_pct
+        crop = ", Resize(%d) + CenterCrop(%d) (crop_pct %g)" % (int(np.floor(h / crop_pct)), h, crop_pct)
+    elif crop_pct < 1:
+        raise ConversionError("%s: timm crop_mode '%s' is not reproduced (only 'center')" % (where, mode))
+    return pre, "preprocess from timm's pretrained_cfg: %dx%d, %s%s, mean %s, std %s" % (
+        w, h, interpolation, crop, pre["mean"], pre["std"])
+
+
+def timm_cfg_beside(path):
+    """The pretrained_cfg of timm's save_for_hf / push_to_hub layout: config.json beside the weights."""
+    config = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
+    if not os.path.isfile(config):
+        return None
+    with open(config) as f:
+        try:
+            cfg = json.load(f)
+        except ValueError:
+            return None
+    return cfg.get("pretrained_cfg") if isinstance(cfg, dict) else None
+
+
 def from_pytorch(path, trust_pickle=False):
-    return tensors_from_torch(load_torch(path, trust_pickle), path)
+    tensors, meta, labels = tensors_from_torch(load_torch(path, trust_pickle), path)
+    cfg = timm_cfg_beside(path)
+    if cfg and "preprocess" not in meta:
+        meta["preprocess"], meta["preprocess_note"] = preprocess_from_timm_cfg(cfg, path)
+    return tensors, meta, labels
 
 
 def tensors_from_torch(obj, path):
@@ -117,6 +161,8 @@ def tensors_from_torch(obj, path):
             if labels is None and isinstance(getattr(module, attr, None), (list, tuple)):
                 labels = [str(x) for x in getattr(module, attr)]
         check_module_head(module)
+        if isinstance(getattr(module, "pretrained_cfg", None), dict):
+            meta["preprocess"], meta["preprocess_note"] = preprocess_from_timm_cfg(module.pretrained_cfg, path)
         dilation = module_dilation(module)
         if any(dilation):
             meta["replace_stride_with_dilation"] = json.dumps(dilation)
@@ -438,11 +484,22 @@ def default_resize(fmt):
 
 
 def engine_metadata(meta, fmt, preprocess, input_size, resize, source):
-    """The converted file's metadata: `meta` from the source, with the preprocess (a dict, or None for the
-    source's usual one) at input_size [H, W], resized by `resize` (None: the preprocess's, else the source's
-    default), and the source's description."""
-    pre = dict(preprocess or PREPROCESS["keras-caffe" if fmt == "keras" else "torchvision"])
-    pre["input_size"] = input_size
+    """The converted file's metadata: `meta` from the source, with the preprocess (a dict; None: the one the
+    source carries, timm's pretrained_cfg, else the source's usual one) at input_size [H, W] (None: the
+    preprocess's, else 224), resized by `resize` (None: the preprocess's, else the source's default), and the
+    source's description. timm's crop_pct becomes resize_shorter = floor(size / crop_pct) at the input size,
+    as resolve_data_config does for another input size."""
+    meta = dict(meta)
+    carried = meta.pop("preprocess", None)
+    meta.pop("preprocess_note", None)
+    pre = dict(preprocess or carried or PREPROCESS["keras-caffe" if fmt == "keras" else "torchvision"])
+    pre["input_size"] = input_size or pre.get("input_size") or [224, 224]
+    crop_pct = pre.pop("crop_pct", None)
+    if crop_pct:
+        if pre["input_size"][0] != pre["input_size"][1]:
+            raise ConversionError("timm's non-square centre crop (ResizeKeepRatio) is not reproduced: give a square "
+                                  "--input-size, or --preprocess without crop_pct")
+        pre["resize_shorter"] = int(np.floor(pre["input_size"][0] / crop_pct))
     if resize:
         pre["resize"] = resize
     elif "resize" not in pre:
@@ -459,7 +516,8 @@ def main():
     ap.add_argument("--labels-from-dataset", metavar="DIR",
                     help="the label list from a dataset's class folders, sorted (ImageFolder / flow_from_directory order)")
     ap.add_argument("--preprocess", help="torchvision | keras-caffe | a JSON object (default: by source)")
-    ap.add_argument("--input-size", type=input_size, default=[224, 224], help="WxH or N (default 224)")
+    ap.add_argument("--input-size", type=input_size,
+                    help="WxH or N (default: timm's pretrained_cfg input size, else 224)")
     ap.add_argument("--resize", choices=["pil-bilinear", "pil12-bilinear", "pil-bicubic", "pil12-bicubic", "pil-nearest",
                                              "cv2-linear", "cv2-area", "tf-bilinear", "tf-bilinear-antialias"],
                     help="how the model's images were resized to the input (stored in the preprocess metadata; "
@@ -486,7 +544,9 @@ def main():
         labels = read_labels(args, tensors, embedded)
         pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else (
             json.loads(args.preprocess) if args.preprocess else None)
-        if args.resize is None and (pre is None or "resize" not in pre):
+        if pre is None and "preprocess_note" in meta:
+            print("convert.py: %s (--preprocess, --input-size, --resize to choose others)" % meta["preprocess_note"])
+        elif args.resize is None and (pre is None or "resize" not in pre):
             print("convert.py: resize %s, %s's default (--resize to choose another)" % (
                 default_resize(fmt), "Keras load_img" if fmt == "keras" else "torchvision Resize"))
         meta = engine_metadata(meta, fmt, pre, args.input_size, args.resize,

@@ -264,6 +264,8 @@ def _converters():
 
 
 def _input_size_hw(input_size):
+    if input_size is None:
+        return None
     w, h = (input_size, input_size) if isinstance(input_size, (int, np.integer)) else input_size
     return [int(h), int(w)]
 
@@ -280,18 +282,20 @@ def _engine_from(tensors, meta, labels, fmt, preprocess, input_size, resize, sou
     return Engine(convert.safetensors_io.to_bytes(tensors, meta), **engine_options)
 
 
-def from_torch(model, input_size=224, labels=None, preprocess=None, resize=None, **engine_options):
+def from_torch(model, input_size=None, labels=None, preprocess=None, resize=None, **engine_options):
     """An Engine from a live torchvision/timm ResNet (or its state_dict), converted in memory by
-    tools/convert.py's own mapping. input_size: N or (W, H); preprocess: a dict like convert.py's (default
-    torchvision's mean/std); resize: default pil-bilinear (torchvision's Resize). Raises WeightsError for a
+    tools/convert.py's own mapping. A timm model brings its pretrained_cfg's eval transform (mean, std,
+    input size, interpolation, Resize(size / crop_pct) + CenterCrop), as timm.data.resolve_data_config reads
+    it; otherwise torchvision's mean/std at 224, resized pil-bilinear. input_size: N or (W, H) instead (timm's
+    crop_pct kept); preprocess: a dict like convert.py's; resize: a --resize mode. Raises WeightsError for a
     model that is not a ResNet the engine runs."""
     convert = _converters()
     try:
         tensors, meta, embedded = convert.tensors_from_torch(model, type(model).__name__)
+        return _engine_from(tensors, meta, labels if labels is not None else embedded, "pytorch", preprocess,
+                            input_size, resize, "cam_engine.from_torch(%s)" % type(model).__name__, engine_options)
     except convert.ConversionError as e:
         raise WeightsError(str(e)) from None
-    return _engine_from(tensors, meta, labels if labels is not None else embedded, "pytorch", preprocess,
-                        input_size, resize, "cam_engine.from_torch(%s)" % type(model).__name__, engine_options)
 
 
 def from_keras(model, input_size=224, labels=None, preprocess=None, resize=None, **engine_options):
