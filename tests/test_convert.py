@@ -9,6 +9,7 @@ with Keras v1 semantics (conv biases, stride in the first 1x1, BN eps 1.001e-5).
 torch.onnx.export, which folds BN into the convolutions.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ except ImportError as e:
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
 sys.path.insert(0, TOOLS)
+import convert as convert_module  # noqa: E402
 import convert_check  # noqa: E402
 import torch_resnet  # noqa: E402
 
@@ -180,6 +182,20 @@ def main():
                              "--input-size", "96", "--check", "--engine", args.engine)
         results.append(("--check of a %s state_dict" % name, code == 0 and "OK" in text,
                         text.strip().splitlines()[-1] if text.strip() else "no output"))
+
+    # --check on photo-sized inputs through the source's own loading: with a centre crop it passes; a Keras file
+    # stored with bilinear, checked as if that were the source's default (Keras load_img: nearest), fails.
+    code, text = convert(os.path.join(tmp, "resnext.pth"), os.path.join(tmp, "crop.safetensors"), "--input-size", "96",
+                         "--preprocess", json.dumps(dict(convert_module.PREPROCESS["torchvision"], resize_shorter=110,
+                                                         resize="pil-bicubic")), "--check", "--engine", args.engine)
+    results.append(("--check on photos through torchvision Resize(110) + CenterCrop(96), bicubic",
+                    code == 0 and "photo-sized inputs through torchvision Resize(110) + CenterCrop((96, 96)), bicubic"
+                    in text and "FAILED" not in text, text.strip().splitlines()[-1] if text.strip() else "no output"))
+    wrong = os.path.join(tmp, "keras_bilinear.safetensors")
+    code, text = convert(os.path.join(tmp, "model.h5"), wrong, "--input-size", "64", "--resize", "pil-bilinear")
+    status = convert_check.run(wrong, "keras", os.path.join(tmp, "model.h5"), args.engine)
+    results.append(("--check fails a Keras file stored with pil-bilinear (load_img resizes with nearest)",
+                    code == 0 and status == 1, "exit %d" % status))
 
     # Refusals with a reason.
     s = torch.nn.Sequential(o, torch.nn.Sigmoid())

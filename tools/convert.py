@@ -90,7 +90,19 @@ def strip_wrapper_prefixes(sd):
     return sd
 
 
-TIMM_INTERPOLATION = {"bilinear": "pil-bilinear", "bicubic": "pil-bicubic", "nearest": "pil-nearest"}
+def pil_filter_mode(name):
+    """The engine's mode for PIL filter `name` (bilinear, bicubic) as the Pillow installed here runs it: Pillow 13
+    chose the order of its two passes, earlier versions ran the horizontal one first (the pil12 modes). The
+    converter runs where the model was trained, so its Pillow is the training pipeline's."""
+    try:
+        import PIL
+        major = int(PIL.__version__.split(".")[0])
+    except (ImportError, ValueError):
+        major = 13
+    return ("pil-%s" if major >= 13 else "pil12-%s") % name
+
+
+TIMM_INTERPOLATION = ("bilinear", "bicubic", "nearest")
 
 
 def preprocess_from_timm_cfg(cfg, where):
@@ -105,7 +117,7 @@ def preprocess_from_timm_cfg(cfg, where):
     pre = {"mean": [float(v) for v in cfg.get("mean", PREPROCESS["torchvision"]["mean"])],
            "std": [float(v) for v in cfg.get("std", PREPROCESS["torchvision"]["std"])],
            "scale": 1 / 255, "channel_order": "RGB", "input_size": [h, w],
-           "resize": TIMM_INTERPOLATION[interpolation]}
+           "resize": "pil-nearest" if interpolation == "nearest" else pil_filter_mode(interpolation)}
     crop_pct, mode = float(cfg.get("crop_pct", 0.875)), cfg.get("crop_mode", "center")
     crop = ""
     if crop_pct < 1 and mode == "center":
@@ -479,8 +491,9 @@ def input_size(text):
 
 def default_resize(fmt):
     """The resize the source's own loading applies by default: Keras' load_img and flow_from_directory resize
-    with nearest; torchvision's Resize with bilinear (the engine's pil-bilinear)."""
-    return "pil-nearest" if fmt == "keras" else "pil-bilinear"
+    with nearest; torchvision's Resize with bilinear, as the Pillow here runs it (pil-bilinear from Pillow 13 on,
+    pil12-bilinear before)."""
+    return "pil-nearest" if fmt == "keras" else pil_filter_mode("bilinear")
 
 
 def engine_metadata(meta, fmt, preprocess, input_size, resize, source):
@@ -544,7 +557,8 @@ def main():
         labels = read_labels(args, tensors, embedded)
         pre = dict(PREPROCESS[args.preprocess]) if args.preprocess in PREPROCESS else (
             json.loads(args.preprocess) if args.preprocess else None)
-        if pre is None and "preprocess_note" in meta:
+        timm_cfg = pre is None and "preprocess_note" in meta
+        if timm_cfg:
             print("convert.py: %s (--preprocess, --input-size, --resize to choose others)" % meta["preprocess_note"])
         elif args.resize is None and (pre is None or "resize" not in pre):
             print("convert.py: resize %s, %s's default (--resize to choose another)" % (
@@ -570,7 +584,8 @@ def main():
     if args.check:
         import convert_check
 
-        return convert_check.run(args.output, fmt, args.source, args.engine)
+        chosen_resize = args.resize or (pre or {}).get("resize")
+        return convert_check.run(args.output, fmt, args.source, args.engine, chosen_resize, timm_cfg)
     return 0
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-DEPTHS = {18: ([2, 2, 2, 2], False), 34: ([3, 4, 6, 3], False), 50: ([3, 4, 6, 3], True),
-          101: ([3, 4, 23, 3], True), 152: ([3, 8, 36, 3], True)}
+DEPTHS = {18: ([2, 2, 2, 2], False), 26: ([2, 2, 2, 2], True), 34: ([3, 4, 6, 3], False),  # 26: timm's resnet26(d)
+          50: ([3, 4, 6, 3], True), 101: ([3, 4, 23, 3], True), 152: ([3, 8, 36, 3], True)}
 
 
 class Bottleneck(nn.Module):
