@@ -497,6 +497,24 @@ TEST_CASE("image resize: identity, antialiased shrink and bilinear enlarge again
   }
 }
 
+TEST_CASE("TensorFlow's float resize normalised in RGB and BGR order, stretched and centre-cropped") {
+  const cam::Image img = camtest::random_image(37, 23, rng);
+  for (bool bgr : {false, true})
+    for (int shorter : {0, 41}) {
+      cam::Preprocess pre;
+      pre.height = 29, pre.width = 31, pre.resize = cam::ResizeMode::kTfBilinear, pre.bgr = bgr;
+      pre.resize_shorter = shorter, pre.scale = 1.0f, pre.mean = {103.939f, 116.779f, 123.68f},
+      pre.stddev = {1, 1, 1};
+      std::vector<float> floats(29 * 31 * 3), got(29 * 31 * 3);
+      cam::resize_tf_cpu(img.rgb.data(), img.height, img.width,
+                         cam::resize_box(img.height, img.width, 29, 31, shorter), floats.data(), 29, 31,
+                         pre.resize);
+      cam::preprocess_image_cpu(img, pre, got.data());
+      for (int p = 0; p < 29 * 31; ++p)
+        for (int c = 0; c < 3; ++c) CHECK(got[p * 3 + c] == floats[p * 3 + (bgr ? 2 - c : c)] - pre.mean[c]);
+    }
+}
+
 TEST_CASE("normalise: (v * scale - mean) / std, RGB and BGR order") {
   cam::Image img = camtest::random_image(3, 2, rng);
   cam::Preprocess pre;

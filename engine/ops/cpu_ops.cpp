@@ -320,12 +320,16 @@ void resize_image_cpu(const uint8_t* in, int ih, int iw, uint8_t* out, int oh, i
 
 namespace {
 
+// rgb may be out itself (TensorFlow's floats normalised in place): each pixel is read whole before it is
+// written.
 template <typename Pixel>  // uint8_t, or float for TensorFlow's resize
 void normalize_pixels(const Pixel* rgb, int64_t pixels, const Preprocess& pre, float* out) {
-  for (int64_t p = 0; p < pixels; ++p)
+  for (int64_t p = 0; p < pixels; ++p) {
+    const float v[3] = {static_cast<float>(rgb[p * 3]), static_cast<float>(rgb[p * 3 + 1]),
+                        static_cast<float>(rgb[p * 3 + 2])};
     for (int c = 0; c < 3; ++c)
-      out[p * 3 + c] =
-          normalize_pixel(rgb[p * 3 + (pre.bgr ? 2 - c : c)], pre.scale, pre.mean[c], pre.stddev[c]);
+      out[p * 3 + c] = normalize_pixel(v[pre.bgr ? 2 - c : c], pre.scale, pre.mean[c], pre.stddev[c]);
+  }
 }
 
 }  // namespace
