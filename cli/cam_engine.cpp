@@ -88,10 +88,11 @@ class Runner {
     jsonl_size_ = lseek(jsonl_, 0, SEEK_END);
     total_ = items.size();
     start_ = last_line_ = Clock::now();
-    const cam::ExifOrientation exif =
-        o_.ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply;
+    const cam::DecodeOptions decode{
+        max_pixels_, o_.ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply,
+        engine_.model().preprocess.jpeg_idct};
     cam::PipelineHooks hooks;
-    hooks.decode = [&](size_t i) { return cam::read_image(items[i].path, max_pixels_, exif); };
+    hooks.decode = [&](size_t i) { return cam::read_image(items[i].path, decode); };
     hooks.submit = [&](const std::vector<size_t>&, const std::vector<const cam::Image*>& images) {
       return engine_.submit(images, maps_);
     };
@@ -328,6 +329,7 @@ cam::EngineOptions engine_options(const cam::CliOptions& o) {
   eo.tuning_file = o.tuning_file;
   eo.input_width = o.input_w, eo.input_height = o.input_h, eo.resize = o.resize;
   eo.resize_shorter = o.resize_shorter;
+  eo.jpeg_idct = o.jpeg_idct;
   return eo;
 }
 

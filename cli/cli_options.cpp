@@ -99,6 +99,9 @@ options:
                           size / crop_pct) do; maps, overlays, peaks and boxes then cover that crop, in the
                           photo's pixels (the record's map_region); 0 stretches the photo to the input;
                           default: the model's preprocess metadata, else 0
+  --jpeg-idct accurate|fast  JPEG decoding: libjpeg's accurate IDCT (PIL's, OpenCV's) or the fast one
+                          (TensorFlow's decode_jpeg default, so image_dataset_from_directory's); default: the
+                          model's preprocess metadata, else accurate
   --raw                   also write the [0,1] maps at input size as NAME.npy, float32 (K + C, H, W): the
                           top-K maps, then one per --class in the order given
   --panel                 also write NAME.panel.png: the image and each overlay, captioned
@@ -201,6 +204,7 @@ CliOptions parse_cli(int argc, char** argv) {
       {"--backend", [&](const std::string& v) { o.backend = parse_backend(v); }},
       {"--precision", [&](const std::string& v) { o.precision = parse_precision(v); }},
       {"--resize", [&](const std::string& v) { o.resize = parse_resize_mode(v); }},
+      {"--jpeg-idct", [&](const std::string& v) { o.jpeg_idct = parse_jpeg_idct(v); }},
       {"--resize-shorter",
        [&](const std::string& v) {
          o.resize_shorter = static_cast<int>(parse_int("--resize-shorter", v, 0, 16384));

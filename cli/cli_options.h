@@ -26,6 +26,7 @@ struct CliOptions {
   Precision precision = Precision::kFp32;
   std::optional<ResizeMode> resize;   // --resize; unset: the model's preprocess metadata
   std::optional<int> resize_shorter;  // --resize-shorter; unset: the model's preprocess metadata
+  std::optional<JpegIdct> jpeg_idct;  // --jpeg-idct; unset: the model's preprocess metadata
   int device = 0;
   ConvFusion conv_fusion = ConvFusion::kAuto;
   std::string tuning_file;

@@ -248,6 +248,7 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
   if (mo.methods != std::vector<CamMethod>{CamMethod::kCam}) record["methods"] = methods_text(mo);
   if (mo.metrics) record["metric_steps"] = mo.metric_steps;
   if (pre.resize_shorter) record["resize_shorter"] = pre.resize_shorter;
+  if (pre.jpeg_idct != JpegIdct::kAccurate) record["jpeg_idct"] = name_of(pre.jpeg_idct);
   if (o.shards) {
     record["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
     record["inputs"] = inputs, record["shard_inputs"] = shard_inputs;

@@ -95,6 +95,7 @@ ResNet with_options(ResNet net, const EngineOptions& options) {
   }
   if (options.resize) net.preprocess.resize = *options.resize;
   if (options.resize_shorter) net.preprocess.resize_shorter = *options.resize_shorter;
+  if (options.jpeg_idct) net.preprocess.jpeg_idct = *options.jpeg_idct;
   const Preprocess& p = net.preprocess;
   if (p.resize_shorter && (p.resize_shorter < std::max(p.height, p.width) || p.resize_shorter > 16384))
     throw Error("resize-shorter " + std::to_string(p.resize_shorter) + " must be within " +

@@ -37,6 +37,8 @@ struct EngineOptions {
   // the shorter side resized to this and the input centre-cropped (Preprocess::resize_shorter); 0 = stretch
   // to the input; unset = the preprocess metadata
   std::optional<int> resize_shorter;
+  std::optional<JpegIdct>
+      jpeg_idct;  // how callers should decode JPEGs for it; unset = the preprocess metadata
 };
 
 // The CUDA device's name and driver, runtime and library versions, for benchmark headers; a sentence saying

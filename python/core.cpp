@@ -62,6 +62,7 @@ std::unique_ptr<EngineHandle> make_engine(const nb::bytes& weights, bool is_cont
     }
     if (!o["resize"].is_none()) eo.resize = parse_resize_mode(option<std::string>(o, "resize"));
     if (!o["resize_shorter"].is_none()) eo.resize_shorter = option<int>(o, "resize_shorter");
+    if (!o["jpeg_idct"].is_none()) eo.jpeg_idct = parse_jpeg_idct(option<std::string>(o, "jpeg_idct"));
   } catch (const Error& e) {
     throw OptionError(e.what());
   }
@@ -91,6 +92,7 @@ std::string info_json(EngineHandle& handle) {
                          {"map_size", {net.feature_size(p.width), net.feature_size(p.height)}},
                          {"resize", name_of(p.resize)},
                          {"resize_shorter", p.resize_shorter},
+                         {"jpeg_idct", name_of(p.jpeg_idct)},
                          {"channel_order", p.bgr ? "BGR" : "RGB"},
                          {"scale", p.scale},
                          {"mean", p.mean},
@@ -122,7 +124,7 @@ std::vector<Image> images_of(const nb::list& items, size_t first, size_t count, 
     for (size_t j = 0; j < count; ++j) {
       if (paths[j].empty()) continue;
       try {
-        images[j] = read_image(paths[j], o.max_pixels, o.exif);
+        images[j] = read_image(paths[j], o.decode);
       } catch (const Error& e) {
         errors[j] = e.what();
       }
@@ -261,9 +263,10 @@ RunOptions parse_run_options(const Engine& engine, const nb::dict& d) {
     if (!mask.empty()) o.masks = MaskSource(mask);
     o.pointing_tolerance = option<double>(d, "pointing_tolerance");
     if (!(o.pointing_tolerance >= 0)) throw Error("pointing_tolerance must be >= 0");
-    o.max_pixels = option<int64_t>(d, "max_pixels");
-    if (o.max_pixels < 1) throw Error("max_pixels must be >= 1");
-    o.exif = option<bool>(d, "ignore_exif") ? ExifOrientation::kIgnore : ExifOrientation::kApply;
+    o.decode.max_pixels = option<int64_t>(d, "max_pixels");
+    if (o.decode.max_pixels < 1) throw Error("max_pixels must be >= 1");
+    o.decode.exif = option<bool>(d, "ignore_exif") ? ExifOrientation::kIgnore : ExifOrientation::kApply;
+    o.decode.idct = engine.model().preprocess.jpeg_idct;
   } catch (const Error& e) {
     throw OptionError(e.what());
   }

@@ -49,8 +49,7 @@ struct RunOptions {
   MapOptions maps;
   MaskSource masks;
   double pointing_tolerance = 0;
-  int64_t max_pixels = kDefaultMaxPixels;
-  ExifOrientation exif = ExifOrientation::kApply;
+  DecodeOptions decode;  // max_pixels, ignore_exif, and the engine's JPEG IDCT
   int batch = 16;
 };
 // From the dict the package's Python side builds (every key present); throws OptionError.

@@ -170,7 +170,7 @@ class Stream {
     std::map<size_t, ImageResult> results;  // the collected batch's, until delivered
     size_t delivered = 0;
     PipelineHooks hooks;
-    hooks.decode = [&](size_t i) { return read_image(items_[i].path, options_.max_pixels, options_.exif); };
+    hooks.decode = [&](size_t i) { return read_image(items_[i].path, options_.decode); };
     hooks.submit = [&](const std::vector<size_t>&, const std::vector<const Image*>& images) {
       return engine_->submit(images, options_.maps);
     };

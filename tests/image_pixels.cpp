@@ -3,7 +3,8 @@
 // OUT.f32 and a TensorFlow mode, the resize's float output (H, W, 3) as raw little-endian float32, for
 // tests/test_tf_pixels.py. With SHORTER, the WxH centre crop of the image resized to SHORTER on its shorter
 // side (torchvision's Resize(SHORTER) + CenterCrop((H, W))), computed as the engine does: only the crop.
-//   image_pixels [--ignore-exif] IN OUT.png [WxH [MODE [SHORTER]]]
+// --fast-idct decodes JPEGs with libjpeg's fast IDCT (TensorFlow's default).
+//   image_pixels [--ignore-exif] [--fast-idct] IN OUT.png [WxH [MODE [SHORTER]]]
 //   image_pixels IN OUT.f32 WxH tf-bilinear|tf-bilinear-antialias [SHORTER]
 #include <algorithm>
 #include <cstdio>
@@ -20,16 +21,18 @@
 #include "kernels/tf_resize_math.h"
 
 int main(int argc, char** argv) {
-  const bool ignore_exif = argc > 1 && std::string(argv[1]) == "--ignore-exif";
-  argc -= ignore_exif, argv += ignore_exif;
+  cam::DecodeOptions decode;
+  for (; argc > 1 && argv[1][0] == '-'; --argc, ++argv) {
+    if (std::string(argv[1]) == "--ignore-exif") decode.exif = cam::ExifOrientation::kIgnore;
+    if (std::string(argv[1]) == "--fast-idct") decode.idct = cam::JpegIdct::kFast;
+  }
   if (argc < 3 || argc > 6) {
-    std::fprintf(stderr, "usage: image_pixels [--ignore-exif] IN OUT.png [WxH [MODE [SHORTER]]]\n");
+    std::fprintf(stderr,
+                 "usage: image_pixels [--ignore-exif] [--fast-idct] IN OUT.png [WxH [MODE [SHORTER]]]\n");
     return 2;
   }
   try {
-    cam::Image image =
-        cam::read_image(argv[1], cam::kDefaultMaxPixels,
-                        ignore_exif ? cam::ExifOrientation::kIgnore : cam::ExifOrientation::kApply);
+    cam::Image image = cam::read_image(argv[1], decode);
     if (argc >= 4) {
       int w = 0, h = 0;
       if (std::sscanf(argv[3], "%dx%d", &w, &h) != 2 || w < 1 || h < 1)

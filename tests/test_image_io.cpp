@@ -134,9 +134,9 @@ TEST_CASE("pixel limit is enforced from the header, before decoding") {
       cam::decode_image(png.data(), png.size(), "huge.png"),
       doctest::Contains("huge.png: image is 12000x10000, over the limit of 100000000 pixels"), cam::Error);
   std::vector<uint8_t> small = camtest::read_bytes(img("rgb.png"));
-  CHECK_THROWS_WITH_AS(cam::decode_image(small.data(), small.size(), "small.png", 19),
+  CHECK_THROWS_WITH_AS(cam::decode_image(small.data(), small.size(), "small.png", cam::DecodeOptions{19}),
                        doctest::Contains("image is 5x4, over the limit of 19 pixels"), cam::Error);
-  CHECK(cam::decode_image(small.data(), small.size(), "small.png", 20).width == 5);
+  CHECK(cam::decode_image(small.data(), small.size(), "small.png", cam::DecodeOptions{20}).width == 5);
 }
 
 TEST_CASE("resize_image keeps a flat colour flat at any ratio") {

@@ -3,7 +3,8 @@
 antialias=False / True) to the bit: its float32 output (the engine normalises those floats, never rounded to
 uint8), through the image_pixels tool (tests/image_pixels.cpp, OUT.f32). TensorFlow gets the pixels the engine
 decoded (equal to PIL's: test_pil_pixels.py), which are tf.io.decode_jpeg's with dct_method="INTEGER_ACCURATE"
-(checked; TensorFlow's default, and so image_dataset_from_directory's, is the fast IDCT: its gap is printed). Inputs: the sources of test_pil_pixels.py (real Fruits-360 photos,
+(checked); TensorFlow's default decode, and so image_dataset_from_directory's, is the fast IDCT, which the
+engine's --jpeg-idct fast gives (checked). Inputs: the sources of test_pil_pixels.py (real Fruits-360 photos,
 generated large, odd-sized, gray, CMYK and progressive JPEGs) at the sizes models take (224, 160, 64) and odd
 ones, stretched and shrunk per axis; and with --resize-shorter, TensorFlow's resize to the size torchvision's
 Resize(S) gives, centre-cropped by torchvision's CenterCrop. Exit 77 (skipped) without TensorFlow (a peer of tools/setup.sh).
@@ -50,9 +51,17 @@ def main():
             if not np.array_equal(accurate, pixels):
                 print("FAIL %s: tf.io.decode_jpeg(dct_method='INTEGER_ACCURATE') differs from the engine's decode" % name)
                 failures += 1
-            fast = tf.io.decode_jpeg(data, channels=3).numpy().astype(int)  # TensorFlow's default: the fast IDCT
-            print("note %s: TensorFlow's default decode (INTEGER_FAST) is up to %d levels off the accurate one" %
-                  (name, np.abs(fast - pixels).max()))
+            fast = tf.io.decode_jpeg(data, channels=3).numpy()  # TensorFlow's default: the fast IDCT
+            out = os.path.join(tmp, "fast.png")
+            r = subprocess.run([args.tool, "--fast-idct", path, out], capture_output=True, text=True)
+            checks += 1
+            got = np.asarray(Image.open(out).convert("RGB")) if r.returncode == 0 else None
+            if got is None or not np.array_equal(got, fast):
+                print("FAIL %s: --jpeg-idct fast differs from tf.io.decode_jpeg's default decode" % name)
+                failures += 1
+            else:
+                print("ok   %s: --jpeg-idct fast is tf.io.decode_jpeg's default decode (%d levels off the accurate "
+                      "one at most)" % (name, np.abs(fast.astype(int) - pixels).max()))
         sizes = [(224, 224), (160, 160), (64, 64), (h // 3 + 1, w // 2), (2 * h + 1, w - 3)]
         for size in sizes:
             for antialias in (False, True):

@@ -496,11 +496,11 @@ def default_resize(fmt):
     return "pil-nearest" if fmt == "keras" else pil_filter_mode("bilinear")
 
 
-def engine_metadata(meta, fmt, preprocess, input_size, resize, source):
+def engine_metadata(meta, fmt, preprocess, input_size, resize, source, jpeg_idct=None):
     """The converted file's metadata: `meta` from the source, with the preprocess (a dict; None: the one the
     source carries, timm's pretrained_cfg, else the source's usual one) at input_size [H, W] (None: the
     preprocess's, else 224), resized by `resize` (None: the preprocess's, else the source's default), and the
-    source's description. timm's crop_pct becomes resize_shorter = floor(size / crop_pct) at the input size,
+    source's description, and jpeg_idct when given. timm's crop_pct becomes resize_shorter = floor(size / crop_pct) at the input size,
     as resolve_data_config does for another input size."""
     meta = dict(meta)
     carried = meta.pop("preprocess", None)
@@ -517,6 +517,8 @@ def engine_metadata(meta, fmt, preprocess, input_size, resize, source):
         pre["resize"] = resize
     elif "resize" not in pre:
         pre["resize"] = default_resize(fmt)
+    if jpeg_idct:
+        pre["jpeg_idct"] = jpeg_idct
     return dict(meta, preprocess=json.dumps(pre), source=source)
 
 
@@ -536,6 +538,9 @@ def main():
                     help="how the model's images were resized to the input (stored in the preprocess metadata; "
                          "the engine's default is pil-bilinear, torchvision's; Keras load_img's is pil-nearest, "
                          "image_dataset_from_directory's tf-bilinear)")
+    ap.add_argument("--jpeg-idct", choices=["accurate", "fast"],
+                    help="how the model's JPEGs were decoded: accurate (PIL's, OpenCV's; the default) or fast "
+                         "(TensorFlow's decode_jpeg default: image_dataset_from_directory, with --resize tf-bilinear)")
     ap.add_argument("--replace-stride-with-dilation", type=dilation_flags, metavar="F,F,T",
                     help="torchvision's option of that name for layer2,layer3,layer4, for a state_dict of such a model "
                          "(a whole pickled model says it itself)")
@@ -564,7 +569,7 @@ def main():
             print("convert.py: resize %s, %s's default (--resize to choose another)" % (
                 default_resize(fmt), "Keras load_img" if fmt == "keras" else "torchvision Resize"))
         meta = engine_metadata(meta, fmt, pre, args.input_size, args.resize,
-                               "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt))
+                               "tools/convert.py from %s (%s)" % (os.path.basename(args.source), fmt), args.jpeg_idct)
         if args.replace_stride_with_dilation is not None:
             if fmt != "pytorch":
                 raise ConversionError("--replace-stride-with-dilation is for PyTorch sources (%s ResNets are plain)" % fmt)

@@ -5,6 +5,10 @@
 
 namespace cam {
 
+// The JPEG inverse DCT: libjpeg-turbo's accurate integer one (JDCT_ISLOW), PIL's and OpenCV's; or its fast
+// one (JDCT_IFAST), TensorFlow's tf.io.decode_jpeg default and so Keras' image_dataset_from_directory's.
+enum class JpegIdct { kAccurate, kFast };
+
 struct Image {
   int width = 0;
   int height = 0;

@@ -111,8 +111,9 @@ bool is_jpeg(const uint8_t* data, size_t size) {
   return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
 }
 
-Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels,
-                  ExifOrientation exif) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  const int64_t max_pixels = options.max_pixels;
+  const ExifOrientation exif = options.exif;
   jpeg_decompress_struct cinfo;
   JpegErrors errors;
   cinfo.err = jpeg_std_error(&errors.mgr);
@@ -143,6 +144,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int
     throw Error(name + ": image is " + std::to_string(w) + "x" + std::to_string(h) + ", over the limit of " +
                 std::to_string(max_pixels) + " pixels");
   }
+  cinfo.dct_method = options.idct == JpegIdct::kFast ? JDCT_IFAST : JDCT_ISLOW;
   jpeg_start_decompress(&cinfo);
   img.width = static_cast<int>(w), img.height = static_cast<int>(h);
   img.rgb.resize(static_cast<size_t>(w * h * 3));
@@ -172,11 +174,11 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int
 
 }  // namespace
 
-Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels,
-                   ExifOrientation exif) {
+Image decode_image(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  const int64_t max_pixels = options.max_pixels;
   if (size == 0) throw Error(name + ": empty file");
   if (size > static_cast<size_t>(INT32_MAX)) throw Error(name + ": file larger than 2 GB");
-  if (is_jpeg(data, size)) return decode_jpeg(data, size, name, max_pixels, exif);
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, name, options);
   check_png_chunks(data, size, name);
   check_jpeg_tables(data, size, name);
   int w = 0, h = 0, channels = 0;
@@ -196,10 +198,10 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name, in
   return img;
 }
 
-Image read_image(const std::string& path, int64_t max_pixels, ExifOrientation exif) {
+Image read_image(const std::string& path, const DecodeOptions& options) {
   // stb takes int sizes: 2 GB at most
   const std::vector<uint8_t> bytes = read_regular_file(path, static_cast<size_t>(INT32_MAX), "image file");
-  return decode_image(bytes.data(), bytes.size(), path, max_pixels, exif);
+  return decode_image(bytes.data(), bytes.size(), path, options);
 }
 
 // TIFF inside APP1: "Exif\0\0", byte order "II" or "MM", 42, the offset of IFD0 from the TIFF start; IFD0 is

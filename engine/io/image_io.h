@@ -1,9 +1,9 @@
 // Image decode/encode and resize for the engine's RGB8 images, giving PIL's pixels.
-// Decode: JPEG through libjpeg-turbo with PIL's settings (ISLOW IDCT, fancy upsampling; gray replicated, CMYK
-// converted as PIL's convert("RGB"); the EXIF orientation applied as ImageOps.exif_transpose unless asked
-// not to); PNG (8/16-bit; 16-bit keeps the high byte), BMP, TGA, GIF (first frame)
-// through stb_image. Alpha is dropped without compositing, as PIL's convert("RGB") does. Encode: PNG
-// around libdeflate (lossless), JPEG through libjpeg-turbo.
+// Decode: JPEG through libjpeg-turbo with PIL's settings (ISLOW IDCT unless asked for IFAST, fancy
+// upsampling; gray replicated, CMYK converted as PIL's convert("RGB"); the EXIF orientation applied as
+// ImageOps.exif_transpose unless asked not to); PNG (8/16-bit; 16-bit keeps the high byte), BMP, TGA, GIF
+// (first frame) through stb_image. Alpha is dropped without compositing, as PIL's convert("RGB") does.
+// Encode: PNG around libdeflate (lossless), JPEG through libjpeg-turbo.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,13 +22,18 @@ constexpr int64_t kDefaultMaxPixels = 100'000'000;
 // orientation 1 (as stored), as in PIL.
 enum class ExifOrientation { kApply, kIgnore };
 
+struct DecodeOptions {
+  int64_t max_pixels = kDefaultMaxPixels;  // larger headers are refused before any pixel buffer exists
+  ExifOrientation exif = ExifOrientation::kApply;
+  JpegIdct idct = JpegIdct::kAccurate;
+};
+
 // Throws cam::Error "<name>: <reason>" for empty, truncated, non-image data or a header over max_pixels
 // (checked before any pixel buffer is allocated).
 Image decode_image(const uint8_t* data, size_t size, const std::string& name,
-                   int64_t max_pixels = kDefaultMaxPixels, ExifOrientation exif = ExifOrientation::kApply);
+                   const DecodeOptions& options = {});
 // Reads only a regular file of at most 2 GB (engine/io/read_file.h).
-Image read_image(const std::string& path, int64_t max_pixels = kDefaultMaxPixels,
-                 ExifOrientation exif = ExifOrientation::kApply);
+Image read_image(const std::string& path, const DecodeOptions& options = {});
 
 // The EXIF orientation (1..8) in an APP1 segment's payload ("Exif\0\0" + TIFF), 1 when there is none.
 int exif_orientation(const uint8_t* app1, size_t size);

@@ -22,6 +22,7 @@ const char* kConvFusionNames[] = {"auto", "off", "on", "graph"};   // ConvFusion
 const char* kResizeModeNames[] = {"pil-bilinear",         "pil-nearest", "cv2-linear",    "cv2-area",
                                   "pil12-bilinear",       "pil-bicubic", "pil12-bicubic", "tf-bilinear",
                                   "tf-bilinear-antialias"};                               // ResizeMode order
+const char* kJpegIdctNames[] = {"accurate", "fast"};                                      // JpegIdct order
 const char* kCamMethodNames[] = {"cam", "gradcam", "gradcam++", "scorecam", "eigencam"};  // CamMethod order
 
 }  // namespace
@@ -38,6 +39,9 @@ ConvFusion parse_conv_fusion(const std::string& name) {
 ResizeMode parse_resize_mode(const std::string& name) {
   return parse_named<ResizeMode>(kResizeModeNames, name, "resize mode");
 }
+JpegIdct parse_jpeg_idct(const std::string& name) {
+  return parse_named<JpegIdct>(kJpegIdctNames, name, "JPEG IDCT");
+}
 CamMethod parse_cam_method(const std::string& name) {
   return parse_named<CamMethod>(kCamMethodNames, name, "method");
 }
@@ -52,6 +56,9 @@ const char* name_of(ConvFusion fusion) {
 }
 const char* name_of(ResizeMode mode) {
   return kResizeModeNames[static_cast<int>(mode)];
+}
+const char* name_of(JpegIdct idct) {
+  return kJpegIdctNames[static_cast<int>(idct)];
 }
 const char* name_of(CamMethod method) {
   return kCamMethodNames[static_cast<int>(method)];

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/image.h"
 #include "kernels/resize_mode.h"
 
 namespace cam {
@@ -31,11 +32,13 @@ Precision parse_precision(const std::string& name);
 ConvFusion parse_conv_fusion(const std::string& name);
 ResizeMode parse_resize_mode(const std::string& name);
 CamMethod parse_cam_method(const std::string& name);
+JpegIdct parse_jpeg_idct(const std::string& name);
 const char* name_of(BackendKind kind);
 const char* name_of(Precision precision);
 const char* name_of(ConvFusion fusion);
 const char* name_of(ResizeMode mode);
 const char* name_of(CamMethod method);
+const char* name_of(JpegIdct idct);
 
 struct CudaOptions {
   int device = 0;

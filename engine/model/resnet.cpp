@@ -340,6 +340,14 @@ class Loader {
         fail("metadata preprocess.resize_shorter must be 0 (stretch) or a side length up to 16384");
       p.resize_shorter = j["resize_shorter"].get<int>();
     }
+    if (j.contains("jpeg_idct")) {
+      if (!j["jpeg_idct"].is_string()) fail("metadata preprocess.jpeg_idct must be a string");
+      try {
+        p.jpeg_idct = parse_jpeg_idct(j["jpeg_idct"].get<std::string>());
+      } catch (const Error& e) {
+        fail(std::string("metadata preprocess: ") + e.what());
+      }
+    }
     if (j.contains("channel_order")) {
       std::string order = j["channel_order"].is_string() ? j["channel_order"].get<std::string>() : "";
       if (order != "RGB" && order != "BGR")
@@ -366,6 +374,7 @@ MapRegion input_region(const Preprocess& pre, int photo_h, int photo_w) {
 std::string describe_resize(const Preprocess& pre) {
   std::string text = name_of(pre.resize);
   if (pre.resize_shorter) text += ", shorter side to " + std::to_string(pre.resize_shorter) + ", centre crop";
+  if (pre.jpeg_idct == JpegIdct::kFast) text += "; JPEGs decoded with the fast IDCT";
   return text;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/image.h"
 #include "kernels/preprocess_math.h"
 #include "kernels/resize_mode.h"
 
@@ -27,12 +28,15 @@ struct Preprocess {
   // (the aspect kept) and takes the centre (height, width) crop: torchvision's Resize(S) + CenterCrop, timm's
   // eval transform with S = floor(size / crop_pct). The maps then cover the crop (resize_box, map_region).
   int resize_shorter = 0;
+  // metadata "jpeg_idct": "accurate" (PIL's, the default) or "fast" (TensorFlow's decode_jpeg default)
+  JpegIdct jpeg_idct = JpegIdct::kAccurate;
 };
 
 // Where in a photo of (photo_h, photo_w) the input, and so every map, lies: the whole photo, or the centre
 // crop's part of it (map_region of resize_box).
 MapRegion input_region(const Preprocess& pre, int photo_h, int photo_w);
-// "pil-bicubic", or "pil-bicubic, shorter side to 256, centre crop" for messages and --info.
+// "pil-bicubic", or "pil-bicubic, shorter side to 256, centre crop" (and the JPEG IDCT when fast), for
+// messages and --info.
 std::string describe_resize(const Preprocess& pre);
 
 struct ConvLayer {

@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 cuda_device_summary = _core.cuda_device_summary
 
 _ENGINE_DEFAULTS = {"backend": "auto", "precision": "fp32", "threads": None, "device": 0, "input_size": None,
-                    "resize": None, "resize_shorter": None, "tuning_file": None, "quiet": True}
+                    "resize": None, "resize_shorter": None, "jpeg_idct": None, "tuning_file": None, "quiet": True}
 
 
 class Result:
@@ -126,18 +126,19 @@ class Engine:
     N instead of the weights' own; resize: how images are resized to it (pil-bilinear, cv2-area, ...);
     resize_shorter: S resizes the shorter side to S and centre-crops the input (torchvision's Resize(S) +
     CenterCrop, timm's eval transform), 0 stretches; the maps then cover the crop, whose part of the photo each
-    record gives as map_region (peaks and boxes are in the photo's pixels either way).
+    record gives as map_region (peaks and boxes are in the photo's pixels either way); jpeg_idct: "fast" decodes
+    JPEG files as TensorFlow's decode_jpeg does by default (image_dataset_from_directory), "accurate" as PIL.
     Raises WeightsError for weights it cannot run, OptionError for impossible options.
     """
 
     def __init__(self, weights, backend="auto", precision="fp32", threads=None, device=0, input_size=None,
-                 resize=None, resize_shorter=None, tuning_file=None, quiet=True):
+                 resize=None, resize_shorter=None, jpeg_idct=None, tuning_file=None, quiet=True):
         if isinstance(input_size, (int, np.integer)):
             input_size = (int(input_size), int(input_size))
         self._options = {"backend": backend, "precision": precision, "threads": threads, "device": device,
                          "input_size": None if input_size is None else [int(v) for v in input_size],
-                         "resize": resize, "resize_shorter": resize_shorter, "tuning_file": tuning_file,
-                         "quiet": quiet}
+                         "resize": resize, "resize_shorter": resize_shorter, "jpeg_idct": jpeg_idct,
+                         "tuning_file": tuning_file, "quiet": quiet}
         self._weights = weights
         core_options = dict(self._options, threads=int(threads or 0), tuning_file=tuning_file or "")
         if isinstance(weights, (bytes, bytearray, memoryview)):

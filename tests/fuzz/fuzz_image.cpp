@@ -17,7 +17,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    cam::Image img = cam::decode_image(data, size, "fuzz.img", 65536);
+    cam::Image img = cam::decode_image(data, size, "fuzz.img", cam::DecodeOptions{65536});
     cam::Image small = cam::resize_image(img, 37, 29);
     (void)small;
   } catch (const cam::Error&) {
