@@ -344,7 +344,9 @@ void preprocess_image_cpu(const Image& img, const Preprocess& pre, float* out) {
     resize_tf_cpu(img.rgb.data(), img.height, img.width, box, out, h, w, pre.resize);
     return normalize_pixels(out, pixels, pre, out);
   }
-  std::vector<uint8_t> resized(static_cast<size_t>(pixels) * 3);
+  thread_local std::vector<uint8_t>
+      resized;  // one per thread, as before the per-image function: no allocation per image
+  resized.resize(static_cast<size_t>(pixels) * 3);
   resize_image_cpu(img.rgb.data(), img.height, img.width, box, resized.data(), h, w, pre.resize);
   normalize_pixels(resized.data(), pixels, pre, out);
 }
