@@ -1,4 +1,4 @@
-// CPU backend: oneDNN 2.x convolutions (grouped for ResNeXt) in NHWC, fp32 or bf16 (bf16 activations and
+// CPU backend: oneDNN (2.6 or 3.x) convolutions (grouped for ResNeXt) in NHWC, fp32 or bf16 (bf16 activations and
 // weights, fp32 accumulation, the BN shift in fp32; the input converted once, the last block's output
 // converted back for the head and the maps), primitives built once per (N, H, W) from the network schedule.
 // The plans share one activation arena (the schedule's five buffers, sized for the largest plan) and one copy
@@ -195,11 +195,16 @@ PoolPrimitive plan_pool(const Step& step, int n, const dnnl::engine& engine) {
                      stride = max ? memory::dims{kMaxPoolStride, kMaxPoolStride} : memory::dims{avg, avg},
                      pad_l = max ? memory::dims{kMaxPoolPad, kMaxPoolPad} : memory::dims{0, 0},
                      pad_r = max ? pad_l : memory::dims{step.in_h % 2, step.in_w % 2};
-  dnnl::pooling_forward::desc desc(
-      dnnl::prop_kind::forward_inference,
-      max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding, p.src, p.dst, stride,
-      window, pad_l, pad_r);
+  const dnnl::algorithm kind = max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+#if DNNL_VERSION_MAJOR >= 3
+  p.primitive = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(
+      engine, dnnl::prop_kind::forward_inference, kind, p.src, p.dst, stride, window, memory::dims{0, 0}, pad_l,
+      pad_r));
+#else
+  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, kind, p.src, p.dst, stride, window, pad_l,
+                                   pad_r);
   p.primitive = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, engine));
+#endif
   return p;
 }
 
@@ -246,19 +251,29 @@ CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
   if (fuse_epilogue_) {
     dnnl::post_ops ops;
     if (step.residual != Step::kNone) ops.append_sum(1.0f);
+#if DNNL_VERSION_MAJOR >= 3
+    if (step.relu) ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+#else
     if (step.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+#endif
     attr.set_post_ops(ops);
   }
   const int stride_used = s.subsample > 1 ? 1 : c.stride;
   // oneDNN counts dilation as the gap between taps: 0 for a plain convolution.
   memory::dims stride{stride_used, stride_used}, gap{c.dilation - 1, c.dilation - 1}, pad{c.pad, c.pad};
-  auto desc = fuse_epilogue_ ? dnnl::convolution_forward::desc(
-                                   dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                   s.src, any_weights, bias_md, s.dst, stride, gap, pad, pad)
-                             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                               dnnl::algorithm::convolution_direct, s.src,
-                                                               any_weights, s.dst, stride, gap, pad, pad);
-  dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_->engine);
+  // Unfused, the shift is added by cpu_ops after the convolution: no bias here.
+  const memory::desc no_bias;
+  const memory::desc& bias_used = fuse_epilogue_ ? bias_md : no_bias;
+  const auto forward = dnnl::prop_kind::forward_inference;
+  const auto direct = dnnl::algorithm::convolution_direct;
+#if DNNL_VERSION_MAJOR >= 3
+  dnnl::convolution_forward::primitive_desc pd(dnnl_->engine, forward, direct, s.src, any_weights, bias_used,
+                                               s.dst, stride, gap, pad, pad, attr);
+#else
+  dnnl::convolution_forward::primitive_desc pd(
+      dnnl::convolution_forward::desc(forward, direct, s.src, any_weights, bias_used, s.dst, stride, gap, pad, pad),
+      attr, dnnl_->engine);
+#endif
   s.primitive = dnnl::convolution_forward(pd);
   memory user_weights({weight_dims, memory::data_type::f32,
                        c.groups > 1 ? memory::format_tag::gohwi : memory::format_tag::ohwi},
