@@ -10,7 +10,6 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "cli/cli_records.h"
 #include "engine/cpu/backend.h"
