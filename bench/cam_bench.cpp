@@ -15,13 +15,12 @@
 // preprocess, forward, cam, overlay, download; CUDA events on the GPU, eager launches), and --layers each
 // layer of the forward, as separate lines. GFLOP/s counts the convolutions and FC of the forward only; the
 // %peak column compares it with the device's dense peak for the precision (known GPUs, a CPU estimate, or
-// --peak-gflops). A row whose p90 is over 1.5x its median is marked UNSTEADY, and a CPU run started while the
-// load average exceeds the cores it leaves free warns in its header: such figures are not comparable.
+// --peak-gflops). A row whose p90 is over 1.5x its median is marked UNSTEADY, and a CPU run started while
+// other work keeps busy more cores than it leaves free warns in its header: such figures are not comparable.
 //
 //   cam_bench --weights r50.safetensors --backend cpu --batch 1,16 --size 224,100 [--split] [--layers]
 //   [--e2e] [--photos LIST]
 #include <omp.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +37,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "cli/inputs.h"
 #include "engine/base/error.h"
@@ -116,18 +116,34 @@ double gpu_peak_gflops(const std::string& description, cam::Precision precision)
 
 constexpr double kUnsteadyRatio = 1.5;  // p90 / median above this: the row is marked UNSTEADY
 
-// When the 1-minute load average is above the cores this run leaves free, other processes compete for the
-// cores and every row is slower by an unknown amount: the warning, or empty.
+// The cores other work keeps busy, measured over half a second while this process idles (/proc/stat: busy
+// and stolen time of all CPUs): above the cores this run leaves free, other processes compete for the cores
+// and every row is slower by an unknown amount: the warning, or empty. (The load average would count the
+// previous benchmark of a back-to-back series as competition for a minute after it ended.)
 std::string load_warning(int threads) {
-  double load[1] = {0};
+  auto sample = [](double& busy, double& total) {
+    std::ifstream stat("/proc/stat");
+    std::string cpu;
+    double user, nice, system, idle, iowait, irq, softirq, steal;
+    if (!(stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || cpu != "cpu")
+      return false;
+    busy = user + nice + system + irq + softirq + steal;
+    total = busy + idle + iowait;
+    return true;
+  };
+  double busy0, total0, busy1, total1;
+  if (!sample(busy0, total0)) return "";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  if (!sample(busy1, total1) || total1 <= total0) return "";
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  if (getloadavg(load, 1) != 1 || load[0] <= static_cast<double>(cores - threads) + 0.5) return "";
+  const double busy_cores = cores * (busy1 - busy0) / (total1 - total0);
+  if (busy_cores <= static_cast<double>(cores - threads) + 0.5) return "";
   char text[256];
   std::snprintf(
       text, sizeof text,
-      "load average %.1f on %ld cores with %d benchmark threads: other work competes for the cores, "
-      "so these figures are not comparable with others; rerun on an idle machine",
-      load[0], cores, threads);
+      "other work kept %.1f of %ld cores busy (or stolen by the hypervisor) with %d benchmark threads: these "
+      "figures are not comparable with others; rerun on an idle machine",
+      busy_cores, cores, threads);
   return text;
 }
 

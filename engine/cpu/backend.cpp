@@ -1,5 +1,5 @@
-// CPU backend: oneDNN (2.6 or 3.x) convolutions (grouped for ResNeXt) in NHWC, fp32 or bf16 (bf16 activations and
-// weights, fp32 accumulation, the BN shift in fp32; the input converted once, the last block's output
+// CPU backend: oneDNN (2.6 or 3.x) convolutions (grouped for ResNeXt) in NHWC, fp32 or bf16 (bf16 activations
+// and weights, fp32 accumulation, the BN shift in fp32; the input converted once, the last block's output
 // converted back for the head and the maps), primitives built once per (N, H, W) from the network schedule.
 // The plans share one activation arena (the schedule's five buffers, sized for the largest plan) and one copy
 // of each layer's reordered weights per layout oneDNN asks for, so a run whose batches vary in size (short
@@ -195,14 +195,15 @@ PoolPrimitive plan_pool(const Step& step, int n, const dnnl::engine& engine) {
                      stride = max ? memory::dims{kMaxPoolStride, kMaxPoolStride} : memory::dims{avg, avg},
                      pad_l = max ? memory::dims{kMaxPoolPad, kMaxPoolPad} : memory::dims{0, 0},
                      pad_r = max ? pad_l : memory::dims{step.in_h % 2, step.in_w % 2};
-  const dnnl::algorithm kind = max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+  const dnnl::algorithm kind =
+      max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
 #if DNNL_VERSION_MAJOR >= 3
-  p.primitive = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(
-      engine, dnnl::prop_kind::forward_inference, kind, p.src, p.dst, stride, window, memory::dims{0, 0}, pad_l,
-      pad_r));
+  p.primitive = dnnl::pooling_forward(
+      dnnl::pooling_forward::primitive_desc(engine, dnnl::prop_kind::forward_inference, kind, p.src, p.dst,
+                                            stride, window, memory::dims{0, 0}, pad_l, pad_r));
 #else
-  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, kind, p.src, p.dst, stride, window, pad_l,
-                                   pad_r);
+  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, kind, p.src, p.dst, stride, window,
+                                   pad_l, pad_r);
   p.primitive = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(desc, engine));
 #endif
   return p;
@@ -271,7 +272,8 @@ CpuBackend::ConvPrimitive CpuBackend::plan_conv(const Step& step, int n) const {
                                                s.dst, stride, gap, pad, pad, attr);
 #else
   dnnl::convolution_forward::primitive_desc pd(
-      dnnl::convolution_forward::desc(forward, direct, s.src, any_weights, bias_used, s.dst, stride, gap, pad, pad),
+      dnnl::convolution_forward::desc(forward, direct, s.src, any_weights, bias_used, s.dst, stride, gap, pad,
+                                      pad),
       attr, dnnl_->engine);
 #endif
   s.primitive = dnnl::convolution_forward(pd);
