@@ -12,7 +12,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -125,7 +124,7 @@ class Runner {
       return 2;
     }
     if (o_.resume && complete) put_in_input_order(all, jsonl_path);
-    write_summaries(jsonl_path);
+    cam::write_run_summaries(o_.out, cam::run_details(o_, maps_, engine_), this_run(), o_.csv, o_.report);
     if (!o_.quiet) summary(!complete);
     if (!complete) return 130;
     return failed_ + failed_before_ ? 1 : 0;  // a resumed run ends as the uninterrupted one would
@@ -249,28 +248,12 @@ class Runner {
     }
   }
 
-  void write_summaries(const std::string& jsonl_path) {
-    if (!o_.csv && !o_.report) return;
-    const cam::JsonlRecords records(jsonl_path);
-    if (o_.csv) cam::write_predictions_csv(records, (fs::path(o_.out) / "predictions.csv").string());
-    if (o_.report)
-      cam::write_text_file((fs::path(o_.out) / "index.html").string(),
-                           cam::render_report_html(records, run_details(), o_.out));
-  }
-
-  // What the report says about the run that wrote it: the details known before it (in run.json too), its
-  // date and speed.
-  nlohmann::json run_details() const {
-    nlohmann::json run = cam::run_details(o_, maps_, engine_);
-    char date[64];
-    const std::time_t now = std::time(nullptr);
-    std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
+  // The report's "this run": images, time and speed of this run.
+  std::string this_run() const {
     const double elapsed = seconds_since(start_);
-    run["date"] = date;
-    run["this run"] = std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) +
-                      " s (" + rate_text(elapsed > 0 ? (ok_ + failed_) / elapsed : 0) + " img/s)" +
-                      (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "");
-    return run;
+    return std::to_string(ok_ + failed_) + " images in " + std::to_string(elapsed).substr(0, 6) + " s (" +
+           rate_text(elapsed > 0 ? (ok_ + failed_) / elapsed : 0) + " img/s)" +
+           (skipped_ ? ", " + std::to_string(skipped_) + " done before (--resume)" : "");
   }
 
   void summary(bool interrupted) {

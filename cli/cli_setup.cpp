@@ -222,8 +222,8 @@ std::string record_differences(const nlohmann::json& before, const nlohmann::jso
   return changed;
 }
 
-void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
-                      size_t shard_inputs) {
+nlohmann::json run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
+                          size_t shard_inputs) {
   const Preprocess& pre = engine.model().preprocess;
   std::error_code ec;
   nlohmann::json record = {{"weights", fs::absolute(o.weights, ec).lexically_normal().string()},
@@ -253,6 +253,15 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
     record["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
     record["inputs"] = inputs, record["shard_inputs"] = shard_inputs;
   }
+  record["details"] = run_details(o, mo, engine);  // for the report of a merge; not compared by --resume
+  return record;
+}
+
+void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
+                      size_t shard_inputs) {
+  nlohmann::json record = run_record(o, mo, engine, inputs, shard_inputs);
+  const nlohmann::json details = record["details"];
+  record.erase("details");
   const fs::path path = fs::path(o.out) / "run.json";
   if (o.resume) {
     std::ifstream in(path);
@@ -270,7 +279,7 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
         "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
         o.out.c_str());
   }
-  record["details"] = run_details(o, mo, engine);  // for the report of a merge; not compared by --resume
+  record["details"] = details;
   write_text_file(path.string(), record.dump(1) + "\n");
 }
 

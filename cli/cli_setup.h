@@ -44,6 +44,11 @@ void warn_unknown_truth(const std::vector<InputItem>& items, const Engine& engin
 // --resume and merge name when a run's options differ.
 std::string record_differences(const nlohmann::json& before, const nlohmann::json& now);
 
+// OUT/run.json's content: the options that decide which files an output folder holds and what they contain,
+// the shard (when there is one) and the report's run details ("details").
+nlohmann::json run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
+                          size_t shard_inputs);
+
 // The options that decide which files an output folder holds and what they contain, kept in OUT/run.json
 // with the shard (--shard: which one, how many inputs the whole list and this shard have) and the report's
 // run details: --resume goes on only with the same ones (throws cam::Error listing the differences); a fresh

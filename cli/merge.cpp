@@ -3,7 +3,6 @@
 #include "cli/merge.h"
 
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -171,23 +170,13 @@ int merge_main(int argc, char** argv) {
         throw Error(out + ": is one of the shard folders; merge into a new one");
     lock_output_folder(out);
     const size_t inputs = shards[0].record.value("inputs", size_t(0));
-    const std::string jsonl_path = (fs::path(out) / "predictions.jsonl").string();
     const size_t failed = merge_predictions(shards, by_index, out, inputs);
-    const JsonlRecords records(jsonl_path);
     write_text_file((fs::path(out) / "run.json").string(), shared_record(shards[0].record).dump(1) + "\n");
     const fs::path first = shards[0].dir;
-    if (csv || fs::exists(first / "predictions.csv"))
-      write_predictions_csv(records, (fs::path(out) / "predictions.csv").string());
-    if (report || fs::exists(first / "index.html")) {
-      nlohmann::json details = shards[0].record.value("details", nlohmann::json::object());
-      char date[64];
-      const std::time_t now = std::time(nullptr);
-      std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
-      details["date"] = date;
-      details["this run"] =
-          "merged from " + std::to_string(count) + " shards: " + std::to_string(inputs) + " images";
-      write_text_file((fs::path(out) / "index.html").string(), render_report_html(records, details, out));
-    }
+    write_run_summaries(
+        out, shards[0].record.value("details", nlohmann::json::object()),
+        "merged from " + std::to_string(count) + " shards: " + std::to_string(inputs) + " images",
+        csv || fs::exists(first / "predictions.csv"), report || fs::exists(first / "index.html"));
     if (!quiet) {
       std::fprintf(stderr, "cam_engine: merged %d shards: %zu images (%zu failed) into %s\n", count, inputs,
                    failed, out.c_str());

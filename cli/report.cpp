@@ -1,9 +1,11 @@
 #include "cli/report.h"
 
+#include "cli/outputs.h"
 #include "engine/io/atomic_file.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <filesystem>
 #include <map>
@@ -579,6 +581,20 @@ std::string render_report_html(const Records& records, const nlohmann::json& run
 std::string render_report_html(const std::vector<nlohmann::json>& records, const nlohmann::json& run,
                                const std::string& out_dir) {
   return render_report_html(RecordList(records), run, out_dir);
+}
+
+void write_run_summaries(const std::string& out, nlohmann::json details, const std::string& this_run,
+                         bool csv, bool report) {
+  if (!csv && !report) return;
+  const JsonlRecords records((fs::path(out) / "predictions.jsonl").string());
+  if (csv) write_predictions_csv(records, (fs::path(out) / "predictions.csv").string());
+  if (!report) return;
+  char date[64];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
+  details["date"] = date;
+  details["this run"] = this_run;
+  write_text_file((fs::path(out) / "index.html").string(), render_report_html(records, details, out));
 }
 
 }  // namespace cam

@@ -92,6 +92,12 @@ std::string render_report_html(const std::vector<nlohmann::json>& records, const
 void write_predictions_csv(const Records& records, const std::string& path);
 std::string render_predictions_csv(const std::vector<nlohmann::json>& records);
 
+// OUT/predictions.csv (csv) and OUT/index.html (report) from OUT/predictions.jsonl, as a run, a merge and
+// a Ray run (examples/ray_cam.py) write them: the report's run details are `details` (run.json's) with the
+// date added and "this run" set to `this_run`.
+void write_run_summaries(const std::string& out, nlohmann::json details, const std::string& this_run,
+                         bool csv, bool report);
+
 // Reads a predictions.jsonl, keeping only complete JSON object lines (a line cut by an interruption is
 // dropped).
 std::vector<nlohmann::json> read_jsonl(const std::string& path);

@@ -1,6 +1,7 @@
 """cam_engine over Ray Data: one list of images shared among workers (actors each holding an Engine), on one
 machine or a cluster, into one output folder as the CLI writes it: predictions.jsonl in input order (the CLI's
-records, line for line), and each image's overlays, and with --raw its .npy, with --panel its panel.
+records, line for line), run.json, each image's overlays, and with --raw its .npy, with --panel its panel, with
+--csv predictions.csv and with --report index.html (the CLI's files, by the CLI's code).
 
     .venv/bin/python examples/ray_cam.py --weights weights/fruits360_r50.safetensors --out run1 \
         --workers 2 --topk 3 --raw --labels-from-folders ../shared/data/fruits360/Test
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import ray
@@ -25,9 +27,11 @@ import cam_engine
 class CamWorker:
     """A Ray actor: one Engine for its lifetime, each batch of items through Engine.map into the output folder."""
 
-    def __init__(self, weights, engine_options, map_options):
+    def __init__(self, weights, engine_options, map_options, labels_from_folders, batch):
         self.engine = cam_engine.Engine(weights, **engine_options)
         self.map_options = map_options
+        # run.json's record, from the engine that runs (its backend), handed back with the first batch only.
+        self.run_record = json.dumps(self.engine.run_record(labels_from_folders, batch=batch, **map_options))
 
     def __call__(self, batch):
         items = [{"path": p, "name": n, "truth": t} for p, n, t in zip(batch["path"], batch["name"], batch["truth"])]
@@ -37,14 +41,19 @@ class CamWorker:
             # The CLI's line: keys sorted, no spaces, UTF-8 as is (nlohmann::json's dump, as json_line writes it).
             lines.append(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
             errors.append(record.get("error", ""))
+        run = [self.run_record] + [""] * (len(lines) - 1)
+        self.run_record = ""
         return {"index": batch["index"], "record": np.array(lines, dtype=object),
-                "error": np.array(errors, dtype=object)}
+                "error": np.array(errors, dtype=object), "run": np.array(run, dtype=object)}
 
 
 def run(inputs, weights, out, workers=2, threads_per_worker=1, gpus_per_worker=0, batch=16,
-        labels_from_folders=False, raw=False, panel=False, image_format="png", out_size="original", **options):
-    """Runs the list through `workers` actors; writes out/predictions.jsonl (complete, or not at all) and returns
-    the number of images that failed. Ray must be initialised (ray.init)."""
+        labels_from_folders=False, raw=False, panel=False, image_format="png", out_size="original", csv=False,
+        report=False, **options):
+    """Runs the list through `workers` actors; writes out/predictions.jsonl (complete, or not at all), then
+    run.json and, where asked, predictions.csv and index.html; returns the number of images that failed. Ray
+    must be initialised (ray.init)."""
+    start = time.time()
     items = cam_engine.inputs(inputs, labels_from_folders=labels_from_folders)
     os.makedirs(out, exist_ok=True)
     jsonl = os.path.join(out, "predictions.jsonl")
@@ -54,16 +63,20 @@ def run(inputs, weights, out, workers=2, threads_per_worker=1, gpus_per_worker=0
     dataset = ray.data.from_items([dict(item, index=i) for i, item in enumerate(items)])
     engine_options = {"threads": threads_per_worker, "backend": "cuda" if gpus_per_worker else "auto"}
     map_options = dict(options, out=out, raw=raw, panel=panel, format=image_format, out_size=out_size)
-    records = dataset.map_batches(CamWorker, fn_constructor_kwargs={"weights": weights, "engine_options": engine_options,
-                                                                    "map_options": map_options},
+    records = dataset.map_batches(CamWorker, fn_constructor_kwargs={"weights": os.path.abspath(weights),
+                                                                    "engine_options": engine_options,
+                                                                    "map_options": map_options,
+                                                                    "labels_from_folders": labels_from_folders,
+                                                                    "batch": batch},
                                   batch_size=batch, compute=ray.data.ActorPoolStrategy(size=workers),
                                   num_cpus=threads_per_worker,
                                   num_gpus=gpus_per_worker, batch_format="numpy")
-    failed = 0
+    failed, run_record = 0, ""
     waiting, next_index = {}, 0  # a batch that overtook another waits (preserve_order makes that rare)
     with open(partial, "w", encoding="utf-8") as f:
         for got in records.iter_batches(batch_size=None, batch_format="numpy"):
             waiting.update(zip(got["index"].tolist(), zip(got["record"].tolist(), got["error"].tolist())))
+            run_record = run_record or next((r for r in got["run"].tolist() if r), "")
             while next_index in waiting:
                 line, error = waiting.pop(next_index)
                 if error:
@@ -74,6 +87,10 @@ def run(inputs, weights, out, workers=2, threads_per_worker=1, gpus_per_worker=0
     if next_index != len(items):
         raise RuntimeError("%s: %d of %d records came back" % (out, next_index, len(items)))
     os.replace(partial, jsonl)
+    if run_record:  # an empty list gives no batch, so no record: then as the CLI, nothing but predictions.jsonl
+        elapsed = time.time() - start
+        cam_engine.write_run_files(out, json.loads(run_record), "%d images in %.2f s (%.1f img/s) on %d Ray workers"
+                                   % (len(items), elapsed, len(items) / elapsed, workers), csv=csv, report=report)
     return failed
 
 
@@ -96,6 +113,8 @@ def main():
     p.add_argument("--format", default="png")
     p.add_argument("--out-size", default="original")
     p.add_argument("--object-mask", default=None)
+    p.add_argument("--csv", action="store_true", help="also predictions.csv, as the CLI's --csv")
+    p.add_argument("--report", action="store_true", help="also index.html, as the CLI's --report")
     a = p.parse_args()
     if a.address:
         ray.init(address=a.address)
@@ -103,7 +122,8 @@ def main():
         ray.init(num_cpus=a.workers * a.threads_per_worker, include_dashboard=False, log_to_driver=False)
     try:
         failed = run(a.inputs, a.weights, a.out, a.workers, a.threads_per_worker, a.gpus_per_worker, a.batch,
-                     a.labels_from_folders, a.raw, a.panel, a.format, a.out_size, topk=a.topk, method=a.method,
+                     a.labels_from_folders, a.raw, a.panel, a.format, a.out_size, a.csv, a.report, topk=a.topk,
+                     method=a.method,
                      targets=a.targets, object_mask=a.object_mask)
     except cam_engine.Error as e:
         sys.exit("ray_cam.py: %s" % e)

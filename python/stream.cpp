@@ -11,16 +11,23 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
+#include "cli/cli_options.h"
 #include "cli/cli_records.h"
+#include "cli/cli_setup.h"
 #include "cli/image_files.h"
 #include "cli/inputs.h"
+#include "cli/outputs.h"
+#include "cli/report.h"
 #include "engine/pipeline.h"
 #include "python/core.h"
 
 namespace cam::python {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -238,10 +245,51 @@ class Stream {
   std::string error_;
 };
 
+// Engine.run_record: OUT/run.json's content (the CLI's run_record) for a run of these options, as JSON text.
+std::string run_record_json(EngineHandle& handle, const std::string& weights, const std::string& precision,
+                            const nb::dict& options, const nb::dict& files, bool labels_from_folders) {
+  std::unique_lock<std::mutex> lock;
+  const Engine& engine = handle.acquire(lock);
+  const RunOptions run = parse_run_options(engine, options);
+  const FileOptions f = file_options(files);
+  CliOptions o;
+  o.weights = weights;
+  o.out = f.out;
+  o.topk = run.maps.topk;
+  o.predictions = run.maps.predictions;
+  o.batch = run.batch;
+  o.precision = parse_precision(precision);
+  o.colormap = nb::cast<std::string>(options["colormap"]);
+  o.alpha = run.maps.image_weight;
+  o.format = f.format;
+  o.out_size = f.out_size;
+  o.raw = f.raw;
+  o.panel = f.panel;
+  o.object_mask = nb::cast<std::string>(options["object_mask"]);
+  o.pointing_tolerance = run.pointing_tolerance;
+  o.labels_from_folders = labels_from_folders;
+  o.ignore_exif = run.decode.exif == ExifOrientation::kIgnore;
+  return run_record(o, run.maps, engine, 0, 0).dump();
+}
+
+// cam_engine.write_run_files: OUT/run.json from a run record, then predictions.csv and index.html from
+// OUT/predictions.jsonl where asked (the CLI's --csv and --report, by the CLI's code).
+void write_run_files(const std::string& out, const std::string& record_json, const std::string& this_run,
+                     bool csv, bool report) {
+  const nlohmann::json record = nlohmann::json::parse(record_json, nullptr, false);
+  if (!record.is_object() || !record.contains("details"))
+    throw OptionError("record: not a run record (Engine.run_record gives one)");
+  nb::gil_scoped_release release;
+  write_text_file((fs::path(out) / "run.json").string(), record.dump(1) + "\n");
+  write_run_summaries(out, record["details"], this_run, csv, report);
+}
+
 }  // namespace
 
 void bind_stream(nb::module_& m) {
   m.def("collect_inputs", &inputs_of);
+  m.def("run_record", &run_record_json);
+  m.def("write_run_files", &write_run_files);
   nb::class_<Stream>(m, "Stream")
       .def(nb::init<EngineHandle&, const nb::list&, bool, bool, const nb::dict&, const nb::dict&, int>(),
            nb::keep_alive<1, 2>())

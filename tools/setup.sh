@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what cam_engine builds and tests with, from Debian's packages (run as root or with sudo), then the
-# Python package cam_engine into .venv (PyPI's nanobind and scikit-build-core, pinned in
-# tools/requirements-package.txt; `pip install .` builds it from the same CMake targets as the CLI).
+# Python package cam_engine into .venv (PyPI's nanobind, scikit-build-core and oneDNN 3.2, pinned in
+# tools/requirements-package.txt; `pip install .` builds it from the same CMake targets as the CLI, and CMake
+# takes .venv's oneDNN over Debian's 2.6 for every build: bench/results/2026-12-08-onednn-versions-epyc-avx2.md).
 # The CUDA toolkit with cuDNN 9 is not a Debian package: when /usr/local/cuda exists the CUDA backend is built too.
 # chromium (headless) checks the HTML report in the tests; python3-torch and python3-pil are the oracles of the
 # shipped model and the converters. Then the peer libraries the tests compare with (Keras, ONNX Runtime,

@@ -210,6 +210,18 @@ class Engine:
         finally:
             stream.close()
 
+    def run_record(self, labels_from_folders=False, out="cam_out", raw=False, panel=False, format="png",
+                   out_size="original", **options):
+        """What the CLI writes to OUT/run.json for a run with these options (Engine.map's), as a dict: the
+        options --resume and merge compare, and the report's run details ("details"). A run split among
+        workers (examples/ray_cam.py) writes it with write_run_files. Needs the weights as a path."""
+        if not isinstance(self._weights, (str, os.PathLike)):
+            raise OptionError("run_record: the engine's weights came as bytes; run.json names a weights file")
+        files = {"out": os.fsdecode(out), "raw": bool(raw), "panel": bool(panel), "format": str(format),
+                 "out_size": str(out_size)}
+        return json.loads(_core.run_record(self._handle, os.fsdecode(self._weights), self._options["precision"],
+                                           _run_options(**options), files, bool(labels_from_folders)))
+
     def class_index(self, name):
         """The index of a label or of a decimal index, as --class takes it; OptionError names the nearest."""
         return _core.class_index(self._handle, str(name))
@@ -246,6 +258,13 @@ def inputs(args, labels_from_folders=False):
     for note in notes:
         warnings.warn("cam_engine: " + note, stacklevel=2)
     return [{"path": p, "name": n, "truth": t} for p, n, t in items]
+
+
+def write_run_files(out, record, this_run="", csv=False, report=False):
+    """Writes out/run.json from `record` (Engine.run_record's) and, from out/predictions.jsonl, the CLI's
+    --csv predictions.csv and --report index.html (its run details are the record's, with the date and
+    `this_run`), by the CLI's code: what a run split among workers writes once every record is in."""
+    _core.write_run_files(os.fsdecode(out), json.dumps(record), str(this_run), bool(csv), bool(report))
 
 
 def _item_or_path(x):

@@ -230,3 +230,21 @@ def test_map_records_a_truth_the_model_lacks_as_the_cli_does(engine, tmp_path):
     got = list(engine.map(str(tmp_path / "in"), labels_from_folders=True))
     assert [r["truth_unknown"] for r in records] == [True, True]
     assert [without_files(g) for g in got] == [without_files(r) for r in records]
+
+
+def test_run_record_is_the_clis(tmp_path):
+    """Engine.run_record and write_run_files alone: run.json as the CLI writes it for the same options, and an
+    in-memory engine refused by name."""
+    photo = demo_photos(1)[0]
+    run_cli(tmp_path / "cli", [photo], "--topk", "3", "--method", "cam,gradcam++", "--class", "Banana", "--alpha",
+            "0.3", "--format", "jpg", "--object-mask", "white")
+    eng = cam_engine.Engine(WEIGHTS, backend="cpu")
+    record = eng.run_record(out=str(tmp_path / "py"), topk=3, method="cam,gradcam++", targets="Banana", alpha=0.3,
+                            format="jpg", object_mask="white")
+    os.makedirs(tmp_path / "py")
+    cam_engine.write_run_files(tmp_path / "py", record)
+    assert (tmp_path / "py" / "run.json").read_bytes() == (tmp_path / "cli" / "run.json").read_bytes()
+    with pytest.raises(cam_engine.OptionError, match="weights came as bytes"):
+        cam_engine.Engine(open(WEIGHTS, "rb").read(), backend="cpu").run_record()
+    with pytest.raises(cam_engine.OptionError, match="not a run record"):
+        cam_engine.write_run_files(tmp_path / "py", {"topk": 1})

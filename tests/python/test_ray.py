@@ -1,9 +1,11 @@
 """examples/ray_cam.py on a local Ray cluster of 2 CPUs (2 workers) against one CLI run over the same list: the
-same predictions.jsonl byte for byte, and the same files (overlays, .npy, panels), bad inputs included."""
+same predictions.jsonl, run.json and predictions.csv byte for byte, the same report but for its date and speed,
+and the same files (overlays, .npy, panels), bad inputs included."""
 import filecmp
 import importlib.util
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -38,11 +40,12 @@ def test_ray_gives_the_cli_records_and_files(local_ray, tmp_path):
     listed.write_text("\n".join(lines) + "\n")
     inputs = [str(listed), os.path.join(DEMO, "Banana")]
     cli = subprocess.run([CLI, "--weights", WEIGHTS, "--backend", "cpu", "--quiet", "--out", str(tmp_path / "cli"),
-                          "--topk", "2", "--raw", "--panel", "--labels-from-folders", "--batch", "8", *inputs])
+                          "--topk", "2", "--raw", "--panel", "--labels-from-folders", "--batch", "8", "--csv", "--report",
+                          *inputs])
     assert cli.returncode == 1  # the two bad inputs
     cli_records = [json.loads(line) for line in open(tmp_path / "cli" / "predictions.jsonl")]
     failed = _example().run(inputs, WEIGHTS, str(tmp_path / "ray"), workers=2, batch=8,
-                            labels_from_folders=True, raw=True, panel=True, topk=2)
+                            labels_from_folders=True, raw=True, panel=True, csv=True, report=True, topk=2)
     assert failed == 2
     ray_jsonl = (tmp_path / "ray" / "predictions.jsonl").read_bytes()
     assert ray_jsonl == (tmp_path / "cli" / "predictions.jsonl").read_bytes()
@@ -51,3 +54,17 @@ def test_ray_gives_the_cli_records_and_files(local_ray, tmp_path):
     assert len(files) == 4 * (len(cli_records) - 2)
     assert all(filecmp.cmp(tmp_path / "ray" / f, tmp_path / "cli" / f, shallow=False) for f in files)
     assert not (tmp_path / "ray" / "predictions.jsonl.partial").exists()
+    for name in ("run.json", "predictions.csv"):
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    run = json.loads((tmp_path / "ray" / "run.json").read_text())
+    assert run["topk"] == 2 and run["raw"] and run["panel"] and run["details"]["batch"] == 8
+
+    def report(folder):  # the report without its date and "this run" rows
+        html = (tmp_path / folder / "index.html").read_text()
+        assert "<tr><th>date</th>" in html and "<tr><th>this run</th>" in html
+        return re.sub(r"<tr><th>(date|this run)</th><td>[^<]*</td></tr>", "", html)
+
+    ray_report = report("ray")
+    assert ray_report == report("cli")
+    assert "Ray workers" in (tmp_path / "ray" / "index.html").read_text()
+
