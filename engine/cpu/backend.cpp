@@ -139,15 +139,29 @@ const char* cpu_isa_name() {
       return "avx512_core_bf16";
     case dnnl::cpu_isa::avx512_core_amx:
       return "avx512_core_amx";
+#if DNNL_VERSION_MAJOR >= 3
+    case dnnl::cpu_isa::avx2_vnni_2:
+      return "avx2_vnni_2";
+    case dnnl::cpu_isa::avx512_core_fp16:
+      return "avx512_core_fp16";
+    case dnnl::cpu_isa::avx512_core_amx_fp16:
+      return "avx512_core_amx_fp16";
+#endif
     default:
       return "other";
   }
 }
 
-// oneDNN 2.6 also runs bf16 on plain AVX-512 by emulation, which is slower than fp32 there: refused instead.
+// oneDNN also runs bf16 on plain AVX-512 by emulation, which is slower than fp32 there: refused instead.
+// oneDNN 3's newer ISAs have bf16 instructions too (AVX2 with AVX-NE-CONVERT, AVX512-FP16, AMX-FP16).
 std::string cpu_bf16_unavailable_reason() {
   const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
   if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return "";
+#if DNNL_VERSION_MAJOR >= 3
+  if (isa == dnnl::cpu_isa::avx2_vnni_2 || isa == dnnl::cpu_isa::avx512_core_fp16 ||
+      isa == dnnl::cpu_isa::avx512_core_amx_fp16)
+    return "";
+#endif
   return std::string("this CPU has no bf16 instructions (oneDNN's best here: ") + cpu_isa_name() +
          "; bf16 needs AVX512-BF16 or AMX)";
 }
