@@ -163,7 +163,7 @@ std::string cpu_bf16_unavailable_reason() {
     return "";
 #endif
   return std::string("this CPU has no bf16 instructions (oneDNN's best here: ") + cpu_isa_name() +
-         "; bf16 needs AVX512-BF16 or AMX)";
+         "; bf16 needs AVX512-BF16, AMX, or with oneDNN 3 AVX2-VNNI-2 or AVX512-FP16)";
 }
 
 struct CpuBackend::ConvPrimitive {
