@@ -259,15 +259,15 @@ nlohmann::json run_record(const CliOptions& o, const MapOptions& mo, const Engin
 
 void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& engine, size_t inputs,
                       size_t shard_inputs) {
-  nlohmann::json record = run_record(o, mo, engine, inputs, shard_inputs);
-  const nlohmann::json details = record["details"];
-  record.erase("details");
+  const nlohmann::json record = run_record(o, mo, engine, inputs, shard_inputs);
   const fs::path path = fs::path(o.out) / "run.json";
   if (o.resume) {
     std::ifstream in(path);
     nlohmann::json before = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
     if (before.is_object()) {
-      const std::string changed = record_differences(before, record);
+      nlohmann::json compared = record;  // the details are the report's, not compared
+      compared.erase("details");
+      const std::string changed = record_differences(before, compared);
       if (!changed.empty())
         throw Error("--resume: " + o.out + " was written with other options (" + changed +
                     "); resume with the same options, or write to a new --out");
@@ -279,7 +279,6 @@ void check_run_record(const CliOptions& o, const MapOptions& mo, const Engine& e
         "files it does not rewrite stay (use a new --out, or --resume to continue that run)\n",
         o.out.c_str());
   }
-  record["details"] = details;
   write_text_file(path.string(), record.dump(1) + "\n");
 }
 

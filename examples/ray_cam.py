@@ -123,8 +123,7 @@ def main():
     try:
         failed = run(a.inputs, a.weights, a.out, a.workers, a.threads_per_worker, a.gpus_per_worker, a.batch,
                      a.labels_from_folders, a.raw, a.panel, a.format, a.out_size, a.csv, a.report, topk=a.topk,
-                     method=a.method,
-                     targets=a.targets, object_mask=a.object_mask)
+                     method=a.method, targets=a.targets, object_mask=a.object_mask)
     except cam_engine.Error as e:
         sys.exit("ray_cam.py: %s" % e)
     finally:

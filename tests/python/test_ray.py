@@ -67,4 +67,3 @@ def test_ray_gives_the_cli_records_and_files(local_ray, tmp_path):
     ray_report = report("ray")
     assert ray_report == report("cli")
     assert "Ray workers" in (tmp_path / "ray" / "index.html").read_text()
-
